@@ -1,0 +1,122 @@
+"""Parsed datasets cached as Parquet, keyed by the checksum of their source files.
+
+Writes are atomic: a cache entry is built in a temporary directory and renamed into place, so an
+interrupted run never leaves a half-written entry that a later run would trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recbench.data.idmap import IdMap
+from recbench.data.model import Dataset, Interactions
+
+CACHE_FORMAT = "1"
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def combined_key(parts: list[str]) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def entry_dir(cache_dir: Path, name: str, checksum: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
+    return cache_dir / "parsed" / f"{safe}-{checksum[:20]}"
+
+
+def load(path: Path) -> Dataset | None:
+    """Load a cache entry, or None when absent or unreadable (it is then rebuilt)."""
+    meta_path = path / "meta.json"
+    if not meta_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != CACHE_FORMAT:
+            return None
+        inter = pd.read_parquet(path / "interactions.parquet")
+        users = IdMap(pd.read_parquet(path / "users.parquet")["id"].to_numpy())
+        items_frame = pd.read_parquet(path / "items.parquet")
+        items = IdMap(items_frame.pop("id").to_numpy())
+        user_feats = None
+        if (path / "user_features.parquet").exists():
+            user_feats = pd.read_parquet(path / "user_features.parquet")
+    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        return None
+    interactions = Interactions(
+        user=inter["user"].to_numpy(np.int32),
+        item=inter["item"].to_numpy(np.int32),
+        rating=inter["rating"].to_numpy(np.float32) if "rating" in inter else None,
+        timestamp=inter["timestamp"].to_numpy(np.int64) if "timestamp" in inter else None,
+        users=users,
+        items=items,
+    )
+    scale = meta.get("rating_scale")
+    return Dataset(
+        name=meta["name"],
+        interactions=interactions,
+        rating_scale=tuple(scale) if scale else None,
+        item_features=items_frame if items_frame.shape[1] else None,
+        user_features=user_feats,
+        checksum=meta["checksum"],
+        license=meta.get("license", ""),
+        citation=meta.get("citation", ""),
+        source=meta.get("source", {}),
+    )
+
+
+def save(dataset: Dataset, path: Path) -> None:
+    """Write a cache entry atomically; an existing complete entry is left as it is."""
+    if (path / "meta.json").exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        inter = dataset.interactions
+        cols: dict[str, np.ndarray] = {"user": inter.user, "item": inter.item}
+        if inter.rating is not None:
+            cols["rating"] = inter.rating
+        if inter.timestamp is not None:
+            cols["timestamp"] = inter.timestamp
+        pd.DataFrame(cols).to_parquet(tmp / "interactions.parquet", index=False)
+        pd.DataFrame({"id": inter.users.ids}).to_parquet(tmp / "users.parquet", index=False)
+        items = pd.DataFrame({"id": inter.items.ids})
+        if dataset.item_features is not None:
+            feats = dataset.item_features.reset_index(drop=True)
+            items = pd.concat([items, feats], axis=1)
+        items.to_parquet(tmp / "items.parquet", index=False)
+        if dataset.user_features is not None:
+            dataset.user_features.to_parquet(tmp / "user_features.parquet")
+        meta = {
+            "format": CACHE_FORMAT,
+            "name": dataset.name,
+            "checksum": dataset.checksum,
+            "rating_scale": list(dataset.rating_scale) if dataset.rating_scale else None,
+            "license": dataset.license,
+            "citation": dataset.citation,
+            "source": dataset.source,
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            # Another process finished the same entry first (rename onto a non-empty dir).
+            if not (path / "meta.json").exists():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,284 @@
+"""Parsers: raw files -> canonical frames (user, item, rating?, timestamp?) plus features.
+
+Every parser raises :class:`DataError` naming the file (and the line where one is at fault) for
+empty, malformed or incomplete input; none of them writes anything.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recbench.errors import DataError, UsageError
+
+ROLES = ("user", "item", "rating", "timestamp")
+SKIP = {"-", "_", "skip"}
+#: Header names recognised when no ``--columns`` are given.
+ALIASES = {
+    "user": {"user", "userid", "user_id", "uid", "customerid", "customer_id"},
+    "item": {"item", "itemid", "item_id", "iid", "movieid", "movie_id"},
+    "rating": {"rating", "ratings", "score", "value"},
+    "timestamp": {"timestamp", "time", "ts", "date", "datetime"},
+}
+PARSER_VERSION = "1"
+
+
+def parse_columns(spec: str | None) -> tuple[str, ...] | None:
+    """Parse ``--columns user,item,rating,timestamp`` (``-`` skips a column)."""
+    if spec is None:
+        return None
+    cols = tuple(c.strip().lower() for c in spec.split(","))
+    for c in cols:
+        if c not in ROLES and c not in SKIP:
+            raise UsageError(
+                f"--columns: unknown column role '{c}' (use {', '.join(ROLES)}, or - to skip)"
+            )
+    named = [c for c in cols if c in ROLES]
+    dup = {c for c in named if named.count(c) > 1}
+    if dup:
+        raise UsageError(f"--columns: role '{sorted(dup)[0]}' given twice")
+    if "user" not in named or "item" not in named:
+        raise UsageError("--columns must name at least the user and item columns")
+    return cols
+
+
+def decode_sep(sep: str | None) -> str | None:
+    """Turn ``'\\t'`` typed on a command line into a tab; leave other separators alone."""
+    if sep is None:
+        return None
+    if sep.lower() in {"tab", "tsv"}:
+        return "\t"
+    out = codecs.decode(sep, "unicode_escape") if "\\" in sep else sep
+    if out == "":
+        raise UsageError("--sep must not be empty")
+    return out
+
+
+def _sniff_sep(first_line: str, path: Path) -> str:
+    if path.suffix.lower() in {".tsv", ".tab"}:
+        return "\t"
+    for cand in ("::", "\t", ",", ";", "|"):
+        if cand in first_line:
+            return cand
+    try:
+        return csv.Sniffer().sniff(first_line, delimiters=",\t;| ").delimiter
+    except csv.Error:
+        return ","
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_ratings_file(
+    path: Path, columns: tuple[str, ...] | None = None, sep: str | None = None
+) -> pd.DataFrame:
+    """Read a CSV/TSV/Parquet ratings file into the canonical frame.
+
+    ``columns`` names each column's role in file order; without it the file needs a header whose
+    names are recognised (``userId``, ``movieId``, ``rating``...). Text files get their header
+    detected: a first line whose rating (or every) field is not a number is a header.
+    """
+    if not path.exists():
+        raise DataError(f"ratings file not found: {path}")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; give the ratings file itself")
+    if path.stat().st_size == 0:
+        raise DataError(f"ratings file {path} is empty")
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        frame = _read_parquet(path, columns)
+    else:
+        frame = _read_text(path, columns, sep)
+    return _canonicalise(frame, path, header_lines=frame.attrs.get("header_lines", 0))
+
+
+def _read_parquet(path: Path, columns: tuple[str, ...] | None) -> pd.DataFrame:
+    try:
+        raw = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types for a bad file
+        raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
+    if columns is not None:
+        if len(columns) > raw.shape[1]:
+            raise DataError(
+                f"{path} has {raw.shape[1]} columns but --columns names {len(columns)}"
+            )
+        rename = {raw.columns[i]: c for i, c in enumerate(columns) if c in ROLES}
+        return raw[list(rename)].rename(columns=rename)
+    return _by_header(raw, path)
+
+
+def _by_header(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
+    rename: dict[str, str] = {}
+    for col in raw.columns:
+        key = str(col).strip().lower()
+        for role, names in ALIASES.items():
+            if key in names and role not in rename.values():
+                rename[col] = role
+    missing = [r for r in ("user", "item") if r not in rename.values()]
+    if missing:
+        raise DataError(
+            f"{path}: cannot tell which column is the {' and '.join(missing)} "
+            f"(columns: {', '.join(map(str, raw.columns))}); pass --columns, "
+            "e.g. --columns user,item,rating,timestamp"
+        )
+    return raw[list(rename)].rename(columns=rename)
+
+
+def _read_text(path: Path, columns: tuple[str, ...] | None, sep: str | None) -> pd.DataFrame:
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        first = fh.readline().rstrip("\r\n")
+    if not first.strip():
+        raise DataError(f"{path}: line 1 is blank; expected a header or a rating")
+    sep = sep or _sniff_sep(first, path)
+    fields = first.split(sep)
+    if columns is None:
+        header = True
+    elif "rating" in columns and columns.index("rating") < len(fields):
+        header = not _is_number(fields[columns.index("rating")].strip())
+    else:
+        header = all(not _is_number(f.strip()) for f in fields)
+    if columns is not None and len(fields) < len(columns):
+        raise DataError(
+            f"{path}: line 1 has {len(fields)} fields but --columns names {len(columns)} "
+            f"(separator {sep!r}; set --sep if that is wrong)"
+        )
+    names = None
+    if columns is not None:
+        extra = len(fields) - len(columns)
+        names = [c if c in ROLES else f"_skip{i}" for i, c in enumerate(columns)]
+        names += [f"_extra{i}" for i in range(extra)]
+    try:
+        raw = pd.read_csv(
+            path,
+            sep=sep,
+            header=0 if header else None,
+            names=names,
+            engine="python" if len(sep) > 1 else "c",
+            skipinitialspace=True,
+            encoding="utf-8",
+            encoding_errors="replace",
+            skip_blank_lines=True,
+        )
+    except pd.errors.EmptyDataError:
+        raise DataError(f"ratings file {path} is empty") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: {_parser_message(exc)}") from None
+    if columns is None:
+        raw = _by_header(raw, path)
+    else:
+        raw = raw[[c for c in columns if c in ROLES]]
+    raw.attrs["header_lines"] = 1 if header else 0
+    return raw
+
+
+def _parser_message(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[-1]
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if m:
+        return f"line {m.group(2)}: expected {m.group(1)} fields, saw {m.group(3)}"
+    return f"malformed file ({text})"
+
+
+def _first_bad_line(mask: np.ndarray, header_lines: int) -> int:
+    return int(np.flatnonzero(mask)[0]) + 1 + header_lines
+
+
+def _canonicalise(frame: pd.DataFrame, path: Path, header_lines: int) -> pd.DataFrame:
+    """Check types and missing values; return user, item, rating?, timestamp? columns."""
+    if len(frame) == 0:
+        raise DataError(f"ratings file {path} has a header but no ratings")
+    out: dict[str, np.ndarray] = {}
+    for role in ("user", "item"):
+        col = frame[role]
+        missing = col.isna().to_numpy()
+        if missing.any():
+            line = _first_bad_line(missing, header_lines)
+            raise DataError(f"{path}: line {line}: missing {role} id")
+        if pd.api.types.is_float_dtype(col) and (col % 1 == 0).all():
+            col = col.astype(np.int64)
+        if pd.api.types.is_integer_dtype(col):
+            out[role] = col.to_numpy(dtype=np.int64)
+        else:
+            out[role] = col.astype(str).str.strip().to_numpy(dtype=object)
+    if "rating" in frame:
+        num = pd.to_numeric(frame["rating"], errors="coerce")
+        bad = num.isna().to_numpy() | ~np.isfinite(num.to_numpy(dtype=np.float64, na_value=0))
+        if bad.any():
+            line = _first_bad_line(bad, header_lines)
+            value = frame["rating"].iloc[int(np.flatnonzero(bad)[0])]
+            raise DataError(f"{path}: line {line}: rating {value!r} is not a number")
+        out["rating"] = num.to_numpy(dtype=np.float32)
+    if "timestamp" in frame:
+        out["timestamp"] = _timestamps(frame["timestamp"], path, header_lines)
+    return pd.DataFrame(out)
+
+
+def _timestamps(col: pd.Series, path: Path, header_lines: int) -> np.ndarray:
+    """Integer epoch seconds, or dates / datetimes converted to epoch seconds."""
+    num = pd.to_numeric(col, errors="coerce")
+    if num.notna().all():
+        return num.to_numpy(dtype=np.int64)
+    dates = pd.to_datetime(col, errors="coerce", utc=True)
+    bad = dates.isna().to_numpy()
+    if bad.any():
+        line = _first_bad_line(bad, header_lines)
+        value = col.iloc[int(np.flatnonzero(bad)[0])]
+        raise DataError(f"{path}: line {line}: timestamp {value!r} is neither a number nor a date")
+    return (dates.astype("datetime64[s, UTC]").astype(np.int64)).to_numpy(dtype=np.int64)
+
+
+# --- MovieLens CSV releases (ml-latest-small, ml-latest, ml-20m and later) -------------------
+
+_YEAR = re.compile(r"\((\d{4})\)\s*$")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def read_movielens_csv(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ratings frame and item-feature frame (indexed by raw movieId) of a MovieLens CSV release."""
+    ratings_path = root / "ratings.csv"
+    ratings = read_ratings_file(ratings_path)
+    movies_path = root / "movies.csv"
+    if not movies_path.exists():
+        raise DataError(f"{movies_path} is missing")
+    movies = pd.read_csv(movies_path, dtype={"movieId": np.int64, "title": str, "genres": str})
+    titles = movies["title"].fillna("").str.strip()
+    year = titles.str.extract(_YEAR, expand=False)
+    clean_title = titles.str.replace(_YEAR, "", regex=True).str.strip()
+    genres = movies["genres"].fillna("").replace("(no genres listed)", "")
+    feats = pd.DataFrame(
+        {
+            "title": titles.to_numpy(),
+            "year": pd.to_numeric(year, errors="coerce").astype("Int64").array,
+            "genres": genres.to_numpy(),
+            "title_words": clean_title.str.lower()
+            .str.findall(_WORD)
+            .str.join(" ")
+            .to_numpy(),
+        },
+        index=pd.Index(movies["movieId"].to_numpy(), name="item"),
+    )
+    feats["tags"] = ""
+    tags_path = root / "tags.csv"
+    if tags_path.exists():
+        t = pd.read_csv(tags_path, dtype={"movieId": np.int64, "tag": str})
+        t = t.dropna(subset=["tag"])
+        t["tag"] = t["tag"].str.strip().str.lower()
+        joined = t.drop_duplicates(["movieId", "tag"]).groupby("movieId")["tag"].agg(
+            lambda s: "|".join(sorted(s))
+        )
+        feats["tags"] = joined.reindex(feats.index).fillna("").to_numpy()
+    # Referential integrity: a rating of a movie that movies.csv does not list is not part of
+    # the release's catalogue (the copy in shared/ carries one such appended row). Drop and count.
+    orphan = ~np.isin(ratings["item"].to_numpy(), feats.index.to_numpy())
+    ratings = ratings[~orphan].reset_index(drop=True)
+    ratings.attrs["orphans"] = ratings.attrs.get("orphans", 0) + int(orphan.sum())
+    return ratings, feats
