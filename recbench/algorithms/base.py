@@ -1,0 +1,169 @@
+"""The Recommender base class every algorithm (built-in or plugin) derives from.
+
+scikit-learn style: the constructor stores a typed config and a seed, nothing else; ``fit``
+learns state into attributes ending in ``_``; ``score`` gives a dense float32 block for a batch of
+users (memory is bounded by the caller's batch size); ``predict`` estimates ratings for
+(user, item) pairs; ``recommend`` is derived from ``score``. Capability flags on the class tell the
+engine and the CLI what an algorithm can do and what it needs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict
+
+from recbench.data.model import Dataset
+
+
+class AlgoConfig(BaseModel):
+    """Base for per-algorithm configs: unknown parameters are errors, values are validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class NotFittedError(RuntimeError):
+    """``score``/``predict`` called before ``fit``."""
+
+
+class Recommender(ABC):
+    """Base class for recommenders.
+
+    Subclasses set the class attributes below, define ``Config`` (an :class:`AlgoConfig`),
+    implement ``_fit`` and ``score`` (and ``predict`` when ``predicts_ratings``), and list in
+    ``state_attrs`` the fitted numpy arrays that fully describe the model (saved without pickle).
+    """
+
+    family: ClassVar[str] = "other"
+    description: ClassVar[str] = ""
+    #: where the implementation comes from, e.g. "surprise", "implicit", "recbench"
+    source: ClassVar[str] = "recbench"
+    predicts_ratings: ClassVar[bool] = False
+    ranks: ClassVar[bool] = True
+    #: scores users/items unseen in training from their features
+    inductive: ClassVar[bool] = False
+    #: importable modules the algorithm needs, and the extra that installs them
+    requires: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str | None] = None
+    Config: ClassVar[type[AlgoConfig]] = AlgoConfig
+    state_attrs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: AlgoConfig | None = None, *, seed: int = 0) -> None:
+        self.config = config if config is not None else self.Config()
+        self.seed = seed
+
+    # -- capability helpers --------------------------------------------------------------------
+    @classmethod
+    def missing_requirements(cls) -> list[str]:
+        return [m for m in cls.requires if importlib.util.find_spec(m) is None]
+
+    @classmethod
+    def tasks(cls) -> list[str]:
+        return [t for t, ok in (("rating", cls.predicts_ratings), ("ranking", cls.ranks)) if ok]
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, train: Dataset) -> Recommender:
+        """Learn from ``train`` (users x items shape of the whole dataset)."""
+        inter = train.interactions
+        if self.predicts_ratings and inter.rating is None:
+            from recbench.errors import UsageError
+
+            raise UsageError(
+                f"{type(self).__name__} predicts ratings, and {train.name} has none"
+            )
+        self.n_users_ = inter.n_users
+        self.n_items_ = inter.n_items
+        scale = train.rating_scale or (0.0, 0.0)
+        self.rating_scale_ = np.asarray(scale, dtype=np.float64)
+        self._fit(train)
+        return self
+
+    @abstractmethod
+    def _fit(self, train: Dataset) -> None: ...
+
+    def check_is_fitted(self) -> None:
+        if not hasattr(self, "n_items_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit first")
+
+    # -- scoring -------------------------------------------------------------------------------
+    @abstractmethod
+    def score(self, users: np.ndarray) -> np.ndarray:
+        """(len(users), n_items) float32 scores; higher ranks first."""
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """float32 rating estimates for (user, item) pairs, clipped to the rating scale."""
+        raise NotImplementedError(f"{type(self).__name__} does not predict ratings")
+
+    def clip(self, est: np.ndarray) -> np.ndarray:
+        lo, hi = self.rating_scale_
+        if hi > lo:
+            est = np.clip(est, lo, hi)
+        return est.astype(np.float32)
+
+    def recommend(
+        self, users: np.ndarray, k: int, exclude: sp.csr_array | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item indices and scores per user, best first; ``exclude`` rows are masked."""
+        self.check_is_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        scores = self.score(users)
+        if exclude is not None:
+            mask_seen(scores, exclude, users)
+        return top_k(scores, k)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def get_state(self) -> dict[str, np.ndarray]:
+        self.check_is_fitted()
+        state = {
+            "n_users_": np.asarray(self.n_users_),
+            "n_items_": np.asarray(self.n_items_),
+            "rating_scale_": self.rating_scale_,
+        }
+        for attr in self.state_attrs:
+            state[attr] = np.asarray(getattr(self, attr))
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> Recommender:
+        missing = [a for a in ("n_users_", "n_items_", *self.state_attrs) if a not in state]
+        if missing:
+            raise KeyError(f"model arrays lack {', '.join(missing)}")
+        self.n_users_ = int(state["n_users_"])
+        self.n_items_ = int(state["n_items_"])
+        self.rating_scale_ = np.asarray(state["rating_scale_"], dtype=np.float64)
+        for attr in self.state_attrs:
+            setattr(self, attr, state[attr])
+        return self
+
+
+def mask_seen(scores: np.ndarray, seen: sp.csr_array, users: np.ndarray) -> None:
+    """Set the scores of each user's ``seen`` items to -inf, in place, without a Python loop."""
+    indptr = seen.indptr
+    starts, ends = indptr[users], indptr[users + 1]
+    lengths = ends - starts
+    if lengths.sum() == 0:
+        return
+    rows = np.repeat(np.arange(len(users)), lengths)
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    cols = seen.indices[np.repeat(starts, lengths) + offsets]
+    scores[rows, cols] = -np.inf
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and values of the ``k`` largest scores per row, sorted descending.
+
+    Within the selected K, equal scores are ordered by item index, so lists are deterministic.
+    """
+    n_items = scores.shape[1]
+    k = min(k, n_items)
+    if k < n_items:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(n_items), scores.shape).copy()
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -vals), axis=1)
+    idx = np.take_along_axis(part, order, axis=1)
+    return idx, np.take_along_axis(vals, order, axis=1)

@@ -1,0 +1,79 @@
+"""implicit's ALS for implicit feedback, scored in bulk from its factors.
+
+BLAS is limited to one thread while implicit runs (threadpoolctl), as implicit asks, without
+touching the caller's environment.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import Field
+
+from recbench.algorithms.base import AlgoConfig, Recommender
+from recbench.data.model import Dataset
+
+
+class ALSConfig(AlgoConfig):
+    factors: int = Field(100, ge=1, le=10_000, description="latent factors")
+    regularization: float = Field(0.01, ge=0, description="L2 regularisation")
+    alpha: float = Field(1.0, gt=0, description="confidence scale of observed interactions")
+    iterations: int = Field(15, ge=1, le=10_000, description="ALS sweeps")
+    weighting: Literal["binary", "rating"] = Field(
+        "binary", description="observed cell value: 1, or the rating"
+    )
+    num_threads: int = Field(0, ge=0, description="threads (0: all cores)")
+
+
+class ALSRecommender(Recommender):
+    """Weighted matrix factorisation for implicit feedback (Hu, Koren, Volinsky 2008)."""
+
+    family = "matrix-factorisation"
+    description = "Implicit-feedback ALS (implicit), ranking only"
+    source = "implicit"
+    requires = ("implicit",)
+    Config = ALSConfig
+    state_attrs: ClassVar[tuple[str, ...]] = ("user_factors_", "item_factors_")
+
+    def _fit(self, train: Dataset) -> None:
+        from implicit.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
+
+        cfg = self.config
+        assert isinstance(cfg, ALSConfig)
+        values = "rating" if cfg.weighting == "rating" else "binary"
+        # implicit wants the scipy.sparse matrix class, not the newer array class.
+        matrix = sp.csr_matrix(train.interactions.csr(values).astype(np.float32))
+        with threadpool_limits(1, "blas"):  # implicit checks this when the model is built
+            model = AlternatingLeastSquares(
+                factors=cfg.factors,
+                regularization=cfg.regularization,
+                alpha=cfg.alpha,
+                iterations=cfg.iterations,
+                num_threads=cfg.num_threads,
+                random_state=self.seed,
+                use_gpu=False,
+            )
+            model.fit(matrix, show_progress=False)
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        self.check_is_fitted()
+        return self.user_factors_[np.asarray(users, np.int64)] @ self.item_factors_.T
+
+    def to_implicit(self):  # type: ignore[no-untyped-def]
+        """An implicit model carrying these factors (for cross-checks and benchmarks)."""
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        cfg = self.config
+        assert isinstance(cfg, ALSConfig)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(factors=cfg.factors, random_state=self.seed)
+        model.user_factors = self.user_factors_
+        model.item_factors = self.item_factors_
+        return model
