@@ -1,0 +1,1 @@
+"""Command-line interface (Typer): thin wrappers over the library functions."""

@@ -1,0 +1,233 @@
+"""Shared CLI plumbing: global state, consoles, dataset loading, progress, output files."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from recbench.algorithms import plugins
+from recbench.data import Dataset, DatasetSpec, default_data_dir, load_dataset
+from recbench.data.loading import resolve
+from recbench.errors import UsageError
+from recbench.experiment import AlgoSpec, Event
+from recbench.metrics import ALIASES, METRICS
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class State:
+    """Global options, shared by every command through the Typer context."""
+
+    seed: int = 0
+    data_dir: Path | None = None
+    debug: bool = False
+    quiet: bool = False
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir or default_data_dir()
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, State) else State()
+
+
+def info(st: State, message: str) -> None:
+    if not st.quiet:
+        err.print(message)
+
+
+def get_dataset(st: State, spec: DatasetSpec) -> tuple[Dataset, DatasetSpec]:
+    spec = resolve(spec)
+    with status(st, f"loading {spec.dataset}"):
+        ds = load_dataset(spec, cache_dir=st.cache_dir)
+    return ds, spec
+
+
+@contextmanager
+def status(st: State, message: str) -> Iterator[None]:
+    if st.quiet or not err.is_terminal:
+        yield
+        return
+    with err.status(message):
+        yield
+
+
+def parse_ks(text: str) -> tuple[int, ...]:
+    ks: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            k = int(part)
+        except ValueError:
+            raise UsageError(f"--k expects whole numbers like 10 or 5,10,20, got '{part}'") from None
+        if k <= 0:
+            raise UsageError(f"--k must be positive, got {k}")
+        if k not in ks:
+            ks.append(k)
+    return tuple(ks)
+
+
+def parse_algos(text: str | None, param_pairs: list[str] | None) -> list[AlgoSpec]:
+    """``--algos a,b`` plus ``--param [algo.]name=value`` -> validated AlgoSpecs.
+
+    A bare ``name=value`` applies to every selected algorithm that has that parameter (an error
+    when none has it); ``algo.name=value`` targets one algorithm.
+    """
+    if text is None:
+        names = []
+        for n, ep in plugins.entries().items():
+            del ep
+            try:
+                cls = plugins.load(n)
+            except UsageError:
+                continue
+            if not cls.missing_requirements():
+                names.append(n)
+    else:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        if not names:
+            raise UsageError("--algos is empty")
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise UsageError(f"--algos lists '{sorted(dup)[0]}' twice")
+    classes = {n: plugins.load(n) for n in names}
+    for n, cls in classes.items():
+        plugins.ensure_available(n, cls)
+    params: dict[str, dict[str, Any]] = {n: {} for n in names}
+    for key, value in plugins.parse_params(param_pairs).items():
+        algo, dot, pname = key.rpartition(".")
+        if dot:
+            if algo not in params:
+                raise UsageError(f"--param {key}: '{algo}' is not among --algos ({', '.join(names)})")
+            params[algo][pname] = value
+            continue
+        takers = [n for n, cls in classes.items() if pname in cls.Config.model_fields]
+        if not takers:
+            raise UsageError(
+                f"unknown parameter '{pname}': none of {', '.join(names)} has it "
+                "(see `recbench algorithms`)"
+            )
+        for n in takers:
+            params[n][pname] = value
+    specs = []
+    for n in names:
+        plugins.make_config(n, classes[n], params[n])  # validate now, name the bad parameter
+        specs.append(AlgoSpec(n, params[n]))
+    return specs
+
+
+@dataclass(frozen=True)
+class FailIf:
+    text: str
+    algorithm: str | None
+    metric: str
+    k: int | None
+    op: str
+    value: float
+
+    def key(self) -> str:
+        return self.metric if self.k is None else f"{self.metric}@{self.k}"
+
+    def triggered(self, actual: float) -> bool:
+        return {
+            "<": actual < self.value,
+            "<=": actual <= self.value,
+            ">": actual > self.value,
+            ">=": actual >= self.value,
+        }[self.op]
+
+
+_FAIL_RE = re.compile(
+    r"^\s*(?:(?P<algo>[A-Za-z0-9_\-]+)\s*:)?\s*(?P<metric>[A-Za-z]+)\s*(?:@\s*(?P<k>\d+))?"
+    r"\s*(?P<op><=|>=|<|>)\s*(?P<val>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+)
+
+
+def parse_fail_if(texts: list[str] | None, ks: tuple[int, ...]) -> list[FailIf]:
+    conds = []
+    for text in texts or []:
+        m = _FAIL_RE.match(text)
+        if not m:
+            raise UsageError(
+                f"--fail-if '{text}' is not METRIC[@K] OP VALUE, e.g. 'ndcg@10<0.30' or "
+                "'svd:rmse>0.95'"
+            )
+        metric = m["metric"].lower()
+        metric = ALIASES.get(metric, metric)
+        if metric not in METRICS:
+            raise UsageError(f"--fail-if '{text}': unknown metric '{m['metric']}'")
+        kind = METRICS[metric].kind
+        k = int(m["k"]) if m["k"] else None
+        if kind == "ranking" and k is None:
+            raise UsageError(f"--fail-if '{text}': {metric} needs @K, e.g. {metric}@{ks[0]}")
+        if kind == "rating" and k is not None:
+            raise UsageError(f"--fail-if '{text}': {metric} takes no @K")
+        if k is not None and k not in ks:
+            raise UsageError(
+                f"--fail-if '{text}': K={k} is not computed (--k {','.join(map(str, ks))})"
+            )
+        conds.append(FailIf(text.strip(), m["algo"], metric, k, m["op"], float(m["val"])))
+    return conds
+
+
+@contextmanager
+def progress_bar(st: State, total: int) -> Iterator[Any]:
+    """A rich progress bar over experiment cells; yields an Event callback."""
+    if st.quiet:
+        yield None
+        return
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    task = bar.add_task("starting", total=total)
+
+    def on_event(ev: Event) -> None:
+        fold = f" fold {ev.fold + 1}/{ev.n_folds}" if ev.n_folds > 1 else ""
+        if ev.kind == "cell-start":
+            bar.update(task, description=f"{ev.algorithm}{fold}: fitting")
+        elif ev.kind == "eval-progress":
+            bar.update(task, description=f"{ev.algorithm}{fold}: ranking {ev.done}/{ev.total} users")
+        elif ev.kind == "cell-done":
+            bar.advance(task)
+
+    with bar:
+        yield on_event
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a results file via a temporary file + rename: never half-written."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"--output {path} is a directory")
+    if not path.parent.exists():
+        raise UsageError(f"--output: directory {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+FORMAT_BY_SUFFIX = {".json": "json", ".csv": "csv", ".md": "markdown", ".tex": "latex"}

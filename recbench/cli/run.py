@@ -1,0 +1,438 @@
+"""`recbench compare`, `evaluate`, `fit` and `recommend`: thin wrappers over the library."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from recbench.cli.common import (
+    FORMAT_BY_SUFFIX,
+    FailIf,
+    State,
+    err,
+    get_dataset,
+    info,
+    out,
+    parse_algos,
+    parse_fail_if,
+    parse_ks,
+    progress_bar,
+    state,
+    status,
+    write_atomic,
+)
+from recbench.data import DatasetSpec
+from recbench.data.loading import DEFAULT_DATASET
+from recbench.errors import ModelDirError, UsageError
+from recbench.evaluation import EvalConfig
+from recbench.experiment import AlgoSpec, ExperimentResult, run_experiment, summarise
+from recbench.metrics import METRICS
+from recbench.persistence import load_model, save_model
+from recbench.render import FORMATS, parse_metrics, render_text, rich_table
+from recbench.split import make_split, parse_split
+
+DatasetOpt = Annotated[
+    str,
+    typer.Option("--dataset", "-d", help="Registry name or path to a CSV/TSV/Parquet file."),
+]
+ColumnsOpt = Annotated[
+    str | None,
+    typer.Option(help="Column roles in file order, e.g. user,item,rating,timestamp (- skips)."),
+]
+SepOpt = Annotated[str | None, typer.Option(help="Field separator, e.g. ',' or '\\t'.")]
+SplitOpt = Annotated[
+    str,
+    typer.Option(
+        "--split",
+        help="holdout:F, user-holdout:F, kfold:N, temporal:F, last:N (F in (0,1)).",
+    ),
+]
+KOpt = Annotated[str, typer.Option("--k", help="Cut-offs for ranking metrics, e.g. 5,10,20.")]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="[ALGO.]NAME=VALUE; repeatable."),
+]
+ThresholdOpt = Annotated[
+    float | None,
+    typer.Option(help="Held-out ratings >= this are relevant (default: all held-out ones)."),
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", "-f", help="table, json, csv, markdown or latex."),
+]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write results here.")]
+FailIfOpt = Annotated[
+    list[str] | None,
+    typer.Option("--fail-if", help="Exit 1 when e.g. 'ndcg@10<0.30' holds; repeatable."),
+]
+MetricsOpt = Annotated[
+    str | None,
+    typer.Option(help="Metrics to show: comma list of rmse,mae,precision,recall,ndcg,map,mrr,"
+                 "hitrate, or 'all'."),
+]
+MemoryOpt = Annotated[
+    int, typer.Option(help="Memory budget in MB for one batch of user scores.")
+]
+
+
+def _eval_config(ks: str, threshold: float | None, memory_mb: int) -> EvalConfig:
+    return EvalConfig(ks=parse_ks(ks), relevance_threshold=threshold, memory_mb=memory_mb)
+
+
+def _check_format(fmt: str | None, output: Path | None) -> str:
+    if fmt is None:
+        fmt = FORMAT_BY_SUFFIX.get(output.suffix.lower(), "table") if output else "table"
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown --format '{fmt}' (use {', '.join(FORMATS)})")
+    return fmt
+
+
+def _check_metrics(spec: str | None) -> tuple[str, ...]:
+    metrics = parse_metrics(spec)
+    for m in metrics:
+        if m not in METRICS:
+            raise UsageError(f"unknown metric '{m}' in --metrics (use {', '.join(METRICS)})")
+    return metrics
+
+
+def _emit(
+    st: State,
+    res: ExperimentResult,
+    fmt: str,
+    output: Path | None,
+    metrics: tuple[str, ...],
+    fail_if: list[FailIf],
+) -> None:
+    """Print/write results, then apply --fail-if (exit 1 naming what failed)."""
+    table = rich_table(res, metrics)
+    if output is not None:
+        if fmt == "table":
+            buf = Console(file=io.StringIO(), width=200, highlight=False, no_color=True)
+            buf.print(table)
+            text = buf.file.getvalue()  # type: ignore[attr-defined]
+        else:
+            text = render_text(res, fmt, metrics)
+        write_atomic(output, text)
+        if not st.quiet:
+            out.print(table)
+        info(st, f"wrote {fmt} results to {output}")
+    elif fmt == "table":
+        out.print(table)
+    else:
+        typer.echo(render_text(res, fmt, metrics), nl=False)
+    failures = check_fail_if(res, fail_if)
+    if failures:
+        for line in failures:
+            err.print(f"fail-if {line}")
+        raise typer.Exit(1)
+
+
+def check_fail_if(res: ExperimentResult, conds: list[FailIf]) -> list[str]:
+    """Messages for every (condition, algorithm) that holds, on means over folds."""
+    if not conds:
+        return []
+    summ = summarise(res.results)
+    msgs = []
+    algos = list(dict.fromkeys(res.results["algorithm"]))
+    for c in conds:
+        if c.algorithm and c.algorithm not in algos:
+            raise UsageError(f"--fail-if '{c.text}': '{c.algorithm}' was not run")
+        sel = summ[summ["metric"] == c.metric]
+        sel = sel[sel["k"].isna()] if c.k is None else sel[sel["k"] == c.k]
+        if c.algorithm:
+            sel = sel[sel["algorithm"] == c.algorithm]
+        if not len(sel):
+            raise UsageError(f"--fail-if '{c.text}': no algorithm run produces {c.key()}")
+        for r in sel.itertuples():
+            if c.triggered(float(r.mean)):
+                msgs.append(f"{c.text}: {r.algorithm} {c.key()} = {r.mean:.4f}")
+    return msgs
+
+
+def compare(
+    ctx: typer.Context,
+    algos: Annotated[
+        str | None,
+        typer.Option("--algos", "-a", help="Comma list of algorithms (default: all available)."),
+    ] = None,
+    dataset: DatasetOpt = DEFAULT_DATASET,
+    columns: ColumnsOpt = None,
+    sep: SepOpt = None,
+    split: SplitOpt = "holdout:0.2",
+    k: KOpt = "10",
+    param: ParamOpt = None,
+    relevance_threshold: ThresholdOpt = None,
+    metrics: MetricsOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    fail_if: FailIfOpt = None,
+    memory_mb: MemoryOpt = 256,
+) -> None:
+    """Fit and evaluate several algorithms on one dataset and split; print a comparison table."""
+    st = state(ctx)
+    cfg = _eval_config(k, relevance_threshold, memory_mb)
+    fmt = _check_format(fmt, output)
+    shown = _check_metrics(metrics)
+    conds = parse_fail_if(fail_if, cfg.ks)
+    split_spec = parse_split(split)
+    if split_spec.kind == "none":
+        raise UsageError("compare needs a split with test data (not 'none')")
+    specs = parse_algos(algos, param)
+    ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep))
+    with progress_bar(st, len(specs) * split_spec.n_folds) as on_event:
+        res = run_experiment(ds, split_spec, specs, st.seed, cfg, on_event)
+    _emit(st, res, fmt, output, shown, conds)
+
+
+def evaluate(
+    ctx: typer.Context,
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="A model directory.")] = None,
+    algo: Annotated[str | None, typer.Option("--algo", help="Fit this algorithm instead.")] = None,
+    dataset: DatasetOpt = DEFAULT_DATASET,
+    columns: ColumnsOpt = None,
+    sep: SepOpt = None,
+    split: Annotated[
+        str | None,
+        typer.Option("--split", help="Split for --algo (default holdout:0.2); a model's own "
+                     "split comes from its manifest."),
+    ] = None,
+    k: KOpt = "10",
+    param: ParamOpt = None,
+    relevance_threshold: ThresholdOpt = None,
+    metrics: MetricsOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    fail_if: FailIfOpt = None,
+    memory_mb: MemoryOpt = 256,
+) -> None:
+    """Evaluate a saved model on the split it was fitted on, or fit and evaluate one algorithm."""
+    st = state(ctx)
+    if (model is None) == (algo is None):
+        raise UsageError("give exactly one of --model DIR or --algo NAME")
+    cfg = _eval_config(k, relevance_threshold, memory_mb)
+    fmt = _check_format(fmt, output)
+    shown = _check_metrics(metrics)
+    conds = parse_fail_if(fail_if, cfg.ks)
+    if algo is not None:
+        split_spec = parse_split(split or "holdout:0.2")
+        if split_spec.kind == "none":
+            raise UsageError("evaluate needs a split with test data (not 'none')")
+        specs = parse_algos(algo, param)
+        ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep))
+        with progress_bar(st, split_spec.n_folds) as on_event:
+            res = run_experiment(ds, split_spec, specs, st.seed, cfg, on_event)
+        _emit(st, res, fmt, output, shown, conds)
+        return
+    assert model is not None
+    if param:
+        raise UsageError("--param applies to --algo; a saved model keeps its parameters")
+    fitted, config, manifest = load_model(model)
+    ds, split_obj, split_spec, seed = _model_split(st, model, manifest, split)
+    if split_spec.kind == "none":
+        raise UsageError(f"model {model} was fitted on all ratings (split 'none'): no test data")
+    from recbench.evaluation import evaluate as run_eval
+
+    with status(st, "evaluating"):
+        result = run_eval(fitted, split_obj, cfg)
+    res = _single_result(ds, split_obj, split_spec, seed, cfg, config, manifest, result)
+    _emit(st, res, fmt, output, shown, conds)
+
+
+def _model_split(st: State, model: Path, manifest: dict[str, Any], split: str | None):  # type: ignore[no-untyped-def]
+    """The dataset and split a model was fitted on, checked against its manifest."""
+    try:
+        spec = DatasetSpec.from_dict(manifest["dataset"])
+        split_spec = parse_split(manifest["split"])
+        fold = int(manifest.get("fold", 0))
+        seed = int(manifest["seed"])
+        checksum = manifest["dataset_checksum"]
+    except (KeyError, TypeError, ValueError, UsageError) as exc:
+        raise ModelDirError(f"{model}/manifest.json is incomplete or invalid ({exc})") from None
+    if split is not None and str(parse_split(split)) != str(split_spec):
+        raise UsageError(
+            f"model {model} was fitted on split '{split_spec}'; it is evaluated on that split "
+            f"(drop --split, or fit again with --split {split})"
+        )
+    ds, _ = get_dataset(st, spec)
+    if ds.checksum != checksum:
+        raise ModelDirError(
+            f"dataset {spec.dataset} has changed since model {model} was fitted "
+            "(checksum differs); fit the model again"
+        )
+    return ds, make_split(ds, split_spec, seed, fold), split_spec, seed
+
+
+def _single_result(ds, split_obj, split_spec, seed, cfg, config, manifest, result):  # type: ignore[no-untyped-def]
+    """Wrap one model's EvalResult in the ExperimentResult the renderers take."""
+    from recbench.experiment import RESULT_COLUMNS
+
+    rows = []
+    params = json.dumps(config.get("params") or {}, sort_keys=True)
+    for key, value in result.metrics.items():
+        name, _, kk = key.partition("@")
+        rows.append(
+            {
+                "dataset": ds.name,
+                "split": split_obj.name,
+                "fold": split_obj.fold,
+                "algorithm": config["algorithm"],
+                "params": params,
+                "metric": name,
+                "k": int(kk) if kk else None,
+                "value": value,
+                "fit_seconds": float(manifest.get("fit_seconds", 0.0)),
+                "score_seconds": result.score_seconds,
+                "n_users": result.n_ranked_users,
+                "n_test": result.n_test_pairs,
+                "n_fallback": result.n_fallback if not kk else 0,
+                "seed": seed,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    frame["k"] = frame["k"].astype("Int64")
+    res = ExperimentResult(
+        frame, result.per_user, ds, split_spec, split_obj.protocol, seed, cfg,
+        {config["algorithm"]: result.n_cold_users},
+    )
+    if split_spec.n_folds > 1:  # a saved model is one fold of its split
+        res.protocol = f"{split_obj.protocol}; this model: {split_obj.name} only"
+    return res
+
+
+def fit(
+    ctx: typer.Context,
+    algo: Annotated[str, typer.Argument(help="Algorithm name (see `recbench algorithms`).")],
+    dataset: DatasetOpt = DEFAULT_DATASET,
+    columns: ColumnsOpt = None,
+    sep: SepOpt = None,
+    split: Annotated[
+        str, typer.Option("--split", help="Split to fit on; 'none' fits on all ratings.")
+    ] = "holdout:0.2",
+    fold: Annotated[int, typer.Option(help="Which fold's training part (1-based), for kfold.")] = 1,
+    param: ParamOpt = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Model directory (default: models/ALGO).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory.")] = False,
+) -> None:
+    """Fit one algorithm and save it as a model directory (config, arrays, manifest)."""
+    import time
+
+    st = state(ctx)
+    split_spec = parse_split(split)
+    if not 1 <= fold <= split_spec.n_folds:
+        raise UsageError(f"--fold must be between 1 and {split_spec.n_folds} for split '{split}'")
+    (spec,) = parse_algos(algo, param)
+    target = out_dir or Path("models") / algo
+    ds, dspec = get_dataset(st, DatasetSpec(dataset, columns, sep))
+    sp = make_split(ds, split_spec, st.seed, fold - 1)
+    from recbench.algorithms import plugins
+
+    model = plugins.make(spec.name, spec.params, seed=st.seed)
+    with status(st, f"fitting {algo} on {len(sp.train.interactions):,} ratings"):
+        t0 = time.perf_counter()
+        model.fit(sp.train)
+        fit_seconds = time.perf_counter() - t0
+    manifest = {
+        "algorithm": algo,
+        "dataset": dspec.to_dict(),
+        "dataset_name": ds.name,
+        "dataset_checksum": ds.checksum,
+        "split": str(split_spec),
+        "fold": fold - 1,
+        "seed": st.seed,
+        "fit_seconds": fit_seconds,
+        "n_users": ds.n_users,
+        "n_items": ds.n_items,
+        "n_train": len(sp.train.interactions),
+    }
+    save_model(model, algo, dict(spec.params), target, manifest, overwrite=overwrite)
+    info(
+        st,
+        f"saved {algo} to {target} (fitted in {fit_seconds:.2f} s on "
+        f"{len(sp.train.interactions):,} ratings of {ds.name}, split {split_spec})",
+    )
+
+
+def recommend(
+    ctx: typer.Context,
+    model: Annotated[Path, typer.Option("--model", "-m", help="A model directory.")],
+    user: Annotated[str, typer.Option("--user", "-u", help="Raw user id, as in the dataset.")],
+    n: Annotated[int, typer.Option("-n", "--n", help="How many items.")] = 10,
+    fmt: FormatOpt = None,
+) -> None:
+    """Top-N items for one user from a saved model, with titles; seen items are excluded."""
+    st = state(ctx)
+    if n <= 0:
+        raise UsageError(f"-n must be positive, got {n}")
+    fmt = (fmt or "table").lower()
+    if fmt not in ("table", "json"):
+        raise UsageError("recommend supports --format table or json")
+    fitted, config, manifest = load_model(model)
+    ds, split_obj, _, _ = _model_split(st, model, manifest, None)
+    users = ds.interactions.users
+    idx = int(users.index([user])[0])
+    if idx < 0:
+        raise UsageError(f"user '{user}' is not in dataset {ds.name}")
+    seen = split_obj.train.interactions.csr("binary")
+    if seen.indptr[idx + 1] == seen.indptr[idx]:
+        raise UsageError(
+            f"user '{user}' has no training ratings in model {model}'s split; "
+            "nothing to personalise from"
+        )
+    items, scores = fitted.recommend(np.array([idx]), n, exclude=seen)
+    items, scores = items[0], scores[0]
+    keep = np.isfinite(scores)
+    items, scores = items[keep], scores[keep]
+    raw = ds.interactions.items.raw(items)
+    feats = ds.item_features
+    titles = feats["title"].to_numpy()[items] if feats is not None and "title" in feats else None
+    genres = feats["genres"].to_numpy()[items] if feats is not None and "genres" in feats else None
+    if fmt == "json":
+        recs = [
+            {
+                "rank": r + 1,
+                "item": raw[r].item() if hasattr(raw[r], "item") else raw[r],
+                "title": None if titles is None else str(titles[r]),
+                "score": float(scores[r]),
+            }
+            for r in range(len(items))
+        ]
+        typer.echo(json.dumps({"user": user, "algorithm": config["algorithm"], "items": recs}, indent=2))
+        return
+    t = Table(title=f"{config['algorithm']} · top {len(items)} for user {user}")
+    t.add_column("#", justify="right")
+    t.add_column("item", justify="right")
+    if titles is not None:
+        t.add_column("title")
+    if genres is not None:
+        t.add_column("genres", style="dim")
+    t.add_column("score", justify="right")
+    for r in range(len(items)):
+        row = [str(r + 1), str(raw[r])]
+        if titles is not None:
+            row.append(str(titles[r]))
+        if genres is not None:
+            row.append(str(genres[r]))
+        row.append(f"{scores[r]:.4f}")
+        t.add_row(*row)
+    out.print(t)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(compare)
+    app.command()(evaluate)
+    app.command()(fit)
+    app.command()(recommend)
+
+
+__all__ = ["AlgoSpec", "register"]

@@ -1,0 +1,194 @@
+"""Evaluation engine: a fitted model + a Split -> overall and per-user metrics.
+
+Ranking: every test user with training history is scored over the full catalogue in batches
+(memory bounded by the batch, never users x items), their training items are masked, the top K
+is taken with ``argpartition``, and hits are found by binary search over sorted (user, item) keys
+of the relevant test pairs. Rating: every test pair is predicted; pairs whose user or item has no
+training rating are still predicted (by the model's fallback, e.g. biases or the global mean)
+and counted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from recbench.algorithms.base import Recommender, mask_seen, top_k
+from recbench.errors import UsageError
+from recbench.metrics import RANKING_METRICS, mae, per_user_errors, ranking_metrics, rmse
+from recbench.split import Split
+
+Progress = Callable[[int, int], None]
+#: bytes per (user, item) cell held while a batch is ranked: scores, their negation, partition
+_BYTES_PER_CELL = 16
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What to measure: cut-offs, which held-out ratings count as relevant, batch memory."""
+
+    ks: tuple[int, ...] = (10,)
+    relevance_threshold: float | None = None
+    memory_mb: int = 256
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.ks:
+            raise UsageError("at least one K is needed")
+        bad = [k for k in self.ks if k <= 0]
+        if bad:
+            raise UsageError(f"K must be a positive integer, got {bad[0]}")
+        if self.batch_size is not None and self.batch_size <= 0:
+            raise UsageError(f"batch size must be positive, got {self.batch_size}")
+        if self.memory_mb <= 0:
+            raise UsageError(f"memory budget must be positive, got {self.memory_mb} MB")
+
+    def users_per_batch(self, n_items: int) -> int:
+        if self.batch_size is not None:
+            return self.batch_size
+        return max(1, (self.memory_mb << 20) // (_BYTES_PER_CELL * max(n_items, 1)))
+
+
+@dataclass
+class EvalResult:
+    """Overall metric values (``"ndcg@10"``, ``"rmse"``...), per-user values and counts."""
+
+    metrics: dict[str, float]
+    per_user: pd.DataFrame
+    n_ranked_users: int = 0
+    n_cold_users: int = 0
+    n_test_pairs: int = 0
+    n_fallback: int = 0
+    score_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def metric_key(name: str, k: int | None) -> str:
+    return name if k is None else f"{name}@{k}"
+
+
+def evaluate(
+    model: Recommender,
+    split: Split,
+    config: EvalConfig | None = None,
+    progress: Progress | None = None,
+) -> EvalResult:
+    """Evaluate a fitted model on one split (ranking and, when it can, rating metrics)."""
+    config = config or EvalConfig()
+    model.check_is_fitted()
+    test = split.test
+    train = split.train.interactions
+    if model.n_items_ != test.n_items or model.n_users_ != test.n_users:
+        raise UsageError(
+            f"model was fitted on {model.n_users_} users x {model.n_items_} items, but the "
+            f"split has {test.n_users} x {test.n_items}"
+        )
+    t0 = time.perf_counter()
+    metrics: dict[str, float] = {}
+    frames: list[pd.DataFrame] = []
+    result = EvalResult(metrics, pd.DataFrame(), n_test_pairs=len(test))
+    if model.ranks:
+        values, users, cold = _rank(model, split, config, progress)
+        result.n_ranked_users = len(users)
+        result.n_cold_users = cold
+        if len(users):
+            frame = pd.DataFrame({metric_key(n, k): v for (n, k), v in values.items()})
+            frame.insert(0, "user", users)
+            frames.append(frame)
+            for (name, k), v in values.items():
+                metrics[metric_key(name, k)] = float(v.mean())
+    if model.predicts_ratings and test.rating is not None and len(test):
+        pred = predict_pairs(model, test.user, test.item)
+        train_users = train.user_counts() > 0
+        train_items = train.item_counts() > 0
+        unknown = ~(train_users[test.user] & train_items[test.item])
+        result.n_fallback = int(unknown.sum())
+        metrics["rmse"] = rmse(pred, test.rating)
+        metrics["mae"] = mae(pred, test.rating)
+        pu = per_user_errors(test.user, pred, test.rating, test.n_users)
+        has = pu["count"] > 0
+        frames.append(
+            pd.DataFrame(
+                {"user": np.flatnonzero(has), "rmse": pu["rmse"][has], "mae": pu["mae"][has]}
+            )
+        )
+    if frames:
+        per_user = frames[0]
+        for f in frames[1:]:
+            per_user = per_user.merge(f, on="user", how="outer")
+        result.per_user = per_user.sort_values("user", ignore_index=True)
+    result.score_seconds = time.perf_counter() - t0
+    return result
+
+
+def predict_pairs(
+    model: Recommender, users: np.ndarray, items: np.ndarray, chunk: int = 1 << 20
+) -> np.ndarray:
+    """Predictions for every pair, in chunks; a non-finite prediction is an error, not a skip."""
+    out = np.empty(len(users), dtype=np.float32)
+    for start in range(0, len(users), chunk):
+        sl = slice(start, start + chunk)
+        out[sl] = model.predict(users[sl].astype(np.int64), items[sl].astype(np.int64))
+    if not np.all(np.isfinite(out)):
+        bad = int((~np.isfinite(out)).sum())
+        raise RuntimeError(f"{type(model).__name__} produced {bad} non-finite predictions")
+    return out
+
+
+def relevant_pairs(split: Split, threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Users and items of the held-out interactions that count as relevant."""
+    test = split.test
+    if threshold is None:
+        return test.user, test.item
+    if test.rating is None:
+        raise UsageError("--relevance-threshold needs ratings, and this dataset has none")
+    keep = test.rating >= threshold
+    return test.user[keep], test.item[keep]
+
+
+def _rank(
+    model: Recommender, split: Split, config: EvalConfig, progress: Progress | None
+) -> tuple[dict[tuple[str, int], np.ndarray], np.ndarray, int]:
+    n_items = model.n_items_
+    rel_user, rel_item = relevant_pairs(split, config.relevance_threshold)
+    seen = split.train.interactions.csr("binary")
+    n_train = np.diff(seen.indptr)
+    n_relevant_all = np.bincount(rel_user, minlength=seen.shape[0])
+    candidates = np.flatnonzero(n_relevant_all > 0)
+    warm = n_train[candidates] > 0
+    users = candidates[warm]
+    cold = int((~warm).sum())
+    keys = np.sort(rel_user.astype(np.int64) * n_items + rel_item)
+    k_max = max(config.ks)
+    batch = config.users_per_batch(n_items)
+    hits = np.zeros((len(users), min(k_max, n_items)), dtype=bool)
+    done = 0
+    for start in range(0, len(users), batch):
+        ub = users[start : start + batch]
+        scores = np.asarray(model.score(ub), dtype=np.float32)
+        if scores.shape != (len(ub), n_items):
+            raise RuntimeError(
+                f"{type(model).__name__}.score returned shape {scores.shape}, "
+                f"expected {(len(ub), n_items)}"
+            )
+        mask_seen(scores, seen, ub)
+        idx, vals = top_k(scores, k_max)
+        flat = ub.astype(np.int64)[:, None] * n_items + idx
+        pos = np.minimum(np.searchsorted(keys, flat), len(keys) - 1)
+        hits[start : start + len(ub)] = (keys[pos] == flat) & np.isfinite(vals)
+        done += len(ub)
+        if progress is not None:
+            progress(done, len(users))
+    if not len(users):
+        return {}, users, cold
+    return ranking_metrics(hits, n_relevant_all[users], config.ks), users, cold
+
+
+def metric_names(ks: Sequence[int], ratings: bool = True) -> list[str]:
+    """Metric keys in display order."""
+    names = ["rmse", "mae"] if ratings else []
+    return names + [metric_key(m, k) for k in ks for m in RANKING_METRICS]

@@ -1,0 +1,181 @@
+"""Experiments: algorithms x splits -> one tidy results DataFrame.
+
+Each (algorithm, fold) cell is fitted, timed and evaluated; results are long-format rows
+``dataset, split, fold, algorithm, params, metric, k, value, fit_seconds, score_seconds,
+n_users, n_test, n_fallback, seed`` and per-user values are kept beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recbench.algorithms import plugins
+from recbench.algorithms.base import Recommender
+from recbench.data.model import Dataset
+from recbench.evaluation import EvalConfig, EvalResult, evaluate
+from recbench.split import Split, SplitSpec, make_splits
+
+RESULT_COLUMNS = [
+    "dataset",
+    "split",
+    "fold",
+    "algorithm",
+    "params",
+    "metric",
+    "k",
+    "value",
+    "fit_seconds",
+    "score_seconds",
+    "n_users",
+    "n_test",
+    "n_fallback",
+    "seed",
+]
+
+
+@dataclass(frozen=True)
+class AlgoSpec:
+    """An algorithm to run: registry name, parameter overrides, and the row label."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+
+@dataclass
+class Event:
+    """Progress report from a running experiment, for the CLI to display."""
+
+    kind: str  # "cell-start", "fit-done", "eval-progress", "cell-done"
+    algorithm: str
+    fold: int
+    n_folds: int
+    done: int = 0
+    total: int = 0
+
+
+@dataclass
+class ExperimentResult:
+    results: pd.DataFrame
+    per_user: pd.DataFrame
+    dataset: Dataset
+    split: SplitSpec
+    protocol: str
+    seed: int
+    eval_config: EvalConfig
+    cold_users: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        return summarise(self.results)
+
+
+def run_cell(
+    algo: AlgoSpec,
+    split: Split,
+    seed: int,
+    eval_config: EvalConfig,
+    on_event: Callable[[Event], None] | None = None,
+    n_folds: int = 1,
+) -> tuple[Recommender, EvalResult, float]:
+    """Fit one algorithm on one split and evaluate it; returns model, result, fit seconds."""
+    model = plugins.make(algo.name, algo.params, seed=seed)
+    t0 = time.perf_counter()
+    model.fit(split.train)
+    fit_seconds = time.perf_counter() - t0
+    if on_event:
+        on_event(Event("fit-done", algo.label, split.fold, n_folds))
+
+    def progress(done: int, total: int) -> None:
+        if on_event:
+            on_event(Event("eval-progress", algo.label, split.fold, n_folds, done, total))
+
+    return model, evaluate(model, split, eval_config, progress), fit_seconds
+
+
+def run_experiment(
+    dataset: Dataset,
+    split_spec: SplitSpec,
+    algos: list[AlgoSpec],
+    seed: int = 0,
+    eval_config: EvalConfig | None = None,
+    on_event: Callable[[Event], None] | None = None,
+) -> ExperimentResult:
+    """Run every algorithm on every split of ``dataset``; no printing, no files."""
+    eval_config = eval_config or EvalConfig()
+    # Validate every algorithm and parameter before spending time on any fit.
+    for a in algos:
+        cls = plugins.load(a.name)
+        plugins.ensure_available(a.name, cls)
+        plugins.make_config(a.name, cls, a.params)
+    rows: list[dict[str, Any]] = []
+    per_user: list[pd.DataFrame] = []
+    cold: dict[str, int] = {}
+    protocol = split_spec.describe(seed)
+    n_folds = split_spec.n_folds
+    for split in make_splits(dataset, split_spec, seed):
+        protocol = split.protocol
+        for algo in algos:
+            if on_event:
+                on_event(Event("cell-start", algo.label, split.fold, n_folds))
+            _, res, fit_s = run_cell(algo, split, seed, eval_config, on_event, n_folds)
+            params = json.dumps(algo.params, sort_keys=True)
+            cold[algo.label] = cold.get(algo.label, 0) + res.n_cold_users
+            for key, value in res.metrics.items():
+                name, _, k = key.partition("@")
+                rows.append(
+                    {
+                        "dataset": dataset.name,
+                        "split": split.name,
+                        "fold": split.fold,
+                        "algorithm": algo.label,
+                        "params": params,
+                        "metric": name,
+                        "k": int(k) if k else None,
+                        "value": value,
+                        "fit_seconds": fit_s,
+                        "score_seconds": res.score_seconds,
+                        "n_users": res.n_ranked_users if k else len(np.unique(split.test.user)),
+                        "n_test": res.n_test_pairs,
+                        "n_fallback": res.n_fallback if not k else 0,
+                        "seed": seed,
+                    }
+                )
+            if len(res.per_user):
+                pu = res.per_user.copy()
+                pu.insert(0, "fold", split.fold)
+                pu.insert(0, "algorithm", algo.label)
+                per_user.append(pu)
+            if on_event:
+                on_event(Event("cell-done", algo.label, split.fold, n_folds))
+    results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    results["k"] = results["k"].astype("Int64")
+    per_user_frame = pd.concat(per_user, ignore_index=True) if per_user else pd.DataFrame()
+    return ExperimentResult(
+        results, per_user_frame, dataset, split_spec, protocol, seed, eval_config, cold
+    )
+
+
+def summarise(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample standard deviation over folds per (algorithm, metric, k)."""
+    keys = ["algorithm", "metric", "k"]
+    g = results.groupby(keys, sort=False, dropna=False)
+    out = g.agg(
+        mean=("value", "mean"),
+        std=("value", "std"),
+        n_folds=("value", "size"),
+        fit_seconds=("fit_seconds", "mean"),
+        score_seconds=("score_seconds", "mean"),
+        n_fallback=("n_fallback", "sum"),
+        n_test=("n_test", "sum"),
+    ).reset_index()
+    return out
