@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from rich import box
 from rich.table import Table
 
 from recbench import __version__
@@ -173,12 +174,18 @@ def rich_table(res: ExperimentResult, metrics: tuple[str, ...] = DEFAULT_METRICS
     algos, cols, table, timing, best = _cells(res, metrics)
     folds = res.split.n_folds
     title = f"recbench compare · {res.dataset.name} · {res.split}"
-    t = Table(title=title, caption="\n".join(caption(res)), caption_justify="left")
-    t.add_column("algorithm", style="bold")
+    t = Table(
+        title=title,
+        caption="\n".join(caption(res)),
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    t.add_column("algorithm", style="bold", no_wrap=True)
     for m, k in cols:
-        t.add_column(label(m, k), justify="right")
-    t.add_column("fit s", justify="right", style="dim")
-    t.add_column("score s", justify="right", style="dim")
+        t.add_column(label(m, k), justify="right", no_wrap=True)
+    t.add_column("fit s", justify="right", style="dim", no_wrap=True)
+    t.add_column("score s", justify="right", style="dim", no_wrap=True)
     for a in algos:
         cells = []
         for col in cols:
@@ -186,8 +193,12 @@ def rich_table(res: ExperimentResult, metrics: tuple[str, ...] = DEFAULT_METRICS
                 cells.append(f"[dim]{MISSING}[/dim]")
                 continue
             mean, std = table[a][col]
-            text = _fmt(mean, std, folds)
-            cells.append(f"[bold green]{text}[/]" if np.isclose(mean, best[col]) else text)
+            text = f"{mean:.4f}"
+            if np.isclose(mean, best[col]):
+                text = f"[bold green]{text}[/]"
+            if folds > 1 and not math.isnan(std):
+                text += f"\n[dim]±{std:.4f}[/]"
+            cells.append(text)
         tm = timing.loc[a]
         t.add_row(a, *cells, f"{tm.fit_seconds:.2f}", f"{tm.score_seconds:.2f}")
     return t

@@ -30,8 +30,9 @@ def algorithms(
     t.add_column("parameters (defaults)")
     t.add_column("available")
     t.add_column("from", style="dim")
+    t.show_lines = True
     for r in rows:
-        params = ", ".join(f"{k}={v}" for k, v in r.params.items()) or "—"
+        params = "\n".join(f"{k}={v}" for k, v in r.params.items()) or "—"
         avail = "[green]yes[/]" if r.available else f"[red]no[/]: {r.install}"
         src = r.source if r.package in ("recbench", "?") else f"{r.source} ({r.package})"
         t.add_row(r.name, r.family, ", ".join(r.tasks) or "—", params, avail, src)
@@ -64,7 +65,7 @@ def list_datasets() -> None:
             f"{r['users']:,}" if r["users"] else "?",
             f"{r['items']:,}" if r["items"] else "?",
             avail,
-            r["license"],
+            r["license"].split(":")[0],
         )
     t.caption = "Any CSV/TSV/Parquet ratings file: --dataset PATH [--columns user,item,rating,timestamp] [--sep '\\t']"
     out.print(t)

@@ -23,6 +23,9 @@ from recbench.experiment import AlgoSpec, Event
 from recbench.metrics import ALIASES, METRICS
 
 out = Console(highlight=False, soft_wrap=False)
+if not out.is_terminal and "COLUMNS" not in os.environ:
+    # Piped or captured output (CI logs, files): wide enough that tables do not wrap cells.
+    out = Console(highlight=False, soft_wrap=False, width=160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
