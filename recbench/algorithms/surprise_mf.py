@@ -3,8 +3,9 @@
 Surprise predicts one (user, item) pair per Python call; here the learned global mean, biases and
 factors are copied into arrays indexed by recbench's dense ids, and every estimate is
 ``mu + b_u + b_i + p_u . q_i`` in numpy. Users or items Surprise never saw keep zero bias and
-factors, which is exactly Surprise's own rule for unknown ids; estimates are clipped to the rating
-scale as Surprise's ``predict`` does.
+factors, which is exactly Surprise's own rule for unknown ids in the biased model; the unbiased
+model cannot estimate such pairs and Surprise then falls back to the global mean, as done here.
+Estimates are clipped to the rating scale as Surprise's ``predict`` does.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def inner_to_dense(trainset, n_users: int, n_items: int) -> tuple[np.ndarray, np
     items = np.fromiter(
         (trainset.to_raw_iid(i) for i in range(trainset.n_items)), np.int64, trainset.n_items
     )
-    assert users.max(initial=-1) < n_users and items.max(initial=-1) < n_items
+    if users.max(initial=-1) >= n_users or items.max(initial=-1) >= n_items:
+        raise RuntimeError("Surprise trainset ids fall outside the dataset's id maps")
     return users, items
 
 
@@ -61,7 +63,16 @@ class SVDRecommender(Recommender):
     predicts_ratings = True
     requires = ("surprise",)
     Config = SVDConfig
-    state_attrs: ClassVar[tuple[str, ...]] = ("mu_", "bu_", "bi_", "pu_", "qi_")
+    state_attrs: ClassVar[tuple[str, ...]] = (
+        "mu_",
+        "global_mean_",
+        "bu_",
+        "bi_",
+        "pu_",
+        "qi_",
+        "user_known_",
+        "item_known_",
+    )
 
     def _fit(self, train: Dataset) -> None:
         import surprise
@@ -82,7 +93,12 @@ class SVDRecommender(Recommender):
         algo.fit(trainset)
         users, items = inner_to_dense(trainset, self.n_users_, self.n_items_)
         f = cfg.n_factors
-        self.mu_ = np.float64(trainset.global_mean if cfg.biased else 0.0)
+        self.global_mean_ = np.float64(trainset.global_mean)
+        self.mu_ = self.global_mean_ if cfg.biased else np.float64(0.0)
+        self.user_known_ = np.zeros(self.n_users_, dtype=bool)
+        self.item_known_ = np.zeros(self.n_items_, dtype=bool)
+        self.user_known_[users] = True
+        self.item_known_[items] = True
         self.bu_ = np.zeros(self.n_users_)
         self.bi_ = np.zeros(self.n_items_)
         self.pu_ = np.zeros((self.n_users_, f), dtype=np.float64)
@@ -99,9 +115,21 @@ class SVDRecommender(Recommender):
         est = self.pu_[users] @ self.qi_.T
         est += self.bi_[None, :]
         est += (self.mu_ + self.bu_[users])[:, None]
+        if not self._biased():
+            est[~self.user_known_[users]] = self.global_mean_
+            est[:, ~self.item_known_] = self.global_mean_
         return est.astype(np.float32)
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         self.check_is_fitted()
         dot = np.einsum("ij,ij->i", self.pu_[users], self.qi_[items])
-        return self.clip(self.mu_ + self.bu_[users] + self.bi_[items] + dot)
+        est = self.mu_ + self.bu_[users] + self.bi_[items] + dot
+        if not self._biased():
+            unknown = ~(self.user_known_[users] & self.item_known_[items])
+            est = np.where(unknown, self.global_mean_, est)
+        return self.clip(est)
+
+    def _biased(self) -> bool:
+        cfg = self.config
+        assert isinstance(cfg, SVDConfig)
+        return cfg.biased
