@@ -204,7 +204,9 @@ def rich_table(res: ExperimentResult, metrics: tuple[str, ...] = DEFAULT_METRICS
     return t
 
 
-def _plain_rows(res: ExperimentResult, metrics: tuple[str, ...]) -> tuple[list[str], list[list[str]], dict]:  # type: ignore[type-arg]
+def _plain_rows(
+    res: ExperimentResult, metrics: tuple[str, ...]
+) -> tuple[list[str], list[list[str]], dict]:  # type: ignore[type-arg]
     algos, cols, table, timing, best = _cells(res, metrics)
     folds = res.split.n_folds
     header = ["algorithm", *(label(m, k) for m, k in cols), "fit s", "score s"]
@@ -227,7 +229,10 @@ def _plain_rows(res: ExperimentResult, metrics: tuple[str, ...]) -> tuple[list[s
 
 def markdown(res: ExperimentResult, metrics: tuple[str, ...] = DEFAULT_METRICS) -> str:
     header, rows, bold = _plain_rows(res, metrics)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
+    ]
     for i, row in enumerate(rows):
         cells = [f"**{c}**" if bold.get((row[0], j)) else c for j, c in enumerate(row)]
         del i
@@ -238,9 +243,20 @@ def markdown(res: ExperimentResult, metrics: tuple[str, ...] = DEFAULT_METRICS) 
 
 
 def _latex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
-                 ("#", r"\#"), ("$", r"\$"), ("{", r"\{"), ("}", r"\}"), ("—", "---"),
-                 ("±", r"$\pm$"), (">=", r"$\geq$"), ("·", r"$\cdot$")):
+    for a, b in (
+        ("\\", r"\textbackslash{}"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("_", r"\_"),
+        ("#", r"\#"),
+        ("$", r"\$"),
+        ("{", r"\{"),
+        ("}", r"\}"),
+        ("—", "---"),
+        ("±", r"$\pm$"),
+        (">=", r"$\geq$"),
+        ("·", r"$\cdot$"),
+    ):
         text = text.replace(a, b)
     return text
 

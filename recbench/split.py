@@ -112,18 +112,18 @@ def fold_assignment(dataset: Dataset, spec: SplitSpec, seed: int) -> np.ndarray:
     inter = dataset.interactions
     n = len(inter)
     rng = np.random.default_rng(seed)
-    folds = np.full(n, -1, dtype=np.int16)
+    folds = np.full(n, -1, dtype=np.int32)
     if spec.kind == "none":
         return folds
     if spec.kind == "holdout":
-        n_test = int(round(spec.value * n))
+        n_test = round(spec.value * n)
         folds[rng.permutation(n)[:n_test]] = 0
     elif spec.kind == "kfold":
         k = spec.n_folds
         if n < k:
             raise UsageError(f"kfold:{k} needs at least {k} ratings, the dataset has {n}")
         perm = rng.permutation(n)
-        folds[perm] = (np.arange(n) * k // n).astype(np.int16)
+        folds[perm] = (np.arange(n, dtype=np.int64) * k // n).astype(np.int32)
     elif spec.kind == "user-holdout":
         pos, size = _rank_within_user(inter.user, rng.random(n))
         n_test = np.minimum(np.floor(spec.value * size + 0.5), size - 1)
@@ -131,7 +131,7 @@ def fold_assignment(dataset: Dataset, spec: SplitSpec, seed: int) -> np.ndarray:
     elif spec.kind == "temporal":
         ts = _require_timestamps(dataset, spec)
         order = np.argsort(ts, kind="stable")
-        n_test = int(round(spec.value * n))
+        n_test = round(spec.value * n)
         folds[order[n - n_test :]] = 0
     elif spec.kind == "last":
         ts = _require_timestamps(dataset, spec)

@@ -72,9 +72,7 @@ class Recommender(ABC):
         if self.predicts_ratings and inter.rating is None:
             from recbench.errors import UsageError
 
-            raise UsageError(
-                f"{type(self).__name__} predicts ratings, and {train.name} has none"
-            )
+            raise UsageError(f"{type(self).__name__} predicts ratings, and {train.name} has none")
         self.n_users_ = inter.n_users
         self.n_items_ = inter.n_items
         scale = train.rating_scale or (0.0, 0.0)

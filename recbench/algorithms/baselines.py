@@ -132,12 +132,8 @@ class BaselineRecommender(Recommender):
         bu = np.zeros(self.n_users_)
         bi = np.zeros(self.n_items_)
         for _ in range(cfg.n_epochs):
-            bi = np.bincount(i, weights=r - mu - bu[u], minlength=self.n_items_) / (
-                cfg.reg_i + n_i
-            )
-            bu = np.bincount(u, weights=r - mu - bi[i], minlength=self.n_users_) / (
-                cfg.reg_u + n_u
-            )
+            bi = np.bincount(i, weights=r - mu - bu[u], minlength=self.n_items_) / (cfg.reg_i + n_i)
+            bu = np.bincount(u, weights=r - mu - bi[i], minlength=self.n_users_) / (cfg.reg_u + n_u)
         # An item or user with no ratings and zero regularisation would divide 0 by 0.
         self.mu_ = np.float64(mu)
         self.bu_ = np.nan_to_num(bu)

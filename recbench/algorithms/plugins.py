@@ -85,8 +85,7 @@ def make_config(name: str, cls: type[Recommender], params: dict[str, Any]) -> Al
         if key not in fields:
             known = ", ".join(fields) or "none"
             raise UsageError(
-                f"unknown parameter '{key}' for {name}{suggest(key, fields)} "
-                f"(parameters: {known})"
+                f"unknown parameter '{key}' for {name}{suggest(key, fields)} (parameters: {known})"
             )
     try:
         return cls.Config(**params)

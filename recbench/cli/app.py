@@ -68,9 +68,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except ClickException as exc:
         # Usage errors from option parsing: one line, exit 2 (click's convention).
-        where = f" (see: recbench {exc.ctx.command_path.partition(' ')[2]} --help)".replace(
-            "recbench  --help", "recbench --help"
-        ) if getattr(exc, "ctx", None) is not None else ""
+        where = (
+            f" (see: recbench {exc.ctx.command_path.partition(' ')[2]} --help)".replace(
+                "recbench  --help", "recbench --help"
+            )
+            if getattr(exc, "ctx", None) is not None
+            else ""
+        )
         err.print(f"error: {exc.format_message()}{where}", markup=False)
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -67,7 +67,10 @@ def list_datasets() -> None:
             avail,
             r["license"].split(":")[0],
         )
-    t.caption = "Any CSV/TSV/Parquet ratings file: --dataset PATH [--columns user,item,rating,timestamp] [--sep '\\t']"
+    t.caption = (
+        "Any CSV/TSV/Parquet ratings file: --dataset PATH "
+        "[--columns user,item,rating,timestamp] [--sep '\\t']"
+    )
     out.print(t)
 
 

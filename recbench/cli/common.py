@@ -76,7 +76,9 @@ def parse_ks(text: str) -> tuple[int, ...]:
         try:
             k = int(part)
         except ValueError:
-            raise UsageError(f"--k expects whole numbers like 10 or 5,10,20, got '{part}'") from None
+            raise UsageError(
+                f"--k expects whole numbers like 10 or 5,10,20, got '{part}'"
+            ) from None
         if k <= 0:
             raise UsageError(f"--k must be positive, got {k}")
         if k not in ks:
@@ -115,7 +117,9 @@ def parse_algos(text: str | None, param_pairs: list[str] | None) -> list[AlgoSpe
         algo, dot, pname = key.rpartition(".")
         if dot:
             if algo not in params:
-                raise UsageError(f"--param {key}: '{algo}' is not among --algos ({', '.join(names)})")
+                raise UsageError(
+                    f"--param {key}: '{algo}' is not among --algos ({', '.join(names)})"
+                )
             params[algo][pname] = value
             continue
         takers = [n for n, cls in classes.items() if pname in cls.Config.model_fields]
@@ -208,7 +212,9 @@ def progress_bar(st: State, total: int) -> Iterator[Any]:
         if ev.kind == "cell-start":
             bar.update(task, description=f"{ev.algorithm}{fold}: fitting")
         elif ev.kind == "eval-progress":
-            bar.update(task, description=f"{ev.algorithm}{fold}: ranking {ev.done}/{ev.total} users")
+            bar.update(
+                task, description=f"{ev.algorithm}{fold}: ranking {ev.done}/{ev.total} users"
+            )
         elif ev.kind == "cell-done":
             bar.advance(task)
 

@@ -75,12 +75,12 @@ FailIfOpt = Annotated[
 ]
 MetricsOpt = Annotated[
     str | None,
-    typer.Option(help="Metrics to show: comma list of rmse,mae,precision,recall,ndcg,map,mrr,"
-                 "hitrate, or 'all'."),
+    typer.Option(
+        help="Metrics to show: comma list of rmse,mae,precision,recall,ndcg,map,mrr,"
+        "hitrate, or 'all'."
+    ),
 ]
-MemoryOpt = Annotated[
-    int, typer.Option(help="Memory budget in MB for one batch of user scores.")
-]
+MemoryOpt = Annotated[int, typer.Option(help="Memory budget in MB for one batch of user scores.")]
 
 
 def _eval_config(ks: str, threshold: float | None, memory_mb: int) -> EvalConfig:
@@ -202,8 +202,11 @@ def evaluate(
     sep: SepOpt = None,
     split: Annotated[
         str | None,
-        typer.Option("--split", help="Split for --algo (default holdout:0.2); a model's own "
-                     "split comes from its manifest."),
+        typer.Option(
+            "--split",
+            help="Split for --algo (default holdout:0.2); a model's own "
+            "split comes from its manifest.",
+        ),
     ] = None,
     k: KOpt = "10",
     param: ParamOpt = None,
@@ -300,7 +303,13 @@ def _single_result(ds, split_obj, split_spec, seed, cfg, config, manifest, resul
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     frame["k"] = frame["k"].astype("Int64")
     res = ExperimentResult(
-        frame, result.per_user, ds, split_spec, split_obj.protocol, seed, cfg,
+        frame,
+        result.per_user,
+        ds,
+        split_spec,
+        split_obj.protocol,
+        seed,
+        cfg,
         {config["algorithm"]: result.n_cold_users},
     )
     if split_spec.n_folds > 1:  # a saved model is one fold of its split
@@ -407,7 +416,9 @@ def recommend(
             }
             for r in range(len(items))
         ]
-        typer.echo(json.dumps({"user": user, "algorithm": config["algorithm"], "items": recs}, indent=2))
+        typer.echo(
+            json.dumps({"user": user, "algorithm": config["algorithm"], "items": recs}, indent=2)
+        )
         return
     t = Table(title=f"{config['algorithm']} · top {len(items)} for user {user}")
     t.add_column("#", justify="right")

@@ -46,7 +46,7 @@ def load(path: Path) -> Dataset | None:
         return None
     try:
         meta = json.loads(meta_path.read_text())
-        if meta.get("format") != CACHE_FORMAT:
+        if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
             return None
         inter = pd.read_parquet(path / "interactions.parquet")
         users = IdMap(pd.read_parquet(path / "users.parquet")["id"].to_numpy())
@@ -55,7 +55,7 @@ def load(path: Path) -> Dataset | None:
         user_feats = None
         if (path / "user_features.parquet").exists():
             user_feats = pd.read_parquet(path / "user_features.parquet")
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+    except Exception:  # any unreadable entry (truncated file, foreign JSON) is a cache miss
         return None
     interactions = Interactions(
         user=inter["user"].to_numpy(np.int32),
@@ -80,9 +80,11 @@ def load(path: Path) -> Dataset | None:
 
 
 def save(dataset: Dataset, path: Path) -> None:
-    """Write a cache entry atomically; an existing complete entry is left as it is."""
-    if (path / "meta.json").exists():
-        return
+    """Write a cache entry atomically; a valid existing entry is kept, an invalid one replaced."""
+    if path.exists():
+        if load(path) is not None:
+            return
+        shutil.rmtree(path, ignore_errors=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:

@@ -108,9 +108,7 @@ def _read_parquet(path: Path, columns: tuple[str, ...] | None) -> pd.DataFrame:
         raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
     if columns is not None:
         if len(columns) > raw.shape[1]:
-            raise DataError(
-                f"{path} has {raw.shape[1]} columns but --columns names {len(columns)}"
-            )
+            raise DataError(f"{path} has {raw.shape[1]} columns but --columns names {len(columns)}")
         rename = {raw.columns[i]: c for i, c in enumerate(columns) if c in ROLES}
         return raw[list(rename)].rename(columns=rename)
     return _by_header(raw, path)
@@ -172,10 +170,7 @@ def _read_text(path: Path, columns: tuple[str, ...] | None, sep: str | None) -> 
         raise DataError(f"ratings file {path} is empty") from None
     except pd.errors.ParserError as exc:
         raise DataError(f"{path}: {_parser_message(exc)}") from None
-    if columns is None:
-        raw = _by_header(raw, path)
-    else:
-        raw = raw[[c for c in columns if c in ROLES]]
+    raw = _by_header(raw, path) if columns is None else raw[[c for c in columns if c in ROLES]]
     raw.attrs["header_lines"] = 1 if header else 0
     return raw
 
@@ -259,10 +254,7 @@ def read_movielens_csv(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             "title": titles.to_numpy(),
             "year": pd.to_numeric(year, errors="coerce").astype("Int64").array,
             "genres": genres.to_numpy(),
-            "title_words": clean_title.str.lower()
-            .str.findall(_WORD)
-            .str.join(" ")
-            .to_numpy(),
+            "title_words": clean_title.str.lower().str.findall(_WORD).str.join(" ").to_numpy(),
         },
         index=pd.Index(movies["movieId"].to_numpy(), name="item"),
     )
@@ -272,8 +264,10 @@ def read_movielens_csv(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         t = pd.read_csv(tags_path, dtype={"movieId": np.int64, "tag": str})
         t = t.dropna(subset=["tag"])
         t["tag"] = t["tag"].str.strip().str.lower()
-        joined = t.drop_duplicates(["movieId", "tag"]).groupby("movieId")["tag"].agg(
-            lambda s: "|".join(sorted(s))
+        joined = (
+            t.drop_duplicates(["movieId", "tag"])
+            .groupby("movieId")["tag"]
+            .agg(lambda s: "|".join(sorted(s)))
         )
         feats["tags"] = joined.reindex(feats.index).fillna("").to_numpy()
     # Referential integrity: a rating of a movie that movies.csv does not list is not part of

@@ -46,8 +46,10 @@ def ndcg_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
     """DCG@K / ideal DCG@K, DCG = sum of 1/log2(rank+1) over relevant ranks (1-based)."""
     h = _check(hits, n_relevant, k)
     disc = _discounts(k)
+    # Both sums are running sums in rank order, so a perfect list gives exactly 1.0.
     ideal = np.cumsum(disc)[np.minimum(n_relevant, k) - 1]
-    return (h @ disc) / ideal
+    dcg = np.cumsum(h * disc, axis=1)[:, -1]
+    return dcg / ideal
 
 
 def map_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
