@@ -62,7 +62,9 @@ def test_json_output_follows_schema(capsys, data_dir: Path) -> None:
     assert "rmse" not in algos["popularity"]["metrics"]
     assert 0.8 < algos["baseline"]["metrics"]["rmse"]["mean"] < 0.95
     assert set(algos["popularity"]["metrics"]) == {
-        f"{m}@{k}" for k in (5, 10) for m in ("precision", "recall", "ndcg", "map", "mrr", "hitrate")
+        f"{m}@{k}"
+        for k in (5, 10)
+        for m in ("precision", "recall", "ndcg", "map", "mrr", "hitrate")
     }
     # a document missing a required key is rejected by the schema (the schema can fail)
     del doc["protocol"]
@@ -79,7 +81,9 @@ def test_json_output_follows_schema(capsys, data_dir: Path) -> None:
         (".json", lambda t: json.loads(t)["schema"] == "recbench.compare/1"),
     ],
 )
-def test_output_file_format_from_suffix(capsys, data_dir: Path, tmp_path: Path, suffix, check) -> None:  # type: ignore[no-untyped-def]
+def test_output_file_format_from_suffix(
+    capsys, data_dir: Path, tmp_path: Path, suffix, check
+) -> None:  # type: ignore[no-untyped-def]
     target = tmp_path / f"results{suffix}"
     res = run_cli(["-q", "compare", *FAST, "--output", str(target)], capsys, data_dir)
     assert res.code == 0, res.err
@@ -98,7 +102,9 @@ def test_csv_is_the_tidy_frame(capsys, data_dir: Path, tmp_path: Path) -> None:
     assert set(frame["metric"]) >= {"rmse", "mae", "ndcg", "precision", "recall"}
 
 
-def test_output_into_missing_directory_writes_nothing(capsys, data_dir: Path, tmp_path: Path) -> None:
+def test_output_into_missing_directory_writes_nothing(
+    capsys, data_dir: Path, tmp_path: Path
+) -> None:
     res = run_cli(
         ["-q", "compare", *FAST, "-o", str(tmp_path / "nope" / "r.json")], capsys, data_dir
     )
@@ -126,7 +132,10 @@ def test_fail_if_exits_1_naming_algorithm_and_value(capsys, data_dir: Path) -> N
         (["compare", "--algos", "svdd"], "did you mean 'svd'"),
         (["compare", "--dataset", "ml-latest-smal"], "did you mean 'ml-latest-small'"),
         (["compare", "--algos", "svd", "--param", "n_factorz=5"], "unknown parameter 'n_factorz'"),
-        (["compare", "--algos", "svd", "--param", "n_factors=many"], "parameter 'n_factors' of svd"),
+        (
+            ["compare", "--algos", "svd", "--param", "n_factors=many"],
+            "parameter 'n_factors' of svd",
+        ),
         (["compare", "--algos", "svd", "--param", "n_factors=0"], "parameter 'n_factors' of svd"),
         (["compare", "--algos", "svd", "--param", "als.factors=3"], "'als' is not among --algos"),
         (["compare", "--k", "0"], "--k must be positive"),
@@ -141,7 +150,10 @@ def test_fail_if_exits_1_naming_algorithm_and_value(capsys, data_dir: Path) -> N
         (["compare", "--fail-if", "ndcg@10 ~ 3"], "is not METRIC[@K] OP VALUE"),
         (["compare", "--no-such-option"], "No such option"),
         (["evaluate"], "exactly one of --model DIR or --algo NAME"),
-        (["recommend", "--model", "/nonexistent/model", "--user", "1"], "model directory not found"),
+        (
+            ["recommend", "--model", "/nonexistent/model", "--user", "1"],
+            "model directory not found",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2(capsys, data_dir: Path, args, needle) -> None:  # type: ignore[no-untyped-def]
@@ -169,12 +181,16 @@ def test_bad_files(capsys, data_dir: Path, tmp_path: Path) -> None:
     )
 
 
-def test_internal_errors_hide_traceback_unless_debug(capsys, data_dir: Path, tmp_path: Path) -> None:
+def test_internal_errors_hide_traceback_unless_debug(
+    capsys, data_dir: Path, tmp_path: Path
+) -> None:
     ratings = tmp_path / "implicit.csv"
     ratings.write_text("user,item\n" + "".join(f"{u},{i}\n" for u in range(5) for i in range(4)))
     res = run_cli(["-q", "compare", "-d", str(ratings), "--algos", "svd"], capsys, data_dir)
     assert_one_line_error(res, "predicts ratings")
-    dbg = run_cli(["-q", "--debug", "compare", "-d", str(ratings), "--algos", "svd"], capsys, data_dir)
+    dbg = run_cli(
+        ["-q", "--debug", "compare", "-d", str(ratings), "--algos", "svd"], capsys, data_dir
+    )
     assert dbg.code == 2
     assert "Traceback" in dbg.err
 
@@ -197,7 +213,16 @@ def test_local_file_with_columns_and_tab_separator(capsys, data_dir: Path, tmp_p
 def test_fit_evaluate_recommend_roundtrip(capsys, data_dir: Path, tmp_path: Path) -> None:
     model_dir = tmp_path / "svd-model"
     res = run_cli(
-        ["fit", "svd", "--out", str(model_dir), "--param", "n_factors=20", "--split", "holdout:0.2"],
+        [
+            "fit",
+            "svd",
+            "--out",
+            str(model_dir),
+            "--param",
+            "n_factors=20",
+            "--split",
+            "holdout:0.2",
+        ],
         capsys,
         data_dir,
     )
@@ -221,10 +246,14 @@ def test_fit_evaluate_recommend_roundtrip(capsys, data_dir: Path, tmp_path: Path
     for key in ("rmse", "mae", "ndcg@10", "precision@10"):
         assert m_saved[key]["mean"] == pytest.approx(m_fresh[key]["mean"], abs=1e-9), key
 
-    mismatch = run_cli(["evaluate", "--model", str(model_dir), "--split", "kfold:5"], capsys, data_dir)
+    mismatch = run_cli(
+        ["evaluate", "--model", str(model_dir), "--split", "kfold:5"], capsys, data_dir
+    )
     assert_one_line_error(mismatch, "was fitted on split 'holdout:0.2'")
 
-    rec = run_cli(["recommend", "--model", str(model_dir), "--user", "1", "-n", "5"], capsys, data_dir)
+    rec = run_cli(
+        ["recommend", "--model", str(model_dir), "--user", "1", "-n", "5"], capsys, data_dir
+    )
     assert rec.code == 0, rec.err
     assert "top 5 for user 1" in rec.flat
     assert "(19" in rec.out or "(20" in rec.out  # titles carry their year

@@ -34,7 +34,9 @@ def hand_split() -> Split:
     """User 0 trained on item 1; test items 0, 3, 5.  User 1 trained on 0; test item 9.
     User 2 has only test data (cold)."""
     train = make_dataset([0, 1], [1, 0], [4.0, 3.0], n_users=3, n_items=10)
-    test = make_dataset([0, 0, 0, 1, 2], [0, 3, 5, 9, 2], [5.0, 2.0, 4.0, 5.0, 3.0], n_users=3, n_items=10)
+    test = make_dataset(
+        [0, 0, 0, 1, 2], [0, 3, 5, 9, 2], [5.0, 2.0, 4.0, 5.0, 3.0], n_users=3, n_items=10
+    )
     return Split(train, test.interactions, "hand", 0, "hand-made")
 
 

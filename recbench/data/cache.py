@@ -55,24 +55,25 @@ def load(path: Path) -> Dataset | None:
         user_feats = None
         if (path / "user_features.parquet").exists():
             user_feats = pd.read_parquet(path / "user_features.parquet")
+        interactions = Interactions(
+            user=inter["user"].to_numpy(np.int32),
+            item=inter["item"].to_numpy(np.int32),
+            rating=inter["rating"].to_numpy(np.float32) if "rating" in inter else None,
+            timestamp=inter["timestamp"].to_numpy(np.int64) if "timestamp" in inter else None,
+            users=users,
+            items=items,
+        )
+        scale = meta.get("rating_scale")
+        name, checksum = str(meta["name"]), str(meta["checksum"])
     except Exception:  # any unreadable entry (truncated file, foreign JSON) is a cache miss
         return None
-    interactions = Interactions(
-        user=inter["user"].to_numpy(np.int32),
-        item=inter["item"].to_numpy(np.int32),
-        rating=inter["rating"].to_numpy(np.float32) if "rating" in inter else None,
-        timestamp=inter["timestamp"].to_numpy(np.int64) if "timestamp" in inter else None,
-        users=users,
-        items=items,
-    )
-    scale = meta.get("rating_scale")
     return Dataset(
-        name=meta["name"],
+        name=name,
         interactions=interactions,
         rating_scale=tuple(scale) if scale else None,
         item_features=items_frame if items_frame.shape[1] else None,
         user_features=user_feats,
-        checksum=meta["checksum"],
+        checksum=checksum,
         license=meta.get("license", ""),
         citation=meta.get("citation", ""),
         source=meta.get("source", {}),

@@ -43,8 +43,11 @@ class IdMap:
         return idx.astype(np.int32)
 
     def raw(self, index: np.ndarray | list | int) -> np.ndarray:
-        """Raw ids of dense indices."""
-        return self.ids[np.asarray(index)]
+        """Raw ids of dense indices (a negative or too-large index is an error)."""
+        idx = np.asarray(index)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self.ids)):
+            raise IndexError(f"dense index out of range 0..{len(self.ids) - 1}")
+        return self.ids[idx]
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, IdMap) and np.array_equal(self.ids, other.ids)
@@ -54,5 +57,11 @@ class IdMap:
 
 def _as_int(values: np.ndarray) -> np.ndarray:
     """Convert string ids to int64; strings that are not integers map to a value never used."""
-    out = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
-    return out.fillna(np.iinfo(np.int64).min).to_numpy(dtype=np.int64)
+    text = pd.Series(values, dtype=object).astype(str).str.strip()
+    ok = text.str.fullmatch(r"[+-]?\d{1,19}").to_numpy(dtype=bool)
+    sentinel = np.iinfo(np.int64).min
+    out = np.full(len(text), sentinel, dtype=np.int64)
+    lo, hi = np.iinfo(np.int64).min + 1, np.iinfo(np.int64).max
+    # Python ints are exact at any size; ids outside int64 cannot be in an int64 map.
+    out[ok] = [v if lo <= v <= hi else sentinel for v in map(int, text[ok])]
+    return out

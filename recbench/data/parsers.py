@@ -183,8 +183,26 @@ def _parser_message(exc: Exception) -> str:
     return f"malformed file ({text})"
 
 
-def _first_bad_line(mask: np.ndarray, header_lines: int) -> int:
-    return int(np.flatnonzero(mask)[0]) + 1 + header_lines
+def _first_bad_line(mask: np.ndarray, header_lines: int, path: Path | None = None) -> int:
+    """1-based line number in the file of the first flagged row.
+
+    Blank lines are skipped by the parser, so on this (error-only) path the file is re-read to
+    count them; Parquet files have no lines and report the row number.
+    """
+    row = int(np.flatnonzero(mask)[0])
+    if path is None or path.suffix.lower() in {".parquet", ".pq"}:
+        return row + 1 + header_lines
+    seen = -header_lines
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if seen < 0:
+                seen += 1
+                continue
+            if line.strip():
+                if seen == row:
+                    return lineno
+                seen += 1
+    return row + 1 + header_lines
 
 
 def _canonicalise(frame: pd.DataFrame, path: Path, header_lines: int) -> pd.DataFrame:
@@ -196,7 +214,7 @@ def _canonicalise(frame: pd.DataFrame, path: Path, header_lines: int) -> pd.Data
         col = frame[role]
         missing = col.isna().to_numpy()
         if missing.any():
-            line = _first_bad_line(missing, header_lines)
+            line = _first_bad_line(missing, header_lines, path)
             raise DataError(f"{path}: line {line}: missing {role} id")
         if pd.api.types.is_float_dtype(col) and (col % 1 == 0).all():
             col = col.astype(np.int64)
@@ -208,9 +226,11 @@ def _canonicalise(frame: pd.DataFrame, path: Path, header_lines: int) -> pd.Data
         num = pd.to_numeric(frame["rating"], errors="coerce")
         bad = num.isna().to_numpy() | ~np.isfinite(num.to_numpy(dtype=np.float64, na_value=0))
         if bad.any():
-            line = _first_bad_line(bad, header_lines)
+            line = _first_bad_line(bad, header_lines, path)
             value = frame["rating"].iloc[int(np.flatnonzero(bad)[0])]
-            raise DataError(f"{path}: line {line}: rating {value!r} is not a number")
+            if pd.isna(value):
+                raise DataError(f"{path}: line {line}: rating is missing")
+            raise DataError(f"{path}: line {line}: rating {str(value)!r} is not a number")
         out["rating"] = num.to_numpy(dtype=np.float32)
     if "timestamp" in frame:
         out["timestamp"] = _timestamps(frame["timestamp"], path, header_lines)
@@ -222,13 +242,24 @@ def _timestamps(col: pd.Series, path: Path, header_lines: int) -> np.ndarray:
     num = pd.to_numeric(col, errors="coerce")
     if num.notna().all():
         return num.to_numpy(dtype=np.int64)
-    dates = pd.to_datetime(col, errors="coerce", utc=True)
-    bad = dates.isna().to_numpy()
+    # The first value decides the column's kind: epoch numbers or dates (any ISO-like mix).
+    if pd.notna(num.iloc[0]):
+        bad = num.isna().to_numpy()
+        kind = "an epoch number"
+        values = num
+    else:
+        dates = pd.to_datetime(col, errors="coerce", utc=True, format="mixed")
+        bad = dates.isna().to_numpy()
+        kind = "a date"
+        values = dates
     if bad.any():
-        line = _first_bad_line(bad, header_lines)
+        line = _first_bad_line(bad, header_lines, path)
         value = col.iloc[int(np.flatnonzero(bad)[0])]
-        raise DataError(f"{path}: line {line}: timestamp {value!r} is neither a number nor a date")
-    return (dates.astype("datetime64[s, UTC]").astype(np.int64)).to_numpy(dtype=np.int64)
+        shown = "missing" if pd.isna(value) else repr(str(value))
+        raise DataError(f"{path}: line {line}: timestamp {shown} is not {kind}")
+    if kind == "a date":
+        return values.astype("datetime64[s, UTC]").astype(np.int64).to_numpy(dtype=np.int64)
+    return values.to_numpy(dtype=np.int64)
 
 
 # --- MovieLens CSV releases (ml-latest-small, ml-latest, ml-20m and later) -------------------
