@@ -128,28 +128,8 @@ def run_experiment(
             if on_event:
                 on_event(Event("cell-start", algo.label, split.fold, n_folds))
             _, res, fit_s = run_cell(algo, split, seed, eval_config, on_event, n_folds)
-            params = json.dumps(algo.params, sort_keys=True)
             cold[algo.label] = cold.get(algo.label, 0) + res.n_cold_users
-            for key, value in res.metrics.items():
-                name, _, k = key.partition("@")
-                rows.append(
-                    {
-                        "dataset": dataset.name,
-                        "split": split.name,
-                        "fold": split.fold,
-                        "algorithm": algo.label,
-                        "params": params,
-                        "metric": name,
-                        "k": int(k) if k else None,
-                        "value": value,
-                        "fit_seconds": fit_s,
-                        "score_seconds": res.score_seconds,
-                        "n_users": res.n_ranked_users if k else len(np.unique(split.test.user)),
-                        "n_test": res.n_test_pairs,
-                        "n_fallback": res.n_fallback if not k else 0,
-                        "seed": seed,
-                    }
-                )
+            rows += result_rows(dataset.name, split, algo.label, algo.params, res, fit_s, seed)
             if len(res.per_user):
                 pu = res.per_user.copy()
                 pu.insert(0, "fold", split.fold)
@@ -157,11 +137,85 @@ def run_experiment(
                 per_user.append(pu)
             if on_event:
                 on_event(Event("cell-done", algo.label, split.fold, n_folds))
-    results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-    results["k"] = results["k"].astype("Int64")
+    results = results_frame(rows)
     per_user_frame = pd.concat(per_user, ignore_index=True) if per_user else pd.DataFrame()
     return ExperimentResult(
         results, per_user_frame, dataset, split_spec, protocol, seed, eval_config, cold
+    )
+
+
+def result_rows(
+    dataset: str,
+    split: Split,
+    algorithm: str,
+    params: dict[str, Any],
+    res: EvalResult,
+    fit_seconds: float,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Tidy rows (one per metric) for one evaluated (algorithm, fold) cell."""
+    rows = []
+    n_rated_users = len(np.unique(split.test.user))
+    for key, value in res.metrics.items():
+        name, _, k = key.partition("@")
+        rows.append(
+            {
+                "dataset": dataset,
+                "split": split.name,
+                "fold": split.fold,
+                "algorithm": algorithm,
+                "params": json.dumps(params, sort_keys=True),
+                "metric": name,
+                "k": int(k) if k else None,
+                "value": value,
+                "fit_seconds": fit_seconds,
+                "score_seconds": res.score_seconds,
+                "n_users": res.n_ranked_users if k else n_rated_users,
+                "n_test": res.n_test_pairs,
+                "n_fallback": 0 if k else res.n_fallback,
+                "seed": seed,
+            }
+        )
+    return rows
+
+
+def results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    frame["k"] = frame["k"].astype("Int64")
+    return frame
+
+
+def single_result(
+    dataset: Dataset,
+    split: Split,
+    split_spec: SplitSpec,
+    algorithm: str,
+    params: dict[str, Any],
+    res: EvalResult,
+    fit_seconds: float,
+    seed: int,
+    eval_config: EvalConfig,
+) -> ExperimentResult:
+    """An ExperimentResult for one already-fitted model evaluated on one split."""
+    frame = results_frame(
+        result_rows(dataset.name, split, algorithm, params, res, fit_seconds, seed)
+    )
+    per_user = res.per_user.copy()
+    if len(per_user):
+        per_user.insert(0, "fold", split.fold)
+        per_user.insert(0, "algorithm", algorithm)
+    protocol = split.protocol
+    if split_spec.n_folds > 1:  # a saved model is one fold of its split
+        protocol = f"{protocol}; this model: {split.name} only"
+    return ExperimentResult(
+        frame,
+        per_user,
+        dataset,
+        split_spec,
+        protocol,
+        seed,
+        eval_config,
+        {algorithm: res.n_cold_users},
     )
 
 

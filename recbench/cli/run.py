@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -33,7 +32,13 @@ from recbench.data import DatasetSpec
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.errors import ModelDirError, UsageError
 from recbench.evaluation import EvalConfig
-from recbench.experiment import AlgoSpec, ExperimentResult, run_experiment, summarise
+from recbench.experiment import (
+    AlgoSpec,
+    ExperimentResult,
+    run_experiment,
+    single_result,
+    summarise,
+)
 from recbench.metrics import METRICS
 from recbench.persistence import load_model, save_model
 from recbench.render import FORMATS, parse_metrics, render_text, rich_table
@@ -83,8 +88,18 @@ MetricsOpt = Annotated[
 MemoryOpt = Annotated[int, typer.Option(help="Memory budget in MB for one batch of user scores.")]
 
 
-def _eval_config(ks: str, threshold: float | None, memory_mb: int) -> EvalConfig:
-    return EvalConfig(ks=parse_ks(ks), relevance_threshold=threshold, memory_mb=memory_mb)
+def _prepare(
+    ks: str,
+    threshold: float | None,
+    memory_mb: int,
+    fmt: str | None,
+    output: Path | None,
+    metrics: str | None,
+    fail_if: list[str] | None,
+) -> tuple[EvalConfig, str, tuple[str, ...], list[FailIf]]:
+    """Validate the options compare and evaluate share, before any work is done."""
+    cfg = EvalConfig(ks=parse_ks(ks), relevance_threshold=threshold, memory_mb=memory_mb)
+    return cfg, _check_format(fmt, output), _check_metrics(metrics), parse_fail_if(fail_if, cfg.ks)
 
 
 def _check_format(fmt: str | None, output: Path | None) -> str:
@@ -179,10 +194,9 @@ def compare(
 ) -> None:
     """Fit and evaluate several algorithms on one dataset and split; print a comparison table."""
     st = state(ctx)
-    cfg = _eval_config(k, relevance_threshold, memory_mb)
-    fmt = _check_format(fmt, output)
-    shown = _check_metrics(metrics)
-    conds = parse_fail_if(fail_if, cfg.ks)
+    cfg, fmt, shown, conds = _prepare(
+        k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if
+    )
     split_spec = parse_split(split)
     if split_spec.kind == "none":
         raise UsageError("compare needs a split with test data (not 'none')")
@@ -221,10 +235,9 @@ def evaluate(
     st = state(ctx)
     if (model is None) == (algo is None):
         raise UsageError("give exactly one of --model DIR or --algo NAME")
-    cfg = _eval_config(k, relevance_threshold, memory_mb)
-    fmt = _check_format(fmt, output)
-    shown = _check_metrics(metrics)
-    conds = parse_fail_if(fail_if, cfg.ks)
+    cfg, fmt, shown, conds = _prepare(
+        k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if
+    )
     if algo is not None:
         split_spec = parse_split(split or "holdout:0.2")
         if split_spec.kind == "none":
@@ -246,7 +259,17 @@ def evaluate(
 
     with status(st, "evaluating"):
         result = run_eval(fitted, split_obj, cfg)
-    res = _single_result(ds, split_obj, split_spec, seed, cfg, config, manifest, result)
+    res = single_result(
+        ds,
+        split_obj,
+        split_spec,
+        config["algorithm"],
+        config.get("params") or {},
+        result,
+        float(manifest.get("fit_seconds", 0.0)),
+        seed,
+        cfg,
+    )
     _emit(st, res, fmt, output, shown, conds)
 
 
@@ -272,49 +295,6 @@ def _model_split(st: State, model: Path, manifest: dict[str, Any], split: str | 
             "(checksum differs); fit the model again"
         )
     return ds, make_split(ds, split_spec, seed, fold), split_spec, seed
-
-
-def _single_result(ds, split_obj, split_spec, seed, cfg, config, manifest, result):  # type: ignore[no-untyped-def]
-    """Wrap one model's EvalResult in the ExperimentResult the renderers take."""
-    from recbench.experiment import RESULT_COLUMNS
-
-    rows = []
-    params = json.dumps(config.get("params") or {}, sort_keys=True)
-    for key, value in result.metrics.items():
-        name, _, kk = key.partition("@")
-        rows.append(
-            {
-                "dataset": ds.name,
-                "split": split_obj.name,
-                "fold": split_obj.fold,
-                "algorithm": config["algorithm"],
-                "params": params,
-                "metric": name,
-                "k": int(kk) if kk else None,
-                "value": value,
-                "fit_seconds": float(manifest.get("fit_seconds", 0.0)),
-                "score_seconds": result.score_seconds,
-                "n_users": result.n_ranked_users,
-                "n_test": result.n_test_pairs,
-                "n_fallback": result.n_fallback if not kk else 0,
-                "seed": seed,
-            }
-        )
-    frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-    frame["k"] = frame["k"].astype("Int64")
-    res = ExperimentResult(
-        frame,
-        result.per_user,
-        ds,
-        split_spec,
-        split_obj.protocol,
-        seed,
-        cfg,
-        {config["algorithm"]: result.n_cold_users},
-    )
-    if split_spec.n_folds > 1:  # a saved model is one fold of its split
-        res.protocol = f"{split_obj.protocol}; this model: {split_obj.name} only"
-    return res
 
 
 def fit(
