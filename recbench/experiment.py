@@ -42,14 +42,19 @@ RESULT_COLUMNS = [
 
 @dataclass(frozen=True)
 class AlgoSpec:
-    """An algorithm to run: registry name, parameter overrides, and the row label."""
+    """An algorithm to run: registry name, parameter overrides, and the row label.
+
+    ``variant`` is set for configurations written ``name[k=v,...]``; the row label is then
+    ``name[k=v,...]`` so several configurations of one algorithm can share a table.
+    """
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
+    variant: str | None = None
 
     @property
     def label(self) -> str:
-        return self.name
+        return f"{self.name}[{self.variant}]" if self.variant else self.name
 
 
 @dataclass

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from recbench import __version__
@@ -200,7 +201,7 @@ def rich_table(res: ExperimentResult, metrics: tuple[str, ...] = DEFAULT_METRICS
                 text += f"\n[dim]±{std:.4f}[/]"
             cells.append(text)
         tm = timing.loc[a]
-        t.add_row(a, *cells, f"{tm.fit_seconds:.2f}", f"{tm.score_seconds:.2f}")
+        t.add_row(escape(a), *cells, f"{tm.fit_seconds:.2f}", f"{tm.score_seconds:.2f}")
     return t
 
 

@@ -328,3 +328,29 @@ def test_console_script_and_module_entry_points(tmp_path: Path) -> None:
     assert bad.stderr.startswith("error: unknown algorithm 'nope'")
     assert "Traceback" not in bad.stderr
     assert (REPO / "recbench" / "__main__.py").exists()
+
+
+def test_several_configurations_of_one_algorithm(capsys, data_dir: Path) -> None:
+    algos = "baseline[reg_u=5,reg_i=2],baseline,svd[n_factors=5;n_epochs=3]"
+    res = run_cli(
+        ["-q", "compare", "--algos", algos,
+         "--param", "baseline.n_epochs=3", "--fail-if", "baseline[reg_u=5,reg_i=2]:rmse>9",
+         "-f", "json"],
+        capsys,
+        data_dir,
+    )  # fmt: skip
+    assert res.code == 0, res.err
+    algos = {a["name"]: a["params"] for a in json.loads(res.out)["algorithms"]}
+    assert algos == {
+        "baseline[reg_u=5,reg_i=2]": {"n_epochs": 3, "reg_u": 5.0, "reg_i": 2.0},
+        "baseline": {"n_epochs": 3},
+        "svd[n_factors=5,n_epochs=3]": {"n_factors": 5, "n_epochs": 3},
+    }
+    table = run_cli(["-q", "compare", "--algos", "svd[n_factors=5],popularity"], capsys, data_dir)
+    assert "svd[n_factors=5]" in table.out  # labels are not swallowed as rich markup
+    for args, needle in (
+        (["compare", "--algos", "svd[n_factors=5"], "'[' without ']'"),
+        (["compare", "--algos", "svd[n_factors=5],svd[n_factors=5]"], "twice"),
+        (["compare", "--algos", "svd[bogus=1]"], "unknown parameter 'bogus'"),
+    ):
+        assert_one_line_error(run_cli(args, capsys, data_dir), needle)

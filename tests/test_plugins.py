@@ -84,7 +84,7 @@ def test_plugin_runs_through_compare(plugin_path: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     algos = {a["name"]: a for a in json.loads(res.stdout)["algorithms"]}
-    assert algos["itemmean"]["params"] == {"shrink": "2"}
+    assert algos["itemmean"]["params"] == {"shrink": 2.0}
     assert 0.8 < algos["itemmean"]["metrics"]["rmse"]["mean"] < 1.2
     assert "ndcg@10" in algos["itemmean"]["metrics"]
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from recbench.algorithms import plugins
@@ -86,41 +87,77 @@ def parse_ks(text: str) -> tuple[int, ...]:
     return tuple(ks)
 
 
-def parse_algos(text: str | None, param_pairs: list[str] | None) -> list[AlgoSpec]:
-    """``--algos a,b`` plus ``--param [algo.]name=value`` -> validated AlgoSpecs.
+_ALGO_RE = re.compile(r"\s*([A-Za-z0-9_.\-]+)\s*(?:\[(.*)\])?\s*", re.S)
 
-    A bare ``name=value`` applies to every selected algorithm that has that parameter (an error
-    when none has it); ``algo.name=value`` targets one algorithm.
+
+def split_algo_list(text: str) -> list[tuple[str, dict[str, str], str | None]]:
+    """``a,b[k=v,k2=v2],b[k=w]`` -> [(name, params, variant), ...] (commas inside [] kept)."""
+    parts: list[str] = []
+    depth, cur = 0, ""
+    for ch in text:
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if depth < 0:
+            raise UsageError(f"--algos '{text}': ']' without '['")
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    if depth:
+        raise UsageError(f"--algos '{text}': '[' without ']'")
+    parts.append(cur)
+    out = []
+    for part in parts:
+        if not part.strip():
+            continue
+        m = _ALGO_RE.fullmatch(part)
+        if not m:
+            raise UsageError(f"--algos: cannot read '{part.strip()}' (use NAME or NAME[k=v,...])")
+        name, inner = m.group(1), m.group(2)
+        params: dict[str, str] = {}
+        variant = None
+        if inner is not None:
+            pairs = [p for p in re.split(r"[,;]", inner) if p.strip()]
+            params = plugins.parse_params(pairs)
+            variant = ",".join(f"{k}={v}" for k, v in params.items())
+        out.append((name, params, variant))
+    return out
+
+
+def parse_algos(text: str | None, param_pairs: list[str] | None) -> list[AlgoSpec]:
+    """``--algos`` plus ``--param [algo.]name=value`` -> validated AlgoSpecs.
+
+    Entries are ``name`` or ``name[k=v,...]`` (a labelled configuration; several of one
+    algorithm may share a table). A bare ``--param name=value`` applies to every selected
+    algorithm that has that parameter (an error when none has it); ``algo.name=value`` targets
+    the entries of one algorithm. Values inside brackets win over ``--param``.
     """
     if text is None:
-        names = []
-        for n, ep in plugins.entries().items():
-            del ep
+        entries = []
+        for n in plugins.entries():
             try:
                 cls = plugins.load(n)
             except UsageError:
                 continue
             if not cls.missing_requirements():
-                names.append(n)
+                entries.append((n, {}, None))
     else:
-        names = [n.strip() for n in text.split(",") if n.strip()]
-        if not names:
+        entries = split_algo_list(text)
+        if not entries:
             raise UsageError("--algos is empty")
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise UsageError(f"--algos lists '{sorted(dup)[0]}' twice")
+    names = list(dict.fromkeys(n for n, _, _ in entries))
     classes = {n: plugins.load(n) for n in names}
     for n, cls in classes.items():
         plugins.ensure_available(n, cls)
-    params: dict[str, dict[str, Any]] = {n: {} for n in names}
+    shared: dict[str, dict[str, Any]] = {n: {} for n in names}
     for key, value in plugins.parse_params(param_pairs).items():
         algo, dot, pname = key.rpartition(".")
         if dot:
-            if algo not in params:
+            if algo not in shared:
                 raise UsageError(
                     f"--param {key}: '{algo}' is not among --algos ({', '.join(names)})"
                 )
-            params[algo][pname] = value
+            shared[algo][pname] = value
             continue
         takers = [n for n, cls in classes.items() if pname in cls.Config.model_fields]
         if not takers:
@@ -129,11 +166,17 @@ def parse_algos(text: str | None, param_pairs: list[str] | None) -> list[AlgoSpe
                 "(see `recbench algorithms`)"
             )
         for n in takers:
-            params[n][pname] = value
-    specs = []
-    for n in names:
-        plugins.make_config(n, classes[n], params[n])  # validate now, name the bad parameter
-        specs.append(AlgoSpec(n, params[n]))
+            shared[n][pname] = value
+    specs: list[AlgoSpec] = []
+    for n, own, variant in entries:
+        params = {**shared[n], **own}
+        config = plugins.make_config(n, classes[n], params)  # validates, naming the parameter
+        typed = {k: getattr(config, k) for k in params}  # "10" -> 10 in results and manifests
+        specs.append(AlgoSpec(n, typed, variant))
+    labels = [s.label for s in specs]
+    dup = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if dup:
+        raise UsageError(f"--algos lists '{dup[0]}' twice")
     return specs
 
 
@@ -159,7 +202,7 @@ class FailIf:
 
 
 _FAIL_RE = re.compile(
-    r"^\s*(?:(?P<algo>[A-Za-z0-9_\-]+)\s*:)?\s*(?P<metric>[A-Za-z]+)\s*(?:@\s*(?P<k>\d+))?"
+    r"^\s*(?:(?P<algo>[^:]+?)\s*:)?\s*(?P<metric>[A-Za-z]+)\s*(?:@\s*(?P<k>\d+))?"
     r"\s*(?P<op><=|>=|<|>)\s*(?P<val>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
 )
 
@@ -209,12 +252,11 @@ def progress_bar(st: State, total: int) -> Iterator[Any]:
 
     def on_event(ev: Event) -> None:
         fold = f" fold {ev.fold + 1}/{ev.n_folds}" if ev.n_folds > 1 else ""
+        name = escape(ev.algorithm)
         if ev.kind == "cell-start":
-            bar.update(task, description=f"{ev.algorithm}{fold}: fitting")
+            bar.update(task, description=f"{name}{fold}: fitting")
         elif ev.kind == "eval-progress":
-            bar.update(
-                task, description=f"{ev.algorithm}{fold}: ranking {ev.done}/{ev.total} users"
-            )
+            bar.update(task, description=f"{name}{fold}: ranking {ev.done}/{ev.total} users")
         elif ev.kind == "cell-done":
             bar.advance(task)
 
