@@ -88,4 +88,24 @@ def checkerboard(n_users: int = 40, n_items: int = 30, seed: int = 0) -> Dataset
             us.append(u)
             its.append(int(it))
             rs.append(5.0 if rng.random() < 0.8 else 4.0)
-    return make_dataset(us, its, rs, n_users=n_users, n_items=n_items, name="checkerboard")
+    ds = make_dataset(us, its, rs, n_users=n_users, n_items=n_items, name="checkerboard")
+    return with_group_features(ds, half)
+
+
+def with_group_features(ds: Dataset, half: int) -> Dataset:
+    """Item features matching the two groups: genre 'alpha' below ``half``, 'beta' above."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    n = ds.n_items
+    feats = pd.DataFrame(
+        {
+            "title": [f"Item {i} ({1990 + i % 3})" for i in range(n)],
+            "year": pd.array([1990 + i % 3 for i in range(n)], dtype="Int64"),
+            "genres": ["alpha" if i < half else "beta" for i in range(n)],
+            "tags": ["" for _ in range(n)],
+            "title_words": [f"item {i}" for i in range(n)],
+        }
+    )
+    return replace(ds, item_features=feats)

@@ -30,7 +30,7 @@ def split():  # type: ignore[no-untyped-def]
 
 
 def test_builtins_are_registered() -> None:
-    assert set(BUILTINS) <= set(names())
+    assert set(BUILTINS) | {"content", "hybrid"} <= set(names())
 
 
 def test_baseline_matches_surprise_baselineonly(split) -> None:  # type: ignore[no-untyped-def]
@@ -107,10 +107,19 @@ def test_als_ranking_metrics_match_implicit(split) -> None:  # type: ignore[no-u
     assert ours.metrics["map@10"] == pytest.approx(ref["map"], abs=1e-6)
 
 
-@pytest.mark.parametrize("name", BUILTINS)
-def test_contract_on_checkerboard(name: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+#: Parameters that keep the conformance run fast on a 40 x 30 matrix.
+SMALL = {"svd": {"n_factors": 8}, "als": {"factors": 8}, "bpr": {"factors": 8}}
+
+
+@pytest.mark.parametrize("name", names())
+def test_conformance_on_checkerboard(name: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Every registered algorithm: shapes, determinism, save/load identity, no seen items,
+    users without history and items without ratings handled, bad parameters named."""
     ds = checkerboard()
-    model = make(name, seed=3)
+    params = SMALL.get(name, {})
+    with pytest.raises(UsageError, match="bogus_param"):
+        make(name, {"bogus_param": 1})
+    model = make(name, params, seed=3)
     with pytest.raises(NotFittedError):
         model.score(np.array([0]))
     model.fit(ds)
@@ -118,7 +127,7 @@ def test_contract_on_checkerboard(name: str, tmp_path) -> None:  # type: ignore[
     scores = model.score(users)
     assert scores.shape == (ds.n_users, ds.n_items) and scores.dtype == np.float32
     # deterministic under a seed
-    again = make(name, seed=3).fit(ds).score(users)
+    again = make(name, params, seed=3).fit(ds).score(users)
     np.testing.assert_array_equal(scores, again)
     # save -> load gives identical scores
     save_model(model, name, {}, tmp_path / name, {"note": "test"})
@@ -136,11 +145,22 @@ def test_contract_on_checkerboard(name: str, tmp_path) -> None:  # type: ignore[
     seen = ds.interactions.csr("binary")
     recs, _ = model.recommend(users, 3, exclude=seen)
     assert not np.any(seen[np.repeat(users, 3), recs.ravel()])
+    # a user without history and an item without ratings
+    inter = ds.interactions
+    keep = (inter.user != 0) & (inter.item != 1)
+    sparse_ds = ds.with_interactions(inter.subset(keep))
+    m2 = make(name, params, seed=3).fit(sparse_ds)
+    s0 = m2.score(np.array([0, 2]))
+    assert s0.shape == (2, ds.n_items) and np.all(np.isfinite(s0))
+    if m2.predicts_ratings:
+        p0 = m2.predict(np.array([0, 2, 0]), np.array([1, 1, 5]))
+        lo, hi = ds.rating_scale
+        assert np.all(np.isfinite(p0)) and np.all((p0 >= lo) & (p0 <= hi))
 
 
-@pytest.mark.parametrize("name", ["popularity", "als"])
+@pytest.mark.parametrize("name", ["popularity", "als", "content", "hybrid"])
 def test_rankers_find_the_checkerboard_structure(name: str) -> None:
-    """ALS recommends each user's own unseen half-items: the known right answer."""
+    """Each user's own unseen half-items come first: the known right answer."""
     ds = checkerboard()
     params = {"factors": 4, "iterations": 10} if name == "als" else {}
     model = make(name, params, seed=0).fit(ds)
@@ -189,3 +209,39 @@ def test_random_scores_do_not_depend_on_batching() -> None:
     np.testing.assert_array_equal(whole, parts)
     other = make("random", seed=2).fit(ds).score(np.arange(ds.n_users))
     assert not np.array_equal(whole, other)
+
+
+def test_content_scores_items_nobody_rated() -> None:
+    """Inductive on items: an unrated 'alpha' item ranks first for 'alpha' users."""
+    ds = checkerboard()
+    inter = ds.interactions
+    new_item = 2  # an alpha item: remove all its ratings
+    train = ds.with_interactions(inter.subset(inter.item != new_item))
+    model = make("content").fit(train)
+    alpha_users = np.arange(0, ds.n_users, 2)
+    scores = model.score(alpha_users)
+    assert np.all(scores[:, new_item] > scores[:, ds.n_items // 2 :].max(axis=1))
+
+
+def test_hybrid_weights_follow_history_length() -> None:
+    ds = checkerboard()
+    model = make("hybrid", {"beta": 5.0}).fit(ds)
+    n = ds.interactions.user_counts()
+    np.testing.assert_allclose(model._cf_weight(np.arange(ds.n_users)), n / (n + 5.0))
+    # a newcomer with a single rating leans almost entirely on content
+    inter = ds.interactions
+    first = np.flatnonzero(inter.user == 0)[0]
+    keep = (inter.user != 0) | (np.arange(len(inter)) == first)
+    newcomer = ds.with_interactions(inter.subset(keep))
+    m = make("hybrid").fit(newcomer)
+    w = 1 / (1 + 20.0)
+    std = lambda s: (s - s.mean()) / s.std()  # noqa: E731
+    content = make("content").fit(newcomer).score(np.array([0]))[0].astype(np.float64)
+    cf = make("svd").fit(newcomer).score(np.array([0]))[0].astype(np.float64)
+    expected = (1 - w) * std(content) + w * std(cf)
+    np.testing.assert_allclose(m.score(np.array([0]))[0], expected, atol=1e-4)
+
+
+def test_content_needs_item_features() -> None:
+    with pytest.raises(UsageError, match="needs item features"):
+        make("content").fit(make_dataset([0, 1], [0, 1], [3.0, 4.0]))

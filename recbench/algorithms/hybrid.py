@@ -1,0 +1,113 @@
+"""Switching/weighting hybrid: content-based for newcomers, collaborative as history grows.
+
+Each user's blend weight for the collaborative component is ``w = n / (n + beta)`` where ``n`` is
+the user's number of training interactions: a user with no history is served by content alone,
+one with ``beta`` ratings half and half. Components are any two algorithms from the plugin table.
+Ranking scores are standardised per user (mean 0, sd 1 over the catalogue) before blending, so
+scales of different models do not decide the mix; rating predictions blend directly when both
+components predict ratings.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from recbench.algorithms.base import AlgoConfig, Recommender
+from recbench.data.model import Dataset
+from recbench.errors import UsageError
+
+
+class HybridConfig(AlgoConfig):
+    content: str = Field("content", description="component for users with little history")
+    cf: str = Field("svd", description="collaborative component, weight n/(n+beta)")
+    beta: float = Field(20.0, ge=0, description="history length at which both weigh the same")
+
+
+def _standardise(scores: np.ndarray) -> np.ndarray:
+    mean = scores.mean(axis=1, keepdims=True)
+    sd = scores.std(axis=1, keepdims=True)
+    return (scores - mean) / np.where(sd > 0, sd, 1.0)
+
+
+class HybridRecommender(Recommender):
+    """Per-user weighted blend of a content and a collaborative recommender."""
+
+    family = "hybrid"
+    description = "Content for newcomers, CF weight n/(n+beta) as history grows"
+    predicts_ratings = True
+    inductive = True
+    Config = HybridConfig
+    state_attrs: ClassVar[tuple[str, ...]] = ("n_hist_",)
+
+    def _components(self) -> tuple[Recommender, Recommender]:
+        from recbench.algorithms import plugins
+
+        cfg = self.config
+        assert isinstance(cfg, HybridConfig)
+        if "hybrid" in (cfg.content, cfg.cf):
+            raise UsageError("hybrid components cannot themselves be 'hybrid'")
+        return plugins.make(cfg.content, {}, self.seed), plugins.make(cfg.cf, {}, self.seed)
+
+    def fit(self, train: Dataset) -> HybridRecommender:
+        content, cf = self._components()
+        rated = train.interactions.rating is not None
+        # The blend predicts ratings only when both parts do and the data has ratings.
+        self.predicts_ratings = rated and content.predicts_ratings and cf.predicts_ratings
+        self.n_users_, self.n_items_ = train.interactions.shape
+        scale = train.rating_scale or (0.0, 0.0)
+        self.rating_scale_ = np.asarray(scale, dtype=np.float64)
+        self.content_, self.cf_ = content.fit(train), cf.fit(train)
+        self._fit(train)
+        return self
+
+    def _fit(self, train: Dataset) -> None:
+        self.n_hist_ = train.interactions.user_counts().astype(np.float64)
+
+    def _cf_weight(self, users: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        assert isinstance(cfg, HybridConfig)
+        n = self.n_hist_[users]
+        if cfg.beta == 0:
+            return np.where(n > 0, 1.0, 0.0)
+        return n / (n + cfg.beta)
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        self.check_is_fitted()
+        users = np.asarray(users, np.int64)
+        w = self._cf_weight(users)[:, None]
+        a = _standardise(self.content_.score(users).astype(np.float64))
+        b = _standardise(self.cf_.score(users).astype(np.float64))
+        return ((1 - w) * a + w * b).astype(np.float32)
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        self.check_is_fitted()
+        if not self.predicts_ratings:
+            raise NotImplementedError("this hybrid's components do not both predict ratings")
+        w = self._cf_weight(np.asarray(users, np.int64))
+        est = (1 - w) * self.content_.predict(users, items) + w * self.cf_.predict(users, items)
+        return self.clip(est)
+
+    # Components are saved inside the hybrid's own arrays, prefixed by their role.
+    def get_state(self) -> dict[str, np.ndarray]:
+        state = super().get_state()
+        state["predicts_ratings_"] = np.asarray(self.predicts_ratings)
+        for role, comp in (("content", self.content_), ("cf", self.cf_)):
+            for key, value in comp.get_state().items():
+                state[f"{role}__{key}"] = value
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> HybridRecommender:
+        super().set_state(state)
+        self.predicts_ratings = bool(state.get("predicts_ratings_", True))
+        content, cf = self._components()
+        parts: dict[str, dict[str, Any]] = {"content": {}, "cf": {}}
+        for key, value in state.items():
+            role, sep, rest = key.partition("__")
+            if sep and role in parts:
+                parts[role][rest] = value
+        self.content_ = content.set_state(parts["content"])
+        self.cf_ = cf.set_state(parts["cf"])
+        return self
