@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recbench.algorithms.base import Recommender, mask_seen, top_k
 from recbench.errors import UsageError
@@ -65,6 +66,36 @@ class EvalResult:
     n_fallback: int = 0
     score_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: why the model could not be evaluated under this protocol (cold-start), else None
+    unable: str | None = None
+    #: metric values per segment: {segment: {metric key: value}} and users per segment
+    segments: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+#: user segments by training (or fold-in) history length, for --by-segment
+SEGMENTS = ((1, 5), (6, 20), (21, None))
+
+
+def segment_label(lo: int, hi: int | None) -> str:
+    return f"history {lo}+" if hi is None else f"history {lo}-{hi}"
+
+
+def capability_gap(model: Recommender, split: Split) -> str | None:
+    """Why ``model`` cannot be evaluated on ``split`` (a cold-start protocol), or None."""
+    if split.cold == "users" and not (model.cold_users or model.user_independent):
+        return "cannot score users unseen in training"
+    if split.cold == "items" and not model.cold_items:
+        return "cannot score items unseen in training"
+    return None
+
+
+def history_matrix(split: Split) -> sp.csr_array:
+    """What each user is known to have rated: training plus any fold-in history."""
+    seen = split.train.interactions.csr("rating")
+    if split.fold_in is not None and len(split.fold_in):
+        seen = sp.csr_array(seen + split.fold_in.csr("rating"))
+        seen.sort_indices()
+    return seen
 
 
 def metric_key(name: str, k: int | None) -> str:
@@ -91,6 +122,9 @@ def evaluate(
     metrics: dict[str, float] = {}
     frames: list[pd.DataFrame] = []
     result = EvalResult(metrics, pd.DataFrame(), n_test_pairs=len(test))
+    result.unable = capability_gap(model, split)
+    if result.unable:
+        return result
     if model.ranks:
         values, users, cold = _rank(model, split, config, progress)
         result.n_ranked_users = len(users)
@@ -101,7 +135,9 @@ def evaluate(
             frames.append(frame)
             for (name, k), v in values.items():
                 metrics[metric_key(name, k)] = float(v.mean())
-    if model.predicts_ratings and test.rating is not None and len(test):
+    # Under user cold-start the test users are only known by a fold-in history, which rating
+    # predictors do not take: only ranking is measured there.
+    if model.predicts_ratings and test.rating is not None and len(test) and split.cold != "users":
         pred = predict_pairs(model, test.user, test.item)
         train_users = train.user_counts() > 0
         train_items = train.item_counts() > 0
@@ -109,6 +145,14 @@ def evaluate(
         result.n_fallback = int(unknown.sum())
         metrics["rmse"] = rmse(pred, test.rating)
         metrics["mae"] = mae(pred, test.rating)
+        cold_item = unknown_item(train, test)
+        for label, sel in (("warm items", ~cold_item), ("cold items", cold_item)):
+            if sel.any():
+                result.segments[label] = {
+                    "rmse": rmse(pred[sel], test.rating[sel]),
+                    "mae": mae(pred[sel], test.rating[sel]),
+                    "n_test": float(sel.sum()),
+                }
         pu = per_user_errors(test.user, pred, test.rating, test.n_users)
         has = pu["count"] > 0
         frames.append(
@@ -121,8 +165,28 @@ def evaluate(
         for f in frames[1:]:
             per_user = per_user.merge(f, on="user", how="outer")
         result.per_user = per_user.sort_values("user", ignore_index=True)
+        _user_segments(result, history_matrix(split))
     result.score_seconds = time.perf_counter() - t0
     return result
+
+
+def unknown_item(train, test) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Test pairs whose item has no training interaction."""
+    return ~(train.item_counts() > 0)[test.item]
+
+
+def _user_segments(result: EvalResult, seen: sp.csr_array) -> None:
+    """Per-user metric means by history length (the per-user frame already holds the values)."""
+    frame = result.per_user
+    n_hist = np.diff(seen.indptr)[frame["user"].to_numpy()]
+    for lo, hi in SEGMENTS:
+        sel = (n_hist >= lo) & (n_hist <= (hi if hi is not None else np.iinfo(np.int64).max))
+        if not sel.any():
+            continue
+        part = frame[sel]
+        values = {c: float(part[c].mean()) for c in frame.columns if c != "user"}
+        values["n_users"] = float(sel.sum())
+        result.segments[segment_label(lo, hi)] = values
 
 
 def predict_pairs(
@@ -155,8 +219,13 @@ def _rank(
 ) -> tuple[dict[tuple[str, int], np.ndarray], np.ndarray, int]:
     n_items = model.n_items_
     rel_user, rel_item = relevant_pairs(split, config.relevance_threshold)
-    seen = split.train.interactions.csr("binary")
+    seen = history_matrix(split)
     n_train = np.diff(seen.indptr)
+    from_history = split.fold_in is not None and not model.user_independent
+    blocked = None
+    if split.candidates is not None:
+        blocked = np.ones(n_items, dtype=bool)
+        blocked[split.candidates] = False
     n_relevant_all = np.bincount(rel_user, minlength=seen.shape[0])
     candidates = np.flatnonzero(n_relevant_all > 0)
     warm = n_train[candidates] > 0
@@ -169,13 +238,16 @@ def _rank(
     done = 0
     for start in range(0, len(users), batch):
         ub = users[start : start + batch]
-        scores = np.asarray(model.score(ub), dtype=np.float32)
+        raw = model.score_history(seen[ub]) if from_history else model.score(ub)
+        scores = np.asarray(raw, dtype=np.float32)
         if scores.shape != (len(ub), n_items):
             raise RuntimeError(
                 f"{type(model).__name__}.score returned shape {scores.shape}, "
                 f"expected {(len(ub), n_items)}"
             )
         mask_seen(scores, seen, ub)
+        if blocked is not None:
+            scores[:, blocked] = -np.inf
         idx, vals = top_k(scores, k_max)
         flat = ub.astype(np.int64)[:, None] * n_items + idx
         pos = np.minimum(np.searchsorted(keys, flat), len(keys) - 1)

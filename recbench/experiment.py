@@ -79,6 +79,14 @@ class ExperimentResult:
     seed: int
     eval_config: EvalConfig
     cold_users: dict[str, int] = field(default_factory=dict)
+    #: row labels in run order (including algorithms that were unable to run)
+    algorithms: list[str] = field(default_factory=list)
+    #: label -> why it could not be evaluated under this protocol
+    unable: dict[str, str] = field(default_factory=dict)
+    #: tidy per-segment metrics: algorithm, fold, segment, metric, value
+    segments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: label -> parameters (validated), for every algorithm run
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
         return summarise(self.results)
@@ -124,6 +132,8 @@ def run_experiment(
         plugins.make_config(a.name, cls, a.params)
     rows: list[dict[str, Any]] = []
     per_user: list[pd.DataFrame] = []
+    segments: list[dict[str, Any]] = []
+    unable: dict[str, str] = {}
     cold: dict[str, int] = {}
     protocol = split_spec.describe(seed)
     n_folds = split_spec.n_folds
@@ -134,7 +144,10 @@ def run_experiment(
                 on_event(Event("cell-start", algo.label, split.fold, n_folds))
             _, res, fit_s = run_cell(algo, split, seed, eval_config, on_event, n_folds)
             cold[algo.label] = cold.get(algo.label, 0) + res.n_cold_users
+            if res.unable:
+                unable[algo.label] = res.unable
             rows += result_rows(dataset.name, split, algo.label, algo.params, res, fit_s, seed)
+            segments += segment_rows(split, algo.label, res)
             if len(res.per_user):
                 pu = res.per_user.copy()
                 pu.insert(0, "fold", split.fold)
@@ -145,7 +158,18 @@ def run_experiment(
     results = results_frame(rows)
     per_user_frame = pd.concat(per_user, ignore_index=True) if per_user else pd.DataFrame()
     return ExperimentResult(
-        results, per_user_frame, dataset, split_spec, protocol, seed, eval_config, cold
+        results,
+        per_user_frame,
+        dataset,
+        split_spec,
+        protocol,
+        seed,
+        eval_config,
+        cold,
+        [a.label for a in algos],
+        unable,
+        pd.DataFrame(segments, columns=SEGMENT_COLUMNS),
+        {a.label: a.params for a in algos},
     )
 
 
@@ -182,6 +206,17 @@ def result_rows(
             }
         )
     return rows
+
+
+SEGMENT_COLUMNS = ["algorithm", "fold", "segment", "metric", "value"]
+
+
+def segment_rows(split: Split, algorithm: str, res: EvalResult) -> list[dict[str, Any]]:
+    return [
+        {"algorithm": algorithm, "fold": split.fold, "segment": seg, "metric": m, "value": v}
+        for seg, values in res.segments.items()
+        for m, v in values.items()
+    ]
 
 
 def results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -221,6 +256,10 @@ def single_result(
         seed,
         eval_config,
         {algorithm: res.n_cold_users},
+        [algorithm],
+        {algorithm: res.unable} if res.unable else {},
+        pd.DataFrame(segment_rows(split, algorithm, res), columns=SEGMENT_COLUMNS),
+        {algorithm: params},
     )
 
 

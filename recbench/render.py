@@ -23,6 +23,7 @@ from recbench.metrics import METRICS, RANKING_METRICS
 FORMATS = ("table", "json", "csv", "markdown", "latex")
 DEFAULT_METRICS = ("rmse", "mae", "precision", "recall", "ndcg")
 MISSING = "—"
+UNABLE = "unable"
 JSON_SCHEMA_ID = "https://recbench.dev/schema/compare-1.json"
 
 #: JSON Schema of ``recbench compare --format json`` (checked by the test suite).
@@ -78,6 +79,7 @@ JSON_SCHEMA: dict[str, Any] = {
                     "score_seconds": {"type": "number", "minimum": 0},
                     "n_fallback": {"type": "integer", "minimum": 0},
                     "n_cold_users": {"type": "integer", "minimum": 0},
+                    "unable": {"type": ["string", "null"]},
                     "metrics": {
                         "type": "object",
                         "patternProperties": {
@@ -97,6 +99,13 @@ JSON_SCHEMA: dict[str, Any] = {
             },
         },
         "rows": {"type": "array", "items": {"type": "object"}},
+        "segments": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["algorithm", "segment", "metric", "mean"],
+            },
+        },
     },
 }
 
@@ -114,6 +123,17 @@ def label(metric: str, k: int | None) -> str:
     return lab if k is None else f"{lab}@{k}"
 
 
+def _ranking_caption(res: ExperimentResult, rel: str) -> str:
+    n_items = res.dataset.interactions.n_items
+    if res.split.cold == "items":
+        pool = "candidates are only the held-out (cold) items"
+    elif res.split.cold == "users":
+        pool = f"full catalogue ({n_items:,} items), each held-out user's fold-in items excluded"
+    else:
+        pool = f"full catalogue ({n_items:,} items), each user's training items excluded"
+    return f"Ranking: {pool}, no sampled negatives; {rel}; mean over users with >= 1 relevant item."
+
+
 def caption(res: ExperimentResult) -> list[str]:
     """The protocol, stated in a few lines."""
     ds = res.dataset
@@ -127,8 +147,7 @@ def caption(res: ExperimentResult) -> list[str]:
     lines = [
         f"{ds.name}: {len(inter):,} ratings, {inter.n_users:,} users, {inter.n_items:,} items. "
         f"Split: {res.protocol}.",
-        f"Ranking: full catalogue ({inter.n_items:,} items), each user's training items "
-        f"excluded, no sampled negatives; {rel}; mean over users with >= 1 relevant item.",
+        _ranking_caption(res, rel),
     ]
     cold = {a: n for a, n in res.cold_users.items() if n}
     if cold:
@@ -143,13 +162,18 @@ def caption(res: ExperimentResult) -> list[str]:
             f"Rating: all {n_test:,} test pairs predicted; pairs whose user or item has no "
             f"training rating use the model's fallback estimate ({parts})."
         )
+    by_reason: dict[str, list[str]] = {}
+    for algo, reason in res.unable.items():
+        by_reason.setdefault(reason, []).append(algo)
+    for reason, algos in by_reason.items():
+        lines.append(f"{UNABLE}: {', '.join(algos)} {reason} (not counted as zeros).")
     lines.append(f"{MISSING}: the algorithm does not produce this metric. Seconds: mean per fold.")
     return lines
 
 
 def _cells(res: ExperimentResult, metrics: tuple[str, ...]):  # type: ignore[no-untyped-def]
     summ = summarise(res.results)
-    algos = list(dict.fromkeys(res.results["algorithm"]))
+    algos = res.algorithms or list(dict.fromkeys(res.results["algorithm"]))
     cols = columns_for(res.eval_config.ks, metrics)
     table: dict[str, dict[tuple[str, int | None], tuple[float, float]]] = {a: {} for a in algos}
     for r in summ.itertuples():
@@ -162,6 +186,13 @@ def _cells(res: ExperimentResult, metrics: tuple[str, ...]):  # type: ignore[no-
         if vals:
             best[col] = max(vals) if METRICS[col[0]].higher_is_better else min(vals)
     return algos, cols, table, timing, best
+
+
+def _timing(timing: pd.DataFrame, algo: str) -> list[str]:
+    if algo not in timing.index:
+        return [MISSING, MISSING]
+    tm = timing.loc[algo]
+    return [f"{tm.fit_seconds:.2f}", f"{tm.score_seconds:.2f}"]
 
 
 def _fmt(mean: float, std: float, folds: int) -> str:
@@ -190,6 +221,9 @@ def rich_table(res: ExperimentResult, metrics: tuple[str, ...] = DEFAULT_METRICS
     for a in algos:
         cells = []
         for col in cols:
+            if a in res.unable:
+                cells.append(f"[yellow]{UNABLE}[/]")
+                continue
             if col not in table[a]:
                 cells.append(f"[dim]{MISSING}[/dim]")
                 continue
@@ -200,8 +234,7 @@ def rich_table(res: ExperimentResult, metrics: tuple[str, ...] = DEFAULT_METRICS
             if folds > 1 and not math.isnan(std):
                 text += f"\n[dim]±{std:.4f}[/]"
             cells.append(text)
-        tm = timing.loc[a]
-        t.add_row(escape(a), *cells, f"{tm.fit_seconds:.2f}", f"{tm.score_seconds:.2f}")
+        t.add_row(escape(a), *cells, *_timing(timing, a))
     return t
 
 
@@ -216,14 +249,16 @@ def _plain_rows(
     for a in algos:
         row = [a]
         for col in cols:
+            if a in res.unable:
+                row.append(UNABLE)
+                continue
             if col not in table[a]:
                 row.append(MISSING)
                 continue
             mean, std = table[a][col]
             row.append(_fmt(mean, std, folds))
             bold[(a, len(row) - 1)] = bool(np.isclose(mean, best[col]))
-        tm = timing.loc[a]
-        row += [f"{tm.fit_seconds:.2f}", f"{tm.score_seconds:.2f}"]
+        row += _timing(timing, a)
         rows.append(row)
     return header, rows, bold
 
@@ -286,7 +321,23 @@ def to_json(res: ExperimentResult) -> dict[str, Any]:
     inter = ds.interactions
     summ = summarise(res.results)
     algos = []
-    for name, grp in res.results.groupby("algorithm", sort=False):
+    groups = dict(tuple(res.results.groupby("algorithm", sort=False)))
+    for name in res.algorithms or list(groups):
+        if name not in groups:  # unable under this protocol: no metrics at all
+            algos.append(
+                {
+                    "name": str(name),
+                    "params": res.params.get(name, {}),
+                    "fit_seconds": 0.0,
+                    "score_seconds": 0.0,
+                    "n_fallback": 0,
+                    "n_cold_users": 0,
+                    "unable": res.unable.get(name, "produced no metrics"),
+                    "metrics": {},
+                }
+            )
+            continue
+        grp = groups[name]
         mets: dict[str, Any] = {}
         for (metric, k), g in grp.groupby(["metric", "k"], sort=False, dropna=False):
             key = metric if pd.isna(k) else f"{metric}@{int(k)}"
@@ -303,6 +354,7 @@ def to_json(res: ExperimentResult) -> dict[str, Any]:
                 "score_seconds": float(grp.groupby("fold")["score_seconds"].first().mean()),
                 "n_fallback": int(fb.iloc[0]) if len(fb) else 0,
                 "n_cold_users": int(res.cold_users.get(str(name), 0)),
+                "unable": res.unable.get(name),
                 "metrics": mets,
             }
         )
@@ -328,7 +380,49 @@ def to_json(res: ExperimentResult) -> dict[str, Any]:
         },
         "algorithms": algos,
         "rows": rows,
+        "segments": json.loads(segment_summary(res).to_json(orient="records")),
     }
+
+
+def segment_summary(res: ExperimentResult) -> pd.DataFrame:
+    """Mean over folds of every per-segment metric: algorithm, segment, metric, mean."""
+    seg = res.segments
+    if seg is None or not len(seg):
+        return pd.DataFrame(columns=["algorithm", "segment", "metric", "mean"])
+    out = seg.groupby(["algorithm", "segment", "metric"], sort=False)["value"].mean()
+    return out.rename("mean").reset_index()
+
+
+def segment_table(res: ExperimentResult, metrics: tuple[str, ...] = DEFAULT_METRICS) -> Table:
+    """Metrics by user history length and by warm/cold item (``--by-segment``)."""
+    summ = segment_summary(res)
+    cols = [
+        (m, k)
+        for m, k in columns_for(res.eval_config.ks, metrics)
+        if (m if k is None else f"{m}@{k}") in set(summ["metric"])
+    ]
+    t = Table(
+        title=f"by segment · {res.dataset.name} · {res.split}",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption="history = the user's training (or fold-in) interactions; cold items have no "
+        "training interactions. Means over folds.",
+        caption_justify="left",
+    )
+    t.add_column("algorithm", style="bold", no_wrap=True)
+    t.add_column("segment", no_wrap=True)
+    for m, k in cols:
+        t.add_column(label(m, k), justify="right", no_wrap=True)
+    t.add_column("n", justify="right", style="dim")
+    for (algo, segment), grp in summ.groupby(["algorithm", "segment"], sort=False):
+        values = dict(zip(grp["metric"], grp["mean"], strict=True))
+        cells = []
+        for m, k in cols:
+            v = values.get(m if k is None else f"{m}@{k}")
+            cells.append(MISSING if v is None or np.isnan(v) else f"{v:.4f}")
+        n = values.get("n_users", values.get("n_test", float("nan")))
+        t.add_row(escape(str(algo)), str(segment), *cells, f"{n:,.0f}")
+    return t
 
 
 def render_text(res: ExperimentResult, fmt: str, metrics: tuple[str, ...] = DEFAULT_METRICS) -> str:

@@ -1,9 +1,10 @@
 """Splitters: Dataset -> train/test Splits. Every splitter is seeded and deterministic.
 
 A split spec is a short string (``holdout:0.2``, ``user-holdout:0.2``, ``kfold:5``,
-``temporal:0.2``, ``last:1``, ``none``). Internally each splitter assigns every interaction a
-fold number (-1 = always training); split ``f`` tests on the interactions of fold ``f``. All
-splits keep the dataset's id maps, so train and test share one users x items shape.
+``temporal:0.2``, ``last:1``, ``user-cold:0.2``, ``item-cold:0.2``, ``none``). Internally each
+splitter assigns every interaction a fold number (-1 = always training, -2 = fold-in history of a
+held-out user); split ``f`` tests on the interactions of fold ``f``. All splits keep the dataset's
+id maps, so train and test share one users x items shape.
 """
 
 from __future__ import annotations
@@ -16,7 +17,19 @@ import numpy as np
 from recbench.data.model import Dataset, Interactions
 from recbench.errors import UsageError, suggest
 
-KINDS = ("holdout", "user-holdout", "kfold", "temporal", "last", "none")
+KINDS = (
+    "holdout",
+    "user-holdout",
+    "kfold",
+    "temporal",
+    "last",
+    "user-cold",
+    "item-cold",
+    "none",
+)
+#: share of each held-out user's ratings given as fold-in history under user-cold
+FOLD_IN = 0.8
+TRAIN, FOLD_IN_CODE = -1, -2
 
 
 @dataclass(frozen=True)
@@ -54,8 +67,23 @@ class SplitSpec:
                 f"leave-last-{int(self.value)}: each user's {int(self.value)} latest "
                 "ratings held out (users with no more than that train only)"
             ),
+            "user-cold": (
+                f"user cold-start: {pct} of users held out entirely (seed {seed}); "
+                f"{FOLD_IN:.0%} of each one's ratings given as fold-in history at test time, "
+                "the rest scored"
+            ),
+            "item-cold": (
+                f"item cold-start: {pct} of rated items held out entirely (seed {seed}); "
+                "their ratings are the test set and each user's candidates are the held-out "
+                "items"
+            ),
             "none": "no split: fitted on all ratings",
         }[self.kind]
+
+    @property
+    def cold(self) -> str | None:
+        """ "users" or "items" for the cold-start protocols, else None."""
+        return {"user-cold": "users", "item-cold": "items"}.get(self.kind)
 
 
 def parse_split(text: str) -> SplitSpec:
@@ -65,7 +93,8 @@ def parse_split(text: str) -> SplitSpec:
     if kind not in KINDS:
         raise UsageError(
             f"unknown split '{kind}'{suggest(kind, KINDS)} (use one of: "
-            "holdout:0.2, user-holdout:0.2, kfold:5, temporal:0.2, last:1, none)"
+            "holdout:0.2, user-holdout:0.2, kfold:5, temporal:0.2, last:1, user-cold:0.2, "
+            "item-cold:0.2, none)"
         )
     if kind == "none":
         if arg:
@@ -105,6 +134,12 @@ class Split:
     name: str
     fold: int
     protocol: str
+    #: user-cold: the held-out users' given history (not in ``train``)
+    fold_in: Interactions | None = None
+    #: item-cold: the items each user's ranking is restricted to
+    candidates: np.ndarray | None = None
+    #: "users" / "items" under a cold-start protocol
+    cold: str | None = None
 
 
 def fold_assignment(dataset: Dataset, spec: SplitSpec, seed: int) -> np.ndarray:
@@ -133,6 +168,22 @@ def fold_assignment(dataset: Dataset, spec: SplitSpec, seed: int) -> np.ndarray:
         order = np.argsort(ts, kind="stable")
         n_test = round(spec.value * n)
         folds[order[n - n_test :]] = 0
+    elif spec.kind == "user-cold":
+        active = np.flatnonzero(inter.user_counts() > 0)
+        n_cold = max(1, round(spec.value * len(active)))
+        cold_users = np.zeros(inter.n_users, dtype=bool)
+        cold_users[rng.permutation(active)[:n_cold]] = True
+        rows = cold_users[inter.user]
+        pos, size = _rank_within_user(inter.user, rng.random(n))
+        n_given = np.minimum(np.floor(FOLD_IN * size + 0.5), size - 1)
+        folds[rows & (pos < n_given)] = FOLD_IN_CODE
+        folds[rows & (pos >= n_given)] = 0
+    elif spec.kind == "item-cold":
+        active = np.flatnonzero(inter.item_counts() > 0)
+        n_cold = max(1, round(spec.value * len(active)))
+        cold_items = np.zeros(inter.n_items, dtype=bool)
+        cold_items[rng.permutation(active)[:n_cold]] = True
+        folds[cold_items[inter.item]] = 0
     elif spec.kind == "last":
         ts = _require_timestamps(dataset, spec)
         # rank 0 = latest; ties broken by position for determinism
@@ -186,6 +237,10 @@ def _split_from(
     test_mask = folds == fold
     if spec.kind != "none" and not test_mask.any():
         raise UsageError(f"split '{spec}' leaves no ratings to test on in {dataset.name}")
-    train = dataset.with_interactions(inter.subset(~test_mask))
+    given = folds == FOLD_IN_CODE
+    train = dataset.with_interactions(inter.subset(~test_mask & ~given))
+    test = inter.subset(test_mask)
     name = f"fold-{fold + 1}" if spec.kind == "kfold" else spec.kind
-    return Split(train, inter.subset(test_mask), name, fold, spec.describe(seed))
+    fold_in = inter.subset(given) if spec.kind == "user-cold" else None
+    candidates = np.unique(test.item) if spec.kind == "item-cold" else None
+    return Split(train, test, name, fold, spec.describe(seed), fold_in, candidates, spec.cold)

@@ -46,6 +46,12 @@ class Recommender(ABC):
     ranks: ClassVar[bool] = True
     #: scores users/items unseen in training from their features
     inductive: ClassVar[bool] = False
+    #: can score a user unseen in training from a history given at score time (score_history)
+    cold_users: ClassVar[bool] = False
+    #: scores do not depend on who the user is (so unseen users are no problem)
+    user_independent: ClassVar[bool] = False
+    #: can score items that have no training interactions (from features, or by design)
+    cold_items: ClassVar[bool] = False
     #: importable modules the algorithm needs, and the extra that installs them
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
@@ -91,6 +97,13 @@ class Recommender(ABC):
     @abstractmethod
     def score(self, users: np.ndarray) -> np.ndarray:
         """(len(users), n_items) float32 scores; higher ranks first."""
+
+    def score_history(self, history: sp.csr_array) -> np.ndarray:
+        """(n, n_items) scores for users known only by ``history`` (n x n_items ratings).
+
+        Algorithms with ``cold_users = True`` implement this; no retraining takes place.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot score users unseen in training")
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """float32 rating estimates for (user, item) pairs, clipped to the rating scale."""

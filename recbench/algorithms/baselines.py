@@ -49,6 +49,8 @@ class RandomRecommender(Recommender):
     family = "baseline"
     description = "Random scores; ratings ~ Normal(mean, sd) of the training ratings"
     predicts_ratings = True
+    user_independent = True
+    cold_items = True
     Config = RandomConfig
     state_attrs: ClassVar[tuple[str, ...]] = ("mu_", "sigma_")
 
@@ -90,6 +92,7 @@ class PopularityRecommender(Recommender):
 
     family = "baseline"
     description = "Items ranked by number of training interactions"
+    user_independent = True
     Config = PopularityConfig
     state_attrs: ClassVar[tuple[str, ...]] = ("counts_",)
 

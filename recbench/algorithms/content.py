@@ -86,6 +86,8 @@ class ContentRecommender(Recommender):
     description = "TF-IDF content profiles (genres, tags, title words, year)"
     predicts_ratings = True
     inductive = True
+    cold_users = True
+    cold_items = True
     Config = ContentConfig
     state_attrs: ClassVar[tuple[str, ...]] = (
         "feat_indptr_",
@@ -151,7 +153,7 @@ class ContentRecommender(Recommender):
             shape=(self.n_users_, self.n_items_),
         )
 
-    def _weights(self, users: np.ndarray) -> sp.csr_array:
+    def _weights(self, hist: sp.csr_array) -> sp.csr_array:
         """Per-user item weights: ``choice_weight + (rating - user mean)``, 1 on implicit data.
 
         Pure mean-centring sums to zero over a user's items, so a user who only rates one genre
@@ -161,13 +163,17 @@ class ContentRecommender(Recommender):
         """
         cfg = self.config
         assert isinstance(cfg, ContentConfig)
-        hist = self._history()[users]
+        hist = hist.copy()
         if self.rating_scale_[1] <= self.rating_scale_[0]:
             hist.data = np.ones_like(hist.data)
             return hist
-        rows = np.repeat(np.arange(len(users)), np.diff(hist.indptr))
-        weight = cfg.choice_weight + hist.data - self.user_mean_[users][rows]
-        flat = np.bincount(rows, weights=np.abs(weight), minlength=len(users)) == 0
+        n = hist.shape[0]
+        counts = np.diff(hist.indptr)
+        rows = np.repeat(np.arange(n), counts)
+        sums = np.bincount(rows, weights=hist.data, minlength=n)
+        means = sums / np.maximum(counts, 1)
+        weight = cfg.choice_weight + hist.data - means[rows]
+        flat = np.bincount(rows, weights=np.abs(weight), minlength=n) == 0
         hist.data = np.where(flat[rows], 1.0, weight).astype(np.float32)
         return hist
 
@@ -175,8 +181,16 @@ class ContentRecommender(Recommender):
     def score(self, users: np.ndarray) -> np.ndarray:
         self.check_is_fitted()
         users = np.asarray(users, np.int64)
+        return self._score_weights(self._weights(self._history()[users]))
+
+    def score_history(self, history: sp.csr_array) -> np.ndarray:
+        """Profiles built from a given history: users never seen in training need no refit."""
+        self.check_is_fitted()
+        return self._score_weights(self._weights(sp.csr_array(history, dtype=np.float32)))
+
+    def _score_weights(self, weights: sp.csr_array) -> np.ndarray:
         feats = self._features()
-        profile = self._weights(users) @ feats  # users x tokens
+        profile = weights @ feats  # users x tokens
         norms = np.sqrt(np.asarray(profile.multiply(profile).sum(axis=1))).ravel()
         scores = (profile @ feats.T).toarray()
         scores /= np.where(norms > 0, norms, 1.0)[:, None]

@@ -39,6 +39,7 @@ class HybridRecommender(Recommender):
     description = "Content for newcomers, CF weight n/(n+beta) as history grows"
     predicts_ratings = True
     inductive = True
+    cold_items = True  # the content part scores new items; CF adds nothing there
     Config = HybridConfig
     state_attrs: ClassVar[tuple[str, ...]] = ("n_hist_",)
 

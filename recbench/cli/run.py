@@ -41,7 +41,7 @@ from recbench.experiment import (
 )
 from recbench.metrics import METRICS
 from recbench.persistence import load_model, save_model
-from recbench.render import FORMATS, parse_metrics, render_text, rich_table
+from recbench.render import FORMATS, parse_metrics, render_text, rich_table, segment_table
 from recbench.split import make_split, parse_split
 
 DatasetOpt = Annotated[
@@ -85,6 +85,12 @@ MetricsOpt = Annotated[
         "hitrate, or 'all'."
     ),
 ]
+SegmentOpt = Annotated[
+    bool,
+    typer.Option(
+        "--by-segment", help="Also show metrics by user history length and warm/cold items."
+    ),
+]
 MemoryOpt = Annotated[int, typer.Option(help="Memory budget in MB for one batch of user scores.")]
 
 
@@ -126,6 +132,7 @@ def _emit(
     output: Path | None,
     metrics: tuple[str, ...],
     fail_if: list[FailIf],
+    by_segment: bool = False,
 ) -> None:
     """Print/write results, then apply --fail-if (exit 1 naming what failed)."""
     table = rich_table(res, metrics)
@@ -142,6 +149,8 @@ def _emit(
         info(st, f"wrote {fmt} results to {output}")
     elif fmt == "table":
         out.print(table)
+        if by_segment:
+            out.print(segment_table(res, metrics))
     else:
         typer.echo(render_text(res, fmt, metrics), nl=False)
     failures = check_fail_if(res, fail_if)
@@ -190,6 +199,7 @@ def compare(
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     fail_if: FailIfOpt = None,
+    by_segment: SegmentOpt = False,
     memory_mb: MemoryOpt = 256,
 ) -> None:
     """Fit and evaluate several algorithms on one dataset and split; print a comparison table."""
@@ -204,7 +214,7 @@ def compare(
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep))
     with progress_bar(st, len(specs) * split_spec.n_folds) as on_event:
         res = run_experiment(ds, split_spec, specs, st.seed, cfg, on_event)
-    _emit(st, res, fmt, output, shown, conds)
+    _emit(st, res, fmt, output, shown, conds, by_segment)
 
 
 def evaluate(
@@ -229,6 +239,7 @@ def evaluate(
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     fail_if: FailIfOpt = None,
+    by_segment: SegmentOpt = False,
     memory_mb: MemoryOpt = 256,
 ) -> None:
     """Evaluate a saved model on the split it was fitted on, or fit and evaluate one algorithm."""
@@ -246,7 +257,7 @@ def evaluate(
         ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep))
         with progress_bar(st, split_spec.n_folds) as on_event:
             res = run_experiment(ds, split_spec, specs, st.seed, cfg, on_event)
-        _emit(st, res, fmt, output, shown, conds)
+        _emit(st, res, fmt, output, shown, conds, by_segment)
         return
     assert model is not None
     if param:
@@ -270,7 +281,7 @@ def evaluate(
         seed,
         cfg,
     )
-    _emit(st, res, fmt, output, shown, conds)
+    _emit(st, res, fmt, output, shown, conds, by_segment)
 
 
 def _model_split(st: State, model: Path, manifest: dict[str, Any], split: str | None):  # type: ignore[no-untyped-def]
