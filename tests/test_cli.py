@@ -354,3 +354,19 @@ def test_several_configurations_of_one_algorithm(capsys, data_dir: Path) -> None
         (["compare", "--algos", "svd[bogus=1]"], "unknown parameter 'bogus'"),
     ):
         assert_one_line_error(run_cli(args, capsys, data_dir), needle)
+
+
+def test_recommend_explain(capsys, data_dir: Path, tmp_path: Path) -> None:
+    for algo, needle in (("content", "genre: "), ("popularity", "training interactions")):
+        model_dir = tmp_path / algo
+        assert run_cli(["-q", "fit", algo, "--out", str(model_dir)], capsys, data_dir).code == 0
+        res = run_cli(
+            ["recommend", "--model", str(model_dir), "--user", "1", "-n", "3", "--explain",
+             "-f", "json"],
+            capsys,
+            data_dir,
+        )  # fmt: skip
+        assert res.code == 0, res.err
+        items = json.loads(res.out)["items"]
+        assert len(items) == 3
+        assert all(needle in it["because"] for it in items), items

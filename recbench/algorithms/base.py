@@ -105,6 +105,32 @@ class Recommender(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} cannot score users unseen in training")
 
+    def item_embeddings(self) -> np.ndarray | None:
+        """Learned item vectors (n_items x d) for latent-space explanations, if the model has
+        them."""
+        return None
+
+    def explain(self, history: sp.csr_array, items: np.ndarray) -> list[str] | None:
+        """One reason per recommended item, from the model that made it; None if it has none.
+
+        ``history`` is the user's (1 x n_items) training row. The default serves latent-factor
+        models: the user's items closest to each recommendation in the learned item space.
+        Reasons name items by dense index as ``{item:N}``; the CLI substitutes titles.
+        """
+        emb = self.item_embeddings()
+        if emb is None:
+            return None
+        rated = np.asarray(history.indices, np.int64)
+        if not len(rated):
+            return None
+        unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        sims = unit[np.asarray(items, np.int64)] @ unit[rated].T
+        best = np.argmax(sims, axis=1)
+        return [
+            f"close in latent space to {{item:{rated[b]}}} you rated (cosine {sims[r, b]:.2f})"
+            for r, b in enumerate(best)
+        ]
+
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """float32 rating estimates for (user, item) pairs, clipped to the rating scale."""
         raise NotImplementedError(f"{type(self).__name__} does not predict ratings")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender
@@ -75,6 +76,9 @@ class RandomRecommender(Recommender):
         i = np.arange(self.n_items_, dtype=np.int64)[None, :]
         return _hash_uniform(u, i, self.seed, 0).astype(np.float32)
 
+    def explain(self, history: sp.csr_array, items: np.ndarray) -> list[str]:
+        return ["drawn at random" for _ in items]
+
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         self.check_is_fitted()
         u1 = _hash_uniform(users, items, self.seed, 1)
@@ -102,6 +106,9 @@ class PopularityRecommender(Recommender):
     def score(self, users: np.ndarray) -> np.ndarray:
         self.check_is_fitted()
         return np.broadcast_to(self.counts_, (len(users), self.n_items_)).copy()
+
+    def explain(self, history: sp.csr_array, items: np.ndarray) -> list[str]:
+        return [f"popular: {int(self.counts_[i]):,} training interactions" for i in items]
 
 
 class BaselineConfig(AlgoConfig):
@@ -150,3 +157,6 @@ class BaselineRecommender(Recommender):
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         self.check_is_fitted()
         return self.clip(self.mu_ + self.bu_[users] + self.bi_[items])
+
+    def explain(self, history: sp.csr_array, items: np.ndarray) -> list[str]:
+        return [f"rated above average by everyone (item bias {self.bi_[i]:+.2f})" for i in items]

@@ -34,10 +34,22 @@ def _block_tokens(features: pd.DataFrame, column: str) -> list[list[str]]:
     return [_WORD.findall(v) for v in values]
 
 
+#: how each feature block names its tokens in explanations
+_BLOCK_LABEL = {"genres": "genre", "tags": "tag", "title_words": "title word", "year": "decade"}
+
+
 def item_feature_matrix(features: pd.DataFrame, weights: dict[str, float]) -> sp.csr_array:
     """Items x tokens TF-IDF matrix, feature blocks scaled by ``weights``, rows L2-normalised."""
+    return item_features_with_vocab(features, weights)[0]
+
+
+def item_features_with_vocab(
+    features: pd.DataFrame, weights: dict[str, float]
+) -> tuple[sp.csr_array, np.ndarray]:
+    """The TF-IDF matrix and the name of each column (``"genre: comedy"``, ``"tag: pixar"``)."""
     n = len(features)
     blocks = []
+    names: list[str] = []
     for column, weight in weights.items():
         if weight <= 0 or column not in features:
             continue
@@ -60,12 +72,13 @@ def item_feature_matrix(features: pd.DataFrame, weights: dict[str, float]) -> sp
         norms = np.sqrt(np.asarray(block.multiply(block).sum(axis=1))).ravel()
         block = sp.diags_array(np.divide(weight, norms, out=np.zeros(n), where=norms > 0)) @ block
         blocks.append(block)
+        names += [f"{_BLOCK_LABEL.get(column, column)}: {tok}" for tok in vocab]
     if not blocks:
-        return sp.csr_array((n, 0), dtype=np.float64)
+        return sp.csr_array((n, 0), dtype=np.float32), np.array([], dtype=str)
     mat = sp.csr_array(sp.hstack(blocks, format="csr"))
     norms = np.sqrt(np.asarray(mat.multiply(mat).sum(axis=1))).ravel()
     mat = sp.diags_array(np.divide(1.0, norms, out=np.zeros(n), where=norms > 0)) @ mat
-    return sp.csr_array(mat, dtype=np.float32)
+    return sp.csr_array(mat, dtype=np.float32), np.array(names, dtype=str)
 
 
 class ContentConfig(AlgoConfig):
@@ -94,6 +107,7 @@ class ContentRecommender(Recommender):
         "feat_indices_",
         "feat_data_",
         "n_tokens_",
+        "tokens_",
         "hist_indptr_",
         "hist_indices_",
         "hist_ratings_",
@@ -115,7 +129,7 @@ class ContentRecommender(Recommender):
     def _fit(self, train: Dataset) -> None:
         cfg = self.config
         assert isinstance(cfg, ContentConfig) and train.item_features is not None
-        feats = item_feature_matrix(
+        feats, vocab = item_features_with_vocab(
             train.item_features,
             {
                 "genres": cfg.genres_weight,
@@ -130,6 +144,7 @@ class ContentRecommender(Recommender):
         self.feat_indices_ = feats.indices.astype(np.int32)
         self.feat_data_ = feats.data.astype(np.float32)
         self.n_tokens_ = np.int64(feats.shape[1])
+        self.tokens_ = vocab
         inter = train.interactions
         hist = inter.csr("rating")
         self.hist_indptr_ = hist.indptr.astype(np.int64)
@@ -226,3 +241,19 @@ class ContentRecommender(Recommender):
             num = sims @ dev
             out[pos] += np.divide(num, den, out=np.zeros(len(pos)), where=den > 0)
         return self.clip(out)
+
+    def explain(self, history: sp.csr_array, items: np.ndarray) -> list[str]:
+        """The features that the user's profile and each item share most strongly."""
+        self.check_is_fitted()
+        feats = self._features()
+        profile = (self._weights(sp.csr_array(history, dtype=np.float32)) @ feats).toarray()[0]
+        out = []
+        for item in np.asarray(items, np.int64):
+            row = feats[[item]].toarray()[0]
+            contrib = profile * row
+            top = [j for j in np.argsort(-contrib)[:3] if contrib[j] > 0]
+            if not top:
+                out.append("no shared features with your profile")
+                continue
+            out.append("matches " + ", ".join(str(self.tokens_[j]) for j in top))
+        return out

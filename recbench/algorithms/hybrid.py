@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender
@@ -68,12 +69,7 @@ class HybridRecommender(Recommender):
         self.n_hist_ = train.interactions.user_counts().astype(np.float64)
 
     def _cf_weight(self, users: np.ndarray) -> np.ndarray:
-        cfg = self.config
-        assert isinstance(cfg, HybridConfig)
-        n = self.n_hist_[users]
-        if cfg.beta == 0:
-            return np.where(n > 0, 1.0, 0.0)
-        return n / (n + cfg.beta)
+        return self._weights_for(self.n_hist_[users])
 
     def score(self, users: np.ndarray) -> np.ndarray:
         self.check_is_fitted()
@@ -90,6 +86,23 @@ class HybridRecommender(Recommender):
         w = self._cf_weight(np.asarray(users, np.int64))
         est = (1 - w) * self.content_.predict(users, items) + w * self.cf_.predict(users, items)
         return self.clip(est)
+
+    def explain(self, history: sp.csr_array, items: np.ndarray) -> list[str] | None:
+        """The reason of whichever component weighs more for this user's history length."""
+        w = float(self._weights_for(np.array([history.nnz], np.float64))[0])
+        main, other = (self.cf_, self.content_) if w >= 0.5 else (self.content_, self.cf_)
+        reasons = main.explain(history, items) or other.explain(history, items)
+        if reasons is None:
+            return None
+        return [f"{r} (CF weight {w:.2f})" for r in reasons]
+
+    def _weights_for(self, n: np.ndarray) -> np.ndarray:
+        """CF weight n / (n + beta) for history lengths ``n`` (beta 0: CF once n > 0)."""
+        cfg = self.config
+        assert isinstance(cfg, HybridConfig)
+        if cfg.beta == 0:
+            return np.where(n > 0, 1.0, 0.0)
+        return n / (n + cfg.beta)
 
     # Components are saved inside the hybrid's own arrays, prefixed by their role.
     def get_state(self) -> dict[str, np.ndarray]:

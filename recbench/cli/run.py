@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from recbench.cli.common import (
@@ -28,7 +30,7 @@ from recbench.cli.common import (
     status,
     write_atomic,
 )
-from recbench.data import DatasetSpec
+from recbench.data import DatasetSpec, IdMap
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.errors import ModelDirError, UsageError
 from recbench.evaluation import EvalConfig
@@ -368,6 +370,9 @@ def recommend(
     model: Annotated[Path, typer.Option("--model", "-m", help="A model directory.")],
     user: Annotated[str, typer.Option("--user", "-u", help="Raw user id, as in the dataset.")],
     n: Annotated[int, typer.Option("-n", "--n", help="How many items.")] = 10,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Give each item the model's reason for it.")
+    ] = False,
     fmt: FormatOpt = None,
 ) -> None:
     """Top-N items for one user from a saved model, with titles; seen items are excluded."""
@@ -395,7 +400,14 @@ def recommend(
     items, scores = items[keep], scores[keep]
     raw = ds.interactions.items.raw(items)
     feats = ds.item_features
-    titles = feats["title"].to_numpy()[items] if feats is not None and "title" in feats else None
+    all_titles = feats["title"].to_numpy() if feats is not None and "title" in feats else None
+    titles = all_titles[items] if all_titles is not None else None
+    reasons = None
+    if explain:
+        found = fitted.explain(seen[[idx]], items)
+        if found is None:
+            raise UsageError(f"{config['algorithm']} gives no explanations")
+        reasons = [_name_items(r, ds.interactions.items, all_titles) for r in found]
     genres = feats["genres"].to_numpy()[items] if feats is not None and "genres" in feats else None
     if fmt == "json":
         recs = [
@@ -404,6 +416,7 @@ def recommend(
                 "item": raw[r].item() if hasattr(raw[r], "item") else raw[r],
                 "title": None if titles is None else str(titles[r]),
                 "score": float(scores[r]),
+                **({"because": reasons[r]} if reasons is not None else {}),
             }
             for r in range(len(items))
         ]
@@ -419,6 +432,8 @@ def recommend(
     if genres is not None:
         t.add_column("genres", style="dim")
     t.add_column("score", justify="right")
+    if reasons is not None:
+        t.add_column("because")
     for r in range(len(items)):
         row = [str(r + 1), str(raw[r])]
         if titles is not None:
@@ -426,8 +441,23 @@ def recommend(
         if genres is not None:
             row.append(str(genres[r]))
         row.append(f"{scores[r]:.4f}")
-        t.add_row(*row)
+        if reasons is not None:
+            row.append(reasons[r])
+        t.add_row(*(escape(c) for c in row))
     out.print(t)
+
+
+_ITEM_REF = re.compile(r"\{item:(\d+)\}")
+
+
+def _name_items(reason: str, items: IdMap, titles: np.ndarray | None) -> str:
+    """Replace ``{item:N}`` (a dense index) in a model's reason by the item's title or id."""
+
+    def name(m: re.Match[str]) -> str:
+        i = int(m.group(1))
+        return f'"{titles[i]}"' if titles is not None else f"item {items.raw([i])[0]}"
+
+    return _ITEM_REF.sub(name, reason)
 
 
 def register(app: typer.Typer) -> None:
