@@ -369,4 +369,4 @@ def test_recommend_explain(capsys, data_dir: Path, tmp_path: Path) -> None:
         assert res.code == 0, res.err
         items = json.loads(res.out)["items"]
         assert len(items) == 3
-        assert all(needle in it["because"] for it in items), items
+        assert all(needle in it["reason"] for it in items), items

@@ -64,6 +64,9 @@ class ALSRecommender(Recommender):
         self.check_is_fitted()
         return self.user_factors_[np.asarray(users, np.int64)] @ self.item_factors_.T
 
+    def item_embeddings(self) -> np.ndarray:
+        return np.asarray(self.item_factors_)
+
     def to_implicit(self):  # type: ignore[no-untyped-def]
         """An implicit model carrying these factors (for cross-checks and benchmarks)."""
         from implicit.cpu.als import AlternatingLeastSquares
@@ -74,6 +77,80 @@ class ALSRecommender(Recommender):
 
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(factors=cfg.factors, random_state=self.seed)
+        model.user_factors = self.user_factors_
+        model.item_factors = self.item_factors_
+        return model
+
+
+class BPRConfig(AlgoConfig):
+    factors: int = Field(100, ge=1, le=10_000, description="latent factors")
+    learning_rate: float = Field(0.01, gt=0, description="SGD learning rate")
+    regularization: float = Field(0.01, ge=0, description="L2 regularisation")
+    iterations: int = Field(100, ge=1, le=100_000, description="SGD epochs")
+    verify_negative_samples: bool = Field(
+        True, description="resample negatives the user actually interacted with"
+    )
+    num_threads: int = Field(
+        1, ge=0, description="threads (0: all cores; more than 1 is not reproducible)"
+    )
+
+
+class BPRRecommender(Recommender):
+    """Bayesian Personalised Ranking (Rendle et al. 2009; implicit), ranking only.
+
+    implicit appends a bias column to the factors (1 on the user side, the item bias on the item
+    side), so ``user_factors @ item_factors.T`` is the full score, as in implicit's ``recommend``.
+    Training is lock-free SGD: with several threads the result depends on thread timing, so the
+    default is one thread, which makes a fit reproducible under a seed.
+    """
+
+    family = "matrix-factorisation"
+    description = "Bayesian Personalised Ranking MF (implicit), ranking only"
+    source = "implicit"
+    requires = ("implicit",)
+    Config = BPRConfig
+    state_attrs: ClassVar[tuple[str, ...]] = ("user_factors_", "item_factors_")
+
+    def _fit(self, train: Dataset) -> None:
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+        from threadpoolctl import threadpool_limits
+
+        cfg = self.config
+        assert isinstance(cfg, BPRConfig)
+        matrix = sp.csr_matrix(train.interactions.csr("binary").astype(np.float32))
+        with threadpool_limits(1, "blas"):
+            model = BayesianPersonalizedRanking(
+                factors=cfg.factors,
+                learning_rate=cfg.learning_rate,
+                regularization=cfg.regularization,
+                iterations=cfg.iterations,
+                verify_negative_samples=cfg.verify_negative_samples,
+                num_threads=cfg.num_threads,
+                random_state=self.seed,
+            )
+            model.fit(matrix, show_progress=False)
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        self.check_is_fitted()
+        return self.user_factors_[np.asarray(users, np.int64)] @ self.item_factors_.T
+
+    def item_embeddings(self) -> np.ndarray:
+        # implicit's BPR keeps an item bias in the last column; it is not a direction.
+        return np.asarray(self.item_factors_)[:, :-1]
+
+    def to_implicit(self):  # type: ignore[no-untyped-def]
+        """An implicit model carrying these factors (for cross-checks and benchmarks)."""
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+        from threadpoolctl import threadpool_limits
+
+        cfg = self.config
+        assert isinstance(cfg, BPRConfig)
+        with threadpool_limits(1, "blas"):
+            model = BayesianPersonalizedRanking(
+                factors=cfg.factors, num_threads=1, random_state=self.seed
+            )
         model.user_factors = self.user_factors_
         model.item_factors = self.item_factors_
         return model

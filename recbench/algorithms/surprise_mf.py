@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender
@@ -120,6 +121,9 @@ class SVDRecommender(Recommender):
             est[:, ~self.item_known_] = self.global_mean_
         return est.astype(np.float32)
 
+    def item_embeddings(self) -> np.ndarray:
+        return np.asarray(self.qi_)
+
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         self.check_is_fitted()
         dot = np.einsum("ij,ij->i", self.pu_[users], self.qi_[items])
@@ -132,4 +136,160 @@ class SVDRecommender(Recommender):
     def _biased(self) -> bool:
         cfg = self.config
         assert isinstance(cfg, SVDConfig)
+        return cfg.biased
+
+
+def _surprise_indicator(train: Dataset, n_users: int, n_items: int) -> sp.csr_array:
+    """Users x items count of training ratings per cell (Surprise's ``ur`` lists, as a matrix).
+
+    Duplicate (user, item) rows are summed, as Surprise keeps each one in ``ur``.
+    """
+    inter = train.interactions
+    ones = np.ones(len(inter.user), dtype=np.float64)
+    coo = sp.coo_array((ones, (inter.user, inter.item)), shape=(n_users, n_items))
+    return sp.csr_array(coo)
+
+
+class SVDppConfig(AlgoConfig):
+    n_factors: int = Field(20, ge=1, le=10_000, description="latent factors")
+    n_epochs: int = Field(20, ge=1, le=10_000, description="SGD epochs")
+    init_mean: float = Field(0.0, description="mean of the factor initialisation")
+    init_std_dev: float = Field(0.1, ge=0, description="sd of the factor initialisation")
+    lr_all: float = Field(0.007, gt=0, description="learning rate")
+    reg_all: float = Field(0.02, ge=0, description="L2 regularisation")
+    lr_bu: float | None = Field(None, gt=0, description="learning rate of b_u (default lr_all)")
+    lr_bi: float | None = Field(None, gt=0, description="learning rate of b_i (default lr_all)")
+    lr_pu: float | None = Field(None, gt=0, description="learning rate of p_u (default lr_all)")
+    lr_qi: float | None = Field(None, gt=0, description="learning rate of q_i (default lr_all)")
+    lr_yj: float | None = Field(None, gt=0, description="learning rate of y_j (default lr_all)")
+    reg_bu: float | None = Field(None, ge=0, description="L2 on b_u (default reg_all)")
+    reg_bi: float | None = Field(None, ge=0, description="L2 on b_i (default reg_all)")
+    reg_pu: float | None = Field(None, ge=0, description="L2 on p_u (default reg_all)")
+    reg_qi: float | None = Field(None, ge=0, description="L2 on q_i (default reg_all)")
+    reg_yj: float | None = Field(None, ge=0, description="L2 on y_j (default reg_all)")
+    cache_ratings: bool = Field(False, description="cache each user's items while fitting")
+
+
+class SVDppRecommender(Recommender):
+    """SVD++ (Koren 2008; Surprise ``SVDpp``): biased MF plus implicit feedback of what was rated.
+
+    The estimate is ``mu + b_u + b_i + q_i . (p_u + |N(u)|^-1/2 sum_{j in N(u)} y_j)``. The
+    bracket is computed once per user at fit time (a sparse indicator product), so scoring is
+    the same dense product as SVD. Unknown users/items keep zero biases and factors, which is
+    Surprise's rule (the factor term needs both known; the global mean is always added).
+    """
+
+    family = "matrix-factorisation"
+    description = "SVD++: biased MF with implicit feedback (Surprise SVDpp), scored in bulk"
+    source = "surprise"
+    predicts_ratings = True
+    requires = ("surprise",)
+    Config = SVDppConfig
+    state_attrs: ClassVar[tuple[str, ...]] = ("mu_", "bu_", "bi_", "zu_", "qi_", "yj_")
+
+    def _fit(self, train: Dataset) -> None:
+        import surprise
+
+        cfg = self.config
+        assert isinstance(cfg, SVDppConfig)
+        trainset = surprise_trainset(train)
+        algo = surprise.SVDpp(**cfg.model_dump(), random_state=self.seed)
+        algo.fit(trainset)
+        users, items = inner_to_dense(trainset, self.n_users_, self.n_items_)
+        f = cfg.n_factors
+        self.mu_ = np.float64(trainset.global_mean)
+        self.bu_ = np.zeros(self.n_users_)
+        self.bi_ = np.zeros(self.n_items_)
+        self.bu_[users] = algo.bu
+        self.bi_[items] = algo.bi
+        pu = np.zeros((self.n_users_, f))
+        pu[users] = algo.pu
+        self.qi_ = np.zeros((self.n_items_, f))
+        self.qi_[items] = algo.qi
+        self.yj_ = np.zeros((self.n_items_, f))
+        self.yj_[items] = algo.yj
+        # Implicit part: |N(u)|^-1/2 * sum of y_j over the items u rated (zero for no history).
+        indicator = _surprise_indicator(train, self.n_users_, self.n_items_)
+        counts = np.asarray(indicator.sum(axis=1)).ravel()
+        scale = np.zeros(self.n_users_)
+        np.divide(1.0, np.sqrt(counts), out=scale, where=counts > 0)
+        self.zu_ = pu + scale[:, None] * (indicator @ self.yj_)
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        self.check_is_fitted()
+        users = np.asarray(users, np.int64)
+        est = self.zu_[users] @ self.qi_.T
+        est += self.bi_[None, :]
+        est += (self.mu_ + self.bu_[users])[:, None]
+        return est.astype(np.float32)
+
+    def item_embeddings(self) -> np.ndarray:
+        return np.asarray(self.qi_)
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        self.check_is_fitted()
+        users = np.asarray(users, np.int64)
+        items = np.asarray(items, np.int64)
+        dot = np.einsum("ij,ij->i", self.zu_[users], self.qi_[items])
+        return self.clip(self.mu_ + self.bu_[users] + self.bi_[items] + dot)
+
+
+class NMFConfig(AlgoConfig):
+    n_factors: int = Field(15, ge=1, le=10_000, description="latent factors")
+    n_epochs: int = Field(50, ge=1, le=10_000, description="multiplicative-update epochs")
+    biased: bool = Field(False, description="learn user and item biases (SGD)")
+    reg_pu: float = Field(0.06, ge=0, description="L2 on user factors")
+    reg_qi: float = Field(0.06, ge=0, description="L2 on item factors")
+    reg_bu: float = Field(0.02, ge=0, description="L2 on user biases (biased only)")
+    reg_bi: float = Field(0.02, ge=0, description="L2 on item biases (biased only)")
+    lr_bu: float = Field(0.005, gt=0, description="learning rate of user biases (biased only)")
+    lr_bi: float = Field(0.005, gt=0, description="learning rate of item biases (biased only)")
+    init_low: float = Field(0.0, ge=0, description="lower bound of the uniform initialisation")
+    init_high: float = Field(1.0, gt=0, description="upper bound of the uniform initialisation")
+
+
+class NMFRecommender(SVDRecommender):
+    """Non-negative MF (Luo et al. 2014; Surprise ``NMF``) by multiplicative updates.
+
+    Estimates follow Surprise exactly: ``q_i . p_u`` (plus ``mu + b_u + b_i`` when biased);
+    the unbiased model falls back to the global mean for unknown users or items, the biased one
+    keeps their parameters at zero. Scoring is shared with :class:`SVDRecommender`.
+    """
+
+    family = "matrix-factorisation"
+    description = "Non-negative MF by multiplicative updates (Surprise NMF), scored in bulk"
+    source = "surprise"
+    predicts_ratings = True
+    requires = ("surprise",)
+    Config = NMFConfig  # type: ignore[assignment]
+
+    def _fit(self, train: Dataset) -> None:
+        import surprise
+
+        cfg = self.config
+        assert isinstance(cfg, NMFConfig)
+        trainset = surprise_trainset(train)
+        algo = surprise.NMF(**cfg.model_dump(), random_state=self.seed)
+        algo.fit(trainset)
+        users, items = inner_to_dense(trainset, self.n_users_, self.n_items_)
+        f = cfg.n_factors
+        self.global_mean_ = np.float64(trainset.global_mean)
+        self.mu_ = self.global_mean_ if cfg.biased else np.float64(0.0)
+        self.user_known_ = np.zeros(self.n_users_, dtype=bool)
+        self.item_known_ = np.zeros(self.n_items_, dtype=bool)
+        self.user_known_[users] = True
+        self.item_known_[items] = True
+        self.bu_ = np.zeros(self.n_users_)
+        self.bi_ = np.zeros(self.n_items_)
+        if cfg.biased:
+            self.bu_[users] = algo.bu
+            self.bi_[items] = algo.bi
+        self.pu_ = np.zeros((self.n_users_, f))
+        self.qi_ = np.zeros((self.n_items_, f))
+        self.pu_[users] = algo.pu
+        self.qi_[items] = algo.qi
+
+    def _biased(self) -> bool:
+        cfg = self.config
+        assert isinstance(cfg, NMFConfig)
         return cfg.biased

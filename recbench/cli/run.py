@@ -416,7 +416,7 @@ def recommend(
                 "item": raw[r].item() if hasattr(raw[r], "item") else raw[r],
                 "title": None if titles is None else str(titles[r]),
                 "score": float(scores[r]),
-                **({"because": reasons[r]} if reasons is not None else {}),
+                **({"reason": reasons[r]} if reasons is not None else {}),
             }
             for r in range(len(items))
         ]
@@ -433,7 +433,7 @@ def recommend(
         t.add_column("genres", style="dim")
     t.add_column("score", justify="right")
     if reasons is not None:
-        t.add_column("because")
+        t.add_column("why")
     for r in range(len(items)):
         row = [str(r + 1), str(raw[r])]
         if titles is not None:
