@@ -299,6 +299,10 @@ class _KNNRecommender(Recommender):
         out = nb[users] @ b if self.user_based else b[users] @ nb.T
         return np.asarray(out.toarray(), dtype=np.float32)
 
+    def _neighbours_cached(self) -> sp.csr_array:
+        self.score(np.zeros(0, np.int64))  # builds the cache
+        return self.__dict__["_rank_cache"]["nb"]
+
     # -- rating prediction -----------------------------------------------------------------------
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         self.check_is_fitted()
@@ -362,7 +366,8 @@ class _KNNRecommender(Recommender):
         sims = self.sim_[np.asarray(items, np.int64)][:, rated]
         best = np.argmax(sims, axis=1)
         return [
-            f"similar to {{item:{rated[b]}}} you rated ({self._cfg.similarity} {sims[n, b]:.2f})"
+            f"because you rated {{item:{rated[b]}}} ({self._cfg.similarity} similarity "
+            f"{sims[n, b]:.2f})"
             for n, b in enumerate(best)
         ]
 
@@ -379,3 +384,10 @@ class ItemKNNRecommender(_KNNRecommender):
 
     description = "Item-based k-nearest neighbours (Surprise KNN semantics), vectorised"
     user_based = False
+    cold_users = True  # a newcomer's history times the item neighbourhoods scores them
+
+    def score_history(self, history: sp.csr_array) -> np.ndarray:
+        self.check_is_fitted()
+        b = sp.csr_array(history, dtype=np.float64)
+        b.data = np.ones_like(b.data)
+        return np.asarray((b @ self._neighbours_cached().T).toarray(), dtype=np.float32)
