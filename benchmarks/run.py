@@ -12,6 +12,7 @@ Sections:
 2. ALS ranking evaluation (recbench ``evaluate``) vs ``implicit.evaluation.ranking_metrics_at_k``.
 3. Dataset load: first parse (and cache write) vs cached Parquet load.
 4. Fit time and top-10 for all users over the full catalogue, for every registered algorithm.
+5. kNN rating predictors (basic / means / baseline) vs Surprise's KNN classes on the same folds.
 
 Data: ml-100k from ``<repo>/../shared/datasets/ml-100k/u.data`` (override with
 ``RECBENCH_ML100K``); when it is absent every section falls back to the bundled
@@ -385,6 +386,55 @@ def section_load(data: Data) -> None:
     console.print(table)
 
 
+def section_knn(data: Data) -> None:
+    """kNN rating predictors vs Surprise's KNN classes, fit + predict on the same 5 folds."""
+    import surprise
+
+    from recbench.split import make_splits
+
+    console.rule("5. kNN rating prediction vs Surprise KNNBasic / KNNWithMeans / KNNBaseline")
+    folds = list(make_splits(data.dataset, parse_split("kfold:5"), SEED))
+    table = timing_table(f"user-based kNN, msd, k=40, 5 folds ({data.label})")
+    table.add_column("RMSE recbench / Surprise", justify="right")
+    classes = {
+        "basic": surprise.KNNBasic,
+        "means": surprise.KNNWithMeans,
+        "baseline": surprise.KNNBaseline,
+    }
+    for predictor, cls in classes.items():
+        ours_t = ref_t = 0.0
+        ours_err: list[np.ndarray] = []
+        ref_err: list[np.ndarray] = []
+        for split in folds:
+            test = split.test
+            t0 = time.perf_counter()
+            model = plugins.make("user-knn", {"predictor": predictor}, seed=SEED).fit(split.train)
+            pred = model.predict(test.user, test.item)
+            ours_t += time.perf_counter() - t0
+            ours_err.append(pred - test.rating)
+            t0 = time.perf_counter()
+            algo = cls(sim_options={"name": "msd", "user_based": True}, verbose=False)
+            algo.fit(surprise_trainset(split.train))
+            preds = algo.test(
+                list(zip(test.user.tolist(), test.item.tolist(), test.rating.tolist(), strict=True))
+            )
+            ref_t += time.perf_counter() - t0
+            ref_err.append(np.array([p.est - p.r_ui for p in preds]))
+        rmse_ours = float(np.sqrt(np.mean(np.concatenate(ours_err) ** 2)))
+        rmse_ref = float(np.sqrt(np.mean(np.concatenate(ref_err) ** 2)))
+        ratio = ours_t / ref_t
+        table.add_row(
+            f"KNN {predictor}",
+            fmt_s(ours_t),
+            fmt_s(ref_t),
+            f"{1 / ratio:.1f}x faster ({ratio:.2f}x the time)",
+            "<= 0.5x the time, equal RMSE",
+            verdict(ratio <= 0.5 and abs(rmse_ours - rmse_ref) < 1e-4),
+            f"{rmse_ours:.4f} / {rmse_ref:.4f}",
+        )
+    console.print(table)
+
+
 def section_every_algorithm(data: Data, split: Split) -> None:
     """Fit time and top-10 scoring time for all users, for every registered algorithm."""
     from recbench.errors import RecbenchError
@@ -430,6 +480,7 @@ def main() -> int:
     section_als(data, split)
     section_load(data)
     section_every_algorithm(data, split)
+    section_knn(data)
     console.print(f"\nTotal benchmark time {fmt_s(time.perf_counter() - t0)}.")
     return 0
 
