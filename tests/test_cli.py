@@ -370,3 +370,28 @@ def test_recommend_explain(capsys, data_dir: Path, tmp_path: Path) -> None:
         items = json.loads(res.out)["items"]
         assert len(items) == 3
         assert all(needle in it["reason"] for it in items), items
+
+
+def test_recommend_for_a_new_user_from_history(capsys, data_dir: Path, tmp_path: Path) -> None:
+    model_dir = tmp_path / "ease"
+    assert run_cli(["-q", "fit", "ease", "--out", str(model_dir)], capsys, data_dir).code == 0
+    res = run_cli(
+        ["recommend", "--model", str(model_dir), "--history", "260,1196:5,1210", "-n", "5",
+         "-f", "json"],
+        capsys,
+        data_dir,
+    )  # fmt: skip
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    got = [it["item"] for it in doc["items"]]
+    assert len(got) == 5 and not {260, 1196, 1210} & set(got)  # history is not recommended back
+    svd_dir = tmp_path / "svd"
+    assert run_cli(["-q", "fit", "baseline", "--out", str(svd_dir)], capsys, data_dir).code == 0
+    assert_one_line_error(
+        run_cli(["recommend", "--model", str(svd_dir), "--history", "1"], capsys, data_dir),
+        "cannot score a user unseen in training",
+    )
+    assert_one_line_error(
+        run_cli(["recommend", "--model", str(model_dir), "--history", "1:x"], capsys, data_dir),
+        "rating 'x' of item 1 is not a number",
+    )

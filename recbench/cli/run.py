@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
+import scipy.sparse as sp
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from recbench.algorithms.base import mask_seen, top_k
 from recbench.cli.common import (
     FORMAT_BY_SUFFIX,
     FailIf,
@@ -368,7 +370,16 @@ def fit(
 def recommend(
     ctx: typer.Context,
     model: Annotated[Path, typer.Option("--model", "-m", help="A model directory.")],
-    user: Annotated[str, typer.Option("--user", "-u", help="Raw user id, as in the dataset.")],
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Raw user id, as in the dataset.")
+    ] = None,
+    history: Annotated[
+        str | None,
+        typer.Option(
+            "--history",
+            help="A new user's items, e.g. 1,50,260 (raw ids; ID:RATING to give ratings).",
+        ),
+    ] = None,
     n: Annotated[int, typer.Option("-n", "--n", help="How many items.")] = 10,
     explain: Annotated[
         bool, typer.Option("--explain", help="Give each item the model's reason for it.")
@@ -382,19 +393,31 @@ def recommend(
     fmt = (fmt or "table").lower()
     if fmt not in ("table", "json"):
         raise UsageError("recommend supports --format table or json")
+    if (user is None) == (history is None):
+        raise UsageError("give exactly one of --user ID or --history ID,ID,...")
     fitted, config, manifest = load_model(model)
     ds, split_obj, _, _ = _model_split(st, model, manifest, None)
-    users = ds.interactions.users
-    idx = int(users.index([user])[0])
-    if idx < 0:
-        raise UsageError(f"user '{user}' is not in dataset {ds.name}")
-    seen = split_obj.train.interactions.csr("binary")
-    if seen.indptr[idx + 1] == seen.indptr[idx]:
-        raise UsageError(
-            f"user '{user}' has no training ratings in model {model}'s split; "
-            "nothing to personalise from"
-        )
-    items, scores = fitted.recommend(np.array([idx]), n, exclude=seen)
+    if history is not None:
+        row = _history_row(history, ds, fitted, config["algorithm"])
+        seen = row
+        idx = 0
+        scores_all = np.asarray(fitted.score_history(row), dtype=np.float32)
+        mask_seen(scores_all, row, np.array([0]))
+        items, scores = top_k(scores_all, n)
+        who = "a new user"
+    else:
+        users = ds.interactions.users
+        idx = int(users.index([user])[0])
+        if idx < 0:
+            raise UsageError(f"user '{user}' is not in dataset {ds.name}")
+        seen = split_obj.train.interactions.csr("rating")
+        if seen.indptr[idx + 1] == seen.indptr[idx]:
+            raise UsageError(
+                f"user '{user}' has no training ratings in model {model}'s split; "
+                "give their items with --history instead"
+            )
+        items, scores = fitted.recommend(np.array([idx]), n, exclude=seen)
+        who = f"user {user}"
     items, scores = items[0], scores[0]
     keep = np.isfinite(scores)
     items, scores = items[keep], scores[keep]
@@ -424,7 +447,7 @@ def recommend(
             json.dumps({"user": user, "algorithm": config["algorithm"], "items": recs}, indent=2)
         )
         return
-    t = Table(title=f"{config['algorithm']} · top {len(items)} for user {user}")
+    t = Table(title=f"{config['algorithm']} · top {len(items)} for {who}")
     t.add_column("#", justify="right")
     t.add_column("item", justify="right")
     if titles is not None:
@@ -445,6 +468,38 @@ def recommend(
             row.append(reasons[r])
         t.add_row(*(escape(c) for c in row))
     out.print(t)
+
+
+def _history_row(text: str, ds, model, algorithm: str) -> sp.csr_array:  # type: ignore[no-untyped-def]
+    """``--history 1,50:4.5,260`` -> a (1 x n_items) ratings row (rating default: scale max)."""
+    if not model.cold_users:
+        raise UsageError(
+            f"{algorithm} cannot score a user unseen in training from a history "
+            "(content, item-knn, ease and two-tower can)"
+        )
+    ids, ratings = [], []
+    top = float(ds.rating_scale[1]) if ds.rating_scale else 1.0
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        raw, _, value = part.partition(":")
+        ids.append(raw.strip())
+        try:
+            ratings.append(float(value) if value else top)
+        except ValueError:
+            raise UsageError(f"--history: rating '{value}' of item {raw} is not a number") from None
+    if not ids:
+        raise UsageError("--history is empty")
+    idx = ds.interactions.items.index(ids)
+    unknown = [i for i, j in zip(ids, idx, strict=True) if j < 0]
+    if unknown:
+        raise UsageError(f"--history: item '{unknown[0]}' is not in dataset {ds.name}")
+    row = sp.csr_array(
+        (np.asarray(ratings, np.float32), (np.zeros(len(idx), np.int64), idx)),
+        shape=(1, ds.n_items),
+    )
+    row.sum_duplicates()
+    return row
 
 
 _ITEM_REF = re.compile(r"\{item:(\d+)\}")
