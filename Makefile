@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,deep]'
 	touch $(STAMP)
 
+# One algorithm or more of every family; `recbench compare` alone runs every available one.
+DEMO_ALGOS ?= random,popularity,baseline,content,user-knn,svd,als,ease,hybrid
+
 demo: $(STAMP)
-	$(BIN)/recbench compare --algos random,popularity,baseline,svd,als --k 10
+	$(BIN)/recbench compare --algos $(DEMO_ALGOS) --k 10
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests

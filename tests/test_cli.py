@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pandas as pd
 import pytest
 
+from recbench.data import load_dataset
 from recbench.render import JSON_SCHEMA
 
 from .helpers import REPO, run_cli
@@ -32,8 +34,32 @@ def assert_one_line_error(res, needle: str, code: int = 2) -> None:  # type: ign
     assert "Traceback" not in res.err
 
 
-def test_compare_default_shows_every_algorithm(capsys, data_dir: Path) -> None:
-    res = run_cli(["-q", "compare", "--k", "10"], capsys, data_dir)
+def test_default_algorithms_are_every_suitable_one(capsys, data_dir: Path, tmp_path: Path) -> None:
+    """Without --algos every available algorithm that suits the data runs; here a small
+    implicit-feedback file (no ratings, no item features) so the run stays quick."""
+    from recbench.algorithms import plugins
+
+    rng = np.random.default_rng(0)
+    pairs = {(int(u), int(i)) for u, i in rng.integers(0, [40, 60], size=(900, 2))}
+    path = tmp_path / "clicks.csv"
+    path.write_text("user,item\n" + "".join(f"{u},{i}\n" for u, i in sorted(pairs)))
+    res = run_cli(["compare", "-d", str(path), "--k", "5", "-f", "json"], capsys, data_dir)
+    assert res.code == 0, res.err
+    ran = {a["name"] for a in json.loads(res.out)["algorithms"]}
+    expected = {
+        n for n in plugins.names() if plugins.load(n).unsuitable(load_dataset(str(path))) is None
+    }
+    assert ran == expected and {"popularity", "als", "ease"} <= ran
+    assert not ran & {"svd", "content", "baseline"}
+    assert "skipping svd: it needs ratings" in res.err
+
+
+def test_compare_demo_algorithms(capsys, data_dir: Path) -> None:
+    res = run_cli(
+        ["-q", "compare", "--algos", "random,popularity,baseline,svd,als", "--k", "10"],
+        capsys,
+        data_dir,
+    )
     assert res.code == 0, res.err
     for name in ("random", "popularity", "baseline", "svd", "als"):
         assert name in res.out
@@ -373,8 +399,8 @@ def test_recommend_explain(capsys, data_dir: Path, tmp_path: Path) -> None:
 
 
 def test_recommend_for_a_new_user_from_history(capsys, data_dir: Path, tmp_path: Path) -> None:
-    model_dir = tmp_path / "ease"
-    assert run_cli(["-q", "fit", "ease", "--out", str(model_dir)], capsys, data_dir).code == 0
+    model_dir = tmp_path / "content"
+    assert run_cli(["-q", "fit", "content", "--out", str(model_dir)], capsys, data_dir).code == 0
     res = run_cli(
         ["recommend", "--model", str(model_dir), "--history", "260,1196:5,1210", "-n", "5",
          "-f", "json"],

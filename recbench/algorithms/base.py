@@ -52,6 +52,9 @@ class Recommender(ABC):
     user_independent: ClassVar[bool] = False
     #: can score items that have no training interactions (from features, or by design)
     cold_items: ClassVar[bool] = False
+    #: cannot be fitted without explicit ratings / without item features
+    needs_ratings: ClassVar[bool] = False
+    needs_item_features: ClassVar[bool] = False
     #: importable modules the algorithm needs, and the extra that installs them
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
@@ -66,6 +69,15 @@ class Recommender(ABC):
     @classmethod
     def missing_requirements(cls) -> list[str]:
         return [m for m in cls.requires if importlib.util.find_spec(m) is None]
+
+    @classmethod
+    def unsuitable(cls, dataset: Dataset) -> str | None:
+        """Why this algorithm cannot be fitted on ``dataset`` (None when it can)."""
+        if cls.needs_ratings and dataset.interactions.rating is None:
+            return "needs ratings"
+        if cls.needs_item_features and dataset.item_features is None:
+            return "needs item features"
+        return None
 
     @classmethod
     def tasks(cls) -> list[str]:

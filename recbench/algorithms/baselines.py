@@ -127,6 +127,7 @@ class BaselineRecommender(Recommender):
     family = "baseline"
     description = "Global mean + regularised user and item biases (ALS)"
     predicts_ratings = True
+    needs_ratings = True
     Config = BaselineConfig
     state_attrs: ClassVar[tuple[str, ...]] = ("mu_", "bu_", "bi_")
 

@@ -101,6 +101,7 @@ class ContentRecommender(Recommender):
     inductive = True
     cold_users = True
     cold_items = True
+    needs_item_features = True
     Config = ContentConfig
     state_attrs: ClassVar[tuple[str, ...]] = (
         "feat_indptr_",

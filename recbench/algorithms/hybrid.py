@@ -41,6 +41,7 @@ class HybridRecommender(Recommender):
     predicts_ratings = True
     inductive = True
     cold_items = True  # the content part scores new items; CF adds nothing there
+    needs_item_features = True  # with the default content component
     Config = HybridConfig
     state_attrs: ClassVar[tuple[str, ...]] = ("n_hist_",)
 

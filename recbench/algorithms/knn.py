@@ -228,6 +228,7 @@ class _KNNRecommender(Recommender):
     family = "neighbourhood"
     source = "recbench"
     predicts_ratings = True
+    needs_ratings = True
     Config = KNNConfig
     user_based: ClassVar[bool] = True
     state_attrs: ClassVar[tuple[str, ...]] = (

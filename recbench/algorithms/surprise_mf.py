@@ -62,6 +62,7 @@ class SVDRecommender(Recommender):
     description = "Biased MF trained by SGD (Surprise SVD), scored in bulk"
     source = "surprise"
     predicts_ratings = True
+    needs_ratings = True
     requires = ("surprise",)
     Config = SVDConfig
     state_attrs: ClassVar[tuple[str, ...]] = (
@@ -183,6 +184,7 @@ class SVDppRecommender(Recommender):
     description = "SVD++: biased MF with implicit feedback (Surprise SVDpp), scored in bulk"
     source = "surprise"
     predicts_ratings = True
+    needs_ratings = True
     requires = ("surprise",)
     Config = SVDppConfig
     state_attrs: ClassVar[tuple[str, ...]] = ("mu_", "bu_", "bi_", "zu_", "qi_", "yj_")

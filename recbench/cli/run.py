@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from recbench.algorithms import plugins
 from recbench.algorithms.base import mask_seen, top_k
 from recbench.cli.common import (
     FORMAT_BY_SUFFIX,
@@ -216,6 +217,15 @@ def compare(
         raise UsageError("compare needs a split with test data (not 'none')")
     specs = parse_algos(algos, param)
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep))
+    if algos is None:  # the default set: every available algorithm that suits this dataset
+        kept = []
+        for spec in specs:
+            reason = plugins.load(spec.name).unsuitable(ds)
+            if reason:
+                info(st, f"skipping {spec.name}: it {reason}, and {ds.name} has none")
+            else:
+                kept.append(spec)
+        specs = kept
     with progress_bar(st, len(specs) * split_spec.n_folds) as on_event:
         res = run_experiment(ds, split_spec, specs, st.seed, cfg, on_event)
     _emit(st, res, fmt, output, shown, conds, by_segment)
@@ -339,8 +349,6 @@ def fit(
     target = out_dir or Path("models") / algo
     ds, dspec = get_dataset(st, DatasetSpec(dataset, columns, sep))
     sp = make_split(ds, split_spec, st.seed, fold - 1)
-    from recbench.algorithms import plugins
-
     model = plugins.make(spec.name, spec.params, seed=st.seed)
     with status(st, f"fitting {algo} on {len(sp.train.interactions):,} ratings"):
         t0 = time.perf_counter()
