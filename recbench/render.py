@@ -144,9 +144,15 @@ def caption(res: ExperimentResult) -> list[str]:
         if cfg.relevance_threshold is None
         else f"held-out ratings >= {cfg.relevance_threshold:g} are relevant"
     )
+    prep = ds.source.get("preprocessing") if isinstance(ds.source, dict) else None
+    prep_text = ""
+    if prep:
+        from recbench.data.preprocess import Preprocessing
+
+        prep_text = f" Preprocessing: {Preprocessing.from_dict(prep).describe()}."
     lines = [
-        f"{ds.name}: {len(inter):,} ratings, {inter.n_users:,} users, {inter.n_items:,} items. "
-        f"Split: {res.protocol}.",
+        f"{ds.name}: {len(inter):,} ratings, {inter.n_users:,} users, {inter.n_items:,} items."
+        f"{prep_text} Split: {res.protocol}.",
         _ranking_caption(res, rel),
     ]
     cold = {a: n for a, n in res.cold_users.items() if n}

@@ -421,3 +421,28 @@ def test_recommend_for_a_new_user_from_history(capsys, data_dir: Path, tmp_path:
         run_cli(["recommend", "--model", str(model_dir), "--history", "1:x"], capsys, data_dir),
         "rating 'x' of item 1 is not a number",
     )
+
+
+def test_preprocessing_is_applied_recorded_and_reused(
+    capsys, data_dir: Path, tmp_path: Path
+) -> None:
+    args = ["--min-user-ratings", "20", "--min-item-ratings", "10", "--implicit-threshold", "4"]
+    res = run_cli(["compare", "--algos", "popularity", *args, "-f", "json"], capsys, data_dir)
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    assert doc["dataset"]["n_ratings"] < 100836 and doc["dataset"]["n_items"] < 9742
+    assert "preprocessing (implicit: rating >= 4;" in res.err
+    model_dir = tmp_path / "pop"
+    assert (
+        run_cli(["-q", "fit", "popularity", "--out", str(model_dir), *args], capsys, data_dir).code
+        == 0
+    )
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert manifest["preprocessing"] == {
+        "min_user_ratings": 20, "min_item_ratings": 10, "implicit_threshold": 4.0,
+    }  # fmt: skip
+    again = run_cli(["-q", "evaluate", "--model", str(model_dir), "-f", "json"], capsys, data_dir)
+    assert again.code == 0, again.err
+    assert json.loads(again.out)["dataset"]["n_ratings"] == doc["dataset"]["n_ratings"]
+    bad = run_cli(["compare", "--min-user-ratings", "-3"], capsys, data_dir)
+    assert_one_line_error(bad, "--min-user-ratings must be a whole number >= 0")

@@ -41,7 +41,10 @@ def root(
     seed: Annotated[int, typer.Option(help="Seed for splits and algorithms.")] = 0,
     data_dir: Annotated[
         Path | None,
-        typer.Option(envvar="RECBENCH_DATA", help="Cache directory for parsed datasets."),
+        typer.Option(
+            envvar="RECBENCH_DATA",
+            help="Data directory: downloads, imports, user datasets and the Parquet cache.",
+        ),
     ] = None,
     debug: Annotated[bool, typer.Option(help="Show tracebacks on errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes.")] = False,

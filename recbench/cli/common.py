@@ -19,6 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from recbench.algorithms import plugins
 from recbench.data import Dataset, DatasetSpec, default_data_dir, load_dataset
 from recbench.data.loading import resolve
+from recbench.data.preprocess import Preprocessing
+from recbench.data.preprocess import apply as apply_preprocessing
 from recbench.errors import UsageError
 from recbench.experiment import AlgoSpec, Event
 from recbench.metrics import ALIASES, METRICS
@@ -54,10 +56,21 @@ def info(st: State, message: str) -> None:
         err.print(message)
 
 
-def get_dataset(st: State, spec: DatasetSpec) -> tuple[Dataset, DatasetSpec]:
+def get_dataset(
+    st: State, spec: DatasetSpec, prep: Preprocessing | None = None
+) -> tuple[Dataset, DatasetSpec]:
+    """Load (from the cache when possible) and preprocess; notes go to stderr."""
     spec = resolve(spec)
     with status(st, f"loading {spec.dataset}"):
         ds = load_dataset(spec, cache_dir=st.cache_dir)
+    if prep is not None and not prep.is_identity:
+        ds, summary = apply_preprocessing(ds, prep)
+        info(
+            st,
+            f"preprocessing ({summary['description']}): removed "
+            f"{summary['ratings_removed']:,} ratings, {summary['users_removed']:,} users, "
+            f"{summary['items_removed']:,} items",
+        )
     return ds, spec
 
 

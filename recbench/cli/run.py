@@ -35,6 +35,7 @@ from recbench.cli.common import (
 )
 from recbench.data import DatasetSpec, IdMap
 from recbench.data.loading import DEFAULT_DATASET
+from recbench.data.preprocess import Preprocessing
 from recbench.errors import ModelDirError, UsageError
 from recbench.evaluation import EvalConfig
 from recbench.experiment import (
@@ -89,6 +90,14 @@ MetricsOpt = Annotated[
         help="Metrics to show: comma list of rmse,mae,precision,recall,ndcg,map,mrr,"
         "hitrate, or 'all'."
     ),
+]
+MinUserOpt = Annotated[
+    int, typer.Option(help="Keep users (and items) of the iterated k-core: >= N ratings.")
+]
+MinItemOpt = Annotated[int, typer.Option(help="Items need >= N ratings (iterated with users).")]
+ImplicitOpt = Annotated[
+    float | None,
+    typer.Option(help="Keep ratings >= T as implicit feedback (rating values dropped)."),
 ]
 SegmentOpt = Annotated[
     bool,
@@ -205,6 +214,9 @@ def compare(
     output: OutputOpt = None,
     fail_if: FailIfOpt = None,
     by_segment: SegmentOpt = False,
+    min_user_ratings: MinUserOpt = 0,
+    min_item_ratings: MinItemOpt = 0,
+    implicit_threshold: ImplicitOpt = None,
     memory_mb: MemoryOpt = 256,
 ) -> None:
     """Fit and evaluate several algorithms on one dataset and split; print a comparison table."""
@@ -216,7 +228,8 @@ def compare(
     if split_spec.kind == "none":
         raise UsageError("compare needs a split with test data (not 'none')")
     specs = parse_algos(algos, param)
-    ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep))
+    prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
+    ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
     if algos is None:  # the default set: every available algorithm that suits this dataset
         kept = []
         for spec in specs:
@@ -254,6 +267,9 @@ def evaluate(
     output: OutputOpt = None,
     fail_if: FailIfOpt = None,
     by_segment: SegmentOpt = False,
+    min_user_ratings: MinUserOpt = 0,
+    min_item_ratings: MinItemOpt = 0,
+    implicit_threshold: ImplicitOpt = None,
     memory_mb: MemoryOpt = 256,
 ) -> None:
     """Evaluate a saved model on the split it was fitted on, or fit and evaluate one algorithm."""
@@ -268,7 +284,8 @@ def evaluate(
         if split_spec.kind == "none":
             raise UsageError("evaluate needs a split with test data (not 'none')")
         specs = parse_algos(algo, param)
-        ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep))
+        prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
+        ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
         with progress_bar(st, split_spec.n_folds) as on_event:
             res = run_experiment(ds, split_spec, specs, st.seed, cfg, on_event)
         _emit(st, res, fmt, output, shown, conds, by_segment)
@@ -276,6 +293,8 @@ def evaluate(
     assert model is not None
     if param:
         raise UsageError("--param applies to --algo; a saved model keeps its parameters")
+    if min_user_ratings or min_item_ratings or implicit_threshold is not None:
+        raise UsageError("a saved model keeps the preprocessing recorded in its manifest")
     fitted, config, manifest = load_model(model)
     ds, split_obj, split_spec, seed = _model_split(st, model, manifest, split)
     if split_spec.kind == "none":
@@ -313,7 +332,11 @@ def _model_split(st: State, model: Path, manifest: dict[str, Any], split: str | 
             f"model {model} was fitted on split '{split_spec}'; it is evaluated on that split "
             f"(drop --split, or fit again with --split {split})"
         )
-    ds, _ = get_dataset(st, spec)
+    try:
+        prep = Preprocessing.from_dict(manifest.get("preprocessing"))
+    except (TypeError, ValueError, UsageError) as exc:
+        raise ModelDirError(f"{model}/manifest.json has invalid preprocessing ({exc})") from None
+    ds, _ = get_dataset(st, spec, prep)
     if ds.checksum != checksum:
         raise ModelDirError(
             f"dataset {spec.dataset} has changed since model {model} was fitted "
@@ -337,6 +360,9 @@ def fit(
         Path | None, typer.Option("--out", help="Model directory (default: models/ALGO).")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory.")] = False,
+    min_user_ratings: MinUserOpt = 0,
+    min_item_ratings: MinItemOpt = 0,
+    implicit_threshold: ImplicitOpt = None,
 ) -> None:
     """Fit one algorithm and save it as a model directory (config, arrays, manifest)."""
     import time
@@ -347,7 +373,8 @@ def fit(
         raise UsageError(f"--fold must be between 1 and {split_spec.n_folds} for split '{split}'")
     (spec,) = parse_algos(algo, param)
     target = out_dir or Path("models") / algo
-    ds, dspec = get_dataset(st, DatasetSpec(dataset, columns, sep))
+    prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
+    ds, dspec = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
     sp = make_split(ds, split_spec, st.seed, fold - 1)
     model = plugins.make(spec.name, spec.params, seed=st.seed)
     with status(st, f"fitting {algo} on {len(sp.train.interactions):,} ratings"):
@@ -359,6 +386,7 @@ def fit(
         "dataset": dspec.to_dict(),
         "dataset_name": ds.name,
         "dataset_checksum": ds.checksum,
+        "preprocessing": prep.to_dict(),
         "split": str(split_spec),
         "fold": fold - 1,
         "seed": st.seed,

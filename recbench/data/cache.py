@@ -6,11 +6,13 @@ interrupted run never leaves a half-written entry that a later run would trust.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,72 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+HASHES_FILE = "file-hashes.json"
+#: A file modified less than this before its hash was recorded may change again within the same
+#: file-system timestamp tick, so its recorded hash is not trusted ("racy git" rule).
+RACY_NS = 2_000_000_000
+MAX_HASHES = 1000
+
+
+def file_sha256(path: Path, cache_dir: Path | None = None) -> str:
+    """sha256 of a user's file, remembered in ``<cache_dir>/file-hashes.json`` by stat.
+
+    A recorded hash is reused while the file's size, mtime, ctime and inode are unchanged and
+    the file had been at rest for two seconds when it was hashed, so loading a large file from
+    the Parquet cache does not re-read it. Without ``cache_dir`` the file is always hashed.
+    """
+    path = Path(path)
+    if cache_dir is None:
+        return sha256_file(path)
+    st = path.stat()
+    key = str(path.resolve())
+    stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+    store = Path(cache_dir) / HASHES_FILE
+    known = _read_hashes(store)
+    rec = known.get(key)
+    if (
+        isinstance(rec, dict)
+        and rec.get("stat") == stamp
+        and isinstance(rec.get("sha256"), str)
+        and max(st.st_mtime_ns, st.st_ctime_ns) + RACY_NS <= int(rec.get("at", 0))
+    ):
+        return str(rec["sha256"])
+    at = time.time_ns()
+    digest = sha256_file(path)
+    if path.stat().st_mtime_ns != st.st_mtime_ns:  # changed while hashing: do not remember
+        return digest
+    known[key] = {"stat": stamp, "sha256": digest, "at": at}
+    if len(known) > MAX_HASHES:  # keep the most recently hashed files
+        newest = sorted(known, key=lambda k: -int(known[k].get("at", 0)))[:MAX_HASHES]
+        known = {k: known[k] for k in newest}
+    # The hash memo is an optimisation; a read-only cache dir only costs speed.
+    with contextlib.suppress(OSError):
+        _write_json_atomic(store, known)
+    return digest
+
+
+def _read_hashes(store: Path) -> dict:
+    try:
+        doc = json.loads(store.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    return {k: v for k, v in doc.items() if isinstance(v, dict)}
+
+
+def _write_json_atomic(path: Path, doc: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def combined_key(parts: list[str]) -> str:

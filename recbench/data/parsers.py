@@ -80,13 +80,17 @@ def _is_number(text: str) -> bool:
 
 
 def read_ratings_file(
-    path: Path, columns: tuple[str, ...] | None = None, sep: str | None = None
+    path: Path,
+    columns: tuple[str, ...] | None = None,
+    sep: str | None = None,
+    kind: str | None = None,
 ) -> pd.DataFrame:
     """Read a CSV/TSV/Parquet ratings file into the canonical frame.
 
     ``columns`` names each column's role in file order; without it the file needs a header whose
     names are recognised (``userId``, ``movieId``, ``rating``...). Text files get their header
-    detected: a first line whose rating (or every) field is not a number is a header.
+    detected: a first line whose rating (or every) field is not a number is a header. ``kind``
+    (``parquet``, ``csv`` or ``tsv``) overrides the guess from the file suffix.
     """
     if not path.exists():
         raise DataError(f"ratings file not found: {path}")
@@ -94,10 +98,8 @@ def read_ratings_file(
         raise DataError(f"{path} is a directory; give the ratings file itself")
     if path.stat().st_size == 0:
         raise DataError(f"ratings file {path} is empty")
-    if path.suffix.lower() in {".parquet", ".pq"}:
-        frame = _read_parquet(path, columns)
-    else:
-        frame = _read_text(path, columns, sep)
+    is_parquet = kind == "parquet" or (kind is None and path.suffix.lower() in {".parquet", ".pq"})
+    frame = _read_parquet(path, columns) if is_parquet else _read_text(path, columns, sep)
     return _canonicalise(frame, path, header_lines=frame.attrs.get("header_lines", 0))
 
 
