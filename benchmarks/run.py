@@ -13,6 +13,7 @@ Sections:
 3. Dataset load: first parse (and cache write) vs cached Parquet load.
 4. Fit time and top-10 for all users over the full catalogue, for every registered algorithm.
 5. kNN rating predictors (basic / means / baseline) vs Surprise's KNN classes on the same folds.
+6. Netflix-Prize-format parse of 10M generated ratings, first parse vs cached load, peak memory.
 
 Data: ml-100k from ``<repo>/../shared/datasets/ml-100k/u.data`` (override with
 ``RECBENCH_ML100K``); when it is absent every section falls back to the bundled
@@ -481,6 +482,11 @@ def main() -> int:
     section_load(data)
     section_every_algorithm(data, split)
     section_knn(data)
+    console.rule("6. Netflix-Prize format: parse 10M ratings, cached load, peak memory")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import datasets_bench
+
+    datasets_bench.run(console)
     console.print(f"\nTotal benchmark time {fmt_s(time.perf_counter() - t0)}.")
     return 0
 
