@@ -14,6 +14,7 @@ Sections:
 4. Fit time and top-10 for all users over the full catalogue, for every registered algorithm.
 5. kNN rating predictors (basic / means / baseline) vs Surprise's KNN classes on the same folds.
 6. Netflix-Prize-format parse of 10M generated ratings, first parse vs cached load, peak memory.
+7. ANN (HNSW) recall@10 against exact search and queries per second, two-tower and synthetic.
 
 Data: ml-100k from ``<repo>/../shared/datasets/ml-100k/u.data`` (override with
 ``RECBENCH_ML100K``); when it is absent every section falls back to the bundled
@@ -487,6 +488,10 @@ def main() -> int:
     import datasets_bench
 
     datasets_bench.run(console)
+    console.rule("7. Two-tower ANN retrieval (hnswlib) vs exact search")
+    import ann_bench
+
+    ann_bench.run(console)
     console.print(f"\nTotal benchmark time {fmt_s(time.perf_counter() - t0)}.")
     return 0
 

@@ -61,12 +61,13 @@ class AlgoSpec:
 class Event:
     """Progress report from a running experiment, for the CLI to display."""
 
-    kind: str  # "cell-start", "fit-done", "eval-progress", "cell-done"
+    kind: str  # "cell-start", "train-progress", "fit-done", "eval-progress", "cell-done"
     algorithm: str
     fold: int
     n_folds: int
     done: int = 0
     total: int = 0
+    loss: float | None = None
 
 
 @dataclass
@@ -102,6 +103,12 @@ def run_cell(
 ) -> tuple[Recommender, EvalResult, float]:
     """Fit one algorithm on one split and evaluate it; returns model, result, fit seconds."""
     model = plugins.make(algo.name, algo.params, seed=seed)
+    if on_event is not None:
+
+        def trained(step: int, of: int, loss: float) -> None:
+            on_event(Event("train-progress", algo.label, split.fold, n_folds, step, of, loss))
+
+        model.progress = trained
     t0 = time.perf_counter()
     model.fit(split.train)
     fit_seconds = time.perf_counter() - t0

@@ -28,6 +28,7 @@ from recbench.errors import ModelDirError, UsageError
 
 FORMAT = "recbench-model/1"
 FILES = ("config.json", "arrays.npz", "manifest.json")
+ANN_FILE = "ann.hnsw"
 
 
 def package_versions() -> dict[str, str]:
@@ -47,8 +48,13 @@ def save_model(
     path: Path,
     manifest: dict[str, Any],
     overwrite: bool = False,
+    ann: Any = None,
 ) -> Path:
-    """Write ``model`` to ``path`` atomically; refuses to replace a non-model directory."""
+    """Write ``model`` to ``path`` atomically; refuses to replace a non-model directory.
+
+    ``ann`` (an :class:`~recbench.algorithms.ann.AnnIndex`) is saved beside the arrays as
+    ``ann.hnsw`` so ``recommend`` can retrieve from large catalogues without scoring them all.
+    """
     path = Path(path)
     if path.exists():
         if not (path / "config.json").exists() and any(path.iterdir()):
@@ -62,6 +68,8 @@ def save_model(
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
         with (tmp / "arrays.npz").open("wb") as fh:
             np.savez(fh, **model.get_state())
+        if ann is not None:
+            ann.save(tmp / ANN_FILE)
         full = {
             "format": FORMAT,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -60,6 +61,8 @@ class Recommender(ABC):
     extra: ClassVar[str | None] = None
     Config: ClassVar[type[AlgoConfig]] = AlgoConfig
     state_attrs: ClassVar[tuple[str, ...]] = ()
+    #: set by callers that show progress; iterative learners call it as (step, of, loss)
+    progress: Callable[[int, int, float], None] | None = None
 
     def __init__(self, config: AlgoConfig | None = None, *, seed: int = 0) -> None:
         self.config = config if config is not None else self.Config()
@@ -116,6 +119,16 @@ class Recommender(ABC):
         Algorithms with ``cold_users = True`` implement this; no retraining takes place.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot score users unseen in training")
+
+    def query_vectors(self, users: np.ndarray) -> np.ndarray | None:
+        """User vectors such that ``score(users) == query_vectors(users) @ item_embeddings().T``
+        exactly, when the model scores that way (then an ANN index can serve ``recommend``)."""
+        return None
+
+    def history_vectors(self, history: sp.csr_array) -> np.ndarray | None:
+        """Query vectors for users known only by ``history`` (cold users), when the model has
+        them in the same space as :meth:`query_vectors`."""
+        return None
 
     def item_embeddings(self) -> np.ndarray | None:
         """Learned item vectors (n_items x d) for latent-space explanations, if the model has

@@ -67,6 +67,9 @@ class ALSRecommender(Recommender):
     def item_embeddings(self) -> np.ndarray:
         return np.asarray(self.item_factors_)
 
+    def query_vectors(self, users: np.ndarray) -> np.ndarray:
+        return np.asarray(self.user_factors_)[np.asarray(users, np.int64)]
+
     def to_implicit(self):  # type: ignore[no-untyped-def]
         """An implicit model carrying these factors (for cross-checks and benchmarks)."""
         from implicit.cpu.als import AlternatingLeastSquares

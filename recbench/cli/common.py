@@ -268,6 +268,9 @@ def progress_bar(st: State, total: int) -> Iterator[Any]:
         name = escape(ev.algorithm)
         if ev.kind == "cell-start":
             bar.update(task, description=f"{name}{fold}: fitting")
+        elif ev.kind == "train-progress":
+            loss = f", loss {ev.loss:.4f}" if ev.loss is not None else ""
+            bar.update(task, description=f"{name}{fold}: epoch {ev.done}/{ev.total}{loss}")
         elif ev.kind == "eval-progress":
             bar.update(task, description=f"{name}{fold}: ranking {ev.done}/{ev.total} users")
         elif ev.kind == "cell-done":

@@ -46,7 +46,7 @@ from recbench.experiment import (
     summarise,
 )
 from recbench.metrics import METRICS
-from recbench.persistence import load_model, save_model
+from recbench.persistence import ANN_FILE, load_model, save_model
 from recbench.render import FORMATS, parse_metrics, render_text, rich_table, segment_table
 from recbench.split import make_split, parse_split
 
@@ -360,6 +360,12 @@ def fit(
         Path | None, typer.Option("--out", help="Model directory (default: models/ALGO).")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory.")] = False,
+    ann: Annotated[
+        bool,
+        typer.Option(
+            "--ann", help="Also build an HNSW index so recommend retrieves approximately."
+        ),
+    ] = False,
     min_user_ratings: MinUserOpt = 0,
     min_item_ratings: MinItemOpt = 0,
     implicit_threshold: ImplicitOpt = None,
@@ -395,7 +401,16 @@ def fit(
         "n_items": ds.n_items,
         "n_train": len(sp.train.interactions),
     }
-    save_model(model, algo, dict(spec.params), target, manifest, overwrite=overwrite)
+    index = None
+    if ann:
+        from recbench.algorithms.ann import AnnIndex
+
+        if model.query_vectors(np.zeros(1, np.int64)) is None:
+            raise UsageError("--ann needs a model that scores by inner product (two-tower, als)")
+        with status(st, "building the ANN index"):
+            index = AnnIndex(seed=st.seed).build(model.item_embeddings())
+        manifest["ann"] = {"backend": "hnsw", "items": index.size}
+    save_model(model, algo, dict(spec.params), target, manifest, overwrite=overwrite, ann=index)
     info(
         st,
         f"saved {algo} to {target} (fitted in {fit_seconds:.2f} s on "
@@ -417,6 +432,9 @@ def recommend(
         ),
     ] = None,
     n: Annotated[int, typer.Option("-n", "--n", help="How many items.")] = 10,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Score the whole catalogue even if an index exists.")
+    ] = False,
     explain: Annotated[
         bool, typer.Option("--explain", help="Give each item the model's reason for it.")
     ] = False,
@@ -433,13 +451,21 @@ def recommend(
         raise UsageError("give exactly one of --user ID or --history ID,ID,...")
     fitted, config, manifest = load_model(model)
     ds, split_obj, _, _ = _model_split(st, model, manifest, None)
+    index_path = model / ANN_FILE
+    use_ann = index_path.exists() and not exact
+    approximate = False
     if history is not None:
         row = _history_row(history, ds, fitted, config["algorithm"])
         seen = row
         idx = 0
-        scores_all = np.asarray(fitted.score_history(row), dtype=np.float32)
-        mask_seen(scores_all, row, np.array([0]))
-        items, scores = top_k(scores_all, n)
+        query = fitted.history_vectors(row) if use_ann else None
+        if query is not None:
+            items, scores = _ann_top(index_path, query, row, n)
+            approximate = True
+        else:
+            scores_all = np.asarray(fitted.score_history(row), dtype=np.float32)
+            mask_seen(scores_all, row, np.array([0]))
+            items, scores = top_k(scores_all, n)
         who = "a new user"
     else:
         users = ds.interactions.users
@@ -452,8 +478,15 @@ def recommend(
                 f"user '{user}' has no training ratings in model {model}'s split; "
                 "give their items with --history instead"
             )
-        items, scores = fitted.recommend(np.array([idx]), n, exclude=seen)
+        query = fitted.query_vectors(np.array([idx])) if use_ann else None
+        if query is not None:
+            items, scores = _ann_top(index_path, query, seen[[idx]], n)
+            approximate = True
+        else:
+            items, scores = fitted.recommend(np.array([idx]), n, exclude=seen)
         who = f"user {user}"
+    if approximate:
+        who += " (approximate: HNSW index)"
     items, scores = items[0], scores[0]
     keep = np.isfinite(scores)
     items, scores = items[keep], scores[keep]
@@ -479,9 +512,14 @@ def recommend(
             }
             for r in range(len(items))
         ]
-        typer.echo(
-            json.dumps({"user": user, "algorithm": config["algorithm"], "items": recs}, indent=2)
-        )
+        doc = {
+            "user": user,
+            "history": history,
+            "algorithm": config["algorithm"],
+            "approximate": approximate,
+            "items": recs,
+        }
+        typer.echo(json.dumps(doc, indent=2))
         return
     t = Table(title=f"{config['algorithm']} · top {len(items)} for {who}")
     t.add_column("#", justify="right")
@@ -504,6 +542,21 @@ def recommend(
             row.append(reasons[r])
         t.add_row(*(escape(c) for c in row))
     out.print(t)
+
+
+def _ann_top(
+    path: Path, query: np.ndarray, seen: sp.csr_array, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-n by the saved ANN index, over-fetching by the number of seen items to drop them."""
+    from recbench.algorithms.ann import AnnIndex
+
+    try:
+        index = AnnIndex.load(path)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ModelDirError(f"{path} is corrupt ({exc}); rerun fit --ann or use --exact") from None
+    ids, scores = index.query(query, n + seen.nnz)
+    keep = ~np.isin(ids[0], seen.indices)
+    return ids[:, keep][:, :n], scores[:, keep][:, :n]
 
 
 def _history_row(text: str, ds, model, algorithm: str) -> sp.csr_array:  # type: ignore[no-untyped-def]
