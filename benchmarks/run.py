@@ -442,6 +442,16 @@ def section_every_algorithm(data: Data, split: Split) -> None:
     from recbench.errors import RecbenchError
 
     console.rule(f"4. Top-{K} for every user, every registered algorithm")
+    if data.is_ml100k:
+        # Content-based and hybrid models need ml-100k's item features (u.item): import the
+        # directory into a throw-away data dir so the registry parser reads them.
+        from recbench.data.store import import_dataset
+
+        with tempfile.TemporaryDirectory(prefix="recbench-bench-") as tmp:
+            import_dataset("ml-100k", locate_ml100k().parent, Path(tmp))
+            featured = load_dataset("ml-100k", cache_dir=Path(tmp))
+        data = Data(featured, "ml-100k", "ml-100k with item and user features", True)
+        split = make_split(featured, parse_split(SPLIT), SEED)
     table = Table(
         title=f"fit + top-{K} over the full catalogue for all users ({data.label})",
         title_justify="left",
