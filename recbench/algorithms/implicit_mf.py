@@ -27,15 +27,39 @@ class ALSConfig(AlgoConfig):
     num_threads: int = Field(0, ge=0, description="threads (0: all cores)")
 
 
-class ALSRecommender(Recommender):
+class _ImplicitFactors(Recommender):
+    """Shared by implicit's models: scores are ``user_factors @ item_factors.T``."""
+
+    source = "implicit"
+    requires = ("implicit",)
+    state_attrs: ClassVar[tuple[str, ...]] = ("user_factors_", "item_factors_")
+
+    def _keep(self, model) -> None:  # type: ignore[no-untyped-def]
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        self.check_is_fitted()
+        return self.user_factors_[np.asarray(users, np.int64)] @ self.item_factors_.T
+
+    def query_vectors(self, users: np.ndarray) -> np.ndarray:
+        return np.asarray(self.user_factors_)[np.asarray(users, np.int64)]
+
+    def item_embeddings(self) -> np.ndarray:
+        return np.asarray(self.item_factors_)
+
+    def _carrying_factors(self, model):  # type: ignore[no-untyped-def]
+        model.user_factors = self.user_factors_
+        model.item_factors = self.item_factors_
+        return model
+
+
+class ALSRecommender(_ImplicitFactors):
     """Weighted matrix factorisation for implicit feedback (Hu, Koren, Volinsky 2008)."""
 
     family = "matrix-factorisation"
     description = "Implicit-feedback ALS (implicit), ranking only"
-    source = "implicit"
-    requires = ("implicit",)
     Config = ALSConfig
-    state_attrs: ClassVar[tuple[str, ...]] = ("user_factors_", "item_factors_")
 
     def _fit(self, train: Dataset) -> None:
         from implicit.als import AlternatingLeastSquares
@@ -57,18 +81,7 @@ class ALSRecommender(Recommender):
                 use_gpu=False,
             )
             model.fit(matrix, show_progress=False)
-        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
-        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
-
-    def score(self, users: np.ndarray) -> np.ndarray:
-        self.check_is_fitted()
-        return self.user_factors_[np.asarray(users, np.int64)] @ self.item_factors_.T
-
-    def item_embeddings(self) -> np.ndarray:
-        return np.asarray(self.item_factors_)
-
-    def query_vectors(self, users: np.ndarray) -> np.ndarray:
-        return np.asarray(self.user_factors_)[np.asarray(users, np.int64)]
+        self._keep(model)
 
     def to_implicit(self):  # type: ignore[no-untyped-def]
         """An implicit model carrying these factors (for cross-checks and benchmarks)."""
@@ -80,9 +93,7 @@ class ALSRecommender(Recommender):
 
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(factors=cfg.factors, random_state=self.seed)
-        model.user_factors = self.user_factors_
-        model.item_factors = self.item_factors_
-        return model
+        return self._carrying_factors(model)
 
 
 class BPRConfig(AlgoConfig):
@@ -98,7 +109,7 @@ class BPRConfig(AlgoConfig):
     )
 
 
-class BPRRecommender(Recommender):
+class BPRRecommender(_ImplicitFactors):
     """Bayesian Personalised Ranking (Rendle et al. 2009; implicit), ranking only.
 
     implicit appends a bias column to the factors (1 on the user side, the item bias on the item
@@ -109,10 +120,7 @@ class BPRRecommender(Recommender):
 
     family = "matrix-factorisation"
     description = "Bayesian Personalised Ranking MF (implicit), ranking only"
-    source = "implicit"
-    requires = ("implicit",)
     Config = BPRConfig
-    state_attrs: ClassVar[tuple[str, ...]] = ("user_factors_", "item_factors_")
 
     def _fit(self, train: Dataset) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
@@ -132,12 +140,11 @@ class BPRRecommender(Recommender):
                 random_state=self.seed,
             )
             model.fit(matrix, show_progress=False)
-        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
-        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+        self._keep(model)
 
-    def score(self, users: np.ndarray) -> np.ndarray:
-        self.check_is_fitted()
-        return self.user_factors_[np.asarray(users, np.int64)] @ self.item_factors_.T
+    def query_vectors(self, users: np.ndarray) -> None:  # type: ignore[override]
+        # item_embeddings drops the bias column, so the two no longer give the exact score.
+        return None
 
     def item_embeddings(self) -> np.ndarray:
         # implicit's BPR keeps an item bias in the last column; it is not a direction.
@@ -154,6 +161,4 @@ class BPRRecommender(Recommender):
             model = BayesianPersonalizedRanking(
                 factors=cfg.factors, num_threads=1, random_state=self.seed
             )
-        model.user_factors = self.user_factors_
-        model.item_factors = self.item_factors_
-        return model
+        return self._carrying_factors(model)

@@ -93,21 +93,24 @@ class SVDRecommender(Recommender):
             random_state=self.seed,
         )
         algo.fit(trainset)
+        self._store(algo, trainset, cfg.n_factors, cfg.biased)
+
+    def _store(self, algo, trainset, n_factors: int, biased: bool) -> None:  # type: ignore[no-untyped-def]
+        """Copy a fitted Surprise SVD/NMF's arrays into dense-index space (unknown ids: zero)."""
         users, items = inner_to_dense(trainset, self.n_users_, self.n_items_)
-        f = cfg.n_factors
         self.global_mean_ = np.float64(trainset.global_mean)
-        self.mu_ = self.global_mean_ if cfg.biased else np.float64(0.0)
+        self.mu_ = self.global_mean_ if biased else np.float64(0.0)
         self.user_known_ = np.zeros(self.n_users_, dtype=bool)
         self.item_known_ = np.zeros(self.n_items_, dtype=bool)
         self.user_known_[users] = True
         self.item_known_[items] = True
         self.bu_ = np.zeros(self.n_users_)
         self.bi_ = np.zeros(self.n_items_)
-        self.pu_ = np.zeros((self.n_users_, f), dtype=np.float64)
-        self.qi_ = np.zeros((self.n_items_, f), dtype=np.float64)
-        if cfg.biased:
+        if biased:
             self.bu_[users] = algo.bu
             self.bi_[items] = algo.bi
+        self.pu_ = np.zeros((self.n_users_, n_factors))
+        self.qi_ = np.zeros((self.n_items_, n_factors))
         self.pu_[users] = algo.pu
         self.qi_[items] = algo.qi
 
@@ -273,23 +276,7 @@ class NMFRecommender(SVDRecommender):
         trainset = surprise_trainset(train)
         algo = surprise.NMF(**cfg.model_dump(), random_state=self.seed)
         algo.fit(trainset)
-        users, items = inner_to_dense(trainset, self.n_users_, self.n_items_)
-        f = cfg.n_factors
-        self.global_mean_ = np.float64(trainset.global_mean)
-        self.mu_ = self.global_mean_ if cfg.biased else np.float64(0.0)
-        self.user_known_ = np.zeros(self.n_users_, dtype=bool)
-        self.item_known_ = np.zeros(self.n_items_, dtype=bool)
-        self.user_known_[users] = True
-        self.item_known_[items] = True
-        self.bu_ = np.zeros(self.n_users_)
-        self.bi_ = np.zeros(self.n_items_)
-        if cfg.biased:
-            self.bu_[users] = algo.bu
-            self.bi_[items] = algo.bi
-        self.pu_ = np.zeros((self.n_users_, f))
-        self.qi_ = np.zeros((self.n_items_, f))
-        self.pu_[users] = algo.pu
-        self.qi_[items] = algo.qi
+        self._store(algo, trainset, cfg.n_factors, cfg.biased)
 
     def _biased(self) -> bool:
         cfg = self.config
