@@ -125,8 +125,9 @@ def evaluate(
     result.unable = capability_gap(model, split)
     if result.unable:
         return result
+    seen = history_matrix(split)
     if model.ranks:
-        values, users, cold = _rank(model, split, config, progress)
+        values, users, cold = _rank(model, split, seen, config, progress)
         result.n_ranked_users = len(users)
         result.n_cold_users = cold
         if len(users):
@@ -145,7 +146,7 @@ def evaluate(
         result.n_fallback = int(unknown.sum())
         metrics["rmse"] = rmse(pred, test.rating)
         metrics["mae"] = mae(pred, test.rating)
-        cold_item = unknown_item(train, test)
+        cold_item = ~train_items[test.item]
         for label, sel in (("warm items", ~cold_item), ("cold items", cold_item)):
             if sel.any():
                 result.segments[label] = {
@@ -165,14 +166,9 @@ def evaluate(
         for f in frames[1:]:
             per_user = per_user.merge(f, on="user", how="outer")
         result.per_user = per_user.sort_values("user", ignore_index=True)
-        _user_segments(result, history_matrix(split))
+        _user_segments(result, seen)
     result.score_seconds = time.perf_counter() - t0
     return result
-
-
-def unknown_item(train, test) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Test pairs whose item has no training interaction."""
-    return ~(train.item_counts() > 0)[test.item]
 
 
 def _user_segments(result: EvalResult, seen: sp.csr_array) -> None:
@@ -215,11 +211,15 @@ def relevant_pairs(split: Split, threshold: float | None) -> tuple[np.ndarray, n
 
 
 def _rank(
-    model: Recommender, split: Split, config: EvalConfig, progress: Progress | None
+    model: Recommender,
+    split: Split,
+    seen: sp.csr_array,
+    config: EvalConfig,
+    progress: Progress | None,
 ) -> tuple[dict[tuple[str, int], np.ndarray], np.ndarray, int]:
+    """Per-user ranking metrics of warm test users; ``seen`` = training + fold-in history."""
     n_items = model.n_items_
     rel_user, rel_item = relevant_pairs(split, config.relevance_threshold)
-    seen = history_matrix(split)
     n_train = np.diff(seen.indptr)
     from_history = split.fold_in is not None and not model.user_independent
     blocked = None
