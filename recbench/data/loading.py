@@ -355,22 +355,28 @@ def _pair_order(
     uidx: np.ndarray, iidx: np.ndarray, n_items: int, ts: np.ndarray | None
 ) -> np.ndarray:
     """Row order by (user, item) with duplicate pairs reduced to their latest row."""
-    key = uidx.astype(np.int64) * max(n_items, 1) + iidx
+    key = uidx.astype(np.int64)
+    key *= max(n_items, 1)
+    key += iidx
     order = np.argsort(key)
-    skey = key[order]
-    dup = skey[1:] == skey[:-1]
+    if len(order) < np.iinfo(np.int32).max:
+        order = order.astype(np.int32)  # halves every later copy of the order
+    key = key[order]  # sorted keys; the unsorted ones are no longer needed
+    dup = key[1:] == key[:-1]
     if not dup.any():
         return order
     member = np.zeros(len(order), dtype=bool)
     member[1:] |= dup
     member[:-1] |= dup
     rows = order[member]  # original positions of every row of a duplicated pair
+    pair = key[member]
+    del key
     later = ts[rows] if ts is not None else np.zeros(len(rows), dtype=np.int64)
-    by = np.lexsort((rows, later, key[rows]))  # pair, then time, then file position
-    rows, pair = rows[by], key[rows][by]
+    by = np.lexsort((rows, later, pair))  # pair, then time, then file position
+    rows, pair = rows[by], pair[by]
     latest = np.ones(len(rows), dtype=bool)
     latest[:-1] = pair[1:] != pair[:-1]
-    keep = np.ones(len(key), dtype=bool)
+    keep = np.ones(len(order), dtype=bool)
     keep[rows[~latest]] = False
     return order[keep[order]]
 
