@@ -65,7 +65,6 @@ class EvalResult:
     n_test_pairs: int = 0
     n_fallback: int = 0
     score_seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
     #: why the model could not be evaluated under this protocol (cold-start), else None
     unable: str | None = None
     #: metric values per segment: {segment: {metric key: value}} and users per segment

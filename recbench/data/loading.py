@@ -19,7 +19,7 @@ The data directory is ``cache_dir`` when given, else :func:`default_data_dir`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,6 @@ class DatasetSpec:
     dataset: str = DEFAULT_DATASET
     columns: str | None = None
     sep: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "columns": self.columns, "sep": self.sep}
