@@ -194,11 +194,13 @@ def test_bundled_item_features(ml):
     assert ml.item_titles()[ml.interactions.items.index([1])[0]] == "Toy Story (1995)"
 
 
-def test_bundled_orphan_rating_is_dropped(ml):
-    assert ml.source["orphan_ratings_dropped"] == 1
+def test_bundled_copy_is_the_published_file(ml):
+    """The bundled ratings.csv is the published one: nothing to clean, no stray user 999."""
+    assert ml.source["orphan_ratings_dropped"] == 0
     assert ml.source["duplicates_dropped"] == 0
     assert ml.interactions.items.index([999999])[0] == -1
-    assert ml.interactions.users.index([999])[0] == -1  # that rating's user rated nothing else
+    assert ml.interactions.users.index([999])[0] == -1
+    assert len(ml.interactions.user) == 100_836
 
 
 def test_registry_dataset_rejects_file_options():
@@ -583,7 +585,7 @@ def test_bundled_cache_round_trip(tmp_path, monkeypatch, ml):
     second = load_dataset("ml-latest-small", cache_dir=tmp_path)
     assert_same_dataset(first, second)
     assert second.source == first.source
-    assert second.source["orphan_ratings_dropped"] == 1
+    assert second.source["orphan_ratings_dropped"] == 0
     assert second.license == first.license and second.citation == first.citation
 
 
