@@ -2,7 +2,8 @@
 
 Ranking: every test user with training history is scored over the full catalogue in batches
 (memory bounded by the batch, never users x items), their training items are masked, the top K
-is taken with ``argpartition``, and hits are found by binary search over sorted (user, item) keys
+is taken by :func:`recbench.metrics.topk.top_k` (equal scores ordered by item index, so the list
+at K never depends on the other K asked for), and hits are found by binary search over sorted (user, item) keys
 of the relevant test pairs. Rating: every test pair is predicted; pairs whose user or item has no
 training rating are still predicted (by the model's fallback, e.g. biases or the global mean)
 and counted.
@@ -18,9 +19,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recbench.algorithms.base import Recommender, mask_seen, top_k
+from recbench.algorithms.base import Recommender
 from recbench.errors import UsageError
 from recbench.metrics import RANKING_METRICS, mae, per_user_errors, ranking_metrics, rmse
+from recbench.metrics.topk import mask_seen, top_k
 from recbench.split import Split
 
 Progress = Callable[[int, int], None]

@@ -18,7 +18,11 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict
 
+from recbench.algorithms.space import Dim
 from recbench.data.model import Dataset
+from recbench.metrics.topk import mask_seen, top_k  # re-exported: the ranking primitive
+
+__all__ = ["AlgoConfig", "NotFittedError", "Recommender", "mask_seen", "top_k"]
 
 
 class AlgoConfig(BaseModel):
@@ -60,6 +64,8 @@ class Recommender(ABC):
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
     Config: ClassVar[type[AlgoConfig]] = AlgoConfig
+    #: tuning dimensions (recbench.algorithms.space records); `recbench tune` searches them
+    search_space: ClassVar[dict[str, Dim]] = {}
     state_attrs: ClassVar[tuple[str, ...]] = ()
     #: set by callers that show progress; iterative learners call it as (step, of, loss)
     progress: Callable[[int, int, float], None] | None = None
@@ -200,32 +206,3 @@ class Recommender(ABC):
             setattr(self, attr, state[attr])
         return self
 
-
-def mask_seen(scores: np.ndarray, seen: sp.csr_array, users: np.ndarray) -> None:
-    """Set the scores of each user's ``seen`` items to -inf, in place, without a Python loop."""
-    indptr = seen.indptr
-    starts, ends = indptr[users], indptr[users + 1]
-    lengths = ends - starts
-    if lengths.sum() == 0:
-        return
-    rows = np.repeat(np.arange(len(users)), lengths)
-    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    cols = seen.indices[np.repeat(starts, lengths) + offsets]
-    scores[rows, cols] = -np.inf
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and values of the ``k`` largest scores per row, sorted descending.
-
-    Within the selected K, equal scores are ordered by item index, so lists are deterministic.
-    """
-    n_items = scores.shape[1]
-    k = min(k, n_items)
-    if k < n_items:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    else:
-        part = np.broadcast_to(np.arange(n_items), scores.shape).copy()
-    vals = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -vals), axis=1)
-    idx = np.take_along_axis(part, order, axis=1)
-    return idx, np.take_along_axis(vals, order, axis=1)
