@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict
 
+from recbench.algorithms.space import Dim
 from recbench.data.model import Dataset
 from recbench.metrics.topk import mask_seen, top_k  # re-exported: the ranking primitive
 
@@ -63,6 +64,8 @@ class Recommender(ABC):
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
     Config: ClassVar[type[AlgoConfig]] = AlgoConfig
+    #: tuning dimensions (recbench.algorithms.space records); `recbench tune` searches them
+    search_space: ClassVar[dict[str, Dim]] = {}
     state_attrs: ClassVar[tuple[str, ...]] = ()
     #: set by callers that show progress; iterative learners call it as (step, of, loss)
     progress: Callable[[int, int, float], None] | None = None

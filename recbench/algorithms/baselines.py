@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender
+from recbench.algorithms.space import Float, Int, Space
 from recbench.data.model import Dataset
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -129,6 +130,11 @@ class BaselineRecommender(Recommender):
     predicts_ratings = True
     needs_ratings = True
     Config = BaselineConfig
+    search_space: ClassVar[Space] = {
+        "reg_u": Float(0.1, 100.0, log=True),
+        "reg_i": Float(0.1, 100.0, log=True),
+        "n_epochs": Int(5, 50),
+    }
     state_attrs: ClassVar[tuple[str, ...]] = ("mu_", "bu_", "bi_")
 
     def _fit(self, train: Dataset) -> None:

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender
+from recbench.algorithms.space import Float, Int, Space
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
 
@@ -103,6 +104,14 @@ class ContentRecommender(Recommender):
     cold_items = True
     needs_item_features = True
     Config = ContentConfig
+    search_space: ClassVar[Space] = {
+        "genres_weight": Float(0.0, 2.0),
+        "tags_weight": Float(0.0, 2.0),
+        "title_words_weight": Float(0.0, 2.0),
+        "year_weight": Float(0.0, 2.0),
+        "k": Int(5, 200, log=True),
+        "choice_weight": Float(0.0, 2.0),
+    }
     state_attrs: ClassVar[tuple[str, ...]] = (
         "feat_indptr_",
         "feat_indices_",

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender
+from recbench.algorithms.space import Float, Space
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
 
@@ -51,6 +52,7 @@ class EASERecommender(Recommender):
     source = "recbench"
     cold_users = True  # a newcomer's history times B scores them, no refit needed
     Config = EASEConfig
+    search_space: ClassVar[Space] = {"l2": Float(1.0, 5000.0, log=True)}
     state_attrs: ClassVar[tuple[str, ...]] = ("B_", "X_indptr_", "X_indices_", "X_data_")
 
     def _fit(self, train: Dataset) -> None:

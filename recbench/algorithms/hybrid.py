@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender
+from recbench.algorithms.space import Float, Space
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
 
@@ -43,6 +44,7 @@ class HybridRecommender(Recommender):
     cold_items = True  # the content part scores new items; CF adds nothing there
     needs_item_features = True  # with the default content component
     Config = HybridConfig
+    search_space: ClassVar[Space] = {"beta": Float(1.0, 200.0, log=True)}
     state_attrs: ClassVar[tuple[str, ...]] = ("n_hist_",)
 
     def _components(self) -> tuple[Recommender, Recommender]:

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender
+from recbench.algorithms.space import Float, Int, Space
 from recbench.data.model import Dataset
 
 
@@ -60,6 +61,12 @@ class ALSRecommender(_ImplicitFactors):
     family = "matrix-factorisation"
     description = "Implicit-feedback ALS (implicit), ranking only"
     Config = ALSConfig
+    search_space: ClassVar[Space] = {
+        "factors": Int(8, 256, log=True),
+        "regularization": Float(1e-4, 1.0, log=True),
+        "alpha": Float(0.1, 50.0, log=True),
+        "iterations": Int(5, 50),
+    }
 
     def _fit(self, train: Dataset) -> None:
         from implicit.als import AlternatingLeastSquares
@@ -121,6 +128,12 @@ class BPRRecommender(_ImplicitFactors):
     family = "matrix-factorisation"
     description = "Bayesian Personalised Ranking MF (implicit), ranking only"
     Config = BPRConfig
+    search_space: ClassVar[Space] = {
+        "factors": Int(8, 256, log=True),
+        "learning_rate": Float(1e-3, 0.2, log=True),
+        "regularization": Float(1e-5, 0.1, log=True),
+        "iterations": Int(20, 500, log=True),
+    }
 
     def _fit(self, train: Dataset) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking

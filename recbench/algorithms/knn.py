@@ -41,6 +41,7 @@ from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender
 from recbench.algorithms.baselines import BaselineConfig, BaselineRecommender
+from recbench.algorithms.space import Categorical, Int, Space
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
 
@@ -230,6 +231,12 @@ class _KNNRecommender(Recommender):
     predicts_ratings = True
     needs_ratings = True
     Config = KNNConfig
+    search_space: ClassVar[Space] = {
+        "k": Int(5, 1000, log=True),
+        "similarity": Categorical(("cosine", "msd", "pearson", "pearson_baseline")),
+        "rank_similarity": Categorical(("cosine", "rating")),
+        "predictor": Categorical(("basic", "means", "baseline")),
+    }
     user_based: ClassVar[bool] = True
     state_attrs: ClassVar[tuple[str, ...]] = (
         "sim_",

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender
+from recbench.algorithms.space import Float, Int, Space
 from recbench.data.model import Dataset
 
 
@@ -65,6 +66,12 @@ class SVDRecommender(Recommender):
     needs_ratings = True
     requires = ("surprise",)
     Config = SVDConfig
+    search_space: ClassVar[Space] = {
+        "n_factors": Int(8, 256, log=True),
+        "n_epochs": Int(5, 100, log=True),
+        "lr_all": Float(1e-3, 0.05, log=True),
+        "reg_all": Float(1e-3, 0.5, log=True),
+    }
     state_attrs: ClassVar[tuple[str, ...]] = (
         "mu_",
         "global_mean_",
@@ -190,6 +197,12 @@ class SVDppRecommender(Recommender):
     needs_ratings = True
     requires = ("surprise",)
     Config = SVDppConfig
+    search_space: ClassVar[Space] = {
+        "n_factors": Int(4, 64, log=True),
+        "n_epochs": Int(5, 50),
+        "lr_all": Float(1e-3, 0.05, log=True),
+        "reg_all": Float(1e-3, 0.5, log=True),
+    }
     state_attrs: ClassVar[tuple[str, ...]] = ("mu_", "bu_", "bi_", "zu_", "qi_", "yj_")
 
     def _fit(self, train: Dataset) -> None:
@@ -267,6 +280,12 @@ class NMFRecommender(SVDRecommender):
     predicts_ratings = True
     requires = ("surprise",)
     Config = NMFConfig  # type: ignore[assignment]
+    search_space: ClassVar[Space] = {
+        "n_factors": Int(4, 128, log=True),
+        "n_epochs": Int(10, 100, log=True),
+        "reg_pu": Float(1e-3, 1.0, log=True),
+        "reg_qi": Float(1e-3, 1.0, log=True),
+    }
 
     def _fit(self, train: Dataset) -> None:
         import surprise

@@ -40,6 +40,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender, top_k
+from recbench.algorithms.space import Float, Int, Space
 from recbench.data.model import Dataset
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -479,6 +480,13 @@ class TwoTowerRecommender(Recommender):
     cold_users = True
     cold_items = True
     Config = TwoTowerConfig
+    search_space: ClassVar[Space] = {
+        "dim": Int(16, 256, log=True),
+        "epochs": Int(5, 50),
+        "lr": Float(1e-4, 1e-2, log=True),
+        "temperature": Float(0.02, 0.5, log=True),
+        "logq_correction": Float(0.0, 2.0),
+    }
     state_attrs: ClassVar[tuple[str, ...]] = (
         "user_emb_",
         "item_emb_",
