@@ -3,10 +3,10 @@
 Ranking: every test user with training history is scored over the full catalogue in batches
 (memory bounded by the batch, never users x items), their training items are masked, the top K
 is taken by :func:`recbench.metrics.topk.top_k` (equal scores ordered by item index, so the list
-at K never depends on the other K asked for), and hits are found by binary search over sorted (user, item) keys
-of the relevant test pairs. Rating: every test pair is predicted; pairs whose user or item has no
-training rating are still predicted (by the model's fallback, e.g. biases or the global mean)
-and counted.
+at K never depends on the other K asked for), and hits are found by binary search over sorted
+(user, item) keys of the relevant test pairs. Rating: every test pair is predicted; pairs whose
+user or item has no training rating are still predicted (by the model's fallback, e.g. biases or
+the global mean) and counted.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from recbench.algorithms.base import Recommender
 from recbench.errors import UsageError
-from recbench.metrics import RANKING_METRICS, mae, per_user_errors, ranking_metrics, rmse
+from recbench.metrics import METRIC_SPECS, RATING_SPECS, ranking_metrics
 from recbench.metrics.topk import mask_seen, top_k
 from recbench.split import Split
 
@@ -145,23 +145,18 @@ def evaluate(
         train_items = train.item_counts() > 0
         unknown = ~(train_users[test.user] & train_items[test.item])
         result.n_fallback = int(unknown.sum())
-        metrics["rmse"] = rmse(pred, test.rating)
-        metrics["mae"] = mae(pred, test.rating)
+        for spec in RATING_SPECS:
+            metrics[spec.name] = spec.overall(pred, test.rating)
         cold_item = ~train_items[test.item]
         for label, sel in (("warm items", ~cold_item), ("cold items", cold_item)):
             if sel.any():
-                result.segments[label] = {
-                    "rmse": rmse(pred[sel], test.rating[sel]),
-                    "mae": mae(pred[sel], test.rating[sel]),
-                    "n_test": float(sel.sum()),
-                }
-        pu = per_user_errors(test.user, pred, test.rating, test.n_users)
-        has = pu["count"] > 0
-        frames.append(
-            pd.DataFrame(
-                {"user": np.flatnonzero(has), "rmse": pu["rmse"][has], "mae": pu["mae"][has]}
-            )
-        )
+                seg = {s.name: s.overall(pred[sel], test.rating[sel]) for s in RATING_SPECS}
+                result.segments[label] = {**seg, "n_test": float(sel.sum())}
+        has = np.bincount(test.user, minlength=test.n_users) > 0
+        rated = {"user": np.flatnonzero(has)}
+        for spec in RATING_SPECS:
+            rated[spec.name] = spec.per_user(test.user, pred, test.rating, test.n_users)[has]
+        frames.append(pd.DataFrame(rated))
     if frames:
         per_user = frames[0]
         for f in frames[1:]:
@@ -262,6 +257,7 @@ def _rank(
 
 
 def metric_names(ks: Sequence[int], ratings: bool = True) -> list[str]:
-    """Metric keys in display order."""
-    names = ["rmse", "mae"] if ratings else []
-    return names + [metric_key(m, k) for k in ks for m in RANKING_METRICS]
+    """Metric keys in display order: rating metrics, then every ranking metric per K."""
+    names = [m.name for m in METRIC_SPECS if m.kind == "rating"] if ratings else []
+    ranking = [m for m in METRIC_SPECS if m.kind == "ranking"]
+    return names + [m.key(k) for k in ks for m in ranking]

@@ -1,47 +1,77 @@
-"""Metrics: pure vectorised functions, independent of models.
+"""Metrics: pure vectorised functions, independent of models, and the table describing them.
 
-``METRICS`` describes every metric the engine reports: its label, whether it is a rating or a
-ranking metric, and whether higher is better (used to highlight the best value and to parse
-``--fail-if``).
+``METRIC_SPECS`` holds one record per metric (name, column label, rating or ranking, direction,
+function, help line, aliases). Everything else that lists metrics derives from it: ``METRICS``
+(by name), ``RANKING_METRICS`` / ``RATING_METRICS``, ``METRIC_ALIASES``, the ``--metrics`` help
+(:func:`metric_help`), and the JSON-schema key pattern (:func:`metric_key_pattern`).
+
+Adding a metric: write its function and add its record to ``RATING_SPECS`` (``rating.py``) or
+``RANKING_SPECS`` (``ranking.py``), with a test.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from recbench.metrics.ranking import RANKING_METRICS, RANKING_SPECS, ranking_metrics
+from recbench.metrics.rating import RATING_METRICS, RATING_SPECS, mae, per_user_errors, rmse
+from recbench.metrics.spec import MetricSpec, RankingMetric, RatingMetric
 
-from recbench.metrics.ranking import RANKING_METRICS, ranking_metrics
-from recbench.metrics.rating import RATING_METRICS, mae, per_user_errors, rmse
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    name: str
-    label: str
-    kind: str  # "rating" or "ranking"
-    higher_is_better: bool
-
-
-METRICS: dict[str, MetricInfo] = {
-    "rmse": MetricInfo("rmse", "RMSE", "rating", False),
-    "mae": MetricInfo("mae", "MAE", "rating", False),
-    "precision": MetricInfo("precision", "P", "ranking", True),
-    "recall": MetricInfo("recall", "R", "ranking", True),
-    "ndcg": MetricInfo("ndcg", "NDCG", "ranking", True),
-    "map": MetricInfo("map", "MAP", "ranking", True),
-    "mrr": MetricInfo("mrr", "MRR", "ranking", True),
-    "hitrate": MetricInfo("hitrate", "HR", "ranking", True),
-}
+#: Every metric the engine reports, in display order: rating metrics, then ranking metrics.
+METRIC_SPECS: tuple[MetricSpec, ...] = (*RATING_SPECS, *RANKING_SPECS)
+METRICS: dict[str, MetricSpec] = {m.name: m for m in METRIC_SPECS}
 #: Alternative spellings accepted on the command line (``--fail-if "p@10<0.1"``).
-ALIASES = {"p": "precision", "r": "recall", "hr": "hitrate", "hit": "hitrate", "ap": "map"}
+METRIC_ALIASES: dict[str, str] = {a: m.name for m in METRIC_SPECS for a in m.aliases}
+#: Metrics shown when ``--metrics`` is not given.
+DEFAULT_METRICS: tuple[str, ...] = tuple(m.name for m in METRIC_SPECS if m.default)
+#: Old names, kept until every caller has switched.
+ALIASES = METRIC_ALIASES
+MetricInfo = MetricSpec
+
+
+def resolve_metric(name: str) -> MetricSpec | None:
+    """The record for a metric name or alias (any case), or None."""
+    key = name.strip().lower()
+    return METRICS.get(METRIC_ALIASES.get(key, key))
+
+
+def metric_help() -> str:
+    """One-line ``--metrics`` help listing every metric and its direction."""
+    parts = []
+    for m in METRIC_SPECS:
+        also = f", also {'/'.join(m.aliases)}" if m.aliases else ""
+        parts.append(f"{m.name} ({m.direction} is better{also})")
+    ranking = ", ".join(m.name for m in RANKING_SPECS)
+    return (
+        f"Comma-separated, or 'all': {'; '.join(parts)}. {ranking} are reported at every --k. "
+        f"Default: {','.join(DEFAULT_METRICS)}."
+    )
+
+
+def metric_key_pattern() -> str:
+    """Regular expression matching every result key (``rmse``, ``ndcg@10``...)."""
+    rating = "|".join(m.name for m in RATING_SPECS)
+    ranking = "|".join(m.name for m in RANKING_SPECS)
+    return f"^({rating}|({ranking})@[0-9]+)$"
+
 
 __all__ = [
     "ALIASES",
+    "DEFAULT_METRICS",
     "METRICS",
+    "METRIC_ALIASES",
+    "METRIC_SPECS",
     "RANKING_METRICS",
+    "RANKING_SPECS",
     "RATING_METRICS",
+    "RATING_SPECS",
     "MetricInfo",
+    "MetricSpec",
+    "RankingMetric",
+    "RatingMetric",
     "mae",
+    "metric_help",
+    "metric_key_pattern",
     "per_user_errors",
     "ranking_metrics",
+    "resolve_metric",
     "rmse",
 ]

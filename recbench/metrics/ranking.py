@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-RANKING_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hitrate")
+from recbench.metrics.spec import RankingMetric
 
 
 def _check(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
@@ -64,26 +64,71 @@ def mrr_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
     h = _check(hits, n_relevant, k)
     any_hit = h.any(axis=1)
     first = np.argmax(h, axis=1)
-    return np.where(any_hit, 1.0 / (first + 1), 0.0)
+    return np.asarray(np.where(any_hit, 1.0 / (first + 1), 0.0), dtype=np.float64)
 
 
 def hitrate_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
     """1 when at least one relevant item is in the top K, else 0."""
-    return _check(hits, n_relevant, k).any(axis=1).astype(np.float64)
+    return np.asarray(_check(hits, n_relevant, k).any(axis=1), dtype=np.float64)
 
 
-_FUNCS = {
-    "precision": precision_at_k,
-    "recall": recall_at_k,
-    "ndcg": ndcg_at_k,
-    "map": map_at_k,
-    "mrr": mrr_at_k,
-    "hitrate": hitrate_at_k,
-}
+#: The ranking metrics, in display order (one record per metric; see recbench.metrics.spec).
+RANKING_SPECS: tuple[RankingMetric, ...] = (
+    RankingMetric(
+        name="precision",
+        label="P",
+        higher_is_better=True,
+        help="share of the top K that is relevant",
+        aliases=("p",),
+        default=True,
+        at_k=precision_at_k,
+    ),
+    RankingMetric(
+        name="recall",
+        label="R",
+        higher_is_better=True,
+        help="share of the user's relevant items found in the top K",
+        aliases=("r",),
+        default=True,
+        at_k=recall_at_k,
+    ),
+    RankingMetric(
+        name="ndcg",
+        label="NDCG",
+        higher_is_better=True,
+        help="discounted cumulative gain of the top K over the ideal list's (binary gains)",
+        default=True,
+        at_k=ndcg_at_k,
+    ),
+    RankingMetric(
+        name="map",
+        label="MAP",
+        higher_is_better=True,
+        help="average precision at each hit, over min(K, relevant items)",
+        aliases=("ap",),
+        at_k=map_at_k,
+    ),
+    RankingMetric(
+        name="mrr",
+        label="MRR",
+        higher_is_better=True,
+        help="1 / rank of the first relevant item in the top K (0 when none)",
+        at_k=mrr_at_k,
+    ),
+    RankingMetric(
+        name="hitrate",
+        label="HR",
+        higher_is_better=True,
+        help="1 when any relevant item is in the top K, else 0",
+        aliases=("hr", "hit"),
+        at_k=hitrate_at_k,
+    ),
+)
+RANKING_METRICS = tuple(m.name for m in RANKING_SPECS)
 
 
 def ranking_metrics(
     hits: np.ndarray, n_relevant: np.ndarray, ks: Sequence[int]
 ) -> dict[tuple[str, int], np.ndarray]:
     """Every ranking metric at every K: ``{(name, k): per-user values}``."""
-    return {(name, k): fn(hits, n_relevant, k) for k in ks for name, fn in _FUNCS.items()}
+    return {(m.name, k): m.at_k(hits, n_relevant, k) for k in ks for m in RANKING_SPECS}

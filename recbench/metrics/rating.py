@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-RATING_METRICS = ("rmse", "mae")
+from recbench.metrics.spec import RatingMetric
 
 
 def rmse(predicted: np.ndarray, actual: np.ndarray) -> float:
@@ -33,3 +33,41 @@ def per_user_errors(
         sq = np.bincount(users, weights=err * err, minlength=n_users) / count
         ab = np.bincount(users, weights=np.abs(err), minlength=n_users) / count
     return {"rmse": np.sqrt(sq), "mae": ab, "count": count}
+
+
+def per_user_rmse(
+    users: np.ndarray, predicted: np.ndarray, actual: np.ndarray, n_users: int
+) -> np.ndarray:
+    """RMSE of each user's test pairs (NaN for users without any)."""
+    return per_user_errors(users, predicted, actual, n_users)["rmse"]
+
+
+def per_user_mae(
+    users: np.ndarray, predicted: np.ndarray, actual: np.ndarray, n_users: int
+) -> np.ndarray:
+    """MAE of each user's test pairs (NaN for users without any)."""
+    return per_user_errors(users, predicted, actual, n_users)["mae"]
+
+
+#: The rating metrics, in display order (one record per metric; see recbench.metrics.spec).
+RATING_SPECS: tuple[RatingMetric, ...] = (
+    RatingMetric(
+        name="rmse",
+        label="RMSE",
+        higher_is_better=False,
+        help="root mean squared error of predicted ratings, over all test pairs",
+        default=True,
+        overall=rmse,
+        per_user=per_user_rmse,
+    ),
+    RatingMetric(
+        name="mae",
+        label="MAE",
+        higher_is_better=False,
+        help="mean absolute error of predicted ratings, over all test pairs",
+        default=True,
+        overall=mae,
+        per_user=per_user_mae,
+    ),
+)
+RATING_METRICS = tuple(m.name for m in RATING_SPECS)

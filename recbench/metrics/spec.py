@@ -1,0 +1,70 @@
+"""The metric record type: one record per metric, from which every list of metrics derives.
+
+A metric is a pure function plus a record saying what it is. Rating metrics
+(:class:`RatingMetric`) take predicted and actual ratings; ranking metrics
+(:class:`RankingMetric`) take a (users x K) hit matrix. The records live beside their functions
+(``RATING_SPECS`` in ``rating.py``, ``RANKING_SPECS`` in ``ranking.py``) and are gathered into
+``recbench.metrics.METRIC_SPECS``; engine, renderers, JSON schema and help text read that table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+
+#: (predicted, actual) -> one value over all test pairs
+RatingFn = Callable[[np.ndarray, np.ndarray], float]
+#: (users, predicted, actual, n_users) -> one value per user (NaN for users without test pairs)
+PerUserRatingFn = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
+#: (hits, n_relevant, k) -> one value per user
+RankingFn = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricSpec:
+    """What a metric is: its name, column label, direction and help line."""
+
+    kind: ClassVar[Literal["rating", "ranking"]]
+    name: str
+    #: short column header ("P" for precision; ranking headers get "@K")
+    label: str
+    higher_is_better: bool
+    #: one line for help text and listings
+    help: str
+    #: other spellings accepted on the command line (``--fail-if "p@10<0.1"``)
+    aliases: tuple[str, ...] = ()
+    #: shown when ``--metrics`` is not given
+    default: bool = False
+
+    @property
+    def direction(self) -> Literal["higher", "lower"]:
+        """Which way is better: "higher" or "lower"."""
+        return "higher" if self.higher_is_better else "lower"
+
+    def key(self, k: int | None = None) -> str:
+        """Result key: ``rmse`` or ``ndcg@10``."""
+        return self.name if k is None else f"{self.name}@{k}"
+
+    def column(self, k: int | None = None) -> str:
+        """Column header: ``RMSE`` or ``NDCG@10``."""
+        return self.label if k is None else f"{self.label}@{k}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RatingMetric(MetricSpec):
+    """An error measure over predicted ratings, overall and per user."""
+
+    kind: ClassVar[Literal["rating", "ranking"]] = "rating"
+    overall: RatingFn
+    per_user: PerUserRatingFn
+
+
+@dataclass(frozen=True, kw_only=True)
+class RankingMetric(MetricSpec):
+    """A top-K measure over a hit matrix, one value per user, reported at every K."""
+
+    kind: ClassVar[Literal["rating", "ranking"]] = "ranking"
+    at_k: RankingFn

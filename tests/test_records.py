@@ -1,0 +1,100 @@
+"""The record tables (metrics, split kinds, output formats) and everything derived from them."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from recbench.evaluation import metric_names
+from recbench.metrics import (
+    DEFAULT_METRICS,
+    METRIC_ALIASES,
+    METRIC_SPECS,
+    METRICS,
+    RANKING_METRICS,
+    RATING_METRICS,
+    metric_help,
+    metric_key_pattern,
+    ranking_metrics,
+    resolve_metric,
+)
+from recbench.metrics.rating import per_user_errors
+from recbench.metrics.spec import RankingMetric, RatingMetric
+
+# --------------------------------------------------------------------------------------------
+# metrics
+# --------------------------------------------------------------------------------------------
+
+
+def test_metric_names_and_aliases_are_unique_and_resolve() -> None:
+    names = [m.name for m in METRIC_SPECS]
+    assert len(names) == len(set(names))
+    assert not set(METRIC_ALIASES) & set(names)
+    for alias, name in METRIC_ALIASES.items():
+        assert resolve_metric(alias.upper()) is METRICS[name]
+    assert resolve_metric("nope") is None
+
+
+def test_every_metric_states_its_direction() -> None:
+    assert {m.name: m.direction for m in METRIC_SPECS} == {
+        "rmse": "lower",
+        "mae": "lower",
+        "precision": "higher",
+        "recall": "higher",
+        "ndcg": "higher",
+        "map": "higher",
+        "mrr": "higher",
+        "hitrate": "higher",
+    }
+    for m in METRIC_SPECS:
+        assert m.higher_is_better == (m.direction == "higher")
+
+
+def test_derived_lists_follow_the_table() -> None:
+    assert RATING_METRICS == tuple(m.name for m in METRIC_SPECS if isinstance(m, RatingMetric))
+    assert RANKING_METRICS == tuple(m.name for m in METRIC_SPECS if isinstance(m, RankingMetric))
+    assert DEFAULT_METRICS == ("rmse", "mae", "precision", "recall", "ndcg")
+    assert metric_names((5, 10)) == [
+        *RATING_METRICS,
+        *(f"{n}@5" for n in RANKING_METRICS),
+        *(f"{n}@10" for n in RANKING_METRICS),
+    ]
+    help_text = metric_help()
+    for m in METRIC_SPECS:
+        assert m.name in help_text and f"{m.direction} is better" in help_text
+        assert m.help and m.label
+
+
+def test_key_pattern_matches_every_metric_key_and_nothing_else() -> None:
+    pat = re.compile(metric_key_pattern())
+    for m in METRIC_SPECS:
+        good = m.key(10) if m.kind == "ranking" else m.key()
+        bad = m.key() if m.kind == "ranking" else m.key(10)
+        assert pat.match(good) and not pat.match(bad), m.name
+    assert not pat.match("coverage@10")
+
+
+def test_ranking_dispatch_uses_each_records_function() -> None:
+    rng = np.random.default_rng(0)
+    hits = rng.random((20, 12)) < 0.3
+    n_rel = rng.integers(1, 6, 20)
+    out = ranking_metrics(hits, n_rel, (3, 12))
+    assert set(out) == {(m, k) for m in RANKING_METRICS for k in (3, 12)}
+    for m in METRIC_SPECS:
+        if isinstance(m, RankingMetric):
+            np.testing.assert_array_equal(out[(m.name, 3)], m.at_k(hits, n_rel, 3))
+
+
+def test_rating_records_per_user_agree_with_per_user_errors() -> None:
+    users = np.array([0, 0, 2, 2, 2])
+    pred = np.array([3.0, 4.0, 2.0, 5.0, 1.0])
+    actual = np.array([4.0, 4.0, 1.0, 5.0, 3.0])
+    pu = per_user_errors(users, pred, actual, 4)
+    for m in METRIC_SPECS:
+        if isinstance(m, RatingMetric):
+            np.testing.assert_array_equal(m.per_user(users, pred, actual, 4), pu[m.name])
+            assert m.overall(pred, actual) == pytest.approx(
+                {"rmse": np.sqrt(np.mean((pred - actual) ** 2)), "mae": 0.8}[m.name]
+            )
