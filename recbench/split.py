@@ -1,35 +1,285 @@
 """Splitters: Dataset -> train/test Splits. Every splitter is seeded and deterministic.
 
-A split spec is a short string (``holdout:0.2``, ``user-holdout:0.2``, ``kfold:5``,
-``temporal:0.2``, ``last:1``, ``user-cold:0.2``, ``item-cold:0.2``, ``none``). Internally each
-splitter assigns every interaction a fold number (-1 = always training, -2 = fold-in history of a
-held-out user); split ``f`` tests on the interactions of fold ``f``. All splits keep the dataset's
-id maps, so train and test share one users x items shape.
+A split spec is a short string (``holdout:0.2``, ``kfold:5``, ``none``...): a kind and its value.
+The kinds are records in ``SPLIT_KINDS`` (value parsing, caption, help, fold assignment,
+cold-start flags); parsing, help, captions and dispatch all read that table, so adding a kind is
+one record plus its test. Each kind's ``assign`` gives every interaction a fold number (-1 =
+always training, -2 = fold-in history of a held-out user); split ``f`` tests on the interactions
+of fold ``f``. All splits keep the dataset's id maps, so train and test share one users x items
+shape.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from recbench.data.model import Dataset, Interactions
 from recbench.errors import UsageError, suggest
 
-KINDS = (
-    "holdout",
-    "user-holdout",
-    "kfold",
-    "temporal",
-    "last",
-    "user-cold",
-    "item-cold",
-    "none",
-)
 #: share of each held-out user's ratings given as fold-in history under user-cold
 FOLD_IN = 0.8
 TRAIN, FOLD_IN_CODE = -1, -2
+
+#: (dataset, value, seeded generator) -> fold number of every interaction
+Assign = Callable[[Dataset, float, np.random.Generator], np.ndarray]
+
+
+@dataclass(frozen=True)
+class SplitKind:
+    """One kind of split: how its value is read, what it says, and how it assigns folds.
+
+    ``arg`` is "fraction" (a float in (0, 1)), "count" (a whole number >= ``minimum``) or
+    "none" (no value). ``describe(value, seed)`` is the caption line printed under tables;
+    ``assign`` gives every interaction a fold number (``TRAIN`` = always training,
+    ``FOLD_IN_CODE`` = fold-in history of a held-out user, ``f >= 0`` = tested in split ``f``).
+    """
+
+    name: str
+    arg: Literal["fraction", "count", "none"]
+    #: one line for --split help: what is held out
+    summary: str
+    describe: Callable[[float, int], str]
+    assign: Assign
+    #: the value shown in help and error examples (``holdout:0.2``)
+    example_value: float = 0.2
+    #: for "count" kinds: the smallest accepted value, and how the error message says it
+    minimum: int = 1
+    minimum_text: str = ""
+    #: the value is the number of folds (one split per fold), e.g. kfold
+    multi_fold: bool = False
+    #: "users" / "items" under a cold-start protocol, else None
+    cold: Literal["users", "items"] | None = None
+    needs_timestamps: bool = False
+    #: False for "none": nothing is held out, so an empty test set is expected
+    holds_out: bool = True
+
+    @property
+    def example(self) -> str:
+        """A valid spec of this kind, e.g. ``kfold:5``."""
+        if self.arg == "none":
+            return self.name
+        v = int(self.example_value) if self.arg == "count" else self.example_value
+        return f"{self.name}:{v}"
+
+    @property
+    def usage(self) -> str:
+        """The spec's form in help: ``holdout:F``, ``kfold:N``, ``none``."""
+        return {"fraction": f"{self.name}:F", "count": f"{self.name}:N", "none": self.name}[
+            self.arg
+        ]
+
+    def parse_value(self, arg: str) -> float:
+        """Validate the text after the colon; one-line UsageError otherwise."""
+        if self.arg == "none":
+            if arg:
+                raise UsageError(f"split '{self.name}' takes no value")
+            return 0.0
+        if not arg:
+            raise UsageError(f"split '{self.name}' needs a value, e.g. {self.example}")
+        if self.arg == "count":
+            try:
+                n = int(arg)
+            except ValueError:
+                raise UsageError(f"split '{self.name}' needs a whole number, got '{arg}'") from None
+            if n < self.minimum:
+                raise UsageError(f"split '{self.name}' needs {self.minimum_text}, got {n}")
+            return float(n)
+        try:
+            frac = float(arg)
+        except ValueError:
+            raise UsageError(f"split '{self.name}' needs a fraction, got '{arg}'") from None
+        if not 0.0 < frac < 1.0:
+            raise UsageError(f"split fraction must be in (0, 1), got {arg}")
+        return frac
+
+    def format_value(self, value: float) -> str:
+        if self.arg == "none":
+            return self.name
+        v = int(value) if self.arg == "count" else value
+        return f"{self.name}:{v}"
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:g}%"
+
+
+def _train_only(dataset: Dataset) -> np.ndarray:
+    return np.full(len(dataset.interactions), TRAIN, dtype=np.int32)
+
+
+def _assign_none(dataset: Dataset, value: float, rng: np.random.Generator) -> np.ndarray:
+    return _train_only(dataset)
+
+
+def _assign_holdout(dataset: Dataset, value: float, rng: np.random.Generator) -> np.ndarray:
+    folds = _train_only(dataset)
+    n = len(folds)
+    folds[rng.permutation(n)[: round(value * n)]] = 0
+    return folds
+
+
+def _assign_kfold(dataset: Dataset, value: float, rng: np.random.Generator) -> np.ndarray:
+    folds = _train_only(dataset)
+    n, k = len(folds), int(value)
+    if n < k:
+        raise UsageError(f"kfold:{k} needs at least {k} ratings, the dataset has {n}")
+    perm = rng.permutation(n)
+    folds[perm] = (np.arange(n, dtype=np.int64) * k // n).astype(np.int32)
+    return folds
+
+
+def _assign_user_holdout(dataset: Dataset, value: float, rng: np.random.Generator) -> np.ndarray:
+    folds = _train_only(dataset)
+    pos, size = _rank_within_user(dataset.interactions.user, rng.random(len(folds)))
+    n_test = np.minimum(np.floor(value * size + 0.5), size - 1)
+    folds[pos < n_test] = 0
+    return folds
+
+
+def _assign_temporal(dataset: Dataset, value: float, rng: np.random.Generator) -> np.ndarray:
+    folds = _train_only(dataset)
+    n = len(folds)
+    order = np.argsort(_timestamps(dataset), kind="stable")
+    folds[order[n - round(value * n) :]] = 0
+    return folds
+
+
+def _assign_last(dataset: Dataset, value: float, rng: np.random.Generator) -> np.ndarray:
+    folds = _train_only(dataset)
+    # rank 0 = latest; ties broken by position for determinism
+    pos, size = _rank_within_user(
+        dataset.interactions.user, -_timestamps(dataset).astype(np.float64)
+    )
+    folds[(pos < value) & (size > value)] = 0
+    return folds
+
+
+def _assign_user_cold(dataset: Dataset, value: float, rng: np.random.Generator) -> np.ndarray:
+    inter = dataset.interactions
+    folds = _train_only(dataset)
+    active = np.flatnonzero(inter.user_counts() > 0)
+    cold_users = np.zeros(inter.n_users, dtype=bool)
+    cold_users[rng.permutation(active)[: max(1, round(value * len(active)))]] = True
+    rows = cold_users[inter.user]
+    pos, size = _rank_within_user(inter.user, rng.random(len(folds)))
+    n_given = np.minimum(np.floor(FOLD_IN * size + 0.5), size - 1)
+    folds[rows & (pos < n_given)] = FOLD_IN_CODE
+    folds[rows & (pos >= n_given)] = 0
+    return folds
+
+
+def _assign_item_cold(dataset: Dataset, value: float, rng: np.random.Generator) -> np.ndarray:
+    inter = dataset.interactions
+    folds = _train_only(dataset)
+    active = np.flatnonzero(inter.item_counts() > 0)
+    cold_items = np.zeros(inter.n_items, dtype=bool)
+    cold_items[rng.permutation(active)[: max(1, round(value * len(active)))]] = True
+    folds[cold_items[inter.item]] = 0
+    return folds
+
+
+#: Every split kind, in help order. Adding a kind = one record here plus its test.
+SPLIT_KINDS: tuple[SplitKind, ...] = (
+    SplitKind(
+        "holdout",
+        "fraction",
+        "a random share F of all ratings held out",
+        lambda v, seed: f"random holdout: {_pct(v)} of all ratings held out (seed {seed})",
+        _assign_holdout,
+    ),
+    SplitKind(
+        "user-holdout",
+        "fraction",
+        "a random share F of each user's ratings held out",
+        lambda v, seed: (
+            f"per-user holdout: {_pct(v)} of each user's ratings held out, rounded, "
+            f"at least one kept for training (seed {seed})"
+        ),
+        _assign_user_holdout,
+    ),
+    SplitKind(
+        "kfold",
+        "count",
+        "N-fold cross-validation over ratings, mean ± std over folds",
+        lambda v, seed: (
+            f"{int(v)}-fold cross-validation over ratings (seed {seed}); mean ± std over folds"
+        ),
+        _assign_kfold,
+        example_value=5,
+        minimum=2,
+        minimum_text="at least 2 folds",
+        multi_fold=True,
+    ),
+    SplitKind(
+        "temporal",
+        "fraction",
+        "the latest share F of ratings by timestamp held out",
+        lambda v, seed: f"temporal: the latest {_pct(v)} of ratings by timestamp held out",
+        _assign_temporal,
+        needs_timestamps=True,
+    ),
+    SplitKind(
+        "last",
+        "count",
+        "each user's N latest ratings held out",
+        lambda v, seed: (
+            f"leave-last-{int(v)}: each user's {int(v)} latest "
+            "ratings held out (users with no more than that train only)"
+        ),
+        _assign_last,
+        example_value=1,
+        minimum=1,
+        minimum_text="N >= 1 (latest ratings per user)",
+        needs_timestamps=True,
+    ),
+    SplitKind(
+        "user-cold",
+        "fraction",
+        f"a share F of users held out entirely, {FOLD_IN:.0%} of each one's ratings given "
+        "as history at test time",
+        lambda v, seed: (
+            f"user cold-start: {_pct(v)} of users held out entirely (seed {seed}); "
+            f"{FOLD_IN:.0%} of each one's ratings given as fold-in history at test time, "
+            "the rest scored"
+        ),
+        _assign_user_cold,
+        cold="users",
+    ),
+    SplitKind(
+        "item-cold",
+        "fraction",
+        "a share F of items held out entirely; their ratings are the test set",
+        lambda v, seed: (
+            f"item cold-start: {_pct(v)} of rated items held out entirely (seed {seed}); "
+            "their ratings are the test set and each user's candidates are the held-out "
+            "items"
+        ),
+        _assign_item_cold,
+        cold="items",
+    ),
+    SplitKind(
+        "none",
+        "none",
+        "no split: fit on all ratings, nothing held out",
+        lambda v, seed: "no split: fitted on all ratings",
+        _assign_none,
+        holds_out=False,
+    ),
+)
+SPLIT_KIND_BY_NAME: dict[str, SplitKind] = {k.name: k for k in SPLIT_KINDS}
+#: split kind names, in help order
+KINDS: tuple[str, ...] = tuple(SPLIT_KIND_BY_NAME)
+
+
+def split_help(exclude: tuple[str, ...] = ()) -> str:
+    """``--split`` help: every kind (except ``exclude``) with what it holds out."""
+    kinds = [k for k in SPLIT_KINDS if k.name not in exclude]
+    parts = "; ".join(f"{k.usage} ({k.summary})" for k in kinds)
+    return f"{parts}. F is a fraction in (0, 1), N a whole number."
 
 
 @dataclass(frozen=True)
@@ -39,90 +289,41 @@ class SplitSpec:
     kind: str
     value: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.kind not in SPLIT_KIND_BY_NAME:
+            raise UsageError(f"unknown split kind '{self.kind}' (use one of: {', '.join(KINDS)})")
+
+    @property
+    def record(self) -> SplitKind:
+        """This spec's :class:`SplitKind`."""
+        return SPLIT_KIND_BY_NAME[self.kind]
+
     def __str__(self) -> str:
-        if self.kind == "none":
-            return "none"
-        v = int(self.value) if self.kind in ("kfold", "last") else self.value
-        return f"{self.kind}:{v}"
+        return self.record.format_value(self.value)
 
     @property
     def n_folds(self) -> int:
-        return int(self.value) if self.kind == "kfold" else 1
+        return int(self.value) if self.record.multi_fold else 1
 
     def describe(self, seed: int) -> str:
         """One line stating the protocol, printed under every table."""
-        pct = f"{self.value * 100:g}%"
-        return {
-            "holdout": f"random holdout: {pct} of all ratings held out (seed {seed})",
-            "user-holdout": (
-                f"per-user holdout: {pct} of each user's ratings held out, rounded, "
-                f"at least one kept for training (seed {seed})"
-            ),
-            "kfold": (
-                f"{self.n_folds}-fold cross-validation over ratings (seed {seed}); "
-                "mean ± std over folds"
-            ),
-            "temporal": f"temporal: the latest {pct} of ratings by timestamp held out",
-            "last": (
-                f"leave-last-{int(self.value)}: each user's {int(self.value)} latest "
-                "ratings held out (users with no more than that train only)"
-            ),
-            "user-cold": (
-                f"user cold-start: {pct} of users held out entirely (seed {seed}); "
-                f"{FOLD_IN:.0%} of each one's ratings given as fold-in history at test time, "
-                "the rest scored"
-            ),
-            "item-cold": (
-                f"item cold-start: {pct} of rated items held out entirely (seed {seed}); "
-                "their ratings are the test set and each user's candidates are the held-out "
-                "items"
-            ),
-            "none": "no split: fitted on all ratings",
-        }[self.kind]
+        return self.record.describe(self.value, seed)
 
     @property
     def cold(self) -> str | None:
         """ "users" or "items" for the cold-start protocols, else None."""
-        return {"user-cold": "users", "item-cold": "items"}.get(self.kind)
+        return self.record.cold
 
 
 def parse_split(text: str) -> SplitSpec:
     """Parse and validate a split spec, with one-line messages for bad values."""
-    kind, _, arg = text.strip().partition(":")
-    kind = kind.lower()
-    if kind not in KINDS:
-        raise UsageError(
-            f"unknown split '{kind}'{suggest(kind, KINDS)} (use one of: "
-            "holdout:0.2, user-holdout:0.2, kfold:5, temporal:0.2, last:1, user-cold:0.2, "
-            "item-cold:0.2, none)"
-        )
-    if kind == "none":
-        if arg:
-            raise UsageError("split 'none' takes no value")
-        return SplitSpec("none")
-    if not arg:
-        raise UsageError(f"split '{kind}' needs a value, e.g. {_example(kind)}")
-    if kind in ("kfold", "last"):
-        try:
-            n = int(arg)
-        except ValueError:
-            raise UsageError(f"split '{kind}' needs a whole number, got '{arg}'") from None
-        if kind == "kfold" and n < 2:
-            raise UsageError(f"kfold needs at least 2 folds, got {n}")
-        if kind == "last" and n < 1:
-            raise UsageError(f"last:N needs N >= 1, got {n}")
-        return SplitSpec(kind, float(n))
-    try:
-        frac = float(arg)
-    except ValueError:
-        raise UsageError(f"split '{kind}' needs a fraction, got '{arg}'") from None
-    if not 0.0 < frac < 1.0:
-        raise UsageError(f"split fraction must be in (0, 1), got {arg}")
-    return SplitSpec(kind, frac)
-
-
-def _example(kind: str) -> str:
-    return {"kfold": "kfold:5", "last": "last:1"}.get(kind, f"{kind}:0.2")
+    name, _, arg = text.strip().partition(":")
+    name = name.lower()
+    kind = SPLIT_KIND_BY_NAME.get(name)
+    if kind is None:
+        examples = ", ".join(k.example for k in SPLIT_KINDS)
+        raise UsageError(f"unknown split '{name}'{suggest(name, KINDS)} (use one of: {examples})")
+    return SplitSpec(kind.name, kind.parse_value(arg))
 
 
 @dataclass(frozen=True)
@@ -140,56 +341,22 @@ class Split:
     candidates: np.ndarray | None = None
     #: "users" / "items" under a cold-start protocol
     cold: str | None = None
+    #: the full split spec this split came from, e.g. ``kfold:5`` (``name`` is ``fold-3``)
+    spec: str = ""
 
 
 def fold_assignment(dataset: Dataset, spec: SplitSpec, seed: int) -> np.ndarray:
     """Fold number of every interaction (-1: always in training)."""
-    inter = dataset.interactions
-    n = len(inter)
-    rng = np.random.default_rng(seed)
-    folds = np.full(n, -1, dtype=np.int32)
-    if spec.kind == "none":
-        return folds
-    if spec.kind == "holdout":
-        n_test = round(spec.value * n)
-        folds[rng.permutation(n)[:n_test]] = 0
-    elif spec.kind == "kfold":
-        k = spec.n_folds
-        if n < k:
-            raise UsageError(f"kfold:{k} needs at least {k} ratings, the dataset has {n}")
-        perm = rng.permutation(n)
-        folds[perm] = (np.arange(n, dtype=np.int64) * k // n).astype(np.int32)
-    elif spec.kind == "user-holdout":
-        pos, size = _rank_within_user(inter.user, rng.random(n))
-        n_test = np.minimum(np.floor(spec.value * size + 0.5), size - 1)
-        folds[pos < n_test] = 0
-    elif spec.kind == "temporal":
-        ts = _require_timestamps(dataset, spec)
-        order = np.argsort(ts, kind="stable")
-        n_test = round(spec.value * n)
-        folds[order[n - n_test :]] = 0
-    elif spec.kind == "user-cold":
-        active = np.flatnonzero(inter.user_counts() > 0)
-        n_cold = max(1, round(spec.value * len(active)))
-        cold_users = np.zeros(inter.n_users, dtype=bool)
-        cold_users[rng.permutation(active)[:n_cold]] = True
-        rows = cold_users[inter.user]
-        pos, size = _rank_within_user(inter.user, rng.random(n))
-        n_given = np.minimum(np.floor(FOLD_IN * size + 0.5), size - 1)
-        folds[rows & (pos < n_given)] = FOLD_IN_CODE
-        folds[rows & (pos >= n_given)] = 0
-    elif spec.kind == "item-cold":
-        active = np.flatnonzero(inter.item_counts() > 0)
-        n_cold = max(1, round(spec.value * len(active)))
-        cold_items = np.zeros(inter.n_items, dtype=bool)
-        cold_items[rng.permutation(active)[:n_cold]] = True
-        folds[cold_items[inter.item]] = 0
-    elif spec.kind == "last":
-        ts = _require_timestamps(dataset, spec)
-        # rank 0 = latest; ties broken by position for determinism
-        pos, size = _rank_within_user(inter.user, -ts.astype(np.float64))
-        folds[(pos < spec.value) & (size > spec.value)] = 0
-    return folds
+    kind = spec.record
+    if kind.needs_timestamps:
+        _require_timestamps(dataset, spec)
+    return kind.assign(dataset, spec.value, np.random.default_rng(seed))
+
+
+def _timestamps(dataset: Dataset) -> np.ndarray:
+    ts = dataset.interactions.timestamp
+    assert ts is not None  # checked by fold_assignment (needs_timestamps)
+    return ts
 
 
 def _require_timestamps(dataset: Dataset, spec: SplitSpec) -> np.ndarray:
@@ -235,12 +402,14 @@ def _split_from(
 ) -> Split:
     inter = dataset.interactions
     test_mask = folds == fold
-    if spec.kind != "none" and not test_mask.any():
+    if spec.record.holds_out and not test_mask.any():
         raise UsageError(f"split '{spec}' leaves no ratings to test on in {dataset.name}")
     given = folds == FOLD_IN_CODE
     train = dataset.with_interactions(inter.subset(~test_mask & ~given))
     test = inter.subset(test_mask)
-    name = f"fold-{fold + 1}" if spec.kind == "kfold" else spec.kind
-    fold_in = inter.subset(given) if spec.kind == "user-cold" else None
-    candidates = np.unique(test.item) if spec.kind == "item-cold" else None
-    return Split(train, test, name, fold, spec.describe(seed), fold_in, candidates, spec.cold)
+    kind = spec.record
+    name = f"fold-{fold + 1}" if kind.multi_fold else kind.name
+    fold_in = inter.subset(given) if kind.cold == "users" else None
+    candidates = np.unique(test.item) if kind.cold == "items" else None
+    protocol = spec.describe(seed)
+    return Split(train, test, name, fold, protocol, fold_in, candidates, kind.cold, str(spec))

@@ -98,3 +98,81 @@ def test_rating_records_per_user_agree_with_per_user_errors() -> None:
             assert m.overall(pred, actual) == pytest.approx(
                 {"rmse": np.sqrt(np.mean((pred - actual) ** 2)), "mae": 0.8}[m.name]
             )
+
+
+# --------------------------------------------------------------------------------------------
+# split kinds
+# --------------------------------------------------------------------------------------------
+
+
+def test_split_help_lists_every_kind_including_cold_start_and_none() -> None:
+    from recbench.split import SPLIT_KINDS, split_help
+
+    text = split_help()
+    for kind in SPLIT_KINDS:
+        assert kind.usage in text and kind.summary in text
+    for usage in ("user-cold:F", "item-cold:F", "none", "kfold:N", "last:N", "holdout:F"):
+        assert usage in text
+    assert "none" not in split_help(exclude=("none",)).split(";")[-1]
+
+
+def test_every_split_kind_record_parses_its_example_and_states_its_protocol() -> None:
+    from recbench.split import SPLIT_KINDS, parse_split
+
+    for kind in SPLIT_KINDS:
+        spec = parse_split(kind.example)
+        assert spec.record is kind and str(spec) == kind.example
+        line = spec.describe(seed=7)
+        assert line and "\n" not in line
+        assert spec.cold == kind.cold
+        assert spec.n_folds == (int(kind.example_value) if kind.multi_fold else 1)
+
+
+def test_unknown_split_message_lists_every_kinds_example() -> None:
+    from recbench.errors import UsageError
+    from recbench.split import SPLIT_KINDS, parse_split
+
+    with pytest.raises(UsageError) as info:
+        parse_split("bogus:1")
+    for kind in SPLIT_KINDS:
+        assert kind.example in str(info.value)
+
+
+def test_a_new_split_kind_is_one_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsing, captions, naming and dispatch all follow a record added to the table."""
+    from recbench import split as split_mod
+    from recbench.split import SplitKind, make_split, parse_split
+    from tests.test_split import make_dataset
+
+    def first_n(ds, value, rng):  # type: ignore[no-untyped-def]
+        folds = np.full(len(ds.interactions), -1, dtype=np.int32)
+        folds[: int(value)] = 0
+        return folds
+
+    kind = SplitKind(
+        "first",
+        "count",
+        "the first N interactions held out",
+        lambda v, seed: f"the first {int(v)} interactions held out",
+        first_n,
+        example_value=2,
+        minimum=1,
+        minimum_text="N >= 1",
+    )
+    monkeypatch.setitem(split_mod.SPLIT_KIND_BY_NAME, "first", kind)
+    ds = make_dataset([1, 1, 2, 2, 3], [1, 2, 1, 3, 2], [4, 3, 5, 2, 1])
+    spec = parse_split("first:2")
+    split = make_split(ds, spec, seed=0)
+    assert len(split.test) == 2 and split.name == "first" and split.spec == "first:2"
+    assert split.protocol == "the first 2 interactions held out"
+
+
+def test_splits_carry_the_full_spec() -> None:
+    from recbench.split import make_splits, parse_split
+    from tests.test_split import make_dataset
+
+    ds = make_dataset([1, 1, 2, 2, 3, 3], [1, 2, 1, 3, 2, 3], [4, 3, 5, 2, 1, 3])
+    names = [(s.name, s.spec) for s in make_splits(ds, parse_split("kfold:3"), seed=0)]
+    assert names == [("fold-1", "kfold:3"), ("fold-2", "kfold:3"), ("fold-3", "kfold:3")]
+    (one,) = make_splits(ds, parse_split("holdout:0.3"), seed=0)
+    assert (one.name, one.spec) == ("holdout", "holdout:0.3")

@@ -126,7 +126,7 @@ def test_split_spec_fold_counts():
         ("kfold:0", ["at least 2 folds"]),
         ("kfold:x", ["'kfold' needs a whole number", "'x'"]),
         ("kfold:2.5", ["'kfold' needs a whole number", "'2.5'"]),
-        ("last:0", ["N >= 1", "0"]),
+        ("last:0", ["N >= 1", "got 0"]),
         ("last:y", ["'last' needs a whole number"]),
         ("bogus:0.2", ["unknown split 'bogus'", "holdout:0.2", "kfold:5"]),
         ("holdout", ["split 'holdout' needs a value", "holdout:0.2"]),
