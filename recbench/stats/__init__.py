@@ -1,0 +1,69 @@
+"""Statistics for trustworthy comparisons: pure functions on per-user arrays.
+
+- :mod:`~recbench.stats.intervals`: bootstrap (BCa) and t confidence intervals, and the rule that
+  picks one for a table cell (:func:`cell_intervals`);
+- :mod:`~recbench.stats.paired`: paired randomization, t and Wilcoxon tests;
+- :mod:`~recbench.stats.correction`: Holm, Bonferroni and Benjamini-Hochberg adjusted p-values;
+- :mod:`~recbench.stats.pooling`: one value per user across folds and repeats, user alignment.
+
+No models, no I/O: arrays in, numbers and frozen dataclasses out; bad input raises
+:class:`recbench.errors.UsageError`.
+"""
+
+from __future__ import annotations
+
+from recbench.stats._checks import check_alpha, check_level
+from recbench.stats.correction import CORRECTIONS, adjust_pvalues, check_correction, significant
+from recbench.stats.intervals import (
+    BOOTSTRAP_METHODS,
+    DEFAULT_LEVEL,
+    DEFAULT_N_BOOT,
+    Interval,
+    bootstrap_ci,
+    bootstrap_ci_columns,
+    cell_interval,
+    cell_intervals,
+    t_interval,
+)
+from recbench.stats.paired import (
+    DEFAULT_ROUNDS,
+    TESTS,
+    PairedResult,
+    check_test,
+    paired_pvalues,
+    paired_test,
+    paired_tests,
+    randomization_pvalues,
+    verdict,
+)
+from recbench.stats.pooling import Pooled, align_users, pool_by_user
+
+__all__ = [
+    "BOOTSTRAP_METHODS",
+    "CORRECTIONS",
+    "DEFAULT_LEVEL",
+    "DEFAULT_N_BOOT",
+    "DEFAULT_ROUNDS",
+    "TESTS",
+    "Interval",
+    "PairedResult",
+    "Pooled",
+    "adjust_pvalues",
+    "align_users",
+    "bootstrap_ci",
+    "bootstrap_ci_columns",
+    "cell_interval",
+    "cell_intervals",
+    "check_alpha",
+    "check_correction",
+    "check_level",
+    "check_test",
+    "paired_pvalues",
+    "paired_test",
+    "paired_tests",
+    "pool_by_user",
+    "randomization_pvalues",
+    "significant",
+    "t_interval",
+    "verdict",
+]
