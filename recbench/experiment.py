@@ -90,7 +90,8 @@ class ExperimentResult:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
-        return summarise(self.results)
+        """Mean and standard deviation over folds per (algorithm, metric, k)."""
+        return fold_summary(self.results)
 
 
 def run_cell(
@@ -197,7 +198,7 @@ def result_rows(
         rows.append(
             {
                 "dataset": dataset,
-                "split": split.name,
+                "split": split.spec or split.name,
                 "fold": split.fold,
                 "algorithm": algorithm,
                 "params": json.dumps(params, sort_keys=True),
@@ -270,7 +271,7 @@ def single_result(
     )
 
 
-def summarise(results: pd.DataFrame) -> pd.DataFrame:
+def fold_summary(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and sample standard deviation over folds per (algorithm, metric, k)."""
     keys = ["algorithm", "metric", "k"]
     g = results.groupby(keys, sort=False, dropna=False)
@@ -284,3 +285,7 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
         n_test=("n_test", "sum"),
     ).reset_index()
     return out
+
+
+#: Old name (collided with recbench.data's ``summarize``), kept until every caller has switched.
+summarise = fold_summary

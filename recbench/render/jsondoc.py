@@ -1,0 +1,168 @@
+"""The JSON document of ``recbench compare --format json`` and its JSON Schema."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recbench import __version__
+from recbench.experiment import ExperimentResult, fold_summary
+from recbench.metrics import metric_key_pattern
+from recbench.render.layout import caption, segment_summary
+
+JSON_SCHEMA_ID = "https://recbench.dev/schema/compare-1.json"
+
+#: JSON Schema of ``recbench compare --format json`` (checked by the test suite).
+JSON_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": JSON_SCHEMA_ID,
+    "type": "object",
+    "required": ["schema", "recbench_version", "dataset", "protocol", "algorithms", "rows"],
+    "properties": {
+        "schema": {"const": "recbench.compare/1"},
+        "recbench_version": {"type": "string"},
+        "dataset": {
+            "type": "object",
+            "required": ["name", "checksum", "n_ratings", "n_users", "n_items"],
+            "properties": {
+                "name": {"type": "string"},
+                "checksum": {"type": "string"},
+                "n_ratings": {"type": "integer"},
+                "n_users": {"type": "integer"},
+                "n_items": {"type": "integer"},
+            },
+        },
+        "protocol": {
+            "type": "object",
+            "required": ["split", "description", "seed", "n_folds", "ks", "relevance_threshold"],
+            "properties": {
+                "split": {"type": "string"},
+                "description": {"type": "string"},
+                "seed": {"type": "integer"},
+                "n_folds": {"type": "integer", "minimum": 1},
+                "ks": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+                "relevance_threshold": {"type": ["number", "null"]},
+                "ranking": {"type": "string"},
+            },
+        },
+        "algorithms": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": [
+                    "name",
+                    "params",
+                    "fit_seconds",
+                    "score_seconds",
+                    "n_fallback",
+                    "n_cold_users",
+                    "metrics",
+                ],
+                "properties": {
+                    "name": {"type": "string"},
+                    "params": {"type": "object"},
+                    "fit_seconds": {"type": "number", "minimum": 0},
+                    "score_seconds": {"type": "number", "minimum": 0},
+                    "n_fallback": {"type": "integer", "minimum": 0},
+                    "n_cold_users": {"type": "integer", "minimum": 0},
+                    "unable": {"type": ["string", "null"]},
+                    "metrics": {
+                        "type": "object",
+                        "patternProperties": {
+                            metric_key_pattern(): {
+                                "type": "object",
+                                "required": ["mean", "std", "folds"],
+                                "properties": {
+                                    "mean": {"type": "number"},
+                                    "std": {"type": ["number", "null"]},
+                                    "folds": {"type": "array", "items": {"type": "number"}},
+                                },
+                            }
+                        },
+                        "additionalProperties": False,
+                    },
+                },
+            },
+        },
+        "rows": {"type": "array", "items": {"type": "object"}},
+        "segments": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["algorithm", "segment", "metric", "mean"],
+            },
+        },
+    },
+}
+
+
+def to_json(res: ExperimentResult) -> dict[str, Any]:
+    """The documented JSON document (see JSON_SCHEMA)."""
+    ds = res.dataset
+    inter = ds.interactions
+    summ = fold_summary(res.results)
+    algos = []
+    groups = dict(tuple(res.results.groupby("algorithm", sort=False)))
+    for name in res.algorithms or list(groups):
+        if name not in groups:  # unable under this protocol: no metrics at all
+            algos.append(
+                {
+                    "name": str(name),
+                    "params": res.params.get(name, {}),
+                    "fit_seconds": 0.0,
+                    "score_seconds": 0.0,
+                    "n_fallback": 0,
+                    "n_cold_users": 0,
+                    "unable": res.unable.get(name, "produced no metrics"),
+                    "metrics": {},
+                }
+            )
+            continue
+        grp = groups[name]
+        mets: dict[str, Any] = {}
+        for (metric, k), g in grp.groupby(["metric", "k"], sort=False, dropna=False):
+            key = metric if pd.isna(k) else f"{metric}@{int(k)}"
+            vals = [float(v) for v in g.sort_values("fold")["value"]]
+            std = float(np.std(vals, ddof=1)) if len(vals) > 1 else None
+            mets[key] = {"mean": float(np.mean(vals)), "std": std, "folds": vals}
+        s = summ[summ["algorithm"] == name]
+        fb = s.loc[s["metric"] == "rmse", "n_fallback"]
+        algos.append(
+            {
+                "name": str(name),
+                "params": json.loads(grp["params"].iloc[0]),
+                "fit_seconds": float(grp.groupby("fold")["fit_seconds"].first().mean()),
+                "score_seconds": float(grp.groupby("fold")["score_seconds"].first().mean()),
+                "n_fallback": int(fb.iloc[0]) if len(fb) else 0,
+                "n_cold_users": int(res.cold_users.get(str(name), 0)),
+                "unable": res.unable.get(name),
+                "metrics": mets,
+            }
+        )
+    rows = json.loads(res.results.to_json(orient="records"))
+    return {
+        "schema": "recbench.compare/1",
+        "recbench_version": __version__,
+        "dataset": {
+            "name": ds.name,
+            "checksum": ds.checksum,
+            "n_ratings": len(inter),
+            "n_users": inter.n_users,
+            "n_items": inter.n_items,
+        },
+        "protocol": {
+            "split": str(res.split),
+            "description": res.protocol,
+            "seed": res.seed,
+            "n_folds": res.split.n_folds,
+            "ks": list(res.eval_config.ks),
+            "relevance_threshold": res.eval_config.relevance_threshold,
+            "ranking": caption(res)[1],
+        },
+        "algorithms": algos,
+        "rows": rows,
+        "segments": json.loads(segment_summary(res).to_json(orient="records")),
+    }

@@ -1,0 +1,186 @@
+"""What every output format shows: the metric columns, the caption, the summary grid.
+
+Format-independent: these functions return plain values and strings (no rich markup, no LaTeX);
+each writer escapes them for its own medium.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from recbench.experiment import ExperimentResult, fold_summary
+from recbench.metrics import DEFAULT_METRICS, METRIC_SPECS, METRICS
+
+MISSING = "—"
+UNABLE = "unable"
+
+Column = tuple[str, int | None]
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "MISSING",
+    "UNABLE",
+    "Column",
+    "Grid",
+    "caption",
+    "columns_for",
+    "grid",
+    "label",
+    "parse_metrics",
+    "segment_summary",
+]
+
+
+def columns_for(ks: tuple[int, ...], metrics: tuple[str, ...]) -> list[Column]:
+    """(metric, k) columns in display order: rating metrics first, then ranking per K."""
+    cols: list[Column] = [(m, None) for m in metrics if METRICS[m].kind == "rating"]
+    for k in ks:
+        cols += [(m, k) for m in metrics if METRICS[m].kind == "ranking"]
+    return cols
+
+
+def label(metric: str, k: int | None) -> str:
+    """Column header of a metric: ``RMSE``, ``NDCG@10``."""
+    return METRICS[metric].column(k)
+
+
+def key(metric: str, k: int | None) -> str:
+    """Result key of a metric: ``rmse``, ``ndcg@10``."""
+    return METRICS[metric].key(k)
+
+
+def parse_metrics(spec: str | None) -> tuple[str, ...]:
+    """``--metrics rmse,ndcg`` / ``all`` -> metric names (validated by the CLI)."""
+    if spec is None:
+        return DEFAULT_METRICS
+    if spec.strip().lower() == "all":
+        return tuple(m.name for m in METRIC_SPECS)
+    return tuple(m.strip().lower() for m in spec.split(","))
+
+
+def _ranking_caption(res: ExperimentResult, rel: str) -> str:
+    n_items = res.dataset.interactions.n_items
+    if res.split.cold == "items":
+        pool = "candidates are only the held-out (cold) items"
+    elif res.split.cold == "users":
+        pool = f"full catalogue ({n_items:,} items), each held-out user's fold-in items excluded"
+    else:
+        pool = f"full catalogue ({n_items:,} items), each user's training items excluded"
+    return f"Ranking: {pool}, no sampled negatives; {rel}; mean over users with >= 1 relevant item."
+
+
+def caption(res: ExperimentResult) -> list[str]:
+    """The protocol, stated in a few lines (plain text: writers escape it)."""
+    ds = res.dataset
+    inter = ds.interactions
+    cfg = res.eval_config
+    rel = (
+        "every held-out rating is relevant"
+        if cfg.relevance_threshold is None
+        else f"held-out ratings >= {cfg.relevance_threshold:g} are relevant"
+    )
+    prep = ds.source.get("preprocessing") if isinstance(ds.source, dict) else None
+    prep_text = ""
+    if prep:
+        from recbench.data.preprocess import Preprocessing
+
+        prep_text = f" Preprocessing: {Preprocessing.from_dict(prep).describe()}."
+    lines = [
+        f"{ds.name}: {len(inter):,} ratings, {inter.n_users:,} users, {inter.n_items:,} items."
+        f"{prep_text} Split: {res.protocol}.",
+        _ranking_caption(res, rel),
+    ]
+    cold = {a: n for a, n in res.cold_users.items() if n}
+    if cold:
+        n = max(cold.values())
+        lines.append(f"{n:,} test users with no training ratings are not ranked (see cold-start).")
+    s = fold_summary(res.results)
+    fb = s[(s["metric"] == "rmse") & (s["n_fallback"] > 0)]
+    if len(fb):
+        n_test = int(fb["n_test"].iloc[0])
+        parts = ", ".join(f"{r.algorithm} {int(r.n_fallback):,}" for r in fb.itertuples())
+        lines.append(
+            f"Rating: all {n_test:,} test pairs predicted; pairs whose user or item has no "
+            f"training rating use the model's fallback estimate ({parts})."
+        )
+    by_reason: dict[str, list[str]] = {}
+    for algo, reason in res.unable.items():
+        by_reason.setdefault(reason, []).append(algo)
+    for reason, algos in by_reason.items():
+        lines.append(f"{UNABLE}: {', '.join(algos)} {reason} (not counted as zeros).")
+    lines.append(f"{MISSING}: the algorithm does not produce this metric. Seconds: mean per fold.")
+    return lines
+
+
+@dataclass
+class Grid:
+    """The summary table's content: rows, columns, (mean, std) cells, timings, best values."""
+
+    algorithms: list[str]
+    columns: list[Column]
+    cells: dict[str, dict[Column, tuple[float, float]]]
+    timing: pd.DataFrame
+    best: dict[Column, float]
+
+    def timing_cells(self, algo: str) -> list[str]:
+        if algo not in self.timing.index:
+            return [MISSING, MISSING]
+        tm = self.timing.loc[algo]
+        return [f"{tm.fit_seconds:.2f}", f"{tm.score_seconds:.2f}"]
+
+
+def grid(res: ExperimentResult, metrics: tuple[str, ...]) -> Grid:
+    """Means and standard deviations over folds, per algorithm and column."""
+    summ = fold_summary(res.results)
+    algos = res.algorithms or list(dict.fromkeys(res.results["algorithm"]))
+    cols = columns_for(res.eval_config.ks, metrics)
+    cells: dict[str, dict[Column, tuple[float, float]]] = {a: {} for a in algos}
+    for r in summ.itertuples():
+        k = None if pd.isna(r.k) else int(r.k)
+        cells.setdefault(str(r.algorithm), {})[(str(r.metric), k)] = (float(r.mean), float(r.std))
+    timing = summ.groupby("algorithm", sort=False)[["fit_seconds", "score_seconds"]].first()
+    best: dict[Column, float] = {}
+    for col in cols:
+        vals = [cells[a][col][0] for a in algos if col in cells[a]]
+        if vals:
+            best[col] = max(vals) if METRICS[col[0]].higher_is_better else min(vals)
+    return Grid(algos, cols, cells, timing, best)
+
+
+SEGMENT_SUMMARY_COLUMNS = ["algorithm", "segment", "metric", "mean"]
+
+
+def segment_summary(res: ExperimentResult) -> pd.DataFrame:
+    """Mean over folds of every per-segment metric: algorithm, segment, metric, mean."""
+    seg = res.segments
+    if seg is None or not len(seg):
+        return pd.DataFrame(columns=SEGMENT_SUMMARY_COLUMNS)
+    out = seg.groupby(["algorithm", "segment", "metric"], sort=False)["value"].mean()
+    return out.rename("mean").reset_index()
+
+
+SEGMENT_CAPTION = (
+    "history = the user's training (or fold-in) interactions; cold items have no "
+    "training interactions. Means over folds."
+)
+
+
+def segment_grid(
+    res: ExperimentResult, metrics: tuple[str, ...]
+) -> tuple[list[Column], list[tuple[str, str, list[str], str]]]:
+    """Columns and rows (algorithm, segment, formatted values, size) of the segment table."""
+    summ = segment_summary(res)
+    present = set(summ["metric"])
+    cols = [(m, k) for m, k in columns_for(res.eval_config.ks, metrics) if key(m, k) in present]
+    rows = []
+    for (algo, segment), grp in summ.groupby(["algorithm", "segment"], sort=False):
+        values = dict(zip(grp["metric"], grp["mean"], strict=True))
+        cells = []
+        for m, k in cols:
+            v = values.get(key(m, k))
+            cells.append(MISSING if v is None or pd.isna(v) else f"{v:.4f}")
+        n = values.get("n_users", values.get("n_test", float("nan")))
+        rows.append((str(algo), str(segment), cells, f"{n:,.0f}"))
+    return cols, rows

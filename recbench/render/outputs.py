@@ -1,0 +1,150 @@
+"""Output formats as records: name, file suffix, writer, help line.
+
+``OUTPUT_FORMATS`` is the one table; ``--format`` choices, the suffix -> format map used for
+``--output FILE`` and :func:`render_text` dispatch derive from it. Adding a format is one record
+(and its writer) plus its test. Every writer takes ``by_segment`` and, when it is set, includes
+the metrics by user segment.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recbench.errors import UsageError, suggest
+from recbench.experiment import RESULT_COLUMNS, ExperimentResult
+from recbench.render.jsondoc import to_json
+from recbench.render.layout import DEFAULT_METRICS
+from recbench.render.tables import latex, markdown, table_text
+
+#: (result, metrics shown, with segments) -> the whole text of the output
+Writer = Callable[[ExperimentResult, tuple[str, ...], bool], str]
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """One ``--format``: its name, the file suffix that selects it, its writer, a help line."""
+
+    name: str
+    suffix: str
+    write: Writer
+    help: str
+
+
+def _table(res: ExperimentResult, metrics: tuple[str, ...], by_segment: bool) -> str:
+    return table_text(res, metrics, by_segment)
+
+
+def _json(res: ExperimentResult, metrics: tuple[str, ...], by_segment: bool) -> str:
+    # the document always carries the segment means (``segments``); metrics: all of them
+    return json.dumps(to_json(res), indent=2) + "\n"
+
+
+def _markdown(res: ExperimentResult, metrics: tuple[str, ...], by_segment: bool) -> str:
+    return markdown(res, metrics, by_segment)
+
+
+def _latex(res: ExperimentResult, metrics: tuple[str, ...], by_segment: bool) -> str:
+    return latex(res, metrics, by_segment)
+
+
+#: columns of CSV output with ``--by-segment``: the result columns plus the segment
+SEGMENT_CSV_COLUMNS = [*RESULT_COLUMNS, "segment"]
+
+
+def segment_rows_frame(res: ExperimentResult) -> pd.DataFrame:
+    """Per-fold segment metrics as tidy result rows (``segment`` set; sizes in n_users/n_test)."""
+    seg = res.segments
+    if seg is None or not len(seg):
+        return pd.DataFrame(columns=SEGMENT_CSV_COLUMNS)
+    sizes = seg[seg["metric"].isin(["n_users", "n_test"])]
+    size = sizes.pivot_table(
+        index=["algorithm", "fold", "segment"], columns="metric", values="value", sort=False
+    )
+    values = seg[~seg["metric"].isin(["n_users", "n_test"])]
+    split = res.results["split"].iloc[0] if len(res.results) else str(res.split)
+    rows: list[dict[str, Any]] = []
+    for r in values.itertuples():
+        name, _, k = str(r.metric).partition("@")
+        n = size.loc[(r.algorithm, r.fold, r.segment)] if len(size) else pd.Series(dtype=float)
+        rows.append(
+            {
+                "dataset": res.dataset.name,
+                "split": split,
+                "fold": r.fold,
+                "algorithm": r.algorithm,
+                "params": json.dumps(res.params.get(str(r.algorithm), {}), sort_keys=True),
+                "metric": name,
+                "k": int(k) if k else None,
+                "value": r.value,
+                "fit_seconds": np.nan,
+                "score_seconds": np.nan,
+                "n_users": n.get("n_users", np.nan),
+                "n_test": n.get("n_test", np.nan),
+                "n_fallback": np.nan,
+                "seed": res.seed,
+                "segment": r.segment,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=SEGMENT_CSV_COLUMNS)
+    for col in ("k", "n_users", "n_test"):
+        frame[col] = frame[col].astype("Int64")
+    return frame
+
+
+def _csv(res: ExperimentResult, metrics: tuple[str, ...], by_segment: bool) -> str:
+    # tidy rows carry every metric computed (``metrics`` selects table columns only)
+    if not by_segment:
+        return res.results.to_csv(index=False)
+    overall = res.results.assign(segment="")
+    seg = segment_rows_frame(res)
+    frame = pd.concat([overall, seg], ignore_index=True) if len(seg) else overall
+    return frame.to_csv(index=False)
+
+
+#: Every output format, in help order. Adding a format = one record plus its test.
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
+    OutputFormat("table", ".txt", _table, "aligned table with the protocol as caption"),
+    OutputFormat("json", ".json", _json, "document: protocol, metrics per algorithm, rows"),
+    OutputFormat("csv", ".csv", _csv, "tidy rows, one per algorithm, fold, metric and K"),
+    OutputFormat("markdown", ".md", _markdown, "Markdown table with the caption in italics"),
+    OutputFormat("latex", ".tex", _latex, "booktabs LaTeX table with the protocol as caption"),
+)
+OUTPUT_FORMAT_BY_NAME: dict[str, OutputFormat] = {f.name: f for f in OUTPUT_FORMATS}
+OUTPUT_FORMAT_NAMES: tuple[str, ...] = tuple(OUTPUT_FORMAT_BY_NAME)
+#: --output FILE suffix -> format name
+FORMAT_BY_SUFFIX: dict[str, str] = {f.suffix: f.name for f in OUTPUT_FORMATS}
+#: Old name (collided with recbench.data's FORMATS), kept until every caller has switched.
+FORMATS = OUTPUT_FORMAT_NAMES
+
+
+def format_help() -> str:
+    """``--format`` help: every format with the suffix that selects it."""
+    parts = ", ".join(f"{f.name} ({f.suffix})" for f in OUTPUT_FORMATS)
+    return f"One of {parts}; default: from the --output suffix, else table."
+
+
+def output_format(name: str) -> OutputFormat:
+    """The record for ``--format NAME`` (any case); UsageError naming the choices otherwise."""
+    fmt = OUTPUT_FORMAT_BY_NAME.get(name.strip().lower())
+    if fmt is None:
+        raise UsageError(
+            f"unknown --format '{name}'{suggest(name.lower(), OUTPUT_FORMAT_NAMES)} "
+            f"(use {', '.join(OUTPUT_FORMAT_NAMES)})"
+        )
+    return fmt
+
+
+def render_text(
+    res: ExperimentResult,
+    fmt: str,
+    metrics: tuple[str, ...] = DEFAULT_METRICS,
+    by_segment: bool = False,
+) -> str:
+    """The whole output in format ``fmt`` (any of OUTPUT_FORMATS, the table included)."""
+    return output_format(fmt).write(res, metrics, by_segment)
