@@ -2,7 +2,7 @@
 
 Measures, each step in a fresh subprocess so one step's memory cannot hide another's:
 
-1. parse: ``recbench.data.formats.read_netflix`` (vectorised, bounded blocks) -> time and peak
+1. parse: ``recbench.data.netflix.read_netflix`` (vectorised, bounded blocks) -> time and peak
    memory;
 2. first load: ``load_dataset(path, cache_dir)`` = hash + parse + id maps + dedup + Parquet cache
    write -> time and peak memory;
@@ -100,7 +100,7 @@ import json, resource, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, pyarrow
 from recbench.data import load_dataset
-from recbench.data.formats import read_netflix
+from recbench.data.netflix import read_netflix
 step, path, cache = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 def status(key):
     for line in open("/proc/self/status"):

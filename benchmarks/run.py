@@ -445,7 +445,7 @@ def section_every_algorithm(data: Data, split: Split) -> None:
     if data.is_ml100k:
         # Content-based and hybrid models need ml-100k's item features (u.item): import the
         # directory into a throw-away data dir so the registry parser reads them.
-        from recbench.data.store import import_dataset
+        from recbench.data import import_dataset
 
         with tempfile.TemporaryDirectory(prefix="recbench-bench-") as tmp:
             import_dataset("ml-100k", locate_ml100k().parent, Path(tmp))

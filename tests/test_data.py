@@ -581,7 +581,7 @@ def test_bundled_cache_round_trip(tmp_path, monkeypatch, ml):
     def no_parse(*args, **kwargs):
         raise AssertionError("parsed again despite a cache entry")
 
-    monkeypatch.setattr(loading, "read_movielens_csv", no_parse)
+    monkeypatch.setattr(loading, "read_release", no_parse)
     second = load_dataset("ml-latest-small", cache_dir=tmp_path)
     assert_same_dataset(first, second)
     assert second.source == first.source

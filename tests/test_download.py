@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 import recbench.data.registry as reg
-from recbench.data import archives, load_dataset, store
+from recbench.data import archives, datadir, downloading, installing, load_dataset
 from recbench.data.registry import DatasetEntry, get_entry
 from recbench.errors import DataError, UsageError
 from tests.helpers import run_cli
@@ -118,7 +118,7 @@ def test_download_every_movielens_format(
     data = tmp_path / "data"
     with pytest.raises(DataError, match=f"recbench datasets download {name}"):
         load_dataset(name, cache_dir=data)  # never downloads implicitly
-    report = store.download_dataset(name, data, mirror=mirror, **FAST)
+    report = downloading.download_dataset(name, data, mirror=mirror, **FAST)
     assert report.action == "downloaded"
     assert report.verified and report.verification["method"] == "archive checksum"
     assert report.origin == f"{mirror}/{archive.name}"
@@ -126,7 +126,7 @@ def test_download_every_movielens_format(
     assert (len(ds.interactions), ds.n_users, ds.n_items) == (N_RATINGS, N_USERS, n_items)
     assert ds.source["kind"] == "downloaded" and ds.source["verification"] == "verified"
     assert leftovers(data) == []
-    again = store.download_dataset(name, data, mirror=mirror, **FAST)
+    again = downloading.download_dataset(name, data, mirror=mirror, **FAST)
     assert again.action == "already installed"
     assert file_server.count(archive.name) == 1
 
@@ -137,11 +137,11 @@ def test_download_netflix_through_a_mirror(tmp_path: Path, monkeypatch, file_ser
     use_entries(monkeypatch, entry)
     data = tmp_path / "data"
     with pytest.raises(DataError, match="no public download"):
-        store.download_dataset("netflix", data, **FAST)
+        downloading.download_dataset("netflix", data, **FAST)
     monkeypatch.setenv("RECBENCH_MIRROR", serve(file_server, archive))
-    report = store.download_dataset("netflix", data, **FAST)
+    report = downloading.download_dataset("netflix", data, **FAST)
     assert report.verified
-    installed = store.installed_dir(data, "netflix")
+    installed = datadir.installed_dir(data, "netflix")
     assert (installed / "training_set.tar").is_file()  # kept whole, parsed streaming
     ds = load_dataset("netflix", cache_dir=data)
     assert len(ds.interactions) == len(netflix_frame())
@@ -155,7 +155,7 @@ def test_members_verify_a_repackaged_archive(tmp_path: Path, file_server) -> Non
     archive = zip_dir(src, tmp_path / "ml-100k.zip", "ml-100k")
     members = {m: sha256(src / m) for m in ("u.data", "u.item", "u.user")}
     entry = pinned("ml-100k", archive, archive_md5="0" * 32, members=members)
-    report = store.download_dataset(
+    report = downloading.download_dataset(
         "ml-100k", tmp_path / "d", mirror=serve(file_server, archive), entry=entry, **FAST
     )
     v = report.verification
@@ -167,7 +167,7 @@ def test_members_verify_a_repackaged_archive(tmp_path: Path, file_server) -> Non
 def test_unpinned_download_is_accepted_but_reported(tmp_path: Path, file_server) -> None:  # type: ignore[no-untyped-def]
     archive = zip_dir(write_ml20m(tmp_path / "s"), tmp_path / "ml-latest.zip", "ml-latest")
     entry = pinned("ml-latest", None)
-    report = store.download_dataset(
+    report = downloading.download_dataset(
         "ml-latest", tmp_path / "d", mirror=serve(file_server, archive), entry=entry, **FAST
     )
     assert report.verification is not None and report.verification["status"] == "unverified"
@@ -180,7 +180,7 @@ def test_internal_checksums_txt_is_checked(tmp_path: Path, file_server) -> None:
     (src / "checksums.txt").write_text(f"{md5(src / 'ratings.csv')}  ratings.csv\n")
     good = zip_dir(src, tmp_path / "ml-32m.zip", "ml-32m")
     entry = pinned("ml-32m", None)
-    report = store.download_dataset(
+    report = downloading.download_dataset(
         "ml-32m", tmp_path / "d", mirror=serve(file_server, good), entry=entry, **FAST
     )
     assert report.verification is not None
@@ -189,7 +189,7 @@ def test_internal_checksums_txt_is_checked(tmp_path: Path, file_server) -> None:
     (tmp_path / "bad").mkdir()
     bad = zip_dir(src, tmp_path / "bad" / "ml-32m.zip", "ml-32m")
     with pytest.raises(DataError) as exc:
-        store.download_dataset(
+        downloading.download_dataset(
             "ml-32m", tmp_path / "d2", mirror=serve(file_server, bad), entry=entry, **FAST
         )
     assert "checksums.txt" in one_line(exc)
@@ -197,7 +197,7 @@ def test_internal_checksums_txt_is_checked(tmp_path: Path, file_server) -> None:
 
 def test_local_directory_mirror(tmp_path: Path) -> None:
     archive = ml100k_zip(tmp_path)
-    report = store.download_dataset(
+    report = downloading.download_dataset(
         "ml-100k", tmp_path / "d", mirror=str(tmp_path), entry=pinned("ml-100k", archive), **FAST
     )
     assert report.verified
@@ -211,13 +211,13 @@ def test_wrong_checksum_is_removed(tmp_path: Path, file_server) -> None:  # type
     entry = pinned("ml-100k", archive, archive_md5="0" * 32)
     data = tmp_path / "data"
     with pytest.raises(DataError) as exc:
-        store.download_dataset(
+        downloading.download_dataset(
             "ml-100k", data, mirror=serve(file_server, archive), entry=entry, **FAST
         )
     msg = one_line(exc)
     assert "failed verification" in msg and "md5" in msg and "was deleted" in msg
-    assert store.read_manifest(data, "ml-100k") is None
-    assert not store.installed_dir(data, "ml-100k").exists()
+    assert datadir.read_install_manifest(data, "ml-100k") is None
+    assert not datadir.installed_dir(data, "ml-100k").exists()
     assert leftovers(data) == []
 
 
@@ -227,9 +227,9 @@ def test_truncated_download_never_counts(tmp_path: Path, file_server) -> None:  
     data = tmp_path / "data"
     mirror = serve(file_server, archive, mode="truncate")
     with pytest.raises(DataError) as exc:
-        store.download_dataset("ml-100k", data, mirror=mirror, entry=entry, **FAST)
+        downloading.download_dataset("ml-100k", data, mirror=mirror, entry=entry, **FAST)
     assert "closed before the download finished" in one_line(exc)
-    assert store.read_manifest(data, "ml-100k") is None and leftovers(data) == []
+    assert datadir.read_install_manifest(data, "ml-100k") is None and leftovers(data) == []
 
 
 def test_truncated_archive_served_whole(tmp_path: Path, file_server) -> None:  # type: ignore[no-untyped-def]
@@ -241,10 +241,12 @@ def test_truncated_archive_served_whole(tmp_path: Path, file_server) -> None:  #
     mirror = serve(file_server, cut)
     data = tmp_path / "data"
     with pytest.raises(DataError) as exc:
-        store.download_dataset("ml-100k", data, mirror=mirror, entry=pinned("ml-100k", archive))
+        downloading.download_dataset(
+            "ml-100k", data, mirror=mirror, entry=pinned("ml-100k", archive)
+        )
     assert "failed verification" in one_line(exc)
     with pytest.raises(DataError) as exc:  # nothing pinned: the archive itself is unreadable
-        store.download_dataset("ml-100k", data, mirror=mirror, entry=pinned("ml-100k", None))
+        downloading.download_dataset("ml-100k", data, mirror=mirror, entry=pinned("ml-100k", None))
     assert "corrupt or truncated" in one_line(exc) or "not a zip or tar" in one_line(exc)
     assert leftovers(data) == []
 
@@ -252,7 +254,7 @@ def test_truncated_archive_served_whole(tmp_path: Path, file_server) -> None:  #
 def test_404_fails_at_once(tmp_path: Path, file_server) -> None:  # type: ignore[no-untyped-def]
     start = time.monotonic()
     with pytest.raises(DataError) as exc:
-        store.download_dataset(
+        downloading.download_dataset(
             "ml-100k",
             tmp_path / "d",
             mirror=file_server.url,
@@ -270,7 +272,7 @@ def test_stalled_server_times_out(tmp_path: Path, file_server) -> None:  # type:
     mirror = serve(file_server, archive, mode="stall")
     start = time.monotonic()
     with pytest.raises(DataError) as exc:
-        store.download_dataset(
+        downloading.download_dataset(
             "ml-100k",
             tmp_path / "d",
             mirror=mirror,
@@ -284,7 +286,7 @@ def test_stalled_server_times_out(tmp_path: Path, file_server) -> None:  # type:
 
 
 class Recorder:
-    """A tqdm-like progress object that records what pooch and the store tell it."""
+    """A tqdm-like progress object that records what pooch and the downloader tell it."""
 
     def __init__(self) -> None:
         self.total: int | float | None = None
@@ -308,7 +310,7 @@ def test_transient_failure_is_retried_with_progress(tmp_path: Path, file_server)
     mirror = serve(file_server, archive, mode="fail-once")
     bar = Recorder()
     stages: list[str] = []
-    report = store.download_dataset(
+    report = downloading.download_dataset(
         "ml-100k",
         tmp_path / "d",
         mirror=mirror,
@@ -330,16 +332,16 @@ def test_path_traversal_member_is_refused(tmp_path: Path, file_server) -> None: 
     evil = evil_zip(tmp_path / "ml-100k.zip", write_ml100k(tmp_path / "good"))
     data = tmp_path / "deep" / "data"
     with pytest.raises(DataError) as exc:
-        store.download_dataset(
+        downloading.download_dataset(
             "ml-100k", data, mirror=serve(file_server, evil), entry=pinned("ml-100k", evil), **FAST
         )
     msg = one_line(exc)
     assert "'../../evil.txt'" in msg and "refused" in msg
     assert not list(tmp_path.rglob("evil.txt"))
-    assert leftovers(data) == [] and store.read_manifest(data, "ml-100k") is None
+    assert leftovers(data) == [] and datadir.read_install_manifest(data, "ml-100k") is None
     link = symlink_tar(tmp_path / "ml-100k.tar.gz", tmp_path / "good")
     with pytest.raises(DataError, match="is a link"):
-        store.import_dataset("ml-100k", link, data, entry=pinned("ml-100k", None))
+        installing.import_dataset("ml-100k", link, data, entry=pinned("ml-100k", None))
 
 
 def test_unsafe_names_are_all_caught(tmp_path: Path) -> None:
@@ -353,11 +355,11 @@ CHILD = """
 import sys
 from dataclasses import replace
 from pathlib import Path
-from recbench.data import store
+from recbench.data import downloading
 from recbench.data.registry import get_entry
 md5sum, mirror, data = sys.argv[1:4]
 entry = replace(get_entry("ml-100k"), archive_md5=md5sum, members={})
-report = store.download_dataset("ml-100k", Path(data), mirror=mirror, entry=entry, retries=0)
+report = downloading.download_dataset("ml-100k", Path(data), mirror=mirror, entry=entry, retries=0)
 print(report.action)
 """
 
@@ -378,7 +380,7 @@ def test_two_processes_download_one_verified_copy(tmp_path: Path, file_server) -
     assert [p.returncode for p in procs] == [0, 0], [e for _, e in results]
     assert sorted(o.strip() for o, _ in results) == ["already installed", "downloaded"]
     assert file_server.count("ml-100k.zip") == 1
-    assert store.check_installed(data, "ml-100k")["verification"]["status"] == "verified"
+    assert datadir.check_installed(data, "ml-100k")["verification"]["status"] == "verified"
     assert leftovers(data) == []
 
 
@@ -394,18 +396,18 @@ def test_interrupted_download_leaves_nothing_usable(
         dest.write_bytes(archive.read_bytes()[:1000])
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(store, "_fetch", interrupted)
+    monkeypatch.setattr(downloading, "_fetch", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        store.download_dataset("ml-100k", data, mirror=serve(file_server, archive), **FAST)
+        downloading.download_dataset("ml-100k", data, mirror=serve(file_server, archive), **FAST)
     assert leftovers(data) == []
     # A process killed mid-install leaves a staging dir and a manifest-less copy: neither counts.
-    (data / "datasets" / ".staging-ml-100k-killed_1" / "final").mkdir(parents=True)
+    (data / "datasets" / ".ml-100k.rbtmp-tmp-999999999-0badc0de" / "final").mkdir(parents=True)
     shutil.copytree(tmp_path / "src100k", data / "datasets" / "ml-100k")
     with pytest.raises(DataError, match="not downloaded yet"):
         load_dataset("ml-100k", cache_dir=data)
     monkeypatch.undo()
     use_entries(monkeypatch, entry)
-    assert store.download_dataset("ml-100k", data, mirror=file_server.url, **FAST).verified
+    assert downloading.download_dataset("ml-100k", data, mirror=file_server.url, **FAST).verified
     assert leftovers(data) == []
     assert len(load_dataset("ml-100k", cache_dir=data).interactions) == N_RATINGS
 
@@ -414,8 +416,8 @@ def test_installed_files_are_checked_at_load(tmp_path: Path, monkeypatch) -> Non
     entry = pinned("ml-1m", None)
     use_entries(monkeypatch, entry)
     data = tmp_path / "data"
-    store.import_dataset("ml-1m", write_ml1m(tmp_path / "src"), data)
-    path = store.installed_dir(data, "ml-1m") / "ratings.dat"
+    installing.import_dataset("ml-1m", write_ml1m(tmp_path / "src"), data)
+    path = datadir.installed_dir(data, "ml-1m") / "ratings.dat"
     path.write_text(path.read_text().replace("::4::", "::1::"))
     with pytest.raises(DataError, match="changed after installation"):
         load_dataset("ml-1m", cache_dir=data)
@@ -433,9 +435,9 @@ def test_disk_full_is_one_line(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(archives.shutil, "copyfileobj", full)
     data = tmp_path / "data"
     with pytest.raises(DataError) as exc:
-        store.import_dataset("ml-100k", archive, data, entry=pinned("ml-100k", archive))
+        installing.import_dataset("ml-100k", archive, data, entry=pinned("ml-100k", archive))
     assert "no space left on device" in one_line(exc)
-    assert leftovers(data) == [] and store.read_manifest(data, "ml-100k") is None
+    assert leftovers(data) == [] and datadir.read_install_manifest(data, "ml-100k") is None
     monkeypatch.undo()
 
     def full_while_downloading(url: str, dest: Path, **kw: object) -> None:
@@ -443,9 +445,9 @@ def test_disk_full_is_one_line(tmp_path: Path, monkeypatch) -> None:
             fh.write(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device", str(dest))
 
-    monkeypatch.setattr(store, "_fetch", full_while_downloading)
+    monkeypatch.setattr(downloading, "_fetch", full_while_downloading)
     with pytest.raises(DataError) as exc:
-        store.download_dataset(
+        downloading.download_dataset(
             "ml-100k", data, mirror="http://127.0.0.1:9", entry=pinned("ml-100k", archive)
         )
     assert "no space left on device while downloading ml-100k" in one_line(exc)
@@ -454,7 +456,7 @@ def test_disk_full_is_one_line(tmp_path: Path, monkeypatch) -> None:
     tiny = SimpleNamespace(total=10, used=0, free=10)
     monkeypatch.setattr(archives.shutil, "disk_usage", lambda p: tiny)
     with pytest.raises(DataError, match="not enough disk space"):
-        store.import_dataset("ml-100k", archive, data, entry=pinned("ml-100k", archive))
+        installing.import_dataset("ml-100k", archive, data, entry=pinned("ml-100k", archive))
 
 
 def test_permission_denied_is_one_line(tmp_path: Path, monkeypatch) -> None:
@@ -463,9 +465,9 @@ def test_permission_denied_is_one_line(tmp_path: Path, monkeypatch) -> None:
     def denied(*args: object, **kw: object) -> str:
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "data"))
 
-    monkeypatch.setattr(store.tempfile, "mkdtemp", denied)
+    monkeypatch.setattr(installing, "staging_dir", denied)
     with pytest.raises(DataError) as exc:
-        store.import_dataset(
+        installing.import_dataset(
             "ml-100k", archive, tmp_path / "data", entry=pinned("ml-100k", archive)
         )
     msg = one_line(exc)
@@ -494,16 +496,16 @@ def test_import_archive_or_directory(tmp_path: Path) -> None:
     archive = zip_dir(src, tmp_path / "ml-100k.zip", "ml-100k")
     members = {m: sha256(src / m) for m in ("u.data", "u.item")}
     entry = pinned("ml-100k", archive, members=members)
-    a = store.import_dataset("ml-100k", archive, tmp_path / "a", entry=entry)
+    a = installing.import_dataset("ml-100k", archive, tmp_path / "a", entry=entry)
     assert a.verification is not None and a.verification["method"] == "archive checksum"
-    b = store.import_dataset("ml-100k", tmp_path, tmp_path / "b", entry=entry)  # finds src/
+    b = installing.import_dataset("ml-100k", tmp_path, tmp_path / "b", entry=entry)  # finds src/
     assert b.verification is not None and b.verification["method"] == "pinned member checksums"
     assert any("u.user" in u for u in b.verification["unverified"])
-    c = store.import_dataset("ml-100k", tmp_path, tmp_path / "b", entry=entry)
+    c = installing.import_dataset("ml-100k", tmp_path, tmp_path / "b", entry=entry)
     assert c.action == "already installed"
     (src / "u.item").write_text("tampered")
     with pytest.raises(DataError) as exc:
-        store.import_dataset("ml-100k", src, tmp_path / "c", entry=entry)
+        installing.import_dataset("ml-100k", src, tmp_path / "c", entry=entry)
     assert "u.item does not match its pinned sha256" in one_line(exc)
     assert (src / "u.item").read_text() == "tampered"  # the user's files are left alone
 
@@ -511,20 +513,20 @@ def test_import_archive_or_directory(tmp_path: Path) -> None:
 def test_import_errors(tmp_path: Path) -> None:
     entry = pinned("ml-1m", None)
     with pytest.raises(DataError, match="does not exist"):
-        store.import_dataset("ml-1m", tmp_path / "nope", tmp_path / "d", entry=entry)
+        installing.import_dataset("ml-1m", tmp_path / "nope", tmp_path / "d", entry=entry)
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="holds no ml-1m data"):
-        store.import_dataset("ml-1m", tmp_path / "empty", tmp_path / "d", entry=entry)
+        installing.import_dataset("ml-1m", tmp_path / "empty", tmp_path / "d", entry=entry)
     partial = write_ml1m(tmp_path / "partial")
     (partial / "movies.dat").unlink()
     with pytest.raises(DataError, match=r"movies\.dat is missing"):
-        store.import_dataset("ml-1m", partial, tmp_path / "d", entry=entry)
+        installing.import_dataset("ml-1m", partial, tmp_path / "d", entry=entry)
     text = tmp_path / "ratings.csv"
     text.write_text("user,item\n1,2\n")
     with pytest.raises(DataError, match="datasets add"):
-        store.import_dataset("ml-1m", text, tmp_path / "d", entry=entry)
+        installing.import_dataset("ml-1m", text, tmp_path / "d", entry=entry)
     with pytest.raises(UsageError, match="ships with recbench"):
-        store.import_dataset("ml-latest-small", tmp_path, tmp_path / "d")
+        installing.import_dataset("ml-latest-small", tmp_path, tmp_path / "d")
 
 
 def test_import_netflix_layouts(tmp_path: Path) -> None:
@@ -537,7 +539,7 @@ def test_import_netflix_layouts(tmp_path: Path) -> None:
     sources = [netflix_prize_archive(tmp_path), root, tar, write_netflix_combined(tmp_path / "k")]
     for k, src in enumerate(sources):
         data = tmp_path / f"d{k}"
-        report = store.import_dataset("netflix", src, data, entry=entry)
+        report = installing.import_dataset("netflix", src, data, entry=entry)
         assert report.verification is not None
         assert report.verification["status"] == "unverified"
         from recbench.data.loading import _load_installed
@@ -583,7 +585,7 @@ def test_cli_download_info_list_remove(tmp_path: Path, monkeypatch, capsys, file
     assert res.code == 0, res.err
     res = run_cli(["datasets", "remove", "ml-100k"], capsys, data)
     assert res.code == 0 and "removed" in res.err
-    assert store.read_manifest(data, "ml-100k") is None
+    assert datadir.read_install_manifest(data, "ml-100k") is None
     res = run_cli(["compare", "-d", "ml-100k"], capsys, data)
     assert res.code == 2 and "recbench datasets download ml-100k" in res.err
 

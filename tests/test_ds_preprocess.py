@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recbench.data import Preprocessing, load_dataset
-from recbench.data.loading import _build
+from recbench.data.build import build_dataset
 from recbench.data.preprocess import apply
 from recbench.errors import DataError, UsageError
 from tests.helpers import make_dataset
@@ -165,7 +165,7 @@ def test_duplicates_keep_the_latest_like_pandas(rows: list, with_ts: bool) -> No
     )
     if not with_ts:
         frame = frame.drop(columns="timestamp")
-    ds = _build("x", frame, checksum="c")
+    ds = build_dataset("x", frame, checksum="c")
     ref = frame.sort_values("timestamp", kind="stable") if with_ts else frame
     ref = ref.drop_duplicates(["user", "item"], keep="last").sort_values(["user", "item"])
     got = ds.interactions.to_frame()

@@ -10,13 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recbench.data import DatasetSpec, load_dataset, store
-from recbench.data.formats import (
-    looks_like_netflix,
+from recbench.data import DatasetSpec, add_dataset, import_dataset, load_dataset
+from recbench.data.movielens import (
     read_ml100k,
     read_movielens_csv_release,
     read_movielens_dat,
     read_movielens_genome,
+)
+from recbench.data.netflix import (
+    looks_like_netflix,
     read_netflix,
     read_netflix_release,
     read_netflix_titles,
@@ -253,7 +255,7 @@ def test_imported_directories_load(
     monkeypatch.setattr(reg, "_entries", lambda: {**real, name: entry})
     src = writer(tmp_path / "src")
     data = tmp_path / "data"
-    report = store.import_dataset(name, src, data)
+    report = import_dataset(name, src, data)
     assert report.action == "imported"
     assert report.verification is not None and report.verification["status"] == "unverified"
     ds = load_dataset(name, cache_dir=data)
@@ -295,7 +297,7 @@ def write_netflix_format(frame: pd.DataFrame, path: Path) -> None:
 @needs_ml100k
 def test_real_ml100k_import_and_netflix_round_trip(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    report = store.import_dataset("ml-100k", SHARED_ML100K, data)
+    report = import_dataset("ml-100k", SHARED_ML100K, data)
     v = report.verification
     assert v is not None and v["status"] == "verified"
     assert v["method"] == "pinned member checksums"
@@ -323,6 +325,6 @@ def test_real_ml100k_import_and_netflix_round_trip(tmp_path: Path) -> None:
     assert back.n_users == 943 and len(back.interactions) == 100_000
     np.testing.assert_array_equal(back.interactions.users.ids, ds.interactions.users.ids)
     # Registered as a user dataset, it loads by name too.
-    record, again = store.add_dataset("ml100k-nf", nf, data, format="netflix")
+    record, again = add_dataset("ml100k-nf", nf, data, format="netflix")
     assert record.format == "netflix"
     assert_frames(again.interactions.to_frame(), b)

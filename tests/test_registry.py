@@ -10,15 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recbench.data import DatasetSpec, all_datasets, available, load_dataset, store
-from recbench.data.registry import (
-    FORMATS,
-    DatasetEntry,
-    entries,
-    get_entry,
-    registry,
-    user_datasets,
-)
+from recbench.data import DatasetSpec, add_dataset, all_datasets, available, load_dataset
+from recbench.data.registry import DatasetEntry, entries, get_entry, registry
+from recbench.data.releases import RELEASE_FORMATS
+from recbench.data.user_datasets import user_datasets
 from recbench.errors import DataError, UsageError
 from tests.helpers import run_cli
 from tests.test_ds_fixtures import netflix_text, write_netflix_training_set
@@ -46,7 +41,7 @@ def test_registry_has_every_dataset_with_its_metadata() -> None:
     found = entries()
     assert set(found) == NAMES
     for name, e in found.items():
-        assert e.title and e.format in FORMATS, name
+        assert e.title and e.format in RELEASE_FORMATS, name
         assert e.license and e.citation and e.features and e.size, name
         assert e.rating_scale is not None, name
         if e.bundled or e.import_only:
@@ -172,7 +167,7 @@ def test_add_csv_and_use_it_by_name(tmp_path: Path, capsys) -> None:  # type: ig
 def test_add_netflix_tsv_and_parquet(tmp_path: Path) -> None:
     data = tmp_path / "data"
     root = write_netflix_training_set(tmp_path / "nf")
-    _, ds = store.add_dataset(
+    _, ds = add_dataset(
         "nf",
         root / "training_set",
         data,
@@ -183,15 +178,15 @@ def test_add_netflix_tsv_and_parquet(tmp_path: Path) -> None:
     assert "Dinosaur Planet" in set(ds.item_features["title"])
     single = tmp_path / "ratings.nf"
     single.write_text(netflix_text())
-    _, ds = store.add_dataset("nf-file", single, data, format="netflix")
+    _, ds = add_dataset("nf-file", single, data, format="netflix")
     assert len(ds.interactions) == 5
     tsv = tmp_path / "r.data"
     tsv.write_text("1\t10\t4\t100\n2\t20\t5\t200\n")
-    _, ds = store.add_dataset("tab", tsv, data, format="tsv", columns="user,item,rating,timestamp")
+    _, ds = add_dataset("tab", tsv, data, format="tsv", columns="user,item,rating,timestamp")
     assert len(ds.interactions) == 2
     pq = tmp_path / "r.bin"  # a Parquet file without the suffix: --format decides
     pd.DataFrame({"user": [1, 2], "item": [5, 6], "rating": [1.0, 2.0]}).to_parquet(pq)
-    _, ds = store.add_dataset("pq", pq, data, format="parquet")
+    _, ds = add_dataset("pq", pq, data, format="parquet")
     assert ds.interactions.rating is not None and len(ds.interactions) == 2
     assert set(user_datasets(data)) == {"nf", "nf-file", "tab", "pq"}
     assert len(load_dataset("nf", cache_dir=data).interactions) == 5
@@ -213,7 +208,7 @@ def test_add_rejects_bad_input(tmp_path: Path, name: str, kw: dict, needle: str)
     src = write_csv(tmp_path / "r.csv")
     args = {"format": "csv", **kw}
     with pytest.raises(UsageError) as exc:
-        store.add_dataset(name, src, tmp_path / "data", **args)
+        add_dataset(name, src, tmp_path / "data", **args)
     assert needle in str(exc.value) and "\n" not in str(exc.value)
 
 
@@ -222,16 +217,16 @@ def test_add_validates_by_loading_and_needs_force_to_replace(tmp_path: Path) -> 
     bad = tmp_path / "bad.csv"
     bad.write_text("user,item,rating\n1,2,x\n")
     with pytest.raises(DataError, match="rating 'x' is not a number"):
-        store.add_dataset("bad", bad, data, format="csv")
+        add_dataset("bad", bad, data, format="csv")
     assert "bad" not in user_datasets(data)  # nothing registered on failure
     src = write_csv(tmp_path / "r.csv")
-    store.add_dataset("r", src, data, format="csv", columns="user,item,rating", sep=";")
+    add_dataset("r", src, data, format="csv", columns="user,item,rating", sep=";")
     with pytest.raises(UsageError, match="--force"):
-        store.add_dataset("r", src, data, format="csv", columns="user,item,rating", sep=";")
-    store.add_dataset("r", src, data, format="csv", columns="user,item", sep=";", force=True)
+        add_dataset("r", src, data, format="csv", columns="user,item,rating", sep=";")
+    add_dataset("r", src, data, format="csv", columns="user,item,-", sep=";", force=True)
     assert load_dataset("r", cache_dir=data).interactions.rating is None
     with pytest.raises(DataError, match="does not exist"):
-        store.add_dataset("gone", tmp_path / "nope.csv", data, format="csv")
+        add_dataset("gone", tmp_path / "nope.csv", data, format="csv")
     src.unlink()
     with pytest.raises(DataError, match="no longer exists"):
         load_dataset("r", cache_dir=data)

@@ -25,12 +25,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from recbench import data as store
 from recbench.algorithms.plugins import describe_all
 from recbench.cli.common import err, info, out, state, status
-from recbench.data import store
 from recbench.data.loading import DEFAULT_DATASET, DatasetSpec, available, load_dataset, resolve
-from recbench.data.registry import USER_FORMATS, get_entry, registry
-from recbench.data.summary import summarize
+from recbench.data.registry import get_entry, registry
+from recbench.data.summary import dataset_summary
+from recbench.data.user_datasets import USER_FORMATS
 from recbench.errors import UsageError
 
 datasets_app = typer.Typer(
@@ -218,7 +219,7 @@ def info_cmd(
     st = state(ctx)
     if name in registry():
         entry = get_entry(name)
-        if not entry.bundled and store.read_manifest(st.cache_dir, name) is None:
+        if not entry.bundled and store.read_install_manifest(st.cache_dir, name) is None:
             doc = {**entry.to_dict(), "status": "not installed"}
             doc["get_it"] = store.not_installed_message(name)
             if fmt == "json":
@@ -237,11 +238,11 @@ def info_cmd(
             t.add_row("status", f"[yellow]{escape(doc['get_it'])}[/]")
             out.print(t)
             return
-    spec = resolve(DatasetSpec(name))
+    spec = resolve(DatasetSpec(name), st.cache_dir)
     with status(st, f"loading {spec.dataset}"):
         ds = load_dataset(spec, st.cache_dir)
-    doc = summarize(ds)
-    manifest = store.read_manifest(st.cache_dir, name) if name in registry() else None
+    doc = dataset_summary(ds)
+    manifest = store.read_install_manifest(st.cache_dir, name) if name in registry() else None
     if manifest is not None:
         doc["installed"] = {
             "action": manifest.get("action"),

@@ -60,7 +60,7 @@ def get_dataset(
     st: State, spec: DatasetSpec, prep: Preprocessing | None = None
 ) -> tuple[Dataset, DatasetSpec]:
     """Load (from the cache when possible) and preprocess; notes go to stderr."""
-    spec = resolve(spec)
+    spec = resolve(spec, st.cache_dir)
     with status(st, f"loading {spec.dataset}"):
         ds = load_dataset(spec, cache_dir=st.cache_dir)
     if prep is not None and not prep.is_identity:

@@ -150,11 +150,11 @@ def extract(
                     if not m.isfile() or (keep and not keep(m.name)):
                         continue
                     dest = _dest(target, m.name)
-                    src = tf.extractfile(m)
-                    if src is None:  # pragma: no cover - isfile() members always have data
+                    member = tf.extractfile(m)
+                    if member is None:  # pragma: no cover - isfile() members always have data
                         continue
-                    with src, dest.open("wb") as out:
-                        shutil.copyfileobj(src, out, CHUNK)
+                    with member, dest.open("wb") as out:
+                        shutil.copyfileobj(member, out, CHUNK)
                     written.append(m.name)
         else:
             raise DataError(f"{label} is not a zip or tar archive (corrupt or truncated?)")

@@ -1,42 +1,49 @@
 """Parsed datasets cached as Parquet, keyed by the checksum of their source files.
 
-Writes are atomic: a cache entry is built in a temporary directory and renamed into place, so an
-interrupted run never leaves a half-written entry that a later run would trust.
+An entry is a directory ``<cache_dir>/parsed/<name>-<key>`` of Parquet files plus ``meta.json``.
+``meta.json`` records the sha256 of every Parquet file and of its own other fields, and each load
+checks them: an entry altered after it was written (edited, truncated, bit-rotted) is a miss and
+is rebuilt from the source, never served. Entries are built in a staging directory and renamed
+into place (:mod:`recbench.atomic`), so an interrupted run leaves nothing a later run trusts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
-import os
+import re
 import shutil
-import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from recbench.atomic import atomic_write_text, replace_dir, staging_dir
 from recbench.data.idmap import IdMap
 from recbench.data.model import Dataset, Interactions
 
-CACHE_FORMAT = "1"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
+CACHE_FORMAT = "2"
+PARSED_DIR = "parsed"
 HASHES_FILE = "file-hashes.json"
 #: A file modified less than this before its hash was recorded may change again within the same
 #: file-system timestamp tick, so its recorded hash is not trusted ("racy git" rule).
 RACY_NS = 2_000_000_000
 MAX_HASHES = 1000
+_FILES = ("interactions", "users", "items", "user_features")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 def file_sha256(path: Path, cache_dir: Path | None = None) -> str:
@@ -72,11 +79,12 @@ def file_sha256(path: Path, cache_dir: Path | None = None) -> str:
         known = {k: known[k] for k in newest}
     # The hash memo is an optimisation; a read-only cache dir only costs speed.
     with contextlib.suppress(OSError):
-        _write_json_atomic(store, known)
+        store.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(store, json.dumps(known))
     return digest
 
 
-def _read_hashes(store: Path) -> dict:
+def _read_hashes(store: Path) -> dict[str, Any]:
     try:
         doc = json.loads(store.read_text())
     except (OSError, ValueError):
@@ -86,29 +94,50 @@ def _read_hashes(store: Path) -> dict:
     return {k: v for k, v in doc.items() if isinstance(v, dict)}
 
 
-def _write_json_atomic(path: Path, doc: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def combined_key(parts: list[str]) -> str:
+    """One sha256 over several key parts (file checksums, options, versions)."""
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
+
+
 def entry_dir(cache_dir: Path, name: str, checksum: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
-    return cache_dir / "parsed" / f"{safe}-{checksum[:20]}"
+    """Where the entry of dataset ``name`` with source ``checksum`` lives."""
+    return Path(cache_dir) / PARSED_DIR / f"{_safe_name(name)}-{checksum[:20]}"
+
+
+def drop_entries(cache_dir: Path, name: str) -> list[str]:
+    """Remove every cache entry of dataset ``name`` (whatever its checksum); return them."""
+    parsed = Path(cache_dir) / PARSED_DIR
+    if not parsed.is_dir():
+        return []
+    pattern = re.compile(re.escape(_safe_name(name)) + r"-[0-9a-f]{20}")
+    removed = []
+    for p in parsed.iterdir():
+        if pattern.fullmatch(p.name):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(str(p))
+    return removed
+
+
+def _content_hash(meta: dict[str, Any]) -> str:
+    """sha256 over meta.json's fields (the file hashes among them), without the hash itself."""
+    body = {k: v for k, v in meta.items() if k != "content_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _read_checked(path: Path, expected: str) -> pd.DataFrame:
+    """A Parquet file whose bytes must hash to ``expected`` (read once: hashed, then parsed)."""
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise ValueError(f"{path.name} does not match its recorded sha256")
+    return pd.read_parquet(io.BytesIO(data))
 
 
 def load(path: Path) -> Dataset | None:
-    """Load a cache entry, or None when absent or unreadable (it is then rebuilt)."""
+    """Load a cache entry, or None when absent, unreadable or altered (it is then rebuilt)."""
     meta_path = path / "meta.json"
     if not meta_path.exists():
         return None
@@ -116,19 +145,18 @@ def load(path: Path) -> Dataset | None:
         meta = json.loads(meta_path.read_text())
         if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
             return None
-        inter = pd.read_parquet(path / "interactions.parquet")
-        users = IdMap(pd.read_parquet(path / "users.parquet")["id"].to_numpy())
-        items_frame = pd.read_parquet(path / "items.parquet")
+        if meta.get("content_sha256") != _content_hash(meta):
+            return None
+        hashes = meta["files"]
+        frames = {f: _read_checked(path / f"{f}.parquet", hashes[f]) for f in hashes}
+        inter, items_frame = frames["interactions"], frames["items"]
         items = IdMap(items_frame.pop("id").to_numpy())
-        user_feats = None
-        if (path / "user_features.parquet").exists():
-            user_feats = pd.read_parquet(path / "user_features.parquet")
         interactions = Interactions(
             user=inter["user"].to_numpy(np.int32),
             item=inter["item"].to_numpy(np.int32),
             rating=inter["rating"].to_numpy(np.float32) if "rating" in inter else None,
             timestamp=inter["timestamp"].to_numpy(np.int64) if "timestamp" in inter else None,
-            users=users,
+            users=IdMap(frames["users"]["id"].to_numpy()),
             items=items,
         )
         scale = meta.get("rating_scale")
@@ -138,9 +166,9 @@ def load(path: Path) -> Dataset | None:
     return Dataset(
         name=name,
         interactions=interactions,
-        rating_scale=tuple(scale) if scale else None,
+        rating_scale=(float(scale[0]), float(scale[1])) if scale else None,
         item_features=items_frame if items_frame.shape[1] else None,
-        user_features=user_feats,
+        user_features=frames.get("user_features"),
         checksum=checksum,
         license=meta.get("license", ""),
         citation=meta.get("citation", ""),
@@ -148,46 +176,84 @@ def load(path: Path) -> Dataset | None:
     )
 
 
+def _write_entry(dataset: Dataset, tmp: Path) -> None:
+    inter = dataset.interactions
+    cols: dict[str, np.ndarray] = {"user": inter.user, "item": inter.item}
+    if inter.rating is not None:
+        cols["rating"] = inter.rating
+    if inter.timestamp is not None:
+        cols["timestamp"] = inter.timestamp
+    frames: dict[str, pd.DataFrame] = {
+        "interactions": pd.DataFrame(cols),
+        "users": pd.DataFrame({"id": inter.users.ids}),
+    }
+    items = pd.DataFrame({"id": inter.items.ids})
+    if dataset.item_features is not None:
+        items = pd.concat([items, dataset.item_features.reset_index(drop=True)], axis=1)
+    frames["items"] = items
+    hashes = {}
+    for key, frame in frames.items():
+        frame.to_parquet(tmp / f"{key}.parquet", index=False)
+        hashes[key] = sha256_file(tmp / f"{key}.parquet")
+    if dataset.user_features is not None:
+        dataset.user_features.to_parquet(tmp / "user_features.parquet")
+        hashes["user_features"] = sha256_file(tmp / "user_features.parquet")
+    meta: dict[str, Any] = {
+        "format": CACHE_FORMAT,
+        "name": dataset.name,
+        "checksum": dataset.checksum,
+        "rating_scale": list(dataset.rating_scale) if dataset.rating_scale else None,
+        "license": dataset.license,
+        "citation": dataset.citation,
+        "source": dataset.source,
+        "files": hashes,
+    }
+    meta = json.loads(json.dumps(meta, default=str))  # hashed exactly as it will be read
+    meta["content_sha256"] = _content_hash(meta)
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+
+
 def save(dataset: Dataset, path: Path) -> None:
     """Write a cache entry atomically; a valid existing entry is kept, an invalid one replaced."""
-    if path.exists():
-        if load(path) is not None:
-            return
-        shutil.rmtree(path, ignore_errors=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        inter = dataset.interactions
-        cols: dict[str, np.ndarray] = {"user": inter.user, "item": inter.item}
-        if inter.rating is not None:
-            cols["rating"] = inter.rating
-        if inter.timestamp is not None:
-            cols["timestamp"] = inter.timestamp
-        pd.DataFrame(cols).to_parquet(tmp / "interactions.parquet", index=False)
-        pd.DataFrame({"id": inter.users.ids}).to_parquet(tmp / "users.parquet", index=False)
-        items = pd.DataFrame({"id": inter.items.ids})
-        if dataset.item_features is not None:
-            feats = dataset.item_features.reset_index(drop=True)
-            items = pd.concat([items, feats], axis=1)
-        items.to_parquet(tmp / "items.parquet", index=False)
-        if dataset.user_features is not None:
-            dataset.user_features.to_parquet(tmp / "user_features.parquet")
-        meta = {
-            "format": CACHE_FORMAT,
-            "name": dataset.name,
-            "checksum": dataset.checksum,
-            "rating_scale": list(dataset.rating_scale) if dataset.rating_scale else None,
-            "license": dataset.license,
-            "citation": dataset.citation,
-            "source": dataset.source,
-        }
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        try:
-            os.replace(tmp, path)
-        except OSError:
-            # Another process finished the same entry first (rename onto a non-empty dir).
-            if not (path / "meta.json").exists():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    if path.exists() and load(path) is not None:
+        return
+    with staging_dir(path) as tmp:
+        _write_entry(dataset, tmp)
+        if path.exists() and load(path) is not None:
+            return  # another process finished the same entry meanwhile
+        replace_dir(tmp, path)
+
+
+def cached(
+    cache_dir: Path | None,
+    name: str,
+    key_parts: list[str],
+    build: Callable[[str], Dataset],
+) -> Dataset:
+    """The dataset whose source is keyed by ``key_parts``: from the cache, else built and saved.
+
+    ``build(checksum)`` parses the source; without ``cache_dir`` nothing is cached.
+    """
+    checksum = combined_key(key_parts)
+    if cache_dir is None:
+        return build(checksum)
+    path = entry_dir(cache_dir, name, checksum)
+    hit = load(path)
+    if hit is not None:
+        return hit
+    ds = build(checksum)
+    save(ds, path)
+    return ds
+
+
+__all__ = [
+    "CACHE_FORMAT",
+    "cached",
+    "combined_key",
+    "drop_entries",
+    "entry_dir",
+    "file_sha256",
+    "load",
+    "save",
+    "sha256_file",
+]

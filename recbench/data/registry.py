@@ -1,25 +1,20 @@
-"""The dataset registry: built-in specs (datasets/registry.toml) and users' own datasets.
+"""The built-in dataset registry: specs as data (``datasets/registry.toml``).
 
-Built-in entries are data, read once into :class:`DatasetEntry` records. Users' own datasets
-(``recbench datasets add``) live in ``<data_dir>/user-datasets.json`` as
-:class:`UserDataset` records that point at the user's files, so ``--dataset NAME`` works in every
-command. Nothing here downloads, prints or creates directories except :func:`save_user_dataset` /
-:func:`delete_user_dataset`, which write that one JSON file atomically.
+Entries are read once into :class:`DatasetEntry` records, validated (unknown keys, formats and
+malformed checksums are errors). Users' own datasets are in :mod:`recbench.data.user_datasets`.
+Nothing here downloads, prints or writes.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from recbench.data.releases import RELEASE_FORMATS
 from recbench.errors import DataError, UsageError, suggest
 
 if sys.version_info >= (3, 11):
@@ -27,13 +22,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-#: Parsers a registry entry may name (see recbench/data/formats.py).
-FORMATS = ("movielens-csv", "ml-100k", "movielens-dat", "netflix")
-#: Formats of users' own datasets (``recbench datasets add --format``).
-USER_FORMATS = ("csv", "tsv", "parquet", "netflix")
-USER_REGISTRY = "user-datasets.json"
 MIRROR_ENV = "RECBENCH_MIRROR"
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def datasets_root() -> Path:
@@ -87,7 +76,7 @@ class DatasetEntry:
         for key in ("title", "format"):
             if not raw.get(key):
                 raise DataError(f"registry entry {name}: '{key}' is required")
-        if raw["format"] not in FORMATS:
+        if raw["format"] not in RELEASE_FORMATS:
             raise DataError(f"registry entry {name}: unknown format '{raw['format']}'")
         data = dict(raw)
         for key in ("urls", "features"):
@@ -139,119 +128,3 @@ def get_entry(name: str) -> DatasetEntry:
             f"(built-in: {', '.join(sorted(_entries()))})"
         )
     return found
-
-
-# --- users' own datasets -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class UserDataset:
-    """A dataset a user registered with ``recbench datasets add``: their files, how to read them."""
-
-    name: str
-    path: str
-    format: str
-    columns: str | None = None
-    sep: str | None = None
-    item_features: str | None = None
-    added: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["kind"] = "user"
-        return out
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> UserDataset:
-        keep = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in keep})
-
-
-def check_user_name(name: str) -> None:
-    """A user dataset name must not shadow a built-in one or look like a file path."""
-    if not _NAME.fullmatch(name):
-        raise UsageError(
-            f"dataset name '{name}' must be 1-64 letters, digits, '-' or '_' "
-            "(no dots or slashes: those mean file paths)"
-        )
-    if name in registry():
-        raise UsageError(f"'{name}' is a built-in dataset; choose another name")
-
-
-def _user_registry_path(data_dir: Path) -> Path:
-    return Path(data_dir) / USER_REGISTRY
-
-
-def user_datasets(data_dir: Path | None) -> dict[str, UserDataset]:
-    """The user's registered datasets in ``data_dir`` (empty when none or no data dir)."""
-    if data_dir is None:
-        return {}
-    path = _user_registry_path(data_dir)
-    if not path.exists():
-        return {}
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        items = raw["datasets"]
-        return {name: UserDataset.from_dict({**d, "name": name}) for name, d in items.items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise DataError(f"{path} is not a readable recbench user-dataset list ({exc})") from None
-
-
-def _write_user_registry(data_dir: Path, items: dict[str, UserDataset]) -> None:
-    path = _user_registry_path(data_dir)
-    doc = {
-        "format": 1,
-        "datasets": {
-            n: {k: v for k, v in asdict(d).items() if k != "name"} for n, d in sorted(items.items())
-        },
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def save_user_dataset(data_dir: Path, ds: UserDataset) -> None:
-    """Add or replace one user dataset in ``<data_dir>/user-datasets.json`` (atomic write)."""
-    from recbench.data.store import io_errors, lock  # local: store imports this module
-
-    with io_errors(f"writing {_user_registry_path(data_dir)}"), lock(data_dir, "user-datasets"):
-        items = user_datasets(data_dir)
-        items[ds.name] = ds
-        _write_user_registry(data_dir, items)
-
-
-def delete_user_dataset(data_dir: Path, name: str) -> bool:
-    """Forget one user dataset (their files are left alone); False when it was not registered."""
-    from recbench.data.store import io_errors, lock
-
-    with io_errors(f"writing {_user_registry_path(data_dir)}"), lock(data_dir, "user-datasets"):
-        items = user_datasets(data_dir)
-        if name not in items:
-            return False
-        del items[name]
-        _write_user_registry(data_dir, items)
-    return True
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-
-
-def all_datasets(cache_dir: Path | None) -> dict[str, dict[str, Any]]:
-    """Built-in registry entries plus the user's datasets in ``cache_dir``, as plain dicts.
-
-    Each dict has ``kind`` = ``"builtin"`` or ``"user"``; built-in names win (``add`` refuses
-    to shadow them anyway).
-    """
-    out: dict[str, dict[str, Any]] = {
-        name: {**raw, "kind": "builtin"} for name, raw in registry().items()
-    }
-    for name, ds in user_datasets(cache_dir).items():
-        out.setdefault(name, ds.to_dict())
-    return out

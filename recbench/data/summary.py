@@ -29,7 +29,7 @@ def rating_histogram(rating: np.ndarray) -> list[tuple[str, int]]:
     ]
 
 
-def summarize(ds: Dataset) -> dict[str, Any]:
+def dataset_summary(ds: Dataset) -> dict[str, Any]:
     """Counts, density, per-user / per-item spread, rating histogram, time span and features."""
     inter = ds.interactions
     n, nu, ni = len(inter), inter.n_users, inter.n_items

@@ -1,25 +1,31 @@
-"""Parsers: raw files -> canonical frames (user, item, rating?, timestamp?) plus features.
+"""A user's ratings file (CSV / TSV / Parquet) -> the canonical frame (user, item, rating?,
+timestamp?), with ``--columns`` / ``--sep`` handling and checks of what the path really is.
 
-Every parser raises :class:`DataError` naming the file (and the line where one is at fault) for
-empty, malformed or incomplete input; none of them writes anything.
+Every reader raises :class:`DataError` naming the file (and the line where one is at fault) for
+empty, malformed or incomplete input, and :class:`UsageError` for a path that is not a ratings
+file at all (a compressed file, a FIFO, a symbolic-link loop); none of them writes anything.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import errno
+import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from recbench.data.archives import archive_kind
 from recbench.errors import DataError, UsageError
 
 ROLES = ("user", "item", "rating", "timestamp")
 SKIP = {"-", "_", "skip"}
 #: Header names recognised when no ``--columns`` are given.
-ALIASES = {
+HEADER_ALIASES = {
     "user": {"user", "userid", "user_id", "uid", "customerid", "customer_id"},
     "item": {"item", "itemid", "item_id", "iid", "movieid", "movie_id"},
     "rating": {"rating", "ratings", "score", "value"},
@@ -59,6 +65,83 @@ def decode_sep(sep: str | None) -> str | None:
     return out
 
 
+#: Leading bytes of files that are not ratings text, and what to call them.
+_MAGIC = (
+    (b"\x1f\x8b", "gzip-compressed data", "decompress it first (gunzip -k FILE)"),
+    (b"BZh", "bzip2-compressed data", "decompress it first (bunzip2 -k FILE)"),
+    (b"\xfd7zXZ\x00", "xz-compressed data", "decompress it first (unxz -k FILE)"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data", "decompress it first (unzstd FILE)"),
+    (b"PK\x03\x04", "a zip archive", "extract the ratings file from it"),
+    (b"PK\x05\x06", "an (empty) zip archive", "extract the ratings file from it"),
+)
+_SPECIAL = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def check_path_exists(path: Path, what: str = "ratings file") -> os.stat_result:
+    """``stat`` of ``path``: a UsageError for a symbolic-link loop, a DataError when missing."""
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsageError(f"{path} is a symbolic link loop, not a {what}") from None
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise DataError(f"{what} not found: {path}") from None
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def absolute_path(path: Path) -> Path:
+    """``path`` made absolute with symbolic links resolved; a UsageError for a link loop."""
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError for a loop
+        check_path_exists(Path(path).expanduser())
+        raise UsageError(f"{path} cannot be resolved to a file") from None
+
+
+def check_ratings_path(path: Path, *, archives_ok: bool = False) -> bytes:
+    """Refuse a path that is not a regular, uncompressed ratings file, saying what it is.
+
+    Checked before the file is opened for hashing or parsing: a FIFO would block (and be
+    consumed by the first read), compressed data would parse as garbage. ``archives_ok`` lets a
+    (possibly compressed) tar through: a Netflix ``training_set.tar``. Returns the first four
+    bytes (``PAR1`` marks Parquet).
+    """
+    st = check_path_exists(path)
+    if stat.S_ISDIR(st.st_mode):
+        raise DataError(f"{path} is a directory; give the ratings file itself")
+    for test, what in _SPECIAL:
+        if test(st.st_mode):
+            raise UsageError(
+                f"{path} is {what}, not a regular file; save the ratings to a file first"
+            )
+    if st.st_size == 0:
+        raise DataError(f"ratings file {path} is empty")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if archives_ok and archive_kind(path) == "tar":
+        return head[:4]
+    for magic, what, advice in _MAGIC:
+        if head.startswith(magic):
+            raise UsageError(
+                f"{path} is {what}, not a CSV/TSV/Parquet ratings file; "
+                + advice.replace("FILE", path.name)
+            )
+    if head[257:262] == b"ustar":
+        raise UsageError(
+            f"{path} is a tar archive, not a CSV/TSV/Parquet ratings file; "
+            "extract the ratings file from it"
+        )
+    return head[:4]
+
+
 def _sniff_sep(first_line: str, path: Path) -> str:
     if path.suffix.lower() in {".tsv", ".tab"}:
         return "\t"
@@ -92,13 +175,10 @@ def read_ratings_file(
     detected: a first line whose rating (or every) field is not a number is a header. ``kind``
     (``parquet``, ``csv`` or ``tsv``) overrides the guess from the file suffix.
     """
-    if not path.exists():
-        raise DataError(f"ratings file not found: {path}")
-    if path.is_dir():
-        raise DataError(f"{path} is a directory; give the ratings file itself")
-    if path.stat().st_size == 0:
-        raise DataError(f"ratings file {path} is empty")
-    is_parquet = kind == "parquet" or (kind is None and path.suffix.lower() in {".parquet", ".pq"})
+    magic = check_ratings_path(path)
+    is_parquet = kind == "parquet" or (
+        kind is None and (path.suffix.lower() in {".parquet", ".pq"} or magic == b"PAR1")
+    )
     frame = _read_parquet(path, columns) if is_parquet else _read_text(path, columns, sep)
     return _canonicalise(frame, path, header_lines=frame.attrs.get("header_lines", 0))
 
@@ -111,6 +191,7 @@ def _read_parquet(path: Path, columns: tuple[str, ...] | None) -> pd.DataFrame:
     if columns is not None:
         if len(columns) > raw.shape[1]:
             raise DataError(f"{path} has {raw.shape[1]} columns but --columns names {len(columns)}")
+        _check_all_named(path, raw.shape[1], columns)
         rename = {raw.columns[i]: c for i, c in enumerate(columns) if c in ROLES}
         return raw[list(rename)].rename(columns=rename)
     return _by_header(raw, path)
@@ -120,7 +201,7 @@ def _by_header(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
     rename: dict[str, str] = {}
     for col in raw.columns:
         key = str(col).strip().lower()
-        for role, names in ALIASES.items():
+        for role, names in HEADER_ALIASES.items():
             if key in names and role not in rename.values():
                 rename[col] = role
     missing = [r for r in ("user", "item") if r not in rename.values()]
@@ -153,9 +234,8 @@ def _read_text(path: Path, columns: tuple[str, ...] | None, sep: str | None) -> 
         )
     names = None
     if columns is not None:
-        extra = len(fields) - len(columns)
+        _check_all_named(path, len(fields), columns)
         names = [c if c in ROLES else f"_skip{i}" for i, c in enumerate(columns)]
-        names += [f"_extra{i}" for i in range(extra)]
     try:
         raw = pd.read_csv(
             path,
@@ -175,6 +255,18 @@ def _read_text(path: Path, columns: tuple[str, ...] | None, sep: str | None) -> 
     raw = _by_header(raw, path) if columns is None else raw[[c for c in columns if c in ROLES]]
     raw.attrs["header_lines"] = 1 if header else 0
     return raw
+
+
+def _check_all_named(path: Path, n_fields: int, columns: tuple[str, ...]) -> None:
+    """``--columns`` must give every column a role or a ``-``: a shorter list is more often a
+    wrong guess about the file than a wish to drop its last columns."""
+    if n_fields > len(columns):
+        extra = n_fields - len(columns)
+        hint = ",".join((*columns, *(["-"] * extra)))
+        raise UsageError(
+            f"{path} has {n_fields} columns but --columns names {len(columns)}; name every "
+            f"column, skipping unused ones with - (e.g. --columns {hint})"
+        )
 
 
 def _parser_message(exc: Exception) -> str:
@@ -262,50 +354,3 @@ def _timestamps(col: pd.Series, path: Path, header_lines: int) -> np.ndarray:
     if kind == "a date":
         return values.astype("datetime64[s, UTC]").astype(np.int64).to_numpy(dtype=np.int64)
     return values.to_numpy(dtype=np.int64)
-
-
-# --- MovieLens CSV releases (ml-latest-small, ml-latest, ml-20m and later) -------------------
-
-_YEAR = re.compile(r"\((\d{4})\)\s*$")
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-def read_movielens_csv(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Ratings frame and item-feature frame (indexed by raw movieId) of a MovieLens CSV release."""
-    ratings_path = root / "ratings.csv"
-    ratings = read_ratings_file(ratings_path)
-    movies_path = root / "movies.csv"
-    if not movies_path.exists():
-        raise DataError(f"{movies_path} is missing")
-    movies = pd.read_csv(movies_path, dtype={"movieId": np.int64, "title": str, "genres": str})
-    titles = movies["title"].fillna("").str.strip()
-    year = titles.str.extract(_YEAR, expand=False)
-    clean_title = titles.str.replace(_YEAR, "", regex=True).str.strip()
-    genres = movies["genres"].fillna("").replace("(no genres listed)", "")
-    feats = pd.DataFrame(
-        {
-            "title": titles.to_numpy(),
-            "year": pd.to_numeric(year, errors="coerce").astype("Int64").array,
-            "genres": genres.to_numpy(),
-            "title_words": clean_title.str.lower().str.findall(_WORD).str.join(" ").to_numpy(),
-        },
-        index=pd.Index(movies["movieId"].to_numpy(), name="item"),
-    )
-    feats["tags"] = ""
-    tags_path = root / "tags.csv"
-    if tags_path.exists():
-        t = pd.read_csv(tags_path, dtype={"movieId": np.int64, "tag": str})
-        t = t.dropna(subset=["tag"])
-        t["tag"] = t["tag"].str.strip().str.lower()
-        joined = (
-            t.drop_duplicates(["movieId", "tag"])
-            .groupby("movieId")["tag"]
-            .agg(lambda s: "|".join(sorted(s)))
-        )
-        feats["tags"] = joined.reindex(feats.index).fillna("").to_numpy()
-    # Referential integrity: a rating of a movie that movies.csv does not list is not part of
-    # the release's catalogue (the copy in shared/ carries one such appended row). Drop and count.
-    orphan = ~np.isin(ratings["item"].to_numpy(), feats.index.to_numpy())
-    ratings = ratings[~orphan].reset_index(drop=True)
-    ratings.attrs["orphans"] = ratings.attrs.get("orphans", 0) + int(orphan.sum())
-    return ratings, feats
