@@ -25,7 +25,8 @@ from recbench.metrics import METRIC_SPECS, RATING_SPECS, ranking_metrics
 from recbench.metrics.topk import mask_seen, top_k
 from recbench.split import Split
 
-Progress = Callable[[int, int], None]
+#: evaluation progress callback: (users scored so far, users to score)
+EvalProgress = Callable[[int, int], None]
 #: bytes per (user, item) cell held while a batch is ranked: scores, their negation, partition
 _BYTES_PER_CELL = 16
 
@@ -107,7 +108,7 @@ def evaluate(
     model: Recommender,
     split: Split,
     config: EvalConfig | None = None,
-    progress: Progress | None = None,
+    progress: EvalProgress | None = None,
 ) -> EvalResult:
     """Evaluate a fitted model on one split (ranking and, when it can, rating metrics)."""
     config = config or EvalConfig()
@@ -211,7 +212,7 @@ def _rank(
     split: Split,
     seen: sp.csr_array,
     config: EvalConfig,
-    progress: Progress | None,
+    progress: EvalProgress | None,
 ) -> tuple[dict[tuple[str, int], np.ndarray], np.ndarray, int]:
     """Per-user ranking metrics of warm test users; ``seen`` = training + fold-in history."""
     n_items = model.n_items_

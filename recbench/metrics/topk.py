@@ -42,10 +42,12 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         thr = vals.min(axis=1)  # the k-th largest score of each row (NaN-free rows)
         crowded = np.flatnonzero((scores >= thr[:, None]).sum(axis=1) > k)
         if len(crowded):
+            # memory: the crowded rows' scores (4 bytes a cell), three masks (1 byte each) and
+            # an int32 running count (4): within the evaluator's 16 bytes per batch cell
             sub, t = scores[crowded], thr[crowded, None]
-            tied = sub == t
-            need = k - (sub > t).sum(axis=1)
-            keep = (sub > t) | (tied & (np.cumsum(tied, axis=1) <= need[:, None]))
+            above, tied = sub > t, sub == t
+            need = k - above.sum(axis=1)
+            keep = above | (tied & (np.cumsum(tied, axis=1, dtype=np.int32) <= need[:, None]))
             part[crowded] = np.nonzero(keep)[1].reshape(len(crowded), k)
             vals[crowded] = np.take_along_axis(sub, part[crowded], axis=1)
     else:
