@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from recbench.persistence import load_model, save_model
 
@@ -18,12 +19,9 @@ from .helpers import checkerboard
 
 pytest.importorskip("torch")
 
-from recbench.algorithms.two_tower import (
-    TwoTowerConfig,
-    TwoTowerRecommender,
-    _build_net,
-    encode_items,
-)
+from recbench.algorithms.two_tower import TwoTowerConfig, TwoTowerRecommender
+from recbench.algorithms.two_tower.features import encode_items
+from recbench.algorithms.two_tower.network import build_net
 
 #: small and fast on a 40 x 30 checkerboard; the two groups separate within a few epochs
 SMALL: dict[str, Any] = {
@@ -62,7 +60,7 @@ def test_towers_give_unit_vectors_of_the_configured_size() -> None:
     import torch
 
     cfg = TwoTowerConfig.model_validate({"dim": 8, "hidden": 12, "hash_buckets": 64})
-    net = _build_net(5, 7, 3, 4, cfg)
+    net = build_net(5, 7, 3, 4, cfg)
     users = net.users(
         torch.tensor([0, 1, 5]),
         torch.tensor([[1, 3], [0, 0], [2, 4]]),
@@ -115,10 +113,12 @@ def test_same_seed_same_scores_and_torch_rng_untouched(model, board) -> None:  #
 def test_progress_callback_reports_each_epoch(board) -> None:  # type: ignore[no-untyped-def]
     calls: list[tuple[int, int, float]] = []
     m = TwoTowerRecommender(TwoTowerConfig.model_validate({**SMALL, "epochs": 3}), seed=0)
-    m.progress = lambda e, n, loss: calls.append((e, n, loss))
-    m.fit(board)
+    m.fit(board, progress=lambda e, n, loss: calls.append((e, n, loss)))
     assert [(e, n) for e, n, _ in calls] == [(1, 3), (2, 3), (3, 3)]
     assert all(np.isfinite(loss) for *_, loss in calls)
+    assert m.progress is None  # the callback is not kept on the model
+    with pytest.raises(AttributeError):
+        m.progress = print  # type: ignore[misc]  # progress goes to fit, not onto the model
 
 
 def test_early_stopping_keeps_the_best_epoch(board) -> None:  # type: ignore[no-untyped-def]
@@ -195,16 +195,24 @@ def test_unrated_item_is_scored_from_its_features(board) -> None:  # type: ignor
     assert (new_scores > beta_best).mean() >= 0.95
 
 
+def history_rows(histories: list[list[int]], n_items: int = 30) -> sp.csr_array:
+    """One binary row per history (the generic ``score_history`` / ``history_vectors`` input)."""
+    rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
+    cols = np.array([i for h in histories for i in h], dtype=np.int64)
+    return sp.csr_array((np.ones(len(cols)), (rows, cols)), shape=(len(histories), n_items))
+
+
 def test_unseen_user_from_history(model, board) -> None:  # type: ignore[no-untyped-def]
-    beta_history = [16, 18, 20, 22]  # beta items
-    ids, scores = model.recommend_for_history(beta_history, 5)
-    assert len(ids) == 5 and np.all(ids >= HALF) and not set(ids) & set(beta_history)
-    assert np.all(np.diff(scores) <= 0)
-    vec = model.embed_user_from_history([0, 2, 4, 999, -1])  # out-of-catalogue ids are ignored
-    np.testing.assert_allclose(np.linalg.norm(vec), 1.0, atol=1e-5)
-    assert np.all(np.argsort(-(model.item_emb_ @ vec))[:5] < HALF)
-    ids, _ = model.recommend_for_history([0], 30, exclude=[2, 3])
-    assert not {0, 2, 3} & set(ids) and len(ids) == 27
+    """Histories are served through the generic methods every cold-user model has."""
+    assert not hasattr(model, "recommend_for_history")  # one history path, not two
+    assert not hasattr(model, "embed_user_from_history")
+    rows = history_rows([[16, 18, 20, 22], [0, 2, 4]])  # beta items, alpha items
+    vec = model.history_vectors(rows)
+    np.testing.assert_allclose(np.linalg.norm(vec, axis=1), 1.0, atol=1e-5)
+    scores = model.score_history(rows)
+    np.testing.assert_allclose(scores, vec @ model.item_emb_.T, atol=1e-6)
+    best = np.argsort(-np.where(rows.toarray() > 0, -np.inf, scores), axis=1)[:, :5]
+    assert np.all(best[0] >= HALF) and np.all(best[1] < HALF)
     # score_history: one row per history, full catalogue
     hist = board.interactions.csr("rating")[:6]
     s = model.score_history(hist)
@@ -226,7 +234,8 @@ def test_user_features_reach_a_user_without_history(board) -> None:  # type: ign
     s = m.score(np.array([0, 1]))
     assert s[0, :HALF].mean() > s[0, HALF:].mean()
     assert s[1, HALF:].mean() > s[1, :HALF].mean()
-    vec = m.embed_user_from_history([], {"gender": "M", "age": 30})
+    empty = sp.csr_array((1, board.n_items))
+    vec = m.embed_histories(empty, pd.DataFrame([{"gender": "M", "age": 30}]))[0]
     assert (m.item_emb_ @ vec)[HALF:].mean() > (m.item_emb_ @ vec)[:HALF].mean()
 
 
@@ -245,7 +254,7 @@ def test_item_encoding_handles_missing_and_unknown_features() -> None:
     g, d, w = encode_items(None, 2, np.array([], dtype=str), 16)
     assert g.shape == (2, 1) and not g.any() and not d.any() and not w.any()
     # Hashing is stable across processes (pandas' keyed hash, not Python's salted hash()).
-    code = "from recbench.algorithms.two_tower import hash_tokens; import numpy as np;"
+    code = "from recbench.algorithms.two_tower.features import hash_tokens; import numpy as np;"
     code += "print(hash_tokens(np.array(['w:film', 't:cult'], dtype=object), 1 << 14).tolist())"
     out = [
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -316,7 +325,8 @@ def test_explanations_name_inputs_and_real_items() -> None:
     assert reasons is not None and len(reasons) == 3
     rated = set(history.indices.tolist())
     for reason in reasons:
-        assert reason == "—" or re.search(r"its |you rated \{item:\d+\}", reason)
+        assert "approximate reason" in reason  # ablation drops do not add up to the score
+        assert reason.startswith("—") or re.search(r"its |you rated \{item:\d+\}", reason)
         for ref in re.findall(r"\{item:(\d+)\}", reason):
             assert int(ref) in rated
 
@@ -341,3 +351,33 @@ def test_fit_with_ann_index_serves_recommend(tmp_path, capsys) -> None:  # type:
         assert a["approximate"] and not e["approximate"]
         overlap = {i["item"] for i in a["items"]} & {i["item"] for i in e["items"]}
         assert len(overlap) >= 9  # HNSW recall@10 on 9.7k items
+
+
+def test_package_uses_the_shared_metric_and_within_user_ranking(board, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """two_tower is a package (features, network, training, model) whose validation NDCG is
+    recbench.metrics' and whose within-user ranking is the splitters'; the entry point that
+    pyproject.toml names still loads the model."""
+    from importlib.metadata import EntryPoint
+    from pathlib import Path
+
+    from recbench import split
+    from recbench.algorithms.two_tower import features, training
+    from recbench.metrics import ranking
+
+    assert features.rank_within_user is split._rank_within_user
+    assert training.ndcg_at_k is ranking.ndcg_at_k
+    calls: list[int] = []
+
+    def spy(hits, n_relevant, k):  # type: ignore[no-untyped-def]
+        calls.append(k)
+        return ranking.ndcg_at_k(hits, n_relevant, k)
+
+    monkeypatch.setattr(training, "ndcg_at_k", spy)
+    m = fit(board, epochs=2, patience=2)
+    assert calls and set(calls) == {training.VAL_K}
+    assert np.all(np.isfinite(m.train_log_[:, 1]))
+    value = "recbench.algorithms.two_tower:TwoTowerRecommender"  # as in pyproject.toml
+    assert EntryPoint("two-tower", value, "recbench.algorithms").load() is TwoTowerRecommender
+    package = Path(features.__file__).parent
+    assert {p.stem for p in package.glob("*.py")} >= {"features", "network", "training", "model"}
+    assert all(len(p.read_text().splitlines()) <= 600 for p in package.glob("*.py"))

@@ -12,12 +12,13 @@ from __future__ import annotations
 import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict
 
+from recbench.algorithms.explain import APPROXIMATE, Contribution, describe
 from recbench.algorithms.space import Dim
 from recbench.data.model import Dataset
 from recbench.metrics.topk import mask_seen, top_k  # re-exported: the ranking primitive
@@ -35,8 +36,15 @@ class NotFittedError(RuntimeError):
     """``score``/``predict`` called before ``fit``."""
 
 
-class Recommender(ABC):
-    """Base class for recommenders.
+#: training progress, called as (step, of, loss) by iterative learners
+Progress = Callable[[int, int, float], None]
+ConfigT = TypeVar("ConfigT", bound=AlgoConfig)
+R = TypeVar("R", bound="Recommender[Any]")
+
+
+class Recommender(ABC, Generic[ConfigT]):
+    """Base class for recommenders, generic in its config: ``class SVD(Recommender[SVDConfig])``
+    with ``Config = SVDConfig`` makes ``self.config`` an ``SVDConfig``.
 
     Subclasses set the class attributes below, define ``Config`` (an :class:`AlgoConfig`),
     implement ``_fit`` and ``score`` (and ``predict`` when ``predicts_ratings``), and list in
@@ -57,7 +65,9 @@ class Recommender(ABC):
     user_independent: ClassVar[bool] = False
     #: can score items that have no training interactions (from features, or by design)
     cold_items: ClassVar[bool] = False
-    #: cannot be fitted without explicit ratings / without item features
+    #: cannot be fitted without explicit ratings (``fit`` refuses data without them) / without
+    #: item features. A class that sets ``predicts_ratings`` but not ``needs_ratings`` gets
+    #: ``needs_ratings = predicts_ratings``; models that also rank implicit data set it False.
     needs_ratings: ClassVar[bool] = False
     needs_item_features: ClassVar[bool] = False
     #: importable modules the algorithm needs, and the extra that installs them
@@ -67,12 +77,15 @@ class Recommender(ABC):
     #: tuning dimensions (recbench.algorithms.space records); `recbench tune` searches them
     search_space: ClassVar[dict[str, Dim]] = {}
     state_attrs: ClassVar[tuple[str, ...]] = ()
-    #: set by callers that show progress; iterative learners call it as (step, of, loss)
-    progress: Callable[[int, int, float], None] | None = None
 
-    def __init__(self, config: AlgoConfig | None = None, *, seed: int = 0) -> None:
-        self.config = config if config is not None else self.Config()
+    def __init__(self, config: ConfigT | None = None, *, seed: int = 0) -> None:
+        self.config: ConfigT = config if config is not None else self.Config()  # type: ignore[assignment]
         self.seed = seed
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "predicts_ratings" in cls.__dict__ and "needs_ratings" not in cls.__dict__:
+            cls.needs_ratings = cls.predicts_ratings
 
     # -- capability helpers --------------------------------------------------------------------
     @classmethod
@@ -92,23 +105,51 @@ class Recommender(ABC):
     def tasks(cls) -> list[str]:
         return [t for t, ok in (("rating", cls.predicts_ratings), ("ranking", cls.ranks)) if ok]
 
+    def rates(self) -> bool:
+        """Whether this fitted instance predicts ratings: the class flag, unless what ``fit``
+        found narrows it (a hybrid whose parts do not both predict ratings)."""
+        return self.predicts_ratings
+
     # -- fitting -------------------------------------------------------------------------------
-    def fit(self, train: Dataset) -> Recommender:
-        """Learn from ``train`` (users x items shape of the whole dataset)."""
+    def fit(self: R, train: Dataset, progress: Progress | None = None) -> R:
+        """Learn from ``train`` (users x items shape of the whole dataset).
+
+        ``progress`` is called as (step, of, loss) by iterative learners while this fit runs
+        (they call :meth:`report`); it is not kept on the model.
+        """
         inter = train.interactions
-        if self.predicts_ratings and inter.rating is None:
+        if self.needs_ratings and inter.rating is None:
             from recbench.errors import UsageError
 
-            raise UsageError(f"{type(self).__name__} predicts ratings, and {train.name} has none")
+            raise UsageError(
+                f"{type(self).__name__} predicts ratings and needs them to fit, "
+                f"and {train.name} has none"
+            )
         self.n_users_ = inter.n_users
         self.n_items_ = inter.n_items
-        scale = train.rating_scale or (0.0, 0.0)
+        # No ratings, no scale: (0, 0) tells rating-aware parts the data is implicit.
+        scale = (train.rating_scale if inter.rating is not None else None) or (0.0, 0.0)
         self.rating_scale_ = np.asarray(scale, dtype=np.float64)
-        self._fit(train)
+        self._progress = progress
+        try:
+            self._fit(train)
+        finally:
+            del self._progress
         return self
 
     @abstractmethod
     def _fit(self, train: Dataset) -> None: ...
+
+    @property
+    def progress(self) -> Progress | None:
+        """The callback given to the fit now running (None outside ``fit``)."""
+        return self.__dict__.get("_progress")
+
+    def report(self, step: int, of: int, loss: float) -> None:
+        """Report training progress to the caller of the fit now running, if it asked."""
+        callback = self.progress
+        if callback is not None:
+            callback(step, of, float(loss))
 
     def check_is_fitted(self) -> None:
         if not hasattr(self, "n_items_"):
@@ -141,13 +182,25 @@ class Recommender(ABC):
         them."""
         return None
 
+    def contributions(
+        self, history: sp.csr_array, items: np.ndarray
+    ) -> list[list[Contribution]] | None:
+        """Per item of ``items``: each history item's additive part of that item's score for
+        the user whose (1 x n_items) training row is ``history``, largest first; None when the
+        model's score is not such a sum. The parts sum to the score the model ranks by."""
+        return None
+
     def explain(self, history: sp.csr_array, items: np.ndarray) -> list[str] | None:
         """One reason per recommended item, from the model that made it; None if it has none.
 
-        ``history`` is the user's (1 x n_items) training row. The default serves latent-factor
-        models: the user's items closest to each recommendation in the learned item space.
+        ``history`` is the user's (1 x n_items) training row. Additive models name the history
+        items contributing most (:meth:`contributions`); latent-factor models name the rated
+        item closest in the learned item space and say that this is an approximation.
         Reasons name items by dense index as ``{item:N}``; the CLI substitutes titles.
         """
+        found = self.contributions(history, items)
+        if found is not None:
+            return [describe(c) for c in found]
         emb = self.item_embeddings()
         if emb is None:
             return None
@@ -158,7 +211,8 @@ class Recommender(ABC):
         sims = unit[np.asarray(items, np.int64)] @ unit[rated].T
         best = np.argmax(sims, axis=1)
         return [
-            f"close in latent space to {{item:{rated[b]}}} you rated (cosine {sims[r, b]:.2f})"
+            f"close in the learned item space to {{item:{rated[b]}}} you rated "
+            f"(cosine {sims[r, b]:.2f}; {APPROXIMATE})"
             for r, b in enumerate(best)
         ]
 
@@ -195,7 +249,7 @@ class Recommender(ABC):
             state[attr] = np.asarray(getattr(self, attr))
         return state
 
-    def set_state(self, state: dict[str, Any]) -> Recommender:
+    def set_state(self: R, state: dict[str, Any]) -> R:
         missing = [a for a in ("n_users_", "n_items_", *self.state_attrs) if a not in state]
         if missing:
             raise KeyError(f"model arrays lack {', '.join(missing)}")
@@ -205,4 +259,3 @@ class Recommender(ABC):
         for attr in self.state_attrs:
             setattr(self, attr, state[attr])
         return self
-

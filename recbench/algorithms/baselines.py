@@ -42,7 +42,7 @@ class RandomConfig(AlgoConfig):
     pass
 
 
-class RandomRecommender(Recommender):
+class RandomRecommender(Recommender[RandomConfig]):
     """Random ranking; ratings drawn from a normal fitted to the training ratings.
 
     The rating part is Surprise's NormalPredictor (same distribution), seeded per pair.
@@ -51,23 +51,16 @@ class RandomRecommender(Recommender):
     family = "baseline"
     description = "Random scores; ratings ~ Normal(mean, sd) of the training ratings"
     predicts_ratings = True
+    needs_ratings = False  # on implicit data only the ranking part is meaningful
     user_independent = True
     cold_items = True
     Config = RandomConfig
     state_attrs: ClassVar[tuple[str, ...]] = ("mu_", "sigma_")
 
-    def fit(self, train: Dataset) -> RandomRecommender:
-        # Ratings are optional: on implicit data only the ranking part is meaningful.
-        if train.interactions.rating is None:
-            self.n_users_, self.n_items_ = train.interactions.shape
-            self.rating_scale_ = np.zeros(2)
-            self.mu_, self.sigma_ = np.float64(0), np.float64(0)
-            return self
-        return super().fit(train)  # type: ignore[return-value]
-
     def _fit(self, train: Dataset) -> None:
         r = train.interactions.rating
-        assert r is not None
+        if r is None:
+            r = np.zeros(0, np.float32)
         self.mu_ = np.float64(r.mean()) if len(r) else np.float64(0)
         self.sigma_ = np.float64(r.std()) if len(r) else np.float64(0)
 
@@ -92,7 +85,7 @@ class PopularityConfig(AlgoConfig):
     pass
 
 
-class PopularityRecommender(Recommender):
+class PopularityRecommender(Recommender[PopularityConfig]):
     """Most-interacted items first (the same list for everyone, minus what they have seen)."""
 
     family = "baseline"
@@ -118,7 +111,7 @@ class BaselineConfig(AlgoConfig):
     n_epochs: int = Field(10, ge=1, le=1000, description="alternating passes")
 
 
-class BaselineRecommender(Recommender):
+class BaselineRecommender(Recommender[BaselineConfig]):
     """Global mean + user bias + item bias, fitted by alternating least squares.
 
     The same estimator and defaults as Surprise's ``BaselineOnly`` (method 'als'), vectorised
@@ -139,7 +132,6 @@ class BaselineRecommender(Recommender):
 
     def _fit(self, train: Dataset) -> None:
         cfg = self.config
-        assert isinstance(cfg, BaselineConfig)
         inter = train.interactions
         r = inter.rating.astype(np.float64)  # type: ignore[union-attr]
         u, i = inter.user, inter.item

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender
+from recbench.algorithms.explain import Contribution, describe, rank_contributions
 from recbench.algorithms.space import Float, Int, Space
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
@@ -93,12 +94,13 @@ class ContentConfig(AlgoConfig):
     )
 
 
-class ContentRecommender(Recommender):
+class ContentRecommender(Recommender[ContentConfig]):
     """TF-IDF item profiles; cosine ranking; content-kNN rating prediction."""
 
     family = "content"
     description = "TF-IDF content profiles (genres, tags, title words, year)"
     predicts_ratings = True
+    needs_ratings = False  # on implicit data it ranks only, each rated item weighing 1
     inductive = True
     cold_users = True
     cold_items = True
@@ -125,20 +127,10 @@ class ContentRecommender(Recommender):
         "global_mean_",
     )
 
-    def fit(self, train: Dataset) -> ContentRecommender:
-        if train.item_features is None:
-            raise UsageError(f"content needs item features, and {train.name} has none")
-        if train.interactions.rating is None:  # implicit data: rank only, weight 1 per item
-            self.n_users_, self.n_items_ = train.interactions.shape
-            self.rating_scale_ = np.zeros(2)
-            self._fit(train)
-            return self
-        super().fit(train)
-        return self
-
     def _fit(self, train: Dataset) -> None:
         cfg = self.config
-        assert isinstance(cfg, ContentConfig) and train.item_features is not None
+        if train.item_features is None:
+            raise UsageError(f"content needs item features, and {train.name} has none")
         feats, vocab = item_features_with_vocab(
             train.item_features,
             {
@@ -187,7 +179,6 @@ class ContentRecommender(Recommender):
         their mean weighs each rated item 1 instead of getting an empty profile.
         """
         cfg = self.config
-        assert isinstance(cfg, ContentConfig)
         hist = hist.copy()
         if self.rating_scale_[1] <= self.rating_scale_[0]:
             hist.data = np.ones_like(hist.data)
@@ -225,7 +216,6 @@ class ContentRecommender(Recommender):
         """Mean-centred average of the user's ratings of the k most content-similar items."""
         self.check_is_fitted()
         cfg = self.config
-        assert isinstance(cfg, ContentConfig)
         users = np.asarray(users, np.int64)
         items = np.asarray(items, np.int64)
         feats = self._features()
@@ -252,18 +242,37 @@ class ContentRecommender(Recommender):
             out[pos] += np.divide(num, den, out=np.zeros(len(pos)), where=den > 0)
         return self.clip(out)
 
-    def explain(self, history: sp.csr_array, items: np.ndarray) -> list[str]:
-        """The features that the user's profile and each item share most strongly."""
+    def contributions(
+        self, history: sp.csr_array, items: np.ndarray
+    ) -> list[list[Contribution]] | None:
+        """Item j's score is ``sum_l w_l (f_l . f_j) / |profile|`` over the history items l
+        (``w_l`` the item's weight in the profile, ``f`` the TF-IDF rows)."""
         self.check_is_fitted()
+        weights = self._weights(sp.csr_array(history, dtype=np.float32))
+        weights.sum_duplicates()
+        rated = np.asarray(weights.indices, np.int64)
         feats = self._features()
-        profile = (self._weights(sp.csr_array(history, dtype=np.float32)) @ feats).toarray()[0]
+        profile = weights @ feats
+        norm = float(np.sqrt(profile.multiply(profile).sum()))
+        sims = (feats[np.asarray(items, np.int64)] @ feats[rated].T).toarray()
+        terms = sims * weights.data[None, :].astype(np.float64) / (norm if norm > 0 else 1.0)
+        return rank_contributions(rated, terms)
+
+    def explain(self, history: sp.csr_array, items: np.ndarray) -> list[str] | None:
+        """The history items contributing most to each score, and the features the user's
+        profile and the item share most strongly."""
+        found = self.contributions(history, items)
+        if found is None:  # pragma: no cover - content always decomposes
+            return None
+        feats = self._features()
+        weights = self._weights(sp.csr_array(history, dtype=np.float32))
+        profile = (weights @ feats).toarray()[0]
         out = []
-        for item in np.asarray(items, np.int64):
-            row = feats[[item]].toarray()[0]
-            contrib = profile * row
-            top = [j for j in np.argsort(-contrib)[:3] if contrib[j] > 0]
-            if not top:
-                out.append("no shared features with your profile")
-                continue
-            out.append("matches " + ", ".join(str(self.tokens_[j]) for j in top))
+        for item, parts in zip(np.asarray(items, np.int64), found, strict=True):
+            shared = profile * feats[[item]].toarray()[0]
+            top = [j for j in np.argsort(-shared, kind="stable")[:3] if shared[j] > 0]
+            reason = describe(parts)
+            if top:
+                reason += "; shares " + ", ".join(str(self.tokens_[j]) for j in top)
+            out.append(reason)
         return out

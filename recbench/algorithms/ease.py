@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender
+from recbench.algorithms.explain import Contribution, rank_contributions
 from recbench.algorithms.space import Float, Space
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
@@ -44,7 +45,7 @@ def ease_weights(x: sp.csr_array, l2: float) -> np.ndarray:
     return p
 
 
-class EASERecommender(Recommender):
+class EASERecommender(Recommender[EASEConfig]):
     """Item-item linear autoencoder with a zero diagonal, solved in closed form (Steck 2019)."""
 
     family = "item-item"
@@ -57,7 +58,6 @@ class EASERecommender(Recommender):
 
     def _fit(self, train: Dataset) -> None:
         cfg = self.config
-        assert isinstance(cfg, EASEConfig)
         n = self.n_items_
         need_gb = 3 * n * n * 8 / 1e9
         if need_gb > cfg.max_memory_gb:
@@ -84,10 +84,8 @@ class EASERecommender(Recommender):
         return np.asarray(x[users] @ self.B_, dtype=np.float32)
 
     def _as_values(self, history: sp.csr_array) -> sp.csr_array:
-        cfg = self.config
-        assert isinstance(cfg, EASEConfig)
         h = sp.csr_array(history, dtype=np.float32)
-        if cfg.values == "binary":
+        if self.config.values == "binary":
             h.data = np.ones_like(h.data)
         return h
 
@@ -95,15 +93,13 @@ class EASERecommender(Recommender):
         self.check_is_fitted()
         return np.asarray(self._as_values(history) @ self.B_, dtype=np.float32)
 
-    def explain(self, history: sp.csr_array, items: np.ndarray) -> list[str] | None:
-        """The rated item contributing most to each score (its weight in B)."""
+    def contributions(
+        self, history: sp.csr_array, items: np.ndarray
+    ) -> list[list[Contribution]] | None:
+        """Item j's score is the sum over the history items l of ``x_l * B[l, j]``."""
+        self.check_is_fitted()
         h = self._as_values(history)
-        if not h.nnz:
-            return None
-        rated = h.indices
-        contrib = h.data[:, None] * self.B_[np.ix_(rated, np.asarray(items, np.int64))]
-        best = np.argmax(contrib, axis=0)
-        return [
-            f"because you rated {{item:{rated[b]}}} (weight {contrib[b, c]:.3f})"
-            for c, b in enumerate(best)
-        ]
+        h.sum_duplicates()
+        rated = np.asarray(h.indices, np.int64)
+        terms = h.data[:, None] * self.B_[np.ix_(rated, np.asarray(items, np.int64))]
+        return rank_contributions(rated, terms.T)

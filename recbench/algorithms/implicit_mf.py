@@ -6,13 +6,14 @@ touching the caller's environment.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender
+from recbench.algorithms.explain import Contribution, rank_contributions
 from recbench.algorithms.space import Float, Int, Space
 from recbench.data.model import Dataset
 
@@ -28,7 +29,10 @@ class ALSConfig(AlgoConfig):
     num_threads: int = Field(0, ge=0, description="threads (0: all cores)")
 
 
-class _ImplicitFactors(Recommender):
+_C = TypeVar("_C", bound=AlgoConfig)
+
+
+class _ImplicitFactors(Recommender[_C]):
     """Shared by implicit's models: scores are ``user_factors @ item_factors.T``."""
 
     source = "implicit"
@@ -55,7 +59,7 @@ class _ImplicitFactors(Recommender):
         return model
 
 
-class ALSRecommender(_ImplicitFactors):
+class ALSRecommender(_ImplicitFactors[ALSConfig]):
     """Weighted matrix factorisation for implicit feedback (Hu, Koren, Volinsky 2008)."""
 
     family = "matrix-factorisation"
@@ -73,8 +77,7 @@ class ALSRecommender(_ImplicitFactors):
         from threadpoolctl import threadpool_limits
 
         cfg = self.config
-        assert isinstance(cfg, ALSConfig)
-        values = "rating" if cfg.weighting == "rating" else "binary"
+        values: Literal["rating", "binary"] = cfg.weighting
         # implicit wants the scipy.sparse matrix class, not the newer array class.
         matrix = sp.csr_matrix(train.interactions.csr(values).astype(np.float32))
         with threadpool_limits(1, "blas"):  # implicit checks this when the model is built
@@ -93,14 +96,44 @@ class ALSRecommender(_ImplicitFactors):
     def to_implicit(self):  # type: ignore[no-untyped-def]
         """An implicit model carrying these factors (for cross-checks and benchmarks)."""
         from implicit.cpu.als import AlternatingLeastSquares
-
-        cfg = self.config
-        assert isinstance(cfg, ALSConfig)
         from threadpoolctl import threadpool_limits
 
+        cfg = self.config
         with threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(factors=cfg.factors, random_state=self.seed)
+            model = AlternatingLeastSquares(
+                factors=cfg.factors,
+                regularization=cfg.regularization,
+                alpha=cfg.alpha,
+                random_state=self.seed,
+            )
         return self._carrying_factors(model)
+
+    def contributions(
+        self, history: sp.csr_array, items: np.ndarray
+    ) -> list[list[Contribution]] | None:
+        """Exact per-item contributions, computed as implicit's ``explain`` does.
+
+        The user's vector is re-solved from ``history`` against the item factors,
+        ``x = A^-1 sum_l c_l y_l`` with ``A = Y'Y + reg I + sum_l (c_l - 1) y_l y_l'`` and
+        ``c_l = alpha * value_l``, so item j's score ``y_j . x`` is the sum over the history
+        items of ``c_l (A^-1 y_j) . y_l``. For a training user this re-solved vector is the
+        one ALS's next user step would give; the stored one can differ slightly.
+        """
+        self.check_is_fitted()
+        cfg = self.config
+        h = sp.csr_array(history, dtype=np.float64)
+        h.sum_duplicates()
+        keep = h.data > 0
+        rated = np.asarray(h.indices, np.int64)[keep]
+        values = h.data[keep] if cfg.weighting == "rating" else np.ones(int(keep.sum()))
+        conf = cfg.alpha * values
+        y = np.asarray(self.item_factors_, np.float64)
+        yr = y[rated]
+        a = y.T @ y + cfg.regularization * np.eye(y.shape[1])
+        a += (yr * (conf - 1.0)[:, None]).T @ yr
+        solved = np.linalg.solve(a, y[np.asarray(items, np.int64)].T)  # (factors, n_items)
+        terms = (yr @ solved).T * conf[None, :]
+        return rank_contributions(rated, terms)
 
 
 class BPRConfig(AlgoConfig):
@@ -116,7 +149,7 @@ class BPRConfig(AlgoConfig):
     )
 
 
-class BPRRecommender(_ImplicitFactors):
+class BPRRecommender(_ImplicitFactors[BPRConfig]):
     """Bayesian Personalised Ranking (Rendle et al. 2009; implicit), ranking only.
 
     implicit appends a bias column to the factors (1 on the user side, the item bias on the item
@@ -140,7 +173,6 @@ class BPRRecommender(_ImplicitFactors):
         from threadpoolctl import threadpool_limits
 
         cfg = self.config
-        assert isinstance(cfg, BPRConfig)
         matrix = sp.csr_matrix(train.interactions.csr("binary").astype(np.float32))
         with threadpool_limits(1, "blas"):
             model = BayesianPersonalizedRanking(
@@ -169,7 +201,6 @@ class BPRRecommender(_ImplicitFactors):
         from threadpoolctl import threadpool_limits
 
         cfg = self.config
-        assert isinstance(cfg, BPRConfig)
         with threadpool_limits(1, "blas"):
             model = BayesianPersonalizedRanking(
                 factors=cfg.factors, num_threads=1, random_state=self.seed

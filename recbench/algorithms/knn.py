@@ -41,6 +41,7 @@ from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender
 from recbench.algorithms.baselines import BaselineConfig, BaselineRecommender
+from recbench.algorithms.explain import Contribution, rank_contributions
 from recbench.algorithms.space import Categorical, Int, Space
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
@@ -223,7 +224,7 @@ def top_neighbours(sim: np.ndarray, k: int, block: int = 1024) -> sp.csr_array:
     return out
 
 
-class _KNNRecommender(Recommender):
+class _KNNRecommender(Recommender[KNNConfig]):
     """Shared implementation; subclasses fix ``user_based``."""
 
     family = "neighbourhood"
@@ -254,14 +255,8 @@ class _KNNRecommender(Recommender):
         "nb_data_",
     )
 
-    @property
-    def _cfg(self) -> KNNConfig:
-        cfg = self.config
-        assert isinstance(cfg, KNNConfig)
-        return cfg
-
     def _fit(self, train: Dataset) -> None:
-        cfg = self._cfg
+        cfg = self.config
         inter = train.interactions
         n_x = self.n_users_ if self.user_based else self.n_items_
         n_y = self.n_items_ if self.user_based else self.n_users_
@@ -344,7 +339,7 @@ class _KNNRecommender(Recommender):
 
     def estimate(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Unclipped float64 estimates, exactly as Surprise's ``predict`` before clipping."""
-        cfg = self._cfg
+        cfg = self.config
         users = np.asarray(users, np.int64)
         items = np.asarray(items, np.int64)
         mu = float(self.global_mean_)
@@ -391,20 +386,6 @@ class _KNNRecommender(Recommender):
             return np.where(known, self.means_[x] + term, mu)
         return mu + self.bu_[users] + self.bi_[items] + term
 
-    def explain(self, history: sp.csr_array, items: np.ndarray) -> list[str] | None:
-        if self.user_based:
-            return None
-        rated = np.asarray(history.indices, np.int64)
-        if not len(rated):
-            return None
-        sims = self.sim_[np.asarray(items, np.int64)][:, rated]
-        best = np.argmax(sims, axis=1)
-        return [
-            f"because you rated {{item:{rated[b]}}} ({self._cfg.similarity} similarity "
-            f"{sims[n, b]:.2f})"
-            for n, b in enumerate(best)
-        ]
-
 
 class UserKNNRecommender(_KNNRecommender):
     """User-based k-NN (Surprise KNNBasic / KNNWithMeans / KNNBaseline, user_based=True)."""
@@ -425,3 +406,15 @@ class ItemKNNRecommender(_KNNRecommender):
         b = sp.csr_array(history, dtype=np.float64)
         b.data = np.ones_like(b.data)
         return np.asarray((b @ self._neighbours_cached().T).toarray(), dtype=np.float32)
+
+    def contributions(
+        self, history: sp.csr_array, items: np.ndarray
+    ) -> list[list[Contribution]] | None:
+        """The ranking score of item j is the sum, over the history items l, of the similarity
+        of l to j when l is among j's ``k`` ranking neighbours (binary cosine by default): the
+        same neighbourhoods that produced the score, not the rating similarity."""
+        self.check_is_fitted()
+        rated = np.unique(np.asarray(sp.csr_array(history).indices, np.int64))
+        nb = self._neighbours_cached()
+        terms = nb[np.asarray(items, np.int64)][:, rated].toarray()
+        return rank_contributions(rated, terms)

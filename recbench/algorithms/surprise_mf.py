@@ -10,7 +10,8 @@ Estimates are clipped to the rating scale as Surprise's ``predict`` does.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from abc import abstractmethod
+from typing import ClassVar, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -46,32 +47,13 @@ def inner_to_dense(trainset, n_users: int, n_items: int) -> tuple[np.ndarray, np
     return users, items
 
 
-class SVDConfig(AlgoConfig):
-    n_factors: int = Field(100, ge=1, le=10_000, description="latent factors")
-    n_epochs: int = Field(20, ge=1, le=10_000, description="SGD epochs")
-    biased: bool = Field(True, description="learn user and item biases")
-    init_mean: float = Field(0.0, description="mean of the factor initialisation")
-    init_std_dev: float = Field(0.1, ge=0, description="sd of the factor initialisation")
-    lr_all: float = Field(0.005, gt=0, description="learning rate")
-    reg_all: float = Field(0.02, ge=0, description="L2 regularisation")
+_C = TypeVar("_C", bound=AlgoConfig)
 
 
-class SVDRecommender(Recommender):
-    """Funk-style biased matrix factorisation (Surprise ``SVD``), trained by SGD."""
+class _SurpriseFactors(Recommender[_C]):
+    """Shared by SVD and NMF: Surprise's learned arrays copied into dense-index space, scored
+    as ``mu + b_u + b_i + p_u . q_i`` (the unbiased model falls back to the global mean)."""
 
-    family = "matrix-factorisation"
-    description = "Biased MF trained by SGD (Surprise SVD), scored in bulk"
-    source = "surprise"
-    predicts_ratings = True
-    needs_ratings = True
-    requires = ("surprise",)
-    Config = SVDConfig
-    search_space: ClassVar[Space] = {
-        "n_factors": Int(8, 256, log=True),
-        "n_epochs": Int(5, 100, log=True),
-        "lr_all": Float(1e-3, 0.05, log=True),
-        "reg_all": Float(1e-3, 0.5, log=True),
-    }
     state_attrs: ClassVar[tuple[str, ...]] = (
         "mu_",
         "global_mean_",
@@ -83,24 +65,9 @@ class SVDRecommender(Recommender):
         "item_known_",
     )
 
-    def _fit(self, train: Dataset) -> None:
-        import surprise
-
-        cfg = self.config
-        assert isinstance(cfg, SVDConfig)
-        trainset = surprise_trainset(train)
-        algo = surprise.SVD(
-            n_factors=cfg.n_factors,
-            n_epochs=cfg.n_epochs,
-            biased=cfg.biased,
-            init_mean=cfg.init_mean,
-            init_std_dev=cfg.init_std_dev,
-            lr_all=cfg.lr_all,
-            reg_all=cfg.reg_all,
-            random_state=self.seed,
-        )
-        algo.fit(trainset)
-        self._store(algo, trainset, cfg.n_factors, cfg.biased)
+    @abstractmethod
+    def _biased(self) -> bool:
+        """Whether the fitted model has biases (Surprise's ``biased``)."""
 
     def _store(self, algo, trainset, n_factors: int, biased: bool) -> None:  # type: ignore[no-untyped-def]
         """Copy a fitted Surprise SVD/NMF's arrays into dense-index space (unknown ids: zero)."""
@@ -144,10 +111,54 @@ class SVDRecommender(Recommender):
             est = np.where(unknown, self.global_mean_, est)
         return self.clip(est)
 
-    def _biased(self) -> bool:
+
+class SVDConfig(AlgoConfig):
+    n_factors: int = Field(100, ge=1, le=10_000, description="latent factors")
+    n_epochs: int = Field(20, ge=1, le=10_000, description="SGD epochs")
+    biased: bool = Field(True, description="learn user and item biases")
+    init_mean: float = Field(0.0, description="mean of the factor initialisation")
+    init_std_dev: float = Field(0.1, ge=0, description="sd of the factor initialisation")
+    lr_all: float = Field(0.005, gt=0, description="learning rate")
+    reg_all: float = Field(0.02, ge=0, description="L2 regularisation")
+
+
+class SVDRecommender(_SurpriseFactors[SVDConfig]):
+    """Funk-style biased matrix factorisation (Surprise ``SVD``), trained by SGD."""
+
+    family = "matrix-factorisation"
+    description = "Biased MF trained by SGD (Surprise SVD), scored in bulk"
+    source = "surprise"
+    predicts_ratings = True
+    needs_ratings = True
+    requires = ("surprise",)
+    Config = SVDConfig
+    search_space: ClassVar[Space] = {
+        "n_factors": Int(8, 256, log=True),
+        "n_epochs": Int(5, 100, log=True),
+        "lr_all": Float(1e-3, 0.05, log=True),
+        "reg_all": Float(1e-3, 0.5, log=True),
+    }
+
+    def _fit(self, train: Dataset) -> None:
+        import surprise
+
         cfg = self.config
-        assert isinstance(cfg, SVDConfig)
-        return cfg.biased
+        trainset = surprise_trainset(train)
+        algo = surprise.SVD(
+            n_factors=cfg.n_factors,
+            n_epochs=cfg.n_epochs,
+            biased=cfg.biased,
+            init_mean=cfg.init_mean,
+            init_std_dev=cfg.init_std_dev,
+            lr_all=cfg.lr_all,
+            reg_all=cfg.reg_all,
+            random_state=self.seed,
+        )
+        algo.fit(trainset)
+        self._store(algo, trainset, cfg.n_factors, cfg.biased)
+
+    def _biased(self) -> bool:
+        return self.config.biased
 
 
 def _surprise_indicator(train: Dataset, n_users: int, n_items: int) -> sp.csr_array:
@@ -181,7 +192,7 @@ class SVDppConfig(AlgoConfig):
     cache_ratings: bool = Field(False, description="cache each user's items while fitting")
 
 
-class SVDppRecommender(Recommender):
+class SVDppRecommender(Recommender[SVDppConfig]):
     """SVD++ (Koren 2008; Surprise ``SVDpp``): biased MF plus implicit feedback of what was rated.
 
     The estimate is ``mu + b_u + b_i + q_i . (p_u + |N(u)|^-1/2 sum_{j in N(u)} y_j)``. The
@@ -209,7 +220,6 @@ class SVDppRecommender(Recommender):
         import surprise
 
         cfg = self.config
-        assert isinstance(cfg, SVDppConfig)
         trainset = surprise_trainset(train)
         algo = surprise.SVDpp(**cfg.model_dump(), random_state=self.seed)
         algo.fit(trainset)
@@ -266,7 +276,7 @@ class NMFConfig(AlgoConfig):
     init_high: float = Field(1.0, gt=0, description="upper bound of the uniform initialisation")
 
 
-class NMFRecommender(SVDRecommender):
+class NMFRecommender(_SurpriseFactors[NMFConfig]):
     """Non-negative MF (Luo et al. 2014; Surprise ``NMF``) by multiplicative updates.
 
     Estimates follow Surprise exactly: ``q_i . p_u`` (plus ``mu + b_u + b_i`` when biased);
@@ -279,7 +289,7 @@ class NMFRecommender(SVDRecommender):
     source = "surprise"
     predicts_ratings = True
     requires = ("surprise",)
-    Config = NMFConfig  # type: ignore[assignment]
+    Config = NMFConfig
     search_space: ClassVar[Space] = {
         "n_factors": Int(4, 128, log=True),
         "n_epochs": Int(10, 100, log=True),
@@ -291,13 +301,10 @@ class NMFRecommender(SVDRecommender):
         import surprise
 
         cfg = self.config
-        assert isinstance(cfg, NMFConfig)
         trainset = surprise_trainset(train)
         algo = surprise.NMF(**cfg.model_dump(), random_state=self.seed)
         algo.fit(trainset)
         self._store(algo, trainset, cfg.n_factors, cfg.biased)
 
     def _biased(self) -> bool:
-        cfg = self.config
-        assert isinstance(cfg, NMFConfig)
-        return cfg.biased
+        return self.config.biased
