@@ -589,3 +589,21 @@ def test_per_user_errors_match_pandas_groupby(case):
         seen = want_count > 0
         pooled = np.sqrt((out["rmse"][seen] ** 2 * want_count[seen]).sum() / len(users))
         assert pooled == pytest.approx(rmse(pred, true), rel=1e-9, abs=1e-12)
+
+
+def test_k_beyond_the_list_is_never_padded_out() -> None:
+    """A K far past the catalogue (--k 1000000000) costs nothing extra, and values agree with
+    an explicitly padded list."""
+    rng = np.random.default_rng(1)
+    hits = rng.random((30, 8)) < 0.4
+    n_rel = rng.integers(1, 12, 30)
+    padded = np.pad(hits, ((0, 0), (0, 7)))
+    for name, fn in FUNCS.items():
+        np.testing.assert_array_equal(fn(hits, n_rel, 15), fn(padded, n_rel, 15), err_msg=name)
+    huge = 10**12  # padding would need 8 TB per user row
+    got = {name: fn(hits, n_rel, huge) for name, fn in FUNCS.items()}
+    np.testing.assert_array_equal(got["precision"], hits.sum(axis=1) / huge)
+    np.testing.assert_array_equal(got["recall"], recall_at_k(hits, n_rel, 8))
+    np.testing.assert_array_equal(got["mrr"], mrr_at_k(hits, n_rel, 8))
+    np.testing.assert_array_equal(got["hitrate"], hitrate_at_k(hits, n_rel, 8))
+    assert np.all(got["ndcg"] <= ndcg_at_k(hits, n_rel, 8) + 1e-12)

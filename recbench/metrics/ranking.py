@@ -3,7 +3,8 @@
 ``hits[u, j]`` is True when the item at rank ``j`` (0-based) of user ``u``'s list is relevant;
 ``n_relevant[u]`` is how many relevant held-out items ``u`` has (>= 1: users without any are not
 scored). Gains are binary; logarithms are base 2. Lists shorter than K count missing ranks as
-misses.
+misses; they are never padded out to K, so memory follows the list, not K (a K far beyond the
+catalogue costs nothing extra).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ def _check(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
     if np.any(n_relevant <= 0):
         raise ValueError("every scored user needs at least one relevant item")
     h = hits[:, :k].astype(np.float64)
-    if h.shape[1] < k:  # fewer candidates than K: the missing ranks are misses
-        h = np.pad(h, ((0, 0), (0, k - h.shape[1])))
+    if h.shape[1] == 0:  # an empty list: one miss stands for all K
+        h = np.zeros((h.shape[0], 1))
+    # fewer columns than K: the missing ranks are misses, and add nothing below
     return h
 
 
@@ -45,17 +47,17 @@ def recall_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
 def ndcg_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
     """DCG@K / ideal DCG@K, DCG = sum of 1/log2(rank+1) over relevant ranks (1-based)."""
     h = _check(hits, n_relevant, k)
-    disc = _discounts(k)
+    n_ideal = np.minimum(n_relevant, k)
     # Both sums are running sums in rank order, so a perfect list gives exactly 1.0.
-    ideal = np.cumsum(disc)[np.minimum(n_relevant, k) - 1]
-    dcg = np.cumsum(h * disc, axis=1)[:, -1]
-    return dcg / ideal
+    ideal = np.cumsum(_discounts(int(n_ideal.max(initial=1))))[n_ideal - 1]
+    dcg = np.cumsum(h * _discounts(h.shape[1]), axis=1)[:, -1]
+    return np.asarray(dcg / ideal, dtype=np.float64)
 
 
 def map_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
     """Average precision: sum of precision@rank at each hit, divided by min(K, |relevant|)."""
     h = _check(hits, n_relevant, k)
-    prec = np.cumsum(h, axis=1) / np.arange(1, k + 1)
+    prec = np.cumsum(h, axis=1) / np.arange(1, h.shape[1] + 1)
     return (prec * h).sum(axis=1) / np.minimum(n_relevant, k)
 
 
