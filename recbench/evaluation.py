@@ -140,7 +140,7 @@ def evaluate(
                 metrics[metric_key(name, k)] = float(v.mean())
     # Under user cold-start the test users are only known by a fold-in history, which rating
     # predictors do not take: only ranking is measured there.
-    if model.predicts_ratings and test.rating is not None and len(test) and split.cold != "users":
+    if model.rates() and test.rating is not None and len(test) and split.cold != "users":
         pred = predict_pairs(model, test.user, test.item)
         train_users = train.user_counts() > 0
         train_items = train.item_counts() > 0

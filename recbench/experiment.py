@@ -104,14 +104,13 @@ def run_cell(
 ) -> tuple[Recommender, EvalResult, float]:
     """Fit one algorithm on one split and evaluate it; returns model, result, fit seconds."""
     model = plugins.make(algo.name, algo.params, seed=seed)
-    if on_event is not None:
 
-        def trained(step: int, of: int, loss: float) -> None:
+    def trained(step: int, of: int, loss: float) -> None:
+        if on_event is not None:
             on_event(Event("train-progress", algo.label, split.fold, n_folds, step, of, loss))
 
-        model.progress = trained
     t0 = time.perf_counter()
-    model.fit(split.train)
+    model.fit(split.train, progress=trained if on_event is not None else None)
     fit_seconds = time.perf_counter() - t0
     if on_event:
         on_event(Event("fit-done", algo.label, split.fold, n_folds))
