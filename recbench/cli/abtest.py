@@ -1,0 +1,456 @@
+"""`recbench abtest simulate | plan | analyze`: online tests, rehearsed, sized and analysed.
+
+Thin wrappers over ``recbench.online``: this module parses options, calls the library and
+renders its sections (rich tables, Markdown, CSV or one JSON object).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from recbench.algorithms import plugins
+from recbench.cli.common import get_dataset, info, out, state, status, warn, write_results
+from recbench.cli.options import check_output, parse_algos
+from recbench.data import DatasetSpec
+from recbench.data.loading import DEFAULT_DATASET
+from recbench.errors import DataError, UsageError
+from recbench.online import power
+from recbench.online.analysis import analyze_users
+from recbench.online.clicks import ClickModel
+from recbench.online.logs import load_log, read_log
+from recbench.online.report import (
+    Section,
+    analysis_sections,
+    plan_sections,
+    simulation_sections,
+    to_csv_frame,
+    to_json,
+)
+from recbench.online.simulate import SimConfig, build_population, repeat, simulate
+from recbench.split import make_split, parse_split
+
+abtest_app = typer.Typer(
+    help="Online tests: simulate A/B and interleaving on held-out data, plan sample sizes, "
+    "analyse experiment logs.",
+    no_args_is_help=True,
+)
+
+FORMATS = ("table", "json", "csv", "markdown")
+SUFFIX = {".json": "json", ".csv": "csv", ".md": "markdown"}
+
+FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", "-f", help="table, json, csv or markdown (default: from --output)."),
+]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write results here.")]
+AlphaOpt = Annotated[float, typer.Option(help="Significance level (two-sided).")]
+
+
+def _format(fmt: str | None, output: Path | None) -> str:
+    if fmt is None:
+        return SUFFIX.get(output.suffix.lower(), "table") if output is not None else "table"
+    name = fmt.strip().lower()
+    if name not in FORMATS:
+        raise UsageError(f"unknown --format '{fmt}' (use {', '.join(FORMATS)})")
+    return name
+
+
+def _cell(value: Any, column: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if column.startswith("p_value") or column.endswith("_p") or column == "boot_p":
+            return f"{v:.2e}" if 0 < v < 1e-4 else f"{v:.4f}"
+        if column.startswith("users") or column in ("expected",):
+            return f"{v:,.1f}"
+        if "lift" in column or column.startswith(("share", "boot_")):
+            return f"{v:+.2%}" if "lift" in column or column.startswith("boot_") else f"{v:.2%}"
+        return f"{v:.4f}" if abs(v) < 1000 else f"{v:,.1f}"
+    return str(value)
+
+
+def _rich(section: Section) -> Table:
+    t = Table(title=section.title, title_justify="left")
+    for col in section.frame.columns:
+        numeric = all(
+            isinstance(v, (int, float, np.number)) for v in section.frame[col] if v is not None
+        )
+        t.add_column(col, justify="right" if numeric else "left")
+    for row in section.frame.itertuples(index=False):
+        t.add_row(*(_cell(v, c) for v, c in zip(row, section.frame.columns, strict=True)))
+    return t
+
+
+def _markdown(sections: list[Section], header: list[str]) -> str:
+    lines = [*header, ""]
+    for s in sections:
+        cols = list(s.frame.columns)
+        lines += [f"### {s.title}", "", "| " + " | ".join(cols) + " |"]
+        lines.append("|" + "|".join("---" for _ in cols) + "|")
+        for row in s.frame.itertuples(index=False):
+            lines.append(
+                "| " + " | ".join(_cell(v, c) for v, c in zip(row, cols, strict=True)) + " |"
+            )
+        lines += ["", *s.notes, ""]
+    return "\n".join(lines)
+
+
+def _emit(
+    fmt: str,
+    output: Path | None,
+    schema: str,
+    sections: list[Section],
+    meta: dict[str, Any],
+    header: list[str],
+    quiet: bool,
+) -> None:
+    """Print or write a report in the chosen format."""
+    if fmt == "json":
+        text = json.dumps(to_json(schema, sections, meta), indent=2) + "\n"
+    elif fmt == "csv":
+        text = to_csv_frame(sections).to_csv(index=False)
+    elif fmt == "markdown":
+        text = _markdown(sections, header)
+    else:
+        buf = Console(file=io.StringIO(), width=200, highlight=False, no_color=True)
+        _print_tables(buf, sections, header)
+        text = buf.file.getvalue()  # type: ignore[attr-defined]
+    if output is not None:
+        write_results(output, text)
+        if not quiet and fmt == "table":
+            _print_tables(out, sections, header)
+        return
+    if fmt == "table":
+        _print_tables(out, sections, header)
+    else:
+        typer.echo(text, nl=False)
+
+
+def _print_tables(console: Console, sections: list[Section], header: list[str]) -> None:
+    for line in header:
+        console.print(line, markup=False)
+    for s in sections:
+        console.print()
+        console.print(_rich(s))
+        for note in s.notes:
+            console.print(note, markup=False, style="dim")
+
+
+# --- simulate -----------------------------------------------------------------------------------
+
+
+def simulate_cmd(
+    ctx: typer.Context,
+    algos: Annotated[
+        str,
+        typer.Option(
+            "--algos",
+            "-a",
+            help="CONTROL,TREATMENT algorithms (one name: an A/A test of that model).",
+        ),
+    ],
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", help="Registry name or ratings file.")
+    ] = DEFAULT_DATASET,
+    columns: Annotated[str | None, typer.Option(help="Column roles in file order.")] = None,
+    sep: Annotated[str | None, typer.Option(help="Field separator, e.g. ',' or '\\t'.")] = None,
+    split: Annotated[str, typer.Option(help="Split whose held-out part drives clicks.")] = (
+        "holdout:0.2"
+    ),
+    k: Annotated[int, typer.Option("--k", help="Slate length.")] = 10,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="[ALGO.]NAME=VALUE; repeatable.")
+    ] = None,
+    relevance_threshold: Annotated[
+        float | None,
+        typer.Option(help="Held-out ratings >= this are relevant (default: every held-out one)."),
+    ] = None,
+    click_model: Annotated[
+        str, typer.Option("--click-model", help="position (PBM) or cascade.")
+    ] = "position",
+    examination: Annotated[
+        str,
+        typer.Option(help="PBM examination: log (1/log2(rank+1)), power:ETA, or e1,e2,..."),
+    ] = "log",
+    attract_relevant: Annotated[
+        float, typer.Option(help="Click chance of an examined relevant held-out item.")
+    ] = 0.7,
+    attract_other: Annotated[
+        float, typer.Option(help="Click chance of an examined item that is not.")
+    ] = 0.05,
+    share: Annotated[float, typer.Option(help="Share of users in the treatment arm.")] = 0.5,
+    sessions: Annotated[int, typer.Option(help="Sessions (slate views) per user.")] = 1,
+    days: Annotated[int, typer.Option(help="Days of traffic (daily sequential looks).")] = 14,
+    users: Annotated[
+        int | None,
+        typer.Option(help="Visitors, drawn with replacement (default: each held-out user once)."),
+    ] = None,
+    alpha: AlphaOpt = 0.05,
+    interleave: Annotated[
+        bool, typer.Option("--interleave", help="Also run team-draft interleaving.")
+    ] = False,
+    repeats: Annotated[
+        int,
+        typer.Option("--repeat", help="Also re-draw assignment and clicks under N seeds."),
+    ] = 0,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Simulate an A/B test (and interleaving) of two algorithms on held-out users."""
+    st = state(ctx)
+    fmt = _format(fmt, output)
+    output = check_output(output)
+    click = ClickModel(click_model.strip().lower(), examination, attract_relevant, attract_other)
+    cfg = SimConfig(click, share, sessions, days, users, alpha)
+    if repeats < 0:
+        raise UsageError(f"--repeat must be >= 0, got {repeats}")
+    if k <= 0:
+        raise UsageError(f"--k must be positive, got {k}")
+    split_spec = parse_split(split)
+    if split_spec.kind == "none":
+        raise UsageError("abtest simulate needs a split with held-out data (not 'none')")
+    specs = parse_algos(algos, param)
+    if len(specs) > 2:
+        raise UsageError(f"--algos takes one or two algorithms, got {len(specs)}")
+    ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep))
+    sp = make_split(ds, split_spec, st.seed)
+    fitted = []
+    for spec in specs:
+        model = plugins.make(spec.name, spec.params, seed=st.seed)
+        with status(st, f"fitting {spec.label}"):
+            model.fit(sp.train)
+        fitted.append((spec.label, model))
+    with status(st, "simulating"):
+        pop = build_population(sp, fitted, k, relevance_threshold)
+        sim = simulate(pop, cfg, st.seed, interleave)
+        rep = (
+            repeat(pop, cfg, list(range(st.seed, st.seed + repeats)), interleave)
+            if repeats
+            else None
+        )
+    sections = simulation_sections(sim, pop, cfg, rep)
+    names = " vs ".join(s.label for s in specs) if len(specs) == 2 else f"{specs[0].label} (A/A)"
+    header = [
+        f"recbench abtest simulate · {ds.name} · {split_spec} · {names}",
+        f"{pop.n_users:,} held-out users; {len(sim.log):,} visitors over {days} days, "
+        f"{share:.0%} to treatment, {sessions} session(s) of a top-{k} slate (seed {st.seed}).",
+        cfg.click.describe() + ".",
+    ]
+    meta = {
+        "dataset": ds.name,
+        "split": str(split_spec),
+        "algorithms": [s.label for s in specs],
+        "seed": st.seed,
+        "k": k,
+        "click_model": cfg.click.describe(),
+        "share": share,
+        "sessions": sessions,
+        "days": days,
+        "held_out_users": pop.n_users,
+        "visitors": len(sim.log),
+        "alpha": alpha,
+    }
+    _emit(fmt, output, "recbench.abtest.simulate/1", sections, meta, header, st.quiet)
+    if sim.analysis.srm.mismatch:
+        warn("sample-ratio mismatch in the simulated assignment (see the sample ratio table)")
+
+
+# --- plan ---------------------------------------------------------------------------------------
+
+
+def _floats(text: str | None, name: str) -> list[float]:
+    if text is None:
+        return []
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{name} expects numbers like 0.02 or 0.01,0.02, got '{text}'") from None
+
+
+def _per_user_values(path: Path, column: str) -> np.ndarray:
+    frame = read_log(path)
+    if column not in frame.columns:
+        raise DataError(
+            f"{path} has no column '{column}' (has: {', '.join(map(str, frame.columns))})"
+        )
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float64)
+
+
+def plan_cmd(
+    ctx: typer.Context,
+    baseline: Annotated[
+        float | None, typer.Option(help="Baseline rate (e.g. CTR or conversion) in (0, 1).")
+    ] = None,
+    mean: Annotated[float | None, typer.Option(help="Baseline mean of a per-user metric.")] = None,
+    sd: Annotated[float | None, typer.Option(help="Per-user standard deviation (with --mean).")] = (
+        None
+    ),
+    per_user: Annotated[
+        Path | None,
+        typer.Option(help="CSV/Parquet of per-user values of a stored run (mean and sd)."),
+    ] = None,
+    column: Annotated[str, typer.Option(help="Column of --per-user to use.")] = "ndcg@10",
+    lift: Annotated[
+        str | None, typer.Option(help="Relative lift(s) to detect, e.g. 0.02 or 0.01,0.02,0.05.")
+    ] = None,
+    users: Annotated[
+        str | None,
+        typer.Option(help="Control users per arm; gives the detectable lift (the inverse)."),
+    ] = None,
+    alpha: AlphaOpt = 0.05,
+    power_: Annotated[float, typer.Option("--power", help="Power (1 - beta).")] = 0.8,
+    ratio: Annotated[float, typer.Option(help="Treatment users per control user.")] = 1.0,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Users needed per arm for a lift (or the lift detectable with given users)."""
+    st = state(ctx)
+    fmt = _format(fmt, output)
+    output = check_output(output)
+    lifts, n_users = _floats(lift, "--lift"), _floats(users, "--users")
+    if bool(lifts) == bool(n_users):
+        raise UsageError("give exactly one of --lift (users needed) or --users (detectable lift)")
+    sources = sum(x is not None for x in (baseline, mean, per_user))
+    if sources != 1:
+        raise UsageError("give exactly one of --baseline RATE, --mean M --sd S, or --per-user FILE")
+    source = "proportion"
+    if per_user is not None:
+        mean, sd, count = power.per_user_moments(_per_user_values(per_user, column))
+        info(st, f"{per_user}:{column}: mean {mean:.4f}, sd {sd:.4f} over {count:,} users")
+        source = "mean"
+    elif mean is not None:
+        if sd is None:
+            raise UsageError("--mean needs --sd (the per-user standard deviation)")
+        source = "mean"
+    for n in n_users:
+        if n != int(n) or n <= 0:
+            raise UsageError(f"--users expects positive whole numbers, got {n:g}")
+    plans = []
+    for value in lifts or n_users:
+        if source == "proportion":
+            assert baseline is not None
+            plans.append(
+                power.plan_proportion(baseline, value, alpha, power_, ratio)
+                if lifts
+                else power.detectable_proportion(baseline, int(value), alpha, power_, ratio)
+            )
+        else:
+            assert mean is not None and sd is not None
+            plans.append(
+                power.plan_mean(mean, sd, value, alpha, power_, ratio)
+                if lifts
+                else power.detectable_mean(mean, sd, int(value), alpha, power_, ratio)
+            )
+    header = [
+        f"recbench abtest plan · {source} · alpha {alpha:g} · power {power_:g} · ratio {ratio:g}"
+    ]
+    meta = {"alpha": alpha, "power": power_, "ratio": ratio, "metric": source}
+    _emit(fmt, output, "recbench.abtest.plan/1", plan_sections(plans), meta, header, st.quiet)
+
+
+# --- analyze ------------------------------------------------------------------------------------
+
+
+def analyze_cmd(
+    ctx: typer.Context,
+    log: Annotated[Path, typer.Argument(help="CSV/TSV/Parquet: user, arm, impressions, clicks.")],
+    control: Annotated[
+        str | None, typer.Option(help="Control arm (default: 'control', 'A' or the first).")
+    ] = None,
+    value: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--value",
+            help="Value column (mean per user); repeatable. Default: every other numeric column.",
+        ),
+    ] = None,
+    shares: Annotated[
+        str | None,
+        typer.Option(help="Intended arm shares, control first, e.g. 50,50 (default: equal)."),
+    ] = None,
+    srm_threshold: Annotated[
+        float, typer.Option(help="Flag sample-ratio mismatch when the chi-square p < this.")
+    ] = 0.001,
+    bootstrap: Annotated[
+        int, typer.Option(help="Also a Poisson-bootstrap interval with N replicates.")
+    ] = 0,
+    alpha: AlphaOpt = 0.05,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Analyse an experiment log: per-arm rates, lifts, p-values and a sample-ratio check."""
+    st = state(ctx)
+    fmt = _format(fmt, output)
+    output = check_output(output)
+    if bootstrap < 0:
+        raise UsageError(f"--bootstrap must be >= 0, got {bootstrap}")
+    if not 0 < srm_threshold < 1:
+        raise UsageError(f"--srm-threshold must be in (0, 1), got {srm_threshold}")
+    share_list = _floats(shares, "--shares") or None
+    user_log = load_log(log, value)
+    with status(st, "analysing"):
+        analysis = analyze_users(
+            user_log.users,
+            control,
+            alpha,
+            user_log.values,
+            share_list,
+            srm_threshold,
+            bootstrap,
+            st.seed,
+        )
+    analysis.overlap_users = user_log.overlap_users
+    analysis.overlap_examples = user_log.overlap_examples
+    sections = analysis_sections(analysis)
+    header = [
+        f"recbench abtest analyze · {log.name} · {user_log.n_rows:,} rows, "
+        f"{len(user_log.users):,} users, arms {', '.join(analysis.arms)} "
+        f"(control {analysis.arms[0]})"
+    ]
+    meta = {
+        "log": str(log),
+        "rows": user_log.n_rows,
+        "users": len(user_log.users),
+        "control": analysis.arms[0],
+        "arms": analysis.arms,
+        "alpha": alpha,
+        "overlap_users": user_log.overlap_users,
+        "sample_ratio_mismatch": analysis.srm.mismatch,
+    }
+    _emit(fmt, output, "recbench.abtest.analyze/1", sections, meta, header, st.quiet)
+    if user_log.overlap_users:
+        warn(
+            f"{user_log.overlap_users} user(s) appear in more than one arm (e.g. "
+            f"{', '.join(user_log.overlap_examples)}); they were left out of the analysis"
+        )
+    if analysis.srm.mismatch:
+        obs = ", ".join(
+            f"{a} {n:,}" for a, n in zip(analysis.arms, analysis.srm.observed, strict=True)
+        )
+        warn(
+            f"SAMPLE-RATIO MISMATCH: users per arm {obs} (chi-square p = "
+            f"{analysis.srm.p_value:.2g} < {srm_threshold:g}); assignment or logging is broken, "
+            "do not trust these results"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    abtest_app.command("simulate")(simulate_cmd)
+    abtest_app.command("plan")(plan_cmd)
+    abtest_app.command("analyze")(analyze_cmd)
+    app.add_typer(abtest_app, name="abtest")

@@ -1,0 +1,296 @@
+"""Results of ``abtest`` commands as named sections of tidy frames (no printing here).
+
+The CLI renders each :class:`Section` as a rich table, Markdown or CSV rows, and the whole
+report as one JSON object (:func:`to_json`). Frames hold raw numbers; formatting is the CLI's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recbench.online.analysis import Analysis
+from recbench.online.power import Plan
+from recbench.online.simulate import Population, RepeatSummary, SimConfig, Simulation
+
+
+@dataclass
+class Section:
+    """One table of a report: a machine name, a title, the rows and notes printed below."""
+
+    name: str
+    title: str
+    frame: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return None if not math.isfinite(v) else v
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def to_json(schema: str, sections: list[Section], meta: dict[str, Any]) -> dict[str, Any]:
+    """One JSON-ready object: schema, meta fields, then each section's rows and notes."""
+    doc: dict[str, Any] = {"schema": schema, **{k: _clean(v) for k, v in meta.items()}}
+    for s in sections:
+        rows = [{k: _clean(v) for k, v in r.items()} for r in s.frame.to_dict("records")]
+        doc[s.name] = {"rows": rows, "notes": s.notes} if s.notes else rows
+    return doc
+
+
+def to_csv_frame(sections: list[Section]) -> pd.DataFrame:
+    """All sections stacked into one frame with a leading ``section`` column."""
+    frames = [s.frame.assign(section=s.name) for s in sections if len(s.frame)]
+    stacked = pd.concat(frames, ignore_index=True, sort=False)
+    cols = ["section", *[c for c in stacked.columns if c != "section"]]
+    return stacked[cols]
+
+
+def analysis_sections(a: Analysis) -> list[Section]:
+    """Per-arm estimates, comparisons with control, and the sample-ratio check."""
+    pct = round((1 - a.alpha) * 100)
+    arms = pd.DataFrame(
+        [
+            {
+                "arm": r.arm,
+                "metric": r.metric,
+                "users": r.users,
+                "value": r.value,
+                "ci_low": r.low,
+                "ci_high": r.high,
+            }
+            for r in a.estimates
+        ]
+    )
+    comp_rows = []
+    for c in a.comparisons:
+        row = {
+            "arm": c.arm,
+            "control": c.control,
+            "metric": c.metric,
+            "control_value": c.result.control,
+            "arm_value": c.result.treatment,
+            "lift": c.result.lift,
+            "lift_low": c.result.lift_low,
+            "lift_high": c.result.lift_high,
+            "p_value": c.result.p_value,
+            "test": c.result.method,
+        }
+        if c.boot_low is not None:
+            row.update(boot_low=c.boot_low, boot_high=c.boot_high, boot_p=c.boot_p)
+        comp_rows.append(row)
+    srm = a.srm
+    srm_frame = pd.DataFrame(
+        [
+            {
+                "arm": arm,
+                "users": obs,
+                "expected": exp,
+                "chi2": srm.chi2,
+                "p_value": srm.p_value,
+                "mismatch": srm.mismatch,
+            }
+            for arm, obs, exp in zip(a.arms, srm.observed, srm.expected, strict=True)
+        ]
+    )
+    metric_notes = [f"{m.name}: {m.description}" for m in a.metrics]
+    notes = [
+        f"{pct}% intervals. Ratio metrics (ctr, engagement) and means use the delta method "
+        "clustered by user (Deng et al. 2018); conversion: Wilson interval per arm, pooled "
+        "two-proportion z-test.",
+        "; ".join(metric_notes),
+    ]
+    comp_notes = ["lift = arm / control - 1 with a delta-method interval; p-values are two-sided."]
+    srm_notes = [
+        f"sample-ratio check: chi-square {srm.chi2:.3f}, p = {srm.p_value:.3g} "
+        f"(mismatch when p < {srm.threshold:g})"
+    ]
+    if a.overlap_users:
+        srm_notes.append(
+            f"{a.overlap_users} user(s) appear in more than one arm and were left out "
+            f"(e.g. {', '.join(a.overlap_examples)})"
+        )
+    return [
+        Section("arms", "per arm", arms, notes),
+        Section("comparisons", "against control", pd.DataFrame(comp_rows), comp_notes),
+        Section("sample_ratio", "sample ratio", srm_frame, srm_notes),
+    ]
+
+
+def simulation_sections(
+    sim: Simulation,
+    pop: Population,
+    cfg: SimConfig,
+    rep: RepeatSummary | None = None,
+) -> list[Section]:
+    """Offline vs online per arm, comparisons, the daily sequential view, interleaving."""
+    a = sim.analysis
+    secs = analysis_sections(a)
+    k = pop.k
+    ndcg = {arm.name: arm.ndcg for arm in pop.arms}
+    if pop.arms[0] is pop.arms[1]:
+        ndcg = {"A": pop.arms[0].ndcg, "B": pop.arms[0].ndcg}
+    arms = secs[0].frame
+    offline = pd.DataFrame(
+        [
+            {"arm": arm, "metric": f"offline ndcg@{k}", "users": None, "value": ndcg.get(arm)}
+            for arm in a.arms
+        ]
+    )
+    secs[0].frame = pd.concat([offline, arms], ignore_index=True)
+    secs[0].notes.insert(
+        0,
+        f"offline ndcg@{k}: the same slates scored against the held-out ratings (users with "
+        f">= 1 relevant held-out item).",
+    )
+    seq = sim.sequential
+    days = pd.DataFrame(
+        {
+            "day": np.arange(1, len(seq.z) + 1),
+            "users": sim.day_users,
+            "ctr_lift": sim.day_lift,
+            "diff": seq.diff,
+            "z": seq.z,
+            "naive_p": seq.naive_p,
+            "always_valid_p": seq.always_valid_p,
+            "cs_low": seq.cs_low,
+            "cs_high": seq.cs_high,
+            "gs_boundary": seq.boundary,
+            "gs_reject": np.abs(seq.z) >= seq.boundary,
+        }
+    )
+    stop = seq.gs_stop_look
+    seq_notes = [
+        "diff = CTR(treatment) - CTR(control) on the users so far; naive_p is the fixed-horizon "
+        "p-value (peeking at it inflates false positives).",
+        f"always_valid_p and [cs_low, cs_high]: mSPRT always-valid p-value and confidence "
+        f"sequence (Johari et al. 2017; mixture variance {seq.tau2:.3g}), safe under "
+        "continuous monitoring.",
+        "gs_boundary: group-sequential |z| boundary for these daily looks, O'Brien-Fleming-type "
+        "alpha spending (Lan & DeMets 1983); "
+        + (f"crossed on day {stop + 1}." if stop is not None else "not crossed."),
+    ]
+    secs.append(Section("sequential", "day by day (CTR)", days, seq_notes))
+    need_rows = [
+        {
+            "method": "A/B test (CTR, delta method)",
+            "users": len(sim.log),
+            "p_value": a.comparison("ctr").p_value,
+            "users_to_significance": sim.ab_users_to_significance,
+            "users_for_80pct_power": sim.ab_users_for_power,
+        }
+    ]
+    need_notes = [
+        "users_to_significance: visitors (in arrival order, all arms) after which the test "
+        "stays significant at alpha; users_for_80pct_power: from the observed effect and "
+        "per-user variance."
+    ]
+    il = sim.interleaving
+    if il is not None:
+        need_rows.append(
+            {
+                "method": "team-draft interleaving (sign test)",
+                "users": il.users,
+                "p_value": il.p_value,
+                "users_to_significance": il.users_to_significance,
+                "users_for_80pct_power": il.users_for_power,
+            }
+        )
+        pref = pd.DataFrame(
+            [
+                {
+                    "control": a.arms[0],
+                    "treatment": a.arms[1],
+                    "users": il.users,
+                    "wins_control": il.wins_control,
+                    "wins_treatment": il.wins_treatment,
+                    "ties": il.ties,
+                    "share_treatment": il.share_treatment,
+                    "share_low": il.share_low,
+                    "share_high": il.share_high,
+                    "delta": il.delta,
+                    "p_value": il.p_value,
+                }
+            ]
+        )
+        secs.append(
+            Section(
+                "interleaving",
+                "team-draft interleaving",
+                pref,
+                [
+                    "Every visitor sees one team-draft interleaving of both slates (Radlinski et "
+                    "al. 2008; Chapelle et al. 2012); a visitor prefers the side whose items got "
+                    "more clicks. share_treatment = wins / decided visitors (Wilson interval); "
+                    "delta = (wins_treatment + ties/2) / users - 1/2; exact sign test."
+                ],
+            )
+        )
+        ab, ilp = sim.ab_users_to_significance, il.users_to_significance
+        if ab and ilp:
+            need_notes.append(f"interleaving needed {ab / ilp:.1f}x fewer users to significance")
+        if sim.ab_users_for_power and il.users_for_power:
+            need_notes.append(
+                f"and {sim.ab_users_for_power / il.users_for_power:.1f}x fewer for 80% power"
+            )
+    secs.append(Section("sensitivity", "users needed", pd.DataFrame(need_rows), need_notes))
+    if rep is not None:
+        rows = [
+            ("fixed horizon (delta-method z-test)", rep.fixed_horizon),
+            ("group sequential (O'Brien-Fleming spending, daily looks)", rep.group_sequential),
+            ("mSPRT always-valid p < alpha", rep.msprt),
+            ("naive daily peeking at the fixed-horizon p (invalid)", rep.naive_peeking),
+        ]
+        if rep.interleaving is not None:
+            rows.append(("interleaving sign test", rep.interleaving))
+        frame = pd.DataFrame(
+            [{"procedure": p, "seeds": rep.seeds, "reject_share": v} for p, v in rows]
+        )
+        notes = [
+            f"Share of {rep.seeds} seeds rejecting H0 at alpha {rep.alpha:g} (models fitted once; "
+            "assignment, interleaving coins and clicks re-drawn per seed): the false-positive "
+            "rate of an A/A test, the power of an A/B test.",
+            f"users for {rep.power:.0%} power across seeds: A/B {rep.ab_users_for_power}"
+            + (
+                f", interleaving {rep.interleaving_users_for_power}"
+                if rep.interleaving is not None
+                else ""
+            ),
+        ]
+        secs.append(Section("repeat", "over seeds", frame, notes))
+    return secs
+
+
+def plan_sections(plans: list[Plan]) -> list[Section]:
+    rows = [
+        {
+            "metric": p.metric,
+            "baseline": p.baseline,
+            "sd": p.sd,
+            "lift": p.lift,
+            "treatment_value": p.baseline * (1 + p.lift),
+            "effect_size": p.effect_size,
+            "alpha": p.alpha,
+            "power": p.power,
+            "users_control": p.n_control,
+            "users_treatment": p.n_treatment,
+            "users_total": p.n_total,
+        }
+        for p in plans
+    ]
+    notes = [
+        "Two-sided normal test; proportions use Cohen's h = 2 asin sqrt(p2) - 2 asin sqrt(p1) "
+        "(as statsmodels NormalIndPower with proportion_effectsize), means use d = "
+        "lift x baseline / sd. Users are rounded up."
+    ]
+    return [Section("plan", "sample size", pd.DataFrame(rows), notes)]
