@@ -95,23 +95,6 @@ def io_errors(action: str) -> Iterator[None]:
         raise DataError(f"{action} failed: {exc.strerror or exc}{where}") from None
 
 
-def _require(module: str) -> Any:
-    """Import a download/locking dependency, or say how to install it (one line)."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise MissingExtraError(
-            f"dataset downloads and installs need the '{module}' package: "
-            "pip install pooch filelock"
-        ) from None
-
-
-def _is_requests_error(exc: BaseException) -> bool:
-    return type(exc).__module__.startswith(("requests", "urllib3"))
-
-
 def require(module: str) -> Any:
     """Import a download/locking dependency, or say how to install it (one line)."""
     import importlib
