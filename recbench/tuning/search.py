@@ -1,0 +1,489 @@
+"""Drive an Optuna study: trials fit on the validation split's training part and are scored on
+its validation part; the best configuration is then refitted on the outer training part and
+evaluated once on the outer test part.
+
+Trials run in this process (``jobs=1``) or in ``jobs`` spawned worker processes that share the
+study's journal file. Each new trial is asked for under a lock, after counting the study's
+trials, so a study never runs more than the trial budget. The sampler is TPE, seeded per trial
+from the seed and the trial number, so a sequential tune is reproducible and a resumed one
+continues deterministically from its stored history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from recbench.algorithms import plugins
+from recbench.algorithms.space import Categorical, Float, Int, Space, describe_space
+from recbench.atomic import file_lock
+from recbench.data.model import Dataset
+from recbench.errors import UsageError
+from recbench.evaluation import EvalConfig, capability_gap
+from recbench.experiment import AlgoSpec, run_cell
+from recbench.split import Split, SplitSpec, make_split
+from recbench.tuning.problem import (
+    Objective,
+    carve_validation,
+    check_produces,
+    validation_spec,
+)
+from recbench.tuning.study import (
+    ERROR,
+    INTERRUPTED,
+    StudyFiles,
+    check_identity,
+    fail_interrupted,
+    hold,
+    open_storage,
+    repair_journal,
+    temporary_study,
+)
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
+    from optuna.trial import FrozenTrial
+
+#: the Optuna study name inside each journal file (one study per file)
+STUDY = "recbench"
+#: give up when this many trials failed before any completed
+_EARLY_FAILURES = 3
+
+
+@dataclass(frozen=True)
+class TuneSpec:
+    """What to tune and with what budget."""
+
+    algorithm: str
+    space: Space
+    fixed: dict[str, Any]
+    objective: Objective
+    n_trials: int | None = 20
+    timeout: float | None = None
+    jobs: int = 1
+    seed: int = 0
+    relevance_threshold: float | None = None
+    memory_mb: int = 256
+
+    def __post_init__(self) -> None:
+        if self.n_trials is None and self.timeout is None:
+            raise UsageError("give --trials N, --timeout SECONDS, or both")
+        if self.n_trials is not None and self.n_trials < 1:
+            raise UsageError(f"--trials must be at least 1, got {self.n_trials}")
+        if self.timeout is not None and not self.timeout > 0:
+            raise UsageError(f"--timeout must be positive, got {self.timeout:g}")
+        if self.jobs < 1:
+            raise UsageError(f"--jobs must be at least 1, got {self.jobs}")
+
+    def eval_config(self) -> EvalConfig:
+        ks = (self.objective.k,) if self.objective.k is not None else (10,)
+        return EvalConfig(ks=ks, relevance_threshold=self.relevance_threshold,
+                          memory_mb=self.memory_mb)  # fmt: skip
+
+
+@dataclass
+class TrialRecord:
+    """One trial: number, state (complete, failed, interrupted, running), value, parameters."""
+
+    number: int
+    state: str
+    value: float | None
+    params: dict[str, Any]
+    seconds: float | None
+    error: str | None = None
+
+
+@dataclass
+class TuneProgress:
+    """A snapshot for a live display."""
+
+    finished: int
+    target: int | None
+    running: int
+    failed: int
+    best_value: float | None
+    best_params: dict[str, Any]
+    elapsed: float
+
+
+@dataclass
+class TuneResult:
+    """The search and the one evaluation on the outer test part."""
+
+    spec: TuneSpec
+    dataset: str
+    protocol: str
+    val_protocol: str
+    study: str | None
+    trials: list[TrialRecord]
+    best: TrialRecord
+    #: fixed parameters plus the best trial's: the configuration refitted and tested
+    params: dict[str, Any]
+    importances: dict[str, float]
+    #: outer-test metrics of the best configuration refitted on the outer training part
+    test: dict[str, float]
+    #: outer-test metrics of the algorithm's defaults (fixed parameters kept), for reference
+    default_test: dict[str, float] | None
+    #: trials the study had finished before this run (a resumed study)
+    resumed: int
+    #: trials found running from a dead process, marked failed and not counted
+    interrupted: int
+    seconds: float
+    fit_seconds: float
+    n_validation: int
+    n_train: int
+    history: list[float] = field(default_factory=list)
+
+
+# -- Optuna glue -----------------------------------------------------------------------------
+
+
+def distributions(space: Space) -> dict[str, BaseDistribution]:
+    """Optuna distributions for recbench's dimension records."""
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    out: dict[str, BaseDistribution] = {}
+    for name, dim in space.items():
+        if isinstance(dim, Float):
+            out[name] = FloatDistribution(dim.low, dim.high, log=dim.log)
+        elif isinstance(dim, Int):
+            out[name] = IntDistribution(dim.low, dim.high, log=dim.log)
+        else:
+            assert isinstance(dim, Categorical)
+            out[name] = CategoricalDistribution(list(dim.choices))
+    return out
+
+
+def _sampler(seed: int, number: int, parallel: bool) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant_liar is marked experimental
+        return optuna.samplers.TPESampler(seed=seed * 100_003 + number, constant_liar=parallel)
+
+
+def _quiet_optuna() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _record(t: FrozenTrial) -> TrialRecord:
+    from optuna.trial import TrialState
+
+    state = {
+        TrialState.COMPLETE: "complete",
+        TrialState.FAIL: "failed",
+        TrialState.RUNNING: "running",
+        TrialState.PRUNED: "pruned",
+        TrialState.WAITING: "waiting",
+    }[t.state]
+    if t.state == TrialState.FAIL and t.user_attrs.get(INTERRUPTED):
+        state = "interrupted"
+    seconds = t.duration.total_seconds() if t.duration is not None else None
+    return TrialRecord(t.number, state, t.value, dict(t.params), seconds, t.user_attrs.get(ERROR))
+
+
+def _counted(records: list[TrialRecord]) -> int:
+    """Trials that use the budget: all but the interrupted (rerun instead)."""
+    return sum(r.state not in ("interrupted", "waiting") for r in records)
+
+
+def _best(records: list[TrialRecord], objective: Objective) -> TrialRecord | None:
+    best: TrialRecord | None = None
+    for r in records:
+        ok = r.state == "complete" and r.value is not None and math.isfinite(r.value)
+        if ok and (best is None or objective.better(r.value, best.value)):  # type: ignore[arg-type]
+            best = r
+    return best
+
+
+def progress_of(records: list[TrialRecord], spec: TuneSpec, t0: float) -> TuneProgress:
+    best = _best(records, spec.objective)
+    return TuneProgress(
+        finished=sum(r.state in ("complete", "failed", "pruned") for r in records),
+        target=spec.n_trials,
+        running=sum(r.state == "running" for r in records),
+        failed=sum(r.state == "failed" for r in records),
+        best_value=best.value if best else None,
+        best_params=dict(best.params) if best else {},
+        elapsed=time.perf_counter() - t0,
+    )
+
+
+# -- trials ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Work:
+    """Everything a worker needs (pickled once per worker process)."""
+
+    spec: TuneSpec
+    files: StudyFiles
+    val_split: Split
+    deadline: float | None  # time.time() after which no trial starts
+    overrides: dict[str, Any]
+
+
+def _objective(work: _Work, params: dict[str, Any]) -> float:
+    spec = work.spec
+    algo = AlgoSpec(spec.algorithm, {**spec.fixed, **work.overrides, **params})
+    _, res, _ = run_cell(algo, work.val_split, spec.seed, spec.eval_config())
+    if res.unable:
+        raise UsageError(f"{spec.algorithm} cannot be evaluated on the validation split: "
+                         f"{res.unable}")  # fmt: skip
+    value = res.metrics.get(spec.objective.key)
+    if value is None or not math.isfinite(value):
+        raise RuntimeError(f"the validation split gave no finite {spec.objective.key}")
+    return float(value)
+
+
+def run_trials(work: _Work, stop: Any = None, on_trial: Callable[[], None] | None = None) -> None:
+    """Ask, evaluate and tell trials until the budget, the deadline or ``stop`` is reached."""
+    import optuna
+    from optuna.trial import TrialState
+
+    _quiet_optuna()
+    spec = work.spec
+    study = optuna.load_study(study_name=STUDY, storage=open_storage(work.files))
+    dists = distributions(spec.space)
+    while stop is None or not stop.is_set():
+        with file_lock(work.files.ask_lock):
+            records = [_record(t) for t in study.get_trials(deepcopy=False)]
+            if spec.n_trials is not None and _counted(records) >= spec.n_trials:
+                return
+            if work.deadline is not None and time.time() >= work.deadline:
+                return
+            failed = sum(r.state == "failed" for r in records)
+            if failed >= _EARLY_FAILURES and not any(r.state == "complete" for r in records):
+                return
+            study.sampler = _sampler(spec.seed, len(records), spec.jobs > 1)
+            trial = study.ask(dists)
+        try:
+            value = _objective(work, dict(trial.params))
+        except BaseException as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            trial.set_user_attr(ERROR, f"{type(exc).__name__}: {message}")
+            if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: rerun it later
+                trial.set_user_attr(INTERRUPTED, True)
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            study.tell(trial, value)
+        if on_trial is not None:
+            on_trial()
+
+
+_WORK: _Work | None = None
+_STOP: Any = None
+
+
+def _init_worker(work: _Work, stop: Any, threads: int) -> None:
+    global _WORK, _STOP
+    _WORK, _STOP = work, stop
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)
+
+
+def _worker_main() -> None:
+    assert _WORK is not None
+    run_trials(_WORK, _STOP)
+
+
+def _run_parallel(work: _Work, on_poll: Callable[[], None]) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    threads = max(1, (multiprocessing.cpu_count() or 1) // work.spec.jobs)
+    jobs = work.spec.jobs
+    with ProcessPoolExecutor(jobs, ctx, _init_worker, (work, stop, threads)) as pool:
+        futures: list[Future[None]] = [pool.submit(_worker_main) for _ in range(jobs)]
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                on_poll()
+                for f in done:
+                    if f.exception() is not None:
+                        stop.set()
+        except BaseException:
+            stop.set()
+            raise
+        for f in futures:
+            f.result()  # re-raise a worker's error
+
+
+# -- the tune --------------------------------------------------------------------------------
+
+
+def prepare(
+    dataset: Dataset, split_spec: SplitSpec, spec: TuneSpec, val_split: str | None = None
+) -> tuple[Split, Split, SplitSpec]:
+    """Validate the algorithm, metric and splits; (outer split, validation split, its spec)."""
+    cls = plugins.load(spec.algorithm)
+    plugins.ensure_available(spec.algorithm, cls)
+    reason = cls.unsuitable(dataset)
+    if reason:
+        raise UsageError(f"{spec.algorithm} {reason}, and {dataset.name} has none")
+    check_produces(spec.objective, spec.algorithm, cls, dataset)
+    if split_spec.kind == "none":
+        raise UsageError("tune needs a split with test data (not 'none')")
+    outer = make_split(dataset, split_spec, spec.seed)
+    gap = capability_gap(plugins.make(spec.algorithm, spec.fixed), outer)
+    if gap:
+        raise UsageError(f"{spec.algorithm} {gap}, which split '{split_spec}' needs")
+    vspec = validation_spec(split_spec, val_split)
+    val = carve_validation(outer, vspec, spec.seed)
+    if not len(val.test):
+        raise UsageError(f"--val-split {vspec} leaves no validation data")
+    return outer, val, vspec
+
+
+def tune(
+    dataset: Dataset,
+    split_spec: SplitSpec,
+    spec: TuneSpec,
+    files: StudyFiles | None = None,
+    val_split: str | None = None,
+    on_progress: Callable[[TuneProgress], None] | None = None,
+    reference: bool = True,
+) -> TuneResult:
+    """Search ``spec.space`` on a validation split cut from the training part of
+    ``split_spec``; refit the best configuration on that training part and test it once.
+
+    ``files`` names a stored (resumable) study; None uses a temporary one. ``reference`` also
+    tests the algorithm's defaults, for comparison. No printing, no files besides the study.
+    """
+    import optuna
+
+    _quiet_optuna()
+    t0 = time.perf_counter()
+    outer, val, vspec = prepare(dataset, split_spec, spec, val_split)
+    identity = {
+        "algorithm": spec.algorithm,
+        "dataset": dataset.name,
+        "checksum": dataset.checksum,
+        "split": str(split_spec),
+        "val_split": str(vspec),
+        "metric": spec.objective.key,
+        "relevance_threshold": spec.relevance_threshold,
+        "seed": spec.seed,
+        "space": describe_space(spec.space),
+        "fixed": spec.fixed,
+    }
+    cls = plugins.load(spec.algorithm)
+    overrides: dict[str, Any] = {}
+    if (
+        spec.jobs > 1
+        and "num_threads" in cls.Config.model_fields
+        and "num_threads" not in spec.fixed
+    ):
+        overrides["num_threads"] = 1  # workers share the cores; set per worker by threadpoolctl
+    with _study_files(files) as sfiles, hold(sfiles):
+        repair_journal(sfiles)
+        study = optuna.create_study(
+            study_name=STUDY,
+            storage=open_storage(sfiles),
+            direction=spec.objective.direction,
+            load_if_exists=True,
+        )
+        check_identity(study, identity, sfiles.name)
+        interrupted = fail_interrupted(study)
+        resumed = _counted([_record(t) for t in study.get_trials(deepcopy=False)])
+        deadline = time.time() + spec.timeout if spec.timeout is not None else None
+        work = _Work(spec, sfiles, val, deadline, overrides)
+
+        def poll() -> None:
+            if on_progress is not None:
+                records = [_record(t) for t in study.get_trials(deepcopy=False)]
+                on_progress(progress_of(records, spec, t0))
+
+        poll()
+        if spec.jobs == 1:
+            run_trials(work, on_trial=poll)
+        else:
+            _run_parallel(work, poll)
+        poll()
+        records = [_record(t) for t in study.get_trials(deepcopy=False)]
+        best = _best(records, spec.objective)
+        if best is None:
+            errors = [r.error for r in records if r.error]
+            raise UsageError(
+                f"no trial of {spec.algorithm} completed"
+                + (f"; first error: {errors[0]}" if errors else "")
+            )
+        importances = _importances(study)
+    params = {**spec.fixed, **best.params}
+    _, res, fit_s = run_cell(AlgoSpec(spec.algorithm, params), outer, spec.seed,
+                             spec.eval_config())  # fmt: skip
+    default_test = None
+    if reference:
+        _, ref, _ = run_cell(AlgoSpec(spec.algorithm, dict(spec.fixed)), outer, spec.seed,
+                             spec.eval_config())  # fmt: skip
+        default_test = ref.metrics
+    return TuneResult(
+        spec=spec,
+        dataset=dataset.name,
+        protocol=outer.protocol,
+        val_protocol=val.protocol,
+        study=files.name if files is not None else None,
+        trials=records,
+        best=best,
+        params=params,
+        importances=importances,
+        test=res.metrics,
+        default_test=default_test,
+        resumed=resumed,
+        interrupted=interrupted,
+        seconds=time.perf_counter() - t0,
+        fit_seconds=fit_s,
+        n_validation=len(val.test),
+        n_train=len(val.train.interactions),
+        history=_best_so_far(records, spec.objective),
+    )
+
+
+@contextlib.contextmanager
+def _study_files(files: StudyFiles | None) -> Iterator[StudyFiles]:
+    if files is not None:
+        yield files
+        return
+    with temporary_study() as tmp:
+        yield tmp
+
+
+def _importances(study: optuna.Study) -> dict[str, float]:
+    """Optuna's parameter importances (PED-ANOVA); empty when too few trials completed."""
+    import optuna
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return dict(optuna.importance.get_param_importances(study))
+    except (RuntimeError, ValueError, ZeroDivisionError):
+        return {}
+
+
+def _best_so_far(records: list[TrialRecord], objective: Objective) -> list[float]:
+    out: list[float] = []
+    for r in sorted(records, key=lambda r: r.number):
+        if r.state == "complete" and r.value is not None:
+            if not out or objective.better(r.value, out[-1]):
+                out.append(r.value)
+            else:
+                out.append(out[-1])
+    return out
