@@ -4,7 +4,8 @@
   picks one for a table cell (:func:`cell_intervals`);
 - :mod:`~recbench.stats.paired`: paired randomization, t and Wilcoxon tests;
 - :mod:`~recbench.stats.correction`: Holm, Bonferroni and Benjamini-Hochberg adjusted p-values;
-- :mod:`~recbench.stats.pooling`: one value per user across folds and repeats, user alignment.
+- :mod:`~recbench.stats.pooling`: one value per user across folds and repeats, user alignment;
+- :mod:`~recbench.stats.comparison`: every algorithm against a baseline, corrected over the table.
 
 No models, no I/O: arrays in, numbers and frozen dataclasses out; bad input raises
 :class:`recbench.errors.UsageError`.
@@ -13,6 +14,13 @@ No models, no I/O: arrays in, numbers and frozen dataclasses out; bad input rais
 from __future__ import annotations
 
 from recbench.stats._checks import check_alpha, check_level
+from recbench.stats.comparison import (
+    BEST,
+    Comparison,
+    check_baseline,
+    compare_to_baseline,
+    pick_best,
+)
 from recbench.stats.correction import CORRECTIONS, adjust_pvalues, check_correction, significant
 from recbench.stats.intervals import (
     BOOTSTRAP_METHODS,
@@ -39,12 +47,14 @@ from recbench.stats.paired import (
 from recbench.stats.pooling import Pooled, align_users, pool_by_user
 
 __all__ = [
+    "BEST",
     "BOOTSTRAP_METHODS",
     "CORRECTIONS",
     "DEFAULT_LEVEL",
     "DEFAULT_N_BOOT",
     "DEFAULT_ROUNDS",
     "TESTS",
+    "Comparison",
     "Interval",
     "PairedResult",
     "Pooled",
@@ -55,12 +65,15 @@ __all__ = [
     "cell_interval",
     "cell_intervals",
     "check_alpha",
+    "check_baseline",
     "check_correction",
     "check_level",
     "check_test",
+    "compare_to_baseline",
     "paired_pvalues",
     "paired_test",
     "paired_tests",
+    "pick_best",
     "pool_by_user",
     "randomization_pvalues",
     "significant",
