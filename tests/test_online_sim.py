@@ -1,0 +1,220 @@
+"""Click models, team-draft interleaving and the A/B simulation (synthetic data; ml-100k for the
+issue's acceptance figures)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recbench.algorithms import plugins
+from recbench.data import DatasetSpec, load_dataset
+from recbench.errors import UsageError
+from recbench.online import interleave
+from recbench.online.clicks import ClickModel
+from recbench.online.simulate import SimConfig, build_population, repeat, simulate
+from recbench.split import make_split, parse_split
+from tests.helpers import ML100K, checkerboard
+
+# --- click models ----------------------------------------------------------------------------
+
+
+def test_position_based_probabilities():
+    cm = ClickModel("position", "log", 0.8, 0.1)
+    attract = cm.attractiveness(np.array([[True, False, True]]))
+    p = cm.click_probabilities(attract)
+    assert p[0] == pytest.approx([0.8, 0.1 / np.log2(3), 0.8 / 2])
+    power = ClickModel("position", "power:1").click_probabilities(np.ones((1, 3)))
+    assert power[0] == pytest.approx([1, 1 / 2, 1 / 3])
+    listed = ClickModel("position", "0.9,0.5").click_probabilities(np.ones((1, 3)))
+    assert listed[0] == pytest.approx([0.9, 0.5, 0.5])
+
+
+def test_cascade_probabilities_and_sampling():
+    cm = ClickModel("cascade", attract_relevant=0.5, attract_other=0.2)
+    attract = np.tile([0.5, 0.2, 0.5], (100_000, 1))
+    p = cm.click_probabilities(attract[:1])[0]
+    assert p == pytest.approx([0.5, 0.5 * 0.2, 0.5 * 0.8 * 0.5])
+    clicks = cm.sample(attract, np.random.default_rng(0))
+    assert clicks.sum(axis=1).max() == 1  # at most one click per session
+    assert clicks.mean(axis=0) == pytest.approx(p, abs=0.005)
+    multi = cm.sample(attract[:20_000], np.random.default_rng(1), sessions=4)
+    assert multi.mean(axis=0) == pytest.approx(4 * p, abs=0.03)
+
+
+def test_pbm_sampling_over_sessions():
+    cm = ClickModel()
+    attract = np.full((50_000, 2), 0.6)
+    clicks = cm.sample(attract, np.random.default_rng(2), sessions=3)
+    assert clicks.mean(axis=0) == pytest.approx(
+        3 * cm.click_probabilities(attract[:1])[0], abs=0.02
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"kind": "dbn"},
+        {"examination": "power:x"},
+        {"examination": "1.5,0.2"},
+        {"attract_relevant": 1.5},
+        {"attract_other": -0.1},
+    ],
+)
+def test_bad_click_model_parameters(kwargs):
+    with pytest.raises(UsageError):
+        ClickModel(**kwargs)
+
+
+# --- team-draft interleaving -----------------------------------------------------------------
+
+
+def test_team_draft_properties():
+    rng = np.random.default_rng(0)
+    n, k = 2000, 10
+    a = np.array([rng.permutation(30)[:k] for _ in range(n)])
+    b = np.array([rng.permutation(30)[:k] for _ in range(n)])
+    il = interleave.team_draft(a, b, np.random.default_rng(1), k)
+    assert (il.items >= 0).all()
+    for row in range(0, n, 97):
+        assert len(set(il.items[row])) == k  # no duplicates
+    n_a = (il.team == interleave.TEAM_A).sum(axis=1)
+    assert (np.abs(2 * n_a - k) <= 1).all()  # each team contributes half
+    # every item comes from its team's list, at the recorded rank
+    rows = np.arange(n)[:, None]
+    src = np.where(il.team == interleave.TEAM_A, a[rows, il.source_rank], b[rows, il.source_rank])
+    assert (src == il.items).all()
+    # the first item is the top of whichever team picked first, about half the time each
+    first_a = il.team[:, 0] == interleave.TEAM_A
+    assert (il.items[first_a, 0] == a[first_a, 0]).all()
+    assert 0.45 < first_a.mean() < 0.55
+    # a team's picks keep its list's order
+    ranks_a = np.where(il.team == interleave.TEAM_A, il.source_rank, -1)
+    for row in range(0, n, 101):
+        r = ranks_a[row][ranks_a[row] >= 0]
+        assert (np.diff(r) > 0).all()
+
+
+def test_team_draft_of_identical_lists_is_the_list_and_credit_counts():
+    a = np.tile(np.arange(6), (50, 1))
+    il = interleave.team_draft(a, a.copy(), np.random.default_rng(3), 6)
+    assert (il.items == a).all()
+    clicks = np.zeros((50, 6), dtype=int)
+    clicks[:, 0] = 1
+    ca, cb = interleave.credit(clicks, il.team)
+    assert (ca + cb == 1).all() and 10 < ca.sum() < 40
+
+
+def test_team_draft_with_short_lists():
+    a = np.array([[1, 2, -1, -1]])
+    b = np.array([[3, -1, -1, -1]])
+    il = interleave.team_draft(a, b, np.random.default_rng(0), 4)
+    assert sorted(il.items[0][il.items[0] >= 0]) == [1, 2, 3]
+
+
+# --- simulation ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    ds = checkerboard(n_users=120, n_items=40, seed=1)
+    sp = make_split(ds, parse_split("holdout:0.3"), 0)
+    good = plugins.make("ease", {}, seed=0).fit(sp.train)
+    bad = plugins.make("random", {}, seed=0).fit(sp.train)
+    return sp, good, bad
+
+
+def test_simulation_better_model_wins(synthetic):
+    sp, good, bad = synthetic
+    pop = build_population(sp, [("random", bad), ("ease", good)], k=5)
+    assert pop.arms[1].ndcg > pop.arms[0].ndcg
+    cfg = SimConfig(n_users=3000, days=7)
+    sim = simulate(pop, cfg, seed=0, interleaving=True)
+    comp = sim.analysis.comparison("ctr")
+    assert comp.treatment > comp.control and comp.p_value < 0.01
+    assert sim.analysis.arms == ["random", "ease"]
+    assert len(sim.sequential.z) == 7 and sim.day_users[-1] == 3000
+    assert sim.sequential.gs_reject
+    il = sim.interleaving
+    assert il is not None and il.wins_treatment > il.wins_control and il.p_value < 0.01
+    assert il.wins_control + il.wins_treatment + il.ties == 3000
+    assert set(sim.log.columns) >= {"user", "arm", "day", "impressions", "clicks", "rating_sum"}
+    assert (sim.log["clicks"] <= sim.log["impressions"]).all()
+    # same seed, same result; another seed differs
+    again = simulate(pop, cfg, seed=0, interleaving=True)
+    assert again.log.equals(sim.log)
+    assert not simulate(pop, cfg, seed=1).log["clicks"].equals(sim.log["clicks"])
+
+
+def test_aa_simulation_is_calibrated_on_synthetic_data(synthetic):
+    sp, good, _ = synthetic
+    pop = build_population(sp, [("ease", good)], k=5)
+    assert pop.arms[0] is pop.arms[1]
+    rep = repeat(pop, SimConfig(n_users=400, days=5), list(range(80)))
+    assert rep.fixed_horizon <= 0.15 and rep.group_sequential <= 0.15
+    assert rep.msprt <= rep.group_sequential + 0.05
+    assert rep.naive_peeking >= rep.fixed_horizon
+
+
+def test_simulation_option_errors(synthetic):
+    sp, good, bad = synthetic
+    for kwargs in ({"share": 1.0}, {"sessions": 0}, {"days": 0}, {"n_users": 2}, {"alpha": 0}):
+        with pytest.raises(UsageError):
+            SimConfig(**kwargs)  # type: ignore[arg-type]
+    with pytest.raises(UsageError):
+        build_population(sp, [("a", good), ("b", bad), ("c", bad)])
+    with pytest.raises(UsageError):
+        build_population(sp, [("a", good)], k=0)
+
+
+# --- ml-100k: the issue's acceptance figures -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ml100k(tmp_path_factory):
+    if not ML100K.exists():
+        pytest.skip("shared ml-100k is not present")
+    cache = tmp_path_factory.mktemp("cache")
+    ds = load_dataset(DatasetSpec(str(ML100K), "user,item,rating,timestamp", "\\t"), cache)
+    sp = make_split(ds, parse_split("holdout:0.2"), 0)
+    models = {n: plugins.make(n, {}, seed=0).fit(sp.train) for n in ("popularity", "ease")}
+    return sp, models
+
+
+@pytest.mark.ml100k
+@pytest.mark.slow
+def test_ml100k_higher_offline_ndcg_has_higher_simulated_ctr(ml100k):
+    sp, models = ml100k
+    pop = build_population(sp, [("popularity", models["popularity"]), ("ease", models["ease"])])
+    best = max(pop.arms, key=lambda a: a.ndcg).name
+    for click in (ClickModel(), ClickModel("cascade")):
+        sim = simulate(pop, SimConfig(click=click), seed=0)
+        comp = sim.analysis.comparison("ctr")
+        winner = sim.analysis.arms[1] if comp.diff > 0 else sim.analysis.arms[0]
+        assert winner == best == "ease"
+        assert comp.p_value < 0.01
+
+
+@pytest.mark.ml100k
+@pytest.mark.slow
+def test_ml100k_aa_rejects_about_alpha_over_200_seeds(ml100k):
+    sp, models = ml100k
+    pop = build_population(sp, [("ease", models["ease"])])
+    rep = repeat(pop, SimConfig(), list(range(200)))
+    assert 0.025 <= rep.fixed_horizon <= 0.075
+    assert 0.025 <= rep.group_sequential <= 0.075
+    assert rep.msprt <= 0.05  # always valid, hence conservative over 14 daily looks
+    assert rep.naive_peeking > 0.1
+
+
+@pytest.mark.ml100k
+@pytest.mark.slow
+def test_ml100k_interleaving_needs_fewer_users(ml100k):
+    sp, models = ml100k
+    pop = build_population(sp, [("popularity", models["popularity"]), ("ease", models["ease"])])
+    cascade = repeat(pop, SimConfig(click=ClickModel("cascade")), list(range(100)), True)
+    assert cascade.ab_users_for_power is not None
+    assert cascade.interleaving_users_for_power is not None
+    assert cascade.ab_users_for_power >= 5 * cascade.interleaving_users_for_power
+    pbm = repeat(pop, SimConfig(), list(range(100)), True)
+    assert pbm.ab_users_for_power is not None and pbm.interleaving_users_for_power is not None
+    assert pbm.ab_users_for_power > 1.5 * pbm.interleaving_users_for_power
