@@ -27,6 +27,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check recbench tests benchmarks
 	$(BIN)/ruff format --check recbench tests benchmarks
+	$(BIN)/mypy recbench
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -10,14 +10,15 @@ from typing import Annotated
 import typer
 
 from recbench import __version__
-from recbench.cli import catalog, run
-from recbench.cli.common import State, err
-from recbench.errors import RecbenchError
+from recbench.cli import abtest, catalog, models, run
+from recbench.cli.common import MAX_SEED, State, clean_leftovers, err
+from recbench.errors import RecbenchError, UsageError
 
 try:  # typer >= 0.29 vendors click; older releases use the click package
-    from typer._click.exceptions import ClickException
+    from typer._click.core import Command, Context
+    from typer._click.exceptions import ClickException, NoSuchOption
 except ImportError:  # pragma: no cover
-    from click import ClickException  # type: ignore[no-redef]
+    from click import ClickException, Command, Context, NoSuchOption  # type: ignore[no-redef,assignment]
 
 app = typer.Typer(
     name="recbench",
@@ -53,11 +54,48 @@ def root(
     ] = False,
 ) -> None:
     """Global options apply to every command."""
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed must be a whole number from 0 to {MAX_SEED}, got {seed}")
     ctx.obj = State(seed=seed, data_dir=data_dir, debug=debug, quiet=quiet)
+    clean_leftovers(ctx.obj)
 
 
 catalog.register(app)
 run.register(app)
+models.register(app)
+abtest.register(app)
+
+
+def _click_error(exc: ClickException, command: Command, args: list[str]) -> str:
+    """One line for an option-parsing error, pointing at the right --help."""
+    ctx: Context | None = getattr(exc, "ctx", None)
+    if isinstance(exc, NoSuchOption):
+        hint = _global_option_hint(exc.option_name, command, args)
+        if hint:
+            return hint
+    where = ""
+    if ctx is not None:
+        sub = ctx.command_path.partition(" ")[2]
+        where = f" (see: recbench {sub} --help)" if sub else " (see: recbench --help)"
+    return f"{exc.format_message()}{where}"
+
+
+def _global_option_hint(name: str, command: Command, args: list[str]) -> str | None:
+    """For a global option given after the command: say where it goes, with the fixed line."""
+    opt = next((p for p in command.params if name in getattr(p, "opts", ())), None)
+    if opt is None:
+        return None
+    takes_value = not getattr(opt, "is_flag", False)
+    moved: list[str] = []
+    rest = list(args)
+    for i, arg in enumerate(rest):
+        if arg == name or arg.startswith(f"{name}="):
+            width = 2 if takes_value and arg == name and i + 1 < len(rest) else 1
+            moved = rest[i : i + width]
+            del rest[i : i + width]
+            break
+    fixed = " ".join(["recbench", *moved, *rest])
+    return f"{name} is a global option and goes before the command: {fixed}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,14 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except ClickException as exc:
         # Usage errors from option parsing: one line, exit 2 (click's convention).
-        where = (
-            f" (see: recbench {exc.ctx.command_path.partition(' ')[2]} --help)".replace(
-                "recbench  --help", "recbench --help"
-            )
-            if getattr(exc, "ctx", None) is not None
-            else ""
-        )
-        err.print(f"error: {exc.format_message()}{where}", markup=False)
+        err.print(f"error: {_click_error(exc, command, args)}", markup=False)
         sys.exit(exc.exit_code)
     except typer.Abort:
         err.print("error: aborted")

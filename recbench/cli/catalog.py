@@ -51,6 +51,7 @@ def algorithms(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
 ) -> None:
     """List registered algorithms: family, tasks, parameters with defaults, availability."""
+    _check_format(fmt)
     rows = describe_all()
     if fmt == "json":
         typer.echo(json.dumps([r.__dict__ for r in rows], indent=2, default=str))
@@ -392,7 +393,7 @@ def add_cmd(
     info(
         st,
         f"added {record.name}: {len(ds.interactions):,} ratings, {ds.n_users:,} users, "
-        f"{ds.n_items:,} items ({record.format}, {escape(record.path)}); "
+        f"{ds.n_items:,} items ({record.format}, {record.path}); "
         f"use --dataset {record.name}",
     )
 
@@ -406,7 +407,7 @@ def remove_cmd(
     st = state(ctx)
     removed = store.remove_dataset(name, st.cache_dir)
     for what in removed:
-        info(st, f"removed {escape(what)}")
+        info(st, f"removed {what}")
     if name not in registry():
         info(st, "your own files were left in place")
 

@@ -1,0 +1,202 @@
+"""`recbench fit` and `recommend`: save a fitted model directory, serve top-N from one."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from recbench import serving
+from recbench.algorithms import plugins
+from recbench.cli.common import get_dataset, info, out, state, status
+from recbench.cli.options import (
+    ColumnsOpt,
+    DatasetOpt,
+    ImplicitOpt,
+    MinItemOpt,
+    MinUserOpt,
+    ParamOpt,
+    SepOpt,
+    parse_algos,
+)
+from recbench.cli.run import model_split
+from recbench.data import DatasetSpec, Preprocessing
+from recbench.data.loading import DEFAULT_DATASET
+from recbench.errors import UsageError
+from recbench.persistence import check_model_target, load_model, model_manifest, save_model
+from recbench.split import make_split, parse_split, split_help
+
+
+def fit(
+    ctx: typer.Context,
+    algo: Annotated[str, typer.Argument(help="Algorithm name (see `recbench algorithms`).")],
+    dataset: DatasetOpt = DEFAULT_DATASET,
+    columns: ColumnsOpt = None,
+    sep: SepOpt = None,
+    split: Annotated[str, typer.Option("--split", help=split_help())] = ("holdout:0.2"),
+    fold: Annotated[int, typer.Option(help="Which fold's training part (1-based), for kfold.")] = 1,
+    param: ParamOpt = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Model directory (default: models/ALGO).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an existing model directory (never anything else).")
+    ] = False,
+    ann: Annotated[
+        bool,
+        typer.Option(
+            "--ann", help="Also build an HNSW index so recommend retrieves approximately."
+        ),
+    ] = False,
+    min_user_ratings: MinUserOpt = 0,
+    min_item_ratings: MinItemOpt = 0,
+    implicit_threshold: ImplicitOpt = None,
+) -> None:
+    """Fit one algorithm and save it as a model directory (config, arrays, manifest)."""
+    st = state(ctx)
+    split_spec = parse_split(split)
+    if not 1 <= fold <= split_spec.n_folds:
+        raise UsageError(f"--fold must be between 1 and {split_spec.n_folds} for split '{split}'")
+    (spec,) = parse_algos(algo, param)
+    target = out_dir or Path("models") / algo
+    check_model_target(target, overwrite)  # before any work
+    prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
+    ds, dspec = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
+    sp = make_split(ds, split_spec, st.seed, fold - 1)
+    model = plugins.make(spec.name, spec.params, seed=st.seed)
+    n_train = len(sp.train.interactions)
+    with status(st, f"fitting {algo} on {n_train:,} ratings"):
+        t0 = time.perf_counter()
+        model.fit(sp.train)
+        fit_seconds = time.perf_counter() - t0
+    manifest = model_manifest(
+        algo, ds, dspec, prep, split_spec, fold - 1, st.seed, fit_seconds, n_train
+    )
+    index = None
+    if ann:
+        with status(st, "building the ANN index"):
+            index = serving.build_index(model, algo, st.seed)
+        manifest["ann"] = {"backend": "hnsw", "items": index.size}
+    save_model(model, algo, dict(spec.params), target, manifest, overwrite=overwrite, ann=index)
+    info(
+        st,
+        f"saved {algo} to {target} (fitted in {fit_seconds:.2f} s on {n_train:,} ratings of "
+        f"{ds.name}, split {split_spec})",
+    )
+
+
+def recommend(
+    ctx: typer.Context,
+    model: Annotated[Path, typer.Option("--model", "-m", help="A model directory.")],
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Raw user id, as in the dataset.")
+    ] = None,
+    history: Annotated[
+        str | None,
+        typer.Option(
+            "--history",
+            help="A new user's items, e.g. 1,50,260 (raw ids; ID:RATING to give ratings).",
+        ),
+    ] = None,
+    n: Annotated[int, typer.Option("-n", "--n", help="How many items.")] = 10,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Score the whole catalogue even if an index exists.")
+    ] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Give each item the model's reason for it.")
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+) -> None:
+    """Top-N items for one user from a saved model, with titles; seen items are excluded."""
+    st = state(ctx)
+    if n <= 0:
+        raise UsageError(f"-n must be positive, got {n}")
+    fmt = fmt.lower()
+    if fmt not in ("table", "json"):
+        raise UsageError(f"unknown --format '{fmt}' (recommend supports table or json)")
+    if (user is None) == (history is None):
+        raise UsageError("give exactly one of --user ID or --history ID,ID,...")
+    fitted, config, manifest = load_model(model)
+    algorithm = str(config["algorithm"])
+    ds, split_obj, _, _ = model_split(st, model, manifest, None)
+    index = None if exact else serving.load_index(model)
+    idx: int | None = None
+    if history is not None:
+        serving.require_cold_users(fitted, algorithm)
+        seen = serving.parse_history(history, ds)
+        who = "a new user"
+    else:
+        idx = int(ds.interactions.users.index([user])[0])
+        if idx < 0:
+            raise UsageError(f"user '{user}' is not in dataset {ds.name}")
+        seen = split_obj.train.interactions.csr("rating")[[idx]]
+        if not seen.nnz:
+            raise UsageError(
+                f"user '{user}' has no training ratings in model {model}'s split; "
+                "give their items with --history instead"
+            )
+        who = f"user {user}"
+    recs = serving.recommend(fitted, seen, min(n, ds.n_items), user=idx, index=index)
+    if recs.approximate:
+        who += " (approximate: HNSW index)"
+    names = serving.name_items(ds, recs.items)
+    reasons = serving.explain(fitted, recs, ds, algorithm) if explain else None
+    if fmt == "json":
+        items = [
+            {
+                "rank": r + 1,
+                "item": names.raw[r],
+                "title": None if names.titles is None else names.titles[r],
+                "score": float(recs.scores[r]),
+                **({"reason": reasons[r]} if reasons is not None else {}),
+            }
+            for r in range(len(recs.items))
+        ]
+        doc = {
+            "user": user,
+            "history": history,
+            "algorithm": algorithm,
+            "approximate": recs.approximate,
+            "items": items,
+        }
+        typer.echo(json.dumps(doc, indent=2, default=_plain))
+        return
+    t = Table(title=escape(serving.printable(f"{algorithm} · top {len(recs.items)} for {who}")))
+    t.add_column("#", justify="right")
+    t.add_column("item", justify="right")
+    if names.titles is not None:
+        t.add_column("title")
+    if names.genres is not None:
+        t.add_column("genres", style="dim")
+    t.add_column("score", justify="right")
+    if reasons is not None:
+        t.add_column("why")
+    for r in range(len(recs.items)):
+        row = [str(r + 1), serving.printable(str(names.raw[r]))]
+        if names.titles is not None:
+            row.append(names.titles[r])
+        if names.genres is not None:
+            row.append(names.genres[r])
+        row.append(f"{recs.scores[r]:.4f}")
+        if reasons is not None:
+            row.append(reasons[r])
+        t.add_row(*(escape(c) for c in row))
+    out.print(t)
+
+
+def _plain(value: object) -> object:
+    """JSON for numpy scalars that reach the document."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(fit)
+    app.command()(recommend)

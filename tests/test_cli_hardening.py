@@ -1,0 +1,216 @@
+"""Inputs a new user tries: each is one line on stderr and exit 2 (or a note), never exit 3;
+results files are checked before any work and never lost; help and messages say what is true."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from recbench.split import KINDS
+
+from .helpers import run_cli
+from .test_cli import assert_one_line_error
+
+POP = ["--algos", "popularity"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("recbench-data")
+
+
+@pytest.fixture
+def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if an experiment starts: the error must come before any work."""
+
+    def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the experiment ran before the options were checked")
+
+    monkeypatch.setattr("recbench.cli.run.run_experiment", boom)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--seed", "-1", "compare", *POP], "--seed must be a whole number from 0"),
+        (["--seed", "99999999999999999999", "compare", *POP], "--seed must be a whole number"),
+        (["compare", *POP, "--k", "99999999999999999999"], "is too large"),
+        (["compare", *POP, "--output", "/proc/x.json"], "--output /proc/x.json cannot be written"),
+        (["compare", *POP, "--output", "/nonexistent-dir/r.json"], "does not exist"),
+        (["compare", *POP, "--output", "/"], "is a directory"),
+        (["compare", *POP, "--output", "/dev/null"], "is not a regular file"),
+        (["algorithms", "--format", "csv"], "unknown --format 'csv'"),
+        (["recommend", "--model", "m", "--user", "1", "--format", "csv"], "table or json"),
+    ],
+)
+def test_bad_input_before_any_work(capsys, data_dir: Path, no_work, args, needle) -> None:  # type: ignore[no-untyped-def]
+    assert_one_line_error(run_cli(args, capsys, data_dir), needle)
+
+
+def test_dataset_symlink_loop(capsys, data_dir: Path, tmp_path: Path) -> None:
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.symlink_to(b)
+    b.symlink_to(a)
+    assert_one_line_error(run_cli(["compare", *POP, "-d", str(a)], capsys, data_dir), "loop")
+    gone = tmp_path / "gone.csv"
+    gone.symlink_to(tmp_path / "missing.csv")
+    assert_one_line_error(
+        run_cli(["compare", *POP, "-d", str(gone)], capsys, data_dir), "not found"
+    )
+
+
+def test_huge_k_is_clamped_to_the_catalogue(capsys, data_dir: Path) -> None:
+    res = run_cli(
+        ["compare", *POP, "--k", "10,1000000000", "-f", "json", "--fail-if", "ndcg@1000000000<0"],
+        capsys,
+        data_dir,
+    )
+    assert res.code == 0, res.err
+    assert "note: --k 1000000000 is more than the 9,742 items of ml-latest-small; using K=9742" in (
+        res.err
+    )
+    keys = set(json.loads(res.out)["algorithms"][0]["metrics"])
+    assert {"ndcg@10", "ndcg@9742"} <= keys and "ndcg@1000000000" not in keys
+
+
+def test_results_survive_a_failed_write(
+    capsys, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The directory was fine when checked, the write fails later: the table goes to stdout."""
+
+    def full(path, text):  # type: ignore[no-untyped-def]
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("recbench.cli.common.atomic_write_text", full)
+    res = run_cli(["-q", "compare", *POP, "-o", str(tmp_path / "r.txt")], capsys, data_dir)
+    assert_one_line_error(res, "could not write --output")
+    assert "No space left on device" in res.err
+    assert "popularity" in res.out and "NDCG@10" in res.out
+
+
+def test_results_file_honours_the_umask(capsys, data_dir: Path, tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        res = run_cli(["-q", "compare", *POP, "-o", str(tmp_path / "r.json")], capsys, data_dir)
+    finally:
+        os.umask(old)
+    assert res.code == 0, res.err
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o640
+
+
+def _help(capsys, args: list[str]) -> str:  # type: ignore[no-untyped-def]
+    res = run_cli([*args, "--help"], capsys)
+    assert res.code == 0, res.err
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", res.out).split())
+
+
+def test_split_help_lists_every_kind_a_command_accepts(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert {"user-cold", "item-cold", "none"} <= set(KINDS)
+    for command in ("compare", "evaluate", "fit"):
+        text = _help(capsys, [command])
+        for kind in KINDS:
+            if kind == "none" and command != "fit":
+                continue
+            assert f"{kind}:" in text or (kind == "none" and "none" in text), (command, kind)
+
+
+def test_recommend_help_lists_only_its_formats(capsys) -> None:  # type: ignore[no-untyped-def]
+    text = _help(capsys, ["recommend"])
+    assert "table or json" in text
+    assert not {"csv", "markdown", "latex"} & set(re.findall(r"[a-z]+", text))
+
+
+def test_fail_if_keeps_labels_with_brackets(capsys, data_dir: Path) -> None:
+    res = run_cli(
+        ["-q", "compare", "--algos", "baseline[n_epochs=2]", "--fail-if", "rmse>0"],
+        capsys,
+        data_dir,
+    )
+    assert res.code == 1, res.err
+    assert "fail-if rmse>0: baseline[n_epochs=2] rmse = 0." in res.err
+
+
+def test_evaluate_model_rejects_options_it_would_ignore(
+    capsys, data_dir: Path, tmp_path: Path
+) -> None:
+    model = tmp_path / "pop"
+    assert run_cli(["-q", "fit", "popularity", "--out", str(model)], capsys, data_dir).code == 0
+    for extra in (["--dataset", "ml-100k"], ["--columns", "user,item"], ["-d", "ml-latest-small"]):
+        res = run_cli(["evaluate", "--model", str(model), *extra], capsys, data_dir)
+        assert_one_line_error(res, "applies to --algo")
+    res = run_cli(["-q", "evaluate", "--model", str(model)], capsys, data_dir)
+    assert res.code == 0, res.err
+    assert "recbench evaluate · ml-latest-small" in res.out and "compare" not in res.out
+    res = run_cli(["-q", "evaluate", "--algo", "popularity"], capsys, data_dir)
+    assert "recbench evaluate · ml-latest-small" in res.out
+    for bad in ("1:nan", "1:99", "1:0"):
+        res = run_cli(["recommend", "--model", str(model), "--history", bad], capsys, data_dir)
+        assert_one_line_error(res, "cannot score a user unseen in training")
+    content = tmp_path / "content"
+    assert run_cli(["-q", "fit", "content", "--out", str(content)], capsys, data_dir).code == 0
+    for bad, needle in (("1:nan", "not a finite number"), ("1:99", "outside ml-latest-small's")):
+        res = run_cli(["recommend", "--model", str(content), "--history", bad], capsys, data_dir)
+        assert_one_line_error(res, needle)
+
+
+def test_no_blank_line_before_an_error(capsys, data_dir: Path) -> None:
+    """An error after the experiment ran (the progress bar was up) is the first stderr line."""
+    res = run_cli(["compare", *POP, "--fail-if", "svd:rmse>1"], capsys, data_dir)
+    assert res.code == 2
+    assert res.err.splitlines() == ["error: --fail-if 'svd:rmse>1': 'svd' was not run"]
+
+
+def test_global_option_after_the_command_says_where_it_goes(capsys, data_dir: Path) -> None:
+    res = run_cli(["compare", "--seed", "7", *POP], capsys, data_dir)
+    assert_one_line_error(
+        res, "--seed is a global option and goes before the command: recbench --seed 7 compare"
+    )
+    res = run_cli(["fit", "popularity", "--quiet"], capsys, data_dir)
+    assert_one_line_error(res, "recbench --quiet fit popularity")
+
+
+def test_dataset_warnings_are_printed(
+    capsys, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recbench.cli import common
+
+    real = common.load_dataset
+
+    def with_warnings(*args, **kwargs):  # type: ignore[no-untyped-def]
+        ds = real(*args, **kwargs)
+        notes = ["3 ratings are negative", "a title holds \x1b[31mescapes"]
+        return replace(ds, source={**ds.source, "warnings": notes})
+
+    monkeypatch.setattr(common, "load_dataset", with_warnings)
+    res = run_cli(["-q", "compare", *POP, "-f", "json"], capsys, data_dir)
+    assert res.code == 0, res.err
+    assert res.err.splitlines() == [
+        "warning: ml-latest-small: 3 ratings are negative",
+        "warning: ml-latest-small: a title holds escapes",
+    ]
+
+
+def test_start_up_removes_what_killed_runs_left_in_the_data_directory(
+    capsys, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    parsed = tmp_path / "data" / "parsed"
+    parsed.mkdir(parents=True)
+    stale = parsed / f".ml-latest-small.rbtmp-tmp-{dead.pid}-0a1b2c3d"
+    stale.mkdir()
+    (stale / "ratings.parquet").write_bytes(b"half a file")
+    live = parsed / f".other.rbtmp-tmp-{os.getpid()}-0a1b2c3d"  # a running writer's: kept
+    live.mkdir()
+    for path in (stale / "ratings.parquet", stale, live):
+        os.utime(path, (0, 0))
+    assert run_cli(["algorithms", "-f", "json"], capsys, tmp_path / "data").code == 0
+    assert not stale.exists() and live.exists()
