@@ -214,3 +214,17 @@ def test_simulate_bad_options_exit_2(capsys, tmp_path, ratings_file, extra):
     res = run_cli(["abtest", "simulate", "--dataset", str(ratings_file), *extra], capsys, tmp_path)
     assert res.code == 2, res.err
     assert res.err.startswith("error:") and len(res.err.strip().splitlines()) == 1
+
+
+def test_plan_from_an_algorithms_per_user_metric(capsys, tmp_path, ratings_file):
+    args = ["abtest", "plan", "--algo", "ease", "--dataset", str(ratings_file), "--column",
+            "ndcg@5", "--lift", "0.05", "-f", "json"]  # fmt: skip
+    res = run_cli(args, capsys, data_dir=tmp_path)
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    row = doc["plan"]["rows"][0]
+    assert row["metric"] == "mean" and 0 < row["baseline"] <= 1 and row["sd"] > 0
+    assert "ndcg@5 of ease" in doc["source"]
+    bad = run_cli(["abtest", "plan", "--algo", "ease", "--dataset", str(ratings_file), "--column",
+                   "ndcg@x", "--lift", "0.05"], capsys, data_dir=tmp_path)  # fmt: skip
+    assert bad.code == 2

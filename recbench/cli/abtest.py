@@ -19,11 +19,21 @@ from rich.console import Console
 from rich.table import Table
 
 from recbench.algorithms import plugins
-from recbench.cli.common import get_dataset, info, out, state, status, warn, write_results
+from recbench.cli.common import (
+    State,
+    get_dataset,
+    info,
+    out,
+    state,
+    status,
+    warn,
+    write_results,
+)
 from recbench.cli.options import check_output, parse_algos
 from recbench.data import DatasetSpec
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.errors import DataError, UsageError
+from recbench.evaluation import EvalConfig, evaluate
 from recbench.online import power
 from recbench.online.analysis import analyze_users
 from recbench.online.clicks import ClickModel
@@ -291,6 +301,38 @@ def _per_user_values(path: Path, column: str) -> np.ndarray:
     return pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float64)
 
 
+def _offline_per_user(
+    st: State,
+    algo: str,
+    param: list[str] | None,
+    column: str,
+    dataset: str,
+    columns: str | None,
+    sep: str | None,
+    split: str,
+) -> np.ndarray:
+    """Per-user values of an offline metric (e.g. ndcg@10) of one algorithm on one split."""
+    k_text = column.partition("@")[2]
+    try:
+        ks = (int(k_text),) if k_text else (10,)
+    except ValueError:
+        raise UsageError(f"--column '{column}' is not METRIC@K, e.g. ndcg@10") from None
+    (spec,) = parse_algos(algo, param)
+    split_spec = parse_split(split)
+    if split_spec.kind == "none":
+        raise UsageError("--algo needs a split with held-out data (not 'none')")
+    ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep))
+    sp = make_split(ds, split_spec, st.seed)
+    model = plugins.make(spec.name, spec.params, seed=st.seed)
+    with status(st, f"fitting and evaluating {spec.label}"):
+        model.fit(sp.train)
+        result = evaluate(model, sp, EvalConfig(ks=ks))
+    if column not in result.per_user.columns:
+        have = ", ".join(c for c in result.per_user.columns if c != "user")
+        raise UsageError(f"{algo} has no per-user '{column}' (it has: {have or 'none'})")
+    return result.per_user[column].to_numpy(np.float64)
+
+
 def plan_cmd(
     ctx: typer.Context,
     baseline: Annotated[
@@ -304,7 +346,26 @@ def plan_cmd(
         Path | None,
         typer.Option(help="CSV/Parquet of per-user values of a stored run (mean and sd)."),
     ] = None,
-    column: Annotated[str, typer.Option(help="Column of --per-user to use.")] = "ndcg@10",
+    algo: Annotated[
+        str | None,
+        typer.Option(
+            help="Fit this algorithm on --dataset/--split and use its per-user --column values."
+        ),
+    ] = None,
+    column: Annotated[
+        str, typer.Option(help="Per-user metric: a --per-user column, or with --algo e.g. ndcg@10.")
+    ] = "ndcg@10",
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", help="With --algo: registry name or ratings file.")
+    ] = DEFAULT_DATASET,
+    columns: Annotated[str | None, typer.Option(help="With --algo: column roles.")] = None,
+    sep: Annotated[str | None, typer.Option(help="With --algo: field separator.")] = None,
+    split: Annotated[str, typer.Option(help="With --algo: the split to evaluate on.")] = (
+        "holdout:0.2"
+    ),
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="With --algo: NAME=VALUE.")
+    ] = None,
     lift: Annotated[
         str | None, typer.Option(help="Relative lift(s) to detect, e.g. 0.02 or 0.01,0.02,0.05.")
     ] = None,
@@ -325,18 +386,29 @@ def plan_cmd(
     lifts, n_users = _floats(lift, "--lift"), _floats(users, "--users")
     if bool(lifts) == bool(n_users):
         raise UsageError("give exactly one of --lift (users needed) or --users (detectable lift)")
-    sources = sum(x is not None for x in (baseline, mean, per_user))
+    sources = sum(x is not None for x in (baseline, mean, per_user, algo))
     if sources != 1:
-        raise UsageError("give exactly one of --baseline RATE, --mean M --sd S, or --per-user FILE")
+        raise UsageError(
+            "give exactly one of --baseline RATE, --mean M --sd S, --per-user FILE or --algo NAME"
+        )
     source = "proportion"
-    if per_user is not None:
+    described = "two proportions"
+    if algo is not None:
+        values = _offline_per_user(st, algo, param, column, dataset, columns, sep, split)
+        mean, sd, count = power.per_user_moments(values)
+        info(st, f"{algo} {column}: mean {mean:.4f}, sd {sd:.4f} over {count:,} test users")
+        source = "mean"
+        described = f"per-user {column} of {algo} ({count:,} test users)"
+    elif per_user is not None:
         mean, sd, count = power.per_user_moments(_per_user_values(per_user, column))
         info(st, f"{per_user}:{column}: mean {mean:.4f}, sd {sd:.4f} over {count:,} users")
         source = "mean"
+        described = f"per-user {column} from {per_user.name} ({count:,} users)"
     elif mean is not None:
         if sd is None:
             raise UsageError("--mean needs --sd (the per-user standard deviation)")
         source = "mean"
+        described = "per-user mean"
     for n in n_users:
         if n != int(n) or n <= 0:
             raise UsageError(f"--users expects positive whole numbers, got {n:g}")
@@ -357,9 +429,9 @@ def plan_cmd(
                 else power.detectable_mean(mean, sd, int(value), alpha, power_, ratio)
             )
     header = [
-        f"recbench abtest plan · {source} · alpha {alpha:g} · power {power_:g} · ratio {ratio:g}"
+        f"recbench abtest plan · {described} · alpha {alpha:g} · power {power_:g} · ratio {ratio:g}"
     ]
-    meta = {"alpha": alpha, "power": power_, "ratio": ratio, "metric": source}
+    meta = {"alpha": alpha, "power": power_, "ratio": ratio, "metric": source, "source": described}
     _emit(fmt, output, "recbench.abtest.plan/1", plan_sections(plans), meta, header, st.quiet)
 
 
