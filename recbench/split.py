@@ -134,7 +134,7 @@ def _assign_kfold(dataset: Dataset, value: float, rng: np.random.Generator) -> n
 
 def _assign_user_holdout(dataset: Dataset, value: float, rng: np.random.Generator) -> np.ndarray:
     folds = _train_only(dataset)
-    pos, size = _rank_within_user(dataset.interactions.user, rng.random(len(folds)))
+    pos, size = rank_within_user(dataset.interactions.user, rng.random(len(folds)))
     n_test = np.minimum(np.floor(value * size + 0.5), size - 1)
     folds[pos < n_test] = 0
     return folds
@@ -151,7 +151,7 @@ def _assign_temporal(dataset: Dataset, value: float, rng: np.random.Generator) -
 def _assign_last(dataset: Dataset, value: float, rng: np.random.Generator) -> np.ndarray:
     folds = _train_only(dataset)
     # rank 0 = latest; ties broken by position for determinism
-    pos, size = _rank_within_user(
+    pos, size = rank_within_user(
         dataset.interactions.user, -_timestamps(dataset).astype(np.float64)
     )
     folds[(pos < value) & (size > value)] = 0
@@ -165,7 +165,7 @@ def _assign_user_cold(dataset: Dataset, value: float, rng: np.random.Generator) 
     cold_users = np.zeros(inter.n_users, dtype=bool)
     cold_users[rng.permutation(active)[: max(1, round(value * len(active)))]] = True
     rows = cold_users[inter.user]
-    pos, size = _rank_within_user(inter.user, rng.random(len(folds)))
+    pos, size = rank_within_user(inter.user, rng.random(len(folds)))
     n_given = np.minimum(np.floor(FOLD_IN * size + 0.5), size - 1)
     folds[rows & (pos < n_given)] = FOLD_IN_CODE
     folds[rows & (pos >= n_given)] = 0
@@ -366,8 +366,11 @@ def _require_timestamps(dataset: Dataset, spec: SplitSpec) -> np.ndarray:
     return ts
 
 
-def _rank_within_user(user: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's 0-based rank by ``key`` among its user's rows, and that user's row count."""
+def rank_within_user(user: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's 0-based rank by ``key`` among its user's rows, and that user's row count.
+
+    Ties in ``key`` are broken by row position. Vectorised (one lexsort); shared by the
+    per-user splitters and by models that carve per-user validation slices."""
     n = len(user)
     order = np.lexsort((np.arange(n), key, user))
     sorted_user = user[order]
@@ -380,6 +383,10 @@ def _rank_within_user(user: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np
     size_rows = np.empty(n, dtype=np.int64)
     size_rows[order] = size
     return pos, size_rows
+
+
+#: Old private name, kept until every caller has switched.
+_rank_within_user = rank_within_user
 
 
 def make_split(dataset: Dataset, spec: SplitSpec, seed: int, fold: int = 0) -> Split:

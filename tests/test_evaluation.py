@@ -110,3 +110,32 @@ def test_bad_eval_config() -> None:
         EvalConfig(ks=())
     with pytest.raises(UsageError):
         EvalConfig(batch_size=0)
+
+
+def test_experiment_keeps_every_per_user_value_for_statistics() -> None:
+    """Per-user values (the input of intervals and paired tests) survive run_experiment: one row
+    per (algorithm, fold, user), one column per metric key, averaging to the reported value."""
+    from recbench.evaluation import metric_names
+    from recbench.experiment import AlgoSpec, run_experiment
+
+    ds = load_dataset("ml-latest-small")
+    res = run_experiment(
+        ds,
+        parse_split("kfold:2"),
+        [AlgoSpec("popularity"), AlgoSpec("baseline")],
+        0,
+        EvalConfig(ks=(5, 10)),
+    )
+    pu = res.per_user
+    assert list(pu.columns[:3]) == ["algorithm", "fold", "user"]
+    assert set(metric_names((5, 10))) <= set(pu.columns)
+    assert not pu.duplicated(["algorithm", "fold", "user"]).any()
+    # ranking metrics are means over users; RMSE and MAE are over all pairs (per-user columns
+    # hold each user's own error)
+    ranked = res.results[res.results["k"].notna()]
+    assert len(ranked) == 2 * 2 * 2 * 6
+    for r in ranked.itertuples():
+        key = f"{r.metric}@{r.k}"
+        sel = pu[(pu["algorithm"] == r.algorithm) & (pu["fold"] == r.fold)][key].dropna()
+        assert sel.mean() == pytest.approx(r.value, rel=1e-12), (r.algorithm, key)
+    assert pu.loc[pu["algorithm"] == "baseline", ["rmse", "mae"]].notna().any().all()

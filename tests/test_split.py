@@ -447,3 +447,13 @@ def test_fold_assignment_invariants_on_random_datasets(ds, text):
     if spec.kind == "temporal" and np.any(folds == 0) and np.any(folds == -1):
         ts = ds.interactions.timestamp
         assert ts[folds == 0].min() >= ts[folds == -1].max()
+
+
+def test_rank_within_user_is_public_and_breaks_ties_by_position():
+    from recbench.split import rank_within_user
+
+    user = np.array([1, 0, 1, 1, 0])
+    key = np.array([0.5, 0.2, 0.1, 0.5, 0.2])
+    pos, size = rank_within_user(user, key)
+    assert pos.tolist() == [1, 0, 0, 2, 1]
+    assert size.tolist() == [3, 2, 3, 3, 2]
