@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from recbench import __version__
-from recbench.cli import abtest, catalog, models, run
+from recbench.cli import abtest, catalog, models, run, tune
 from recbench.cli.common import MAX_SEED, State, clean_leftovers, err
 from recbench.errors import RecbenchError, UsageError
 
@@ -64,6 +64,7 @@ catalog.register(app)
 run.register(app)
 models.register(app)
 abtest.register(app)
+tune.register(app)
 
 
 def _click_error(exc: ClickException, command: Command, args: list[str]) -> str:

@@ -26,7 +26,8 @@ from rich.progress import (
 from rich.table import Table
 
 from recbench import data as store
-from recbench.algorithms.plugins import describe_all
+from recbench.algorithms.plugins import describe_all, load
+from recbench.algorithms.space import describe_space
 from recbench.cli.common import err, info, out, state, status
 from recbench.data.loading import DEFAULT_DATASET, DatasetSpec, available, load_dataset, resolve
 from recbench.data.registry import get_entry, registry
@@ -53,23 +54,40 @@ def algorithms(
     """List registered algorithms: family, tasks, parameters with defaults, availability."""
     _check_format(fmt)
     rows = describe_all()
+    spaces = {r.name: _search_space(r.name) for r in rows}
     if fmt == "json":
-        typer.echo(json.dumps([r.__dict__ for r in rows], indent=2, default=str))
+        docs = [{**r.__dict__, "search_space": spaces[r.name]} for r in rows]
+        typer.echo(json.dumps(docs, indent=2, default=str))
         return
     t = Table(title="recbench algorithms (entry-point group recbench.algorithms)")
     t.add_column("name", style="bold")
     t.add_column("family")
     t.add_column("tasks")
-    t.add_column("parameters (defaults)")
+    t.add_column("parameters (defaults; tune: search range)")
     t.add_column("available")
     t.add_column("from", style="dim")
     t.show_lines = True
     for r in rows:
-        params = "\n".join(f"{k}={v}" for k, v in r.params.items()) or "—"
+        sp = spaces[r.name]
+        params = (
+            "\n".join(
+                f"{k}={v}" + (f"  [dim]tune {escape(sp[k])}[/]" if k in sp else "")
+                for k, v in r.params.items()
+            )
+            or "—"
+        )
         avail = "[green]yes[/]" if r.available else f"[red]no[/]: {r.install}"
         src = r.source if r.package in ("recbench", "?") else f"{r.source} ({r.package})"
         t.add_row(r.name, r.family, ", ".join(r.tasks) or "—", params, avail, src)
     out.print(t)
+
+
+def _search_space(name: str) -> dict[str, str]:
+    """An algorithm's tuning dimensions as text (empty when it does not load)."""
+    try:
+        return describe_space(load(name).search_space)
+    except UsageError:
+        return {}
 
 
 # --- progress ----------------------------------------------------------------------------------

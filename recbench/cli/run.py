@@ -180,6 +180,17 @@ def compare(
     min_item_ratings: MinItemOpt = 0,
     implicit_threshold: ImplicitOpt = None,
     memory_mb: MemoryOpt = 256,
+    tune_trials: Annotated[
+        int,
+        typer.Option(
+            "--tune",
+            help="Tune each algorithm first: N trials on a validation split cut from the "
+            "training part (see `recbench tune`).",
+        ),
+    ] = 0,
+    tune_metric: Annotated[
+        str | None, typer.Option(help="Metric --tune optimises (default ndcg@ the first --k).")
+    ] = None,
 ) -> None:
     """Fit and evaluate several algorithms on one dataset and split; print a comparison table."""
     st = state(ctx)
@@ -200,8 +211,18 @@ def compare(
             else:
                 kept.append(spec)
         specs = kept
+    tuned = None
+    if tune_trials:
+        from recbench.cli.tune import tune_for_compare
+
+        metric = tune_metric or f"ndcg@{req.eval.ks[0]}"
+        specs, tuned = tune_for_compare(
+            st, ds, split_spec, specs, tune_trials, metric, relevance_threshold, memory_mb
+        )
     with cell_progress(st, len(specs) * split_spec.n_folds) as on_event:
         res = run_experiment(ds, split_spec, specs, st.seed, req.eval, on_event)
+    if tuned:
+        res.protocol = f"{res.protocol}; {tuned}"
     _emit(st, res, req, by_segment, "compare")
 
 

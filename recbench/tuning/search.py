@@ -353,21 +353,31 @@ def prepare(
     return outer, val, vspec
 
 
-def tune(
+@dataclass
+class SearchResult:
+    """The search alone (no test): trials, the best one, and where they ran."""
+
+    outer: Split
+    validation: Split
+    trials: list[TrialRecord]
+    best: TrialRecord
+    importances: dict[str, float]
+    resumed: int
+    interrupted: int
+    seconds: float
+
+
+def search(
     dataset: Dataset,
     split_spec: SplitSpec,
     spec: TuneSpec,
     files: StudyFiles | None = None,
     val_split: str | None = None,
     on_progress: Callable[[TuneProgress], None] | None = None,
-    reference: bool = True,
-) -> TuneResult:
+) -> SearchResult:
     """Search ``spec.space`` on a validation split cut from the training part of
-    ``split_spec``; refit the best configuration on that training part and test it once.
-
-    ``files`` names a stored (resumable) study; None uses a temporary one. ``reference`` also
-    tests the algorithm's defaults, for comparison. No printing, no files besides the study.
-    """
+    ``split_spec``; the outer test part is not touched. ``files`` names a stored (resumable)
+    study; None uses a temporary one."""
     import optuna
 
     _quiet_optuna()
@@ -387,12 +397,9 @@ def tune(
     }
     cls = plugins.load(spec.algorithm)
     overrides: dict[str, Any] = {}
-    if (
-        spec.jobs > 1
-        and "num_threads" in cls.Config.model_fields
-        and "num_threads" not in spec.fixed
-    ):
-        overrides["num_threads"] = 1  # workers share the cores; set per worker by threadpoolctl
+    threads_param = "num_threads" in cls.Config.model_fields
+    if spec.jobs > 1 and threads_param and "num_threads" not in spec.fixed:
+        overrides["num_threads"] = 1  # workers share the cores
     with _study_files(files) as sfiles, hold(sfiles):
         repair_journal(sfiles)
         study = optuna.create_study(
@@ -427,13 +434,32 @@ def tune(
                 + (f"; first error: {errors[0]}" if errors else "")
             )
         importances = _importances(study)
+    seconds = time.perf_counter() - t0
+    return SearchResult(outer, val, records, best, importances, resumed, interrupted, seconds)
+
+
+def tune(
+    dataset: Dataset,
+    split_spec: SplitSpec,
+    spec: TuneSpec,
+    files: StudyFiles | None = None,
+    val_split: str | None = None,
+    on_progress: Callable[[TuneProgress], None] | None = None,
+    reference: bool = True,
+) -> TuneResult:
+    """:func:`search`, then refit the best configuration on the outer training part and test
+    it once. ``reference`` also tests the algorithm's defaults, for comparison (reported
+    beside the tuned result, never used to choose). No printing, no files besides the study.
+    """
+    t0 = time.perf_counter()
+    found = search(dataset, split_spec, spec, files, val_split, on_progress)
+    outer, val, best = found.outer, found.validation, found.best
     params = {**spec.fixed, **best.params}
-    _, res, fit_s = run_cell(AlgoSpec(spec.algorithm, params), outer, spec.seed,
-                             spec.eval_config())  # fmt: skip
+    config = spec.eval_config()
+    _, res, fit_s = run_cell(AlgoSpec(spec.algorithm, params), outer, spec.seed, config)
     default_test = None
     if reference:
-        _, ref, _ = run_cell(AlgoSpec(spec.algorithm, dict(spec.fixed)), outer, spec.seed,
-                             spec.eval_config())  # fmt: skip
+        _, ref, _ = run_cell(AlgoSpec(spec.algorithm, dict(spec.fixed)), outer, spec.seed, config)
         default_test = ref.metrics
     return TuneResult(
         spec=spec,
@@ -441,20 +467,61 @@ def tune(
         protocol=outer.protocol,
         val_protocol=val.protocol,
         study=files.name if files is not None else None,
-        trials=records,
+        trials=found.trials,
         best=best,
         params=params,
-        importances=importances,
+        importances=found.importances,
         test=res.metrics,
         default_test=default_test,
-        resumed=resumed,
-        interrupted=interrupted,
+        resumed=found.resumed,
+        interrupted=found.interrupted,
         seconds=time.perf_counter() - t0,
         fit_seconds=fit_s,
         n_validation=len(val.test),
         n_train=len(val.train.interactions),
-        history=_best_so_far(records, spec.objective),
+        history=_best_so_far(found.trials, spec.objective),
     )
+
+
+def tuned_specs(
+    dataset: Dataset,
+    split_spec: SplitSpec,
+    algos: list[AlgoSpec],
+    n_trials: int,
+    objective: Objective,
+    seed: int = 0,
+    relevance_threshold: float | None = None,
+    memory_mb: int = 256,
+    on_progress: Callable[[str, TuneProgress], None] | None = None,
+) -> tuple[list[AlgoSpec], dict[str, SearchResult]]:
+    """For ``compare --tune``: each algorithm's best parameters from ``n_trials`` trials on a
+    validation split cut from the training part (its own parameters stay fixed). Algorithms
+    without a search space are returned unchanged. The outer test part is not touched."""
+    if split_spec.n_folds > 1:
+        raise UsageError(
+            f"tuning needs one train/test split, not {split_spec}: each fold's training part "
+            "holds the other folds' test data (use holdout, user-holdout, temporal or last)"
+        )
+    out: list[AlgoSpec] = []
+    found: dict[str, SearchResult] = {}
+    for algo in algos:
+        cls = plugins.load(algo.name)
+        space = {k: d for k, d in cls.search_space.items() if k not in algo.params}
+        if not space:
+            out.append(algo)
+            continue
+        spec = TuneSpec(algo.name, space, dict(algo.params), objective, n_trials=n_trials,
+                        seed=seed, relevance_threshold=relevance_threshold,
+                        memory_mb=memory_mb)  # fmt: skip
+
+        def report(p: TuneProgress, label: str = algo.label) -> None:
+            if on_progress is not None:
+                on_progress(label, p)
+
+        res = search(dataset, split_spec, spec, on_progress=report)
+        found[algo.label] = res
+        out.append(AlgoSpec(algo.name, {**algo.params, **res.best.params}, algo.variant))
+    return out, found
 
 
 @contextlib.contextmanager

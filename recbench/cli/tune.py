@@ -1,0 +1,328 @@
+"""`recbench tune ALGO`: search an algorithm's parameters on a validation split cut from the
+training data, then test the best configuration once. A thin wrapper over recbench.tuning."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from recbench.algorithms import plugins
+from recbench.cli.common import State, err, get_dataset, out, state
+from recbench.cli.options import (
+    ColumnsOpt,
+    DatasetOpt,
+    ImplicitOpt,
+    MemoryOpt,
+    MinItemOpt,
+    MinUserOpt,
+    ParamOpt,
+    SepOpt,
+    ThresholdOpt,
+)
+from recbench.data import DatasetSpec
+from recbench.data.loading import DEFAULT_DATASET
+from recbench.data.model import Dataset
+from recbench.data.preprocess import Preprocessing
+from recbench.errors import UsageError
+from recbench.experiment import AlgoSpec
+from recbench.metrics import METRICS
+from recbench.split import SplitSpec, parse_split
+from recbench.tuning import (
+    TuneProgress,
+    TuneResult,
+    TuneSpec,
+    load_space_file,
+    parse_objective,
+    resolve_space,
+    study_files,
+    tune,
+)
+from recbench.tuning.search import tuned_specs
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _fmt_params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in params.items())
+
+
+@contextmanager
+def _live(st: State, target: int | None, key: str) -> Iterator[Callable[..., None]]:
+    """A rich progress bar of trials: count, best value so far, best parameters, elapsed."""
+    if st.quiet:
+        yield lambda *args: None
+        return
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    task = bar.add_task("trials", total=target)
+
+    def update(p: TuneProgress, label: str = "trials") -> None:
+        best = (
+            f"best {key} {p.best_value:.4f} ({_fmt_params(p.best_params)})"
+            if p.best_value is not None
+            else "no trial finished yet"
+        )
+        extra = f", {p.running} running" if p.running else ""
+        extra += f", {p.failed} failed" if p.failed else ""
+        bar.update(
+            task,
+            completed=p.finished,
+            total=p.target,
+            description=escape(f"{label}{extra}: {best}"),
+        )
+
+    with bar:
+        yield update
+
+
+def _check_format(fmt: str) -> str:
+    fmt = fmt.lower()
+    if fmt not in ("table", "json"):
+        raise UsageError(f"unknown --format '{fmt}' (tune supports table or json)")
+    return fmt
+
+
+def tune_command(
+    ctx: typer.Context,
+    algo: Annotated[str, typer.Argument(help="Algorithm name (see `recbench algorithms`).")],
+    dataset: DatasetOpt = DEFAULT_DATASET,
+    columns: ColumnsOpt = None,
+    sep: SepOpt = None,
+    split: Annotated[
+        str,
+        typer.Option("--split", help="Outer split; its test part is used once, after the search."),
+    ] = "holdout:0.2",
+    val_split: Annotated[
+        str | None,
+        typer.Option(
+            "--val-split",
+            help="Split carving validation data from the training part "
+            "(default: the same kind as --split).",
+        ),
+    ] = None,
+    metric: Annotated[
+        str, typer.Option("--metric", help="Metric to optimise, e.g. ndcg@10, recall@20, rmse.")
+    ] = "ndcg@10",
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            "--trials",
+            "-n",
+            help="Trials in the study (default 20; a resumed study counts its finished ones).",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Start no trial after this many seconds.")
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel trial processes.")] = 1,
+    study: Annotated[
+        str | None,
+        typer.Option(
+            "--study",
+            help="Keep the study as DATA/studies/NAME.journal; rerunning resumes it.",
+        ),
+    ] = None,
+    space: Annotated[
+        Path | None,
+        typer.Option(
+            "--space",
+            help="TOML/JSON file: NAME = {low, high, log} or {choices = [...]} replaces a "
+            "dimension, NAME = value fixes it.",
+        ),
+    ] = None,
+    param: ParamOpt = None,
+    relevance_threshold: ThresholdOpt = None,
+    min_user_ratings: MinUserOpt = 0,
+    min_item_ratings: MinItemOpt = 0,
+    implicit_threshold: ImplicitOpt = None,
+    memory_mb: MemoryOpt = 256,
+    top: Annotated[int, typer.Option("--top", help="Trials shown in the table.")] = 10,
+    reference: Annotated[
+        bool,
+        typer.Option("--reference/--no-reference", help="Also test the default configuration."),
+    ] = True,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+) -> None:
+    """Tune ALGO's parameters on a validation split cut from the training part (Optuna TPE);
+    refit the best configuration on the whole training part and report its test metrics."""
+    st = state(ctx)
+    fmt = _check_format(fmt)
+    split_spec = parse_split(split)
+    objective = parse_objective(metric)
+    if val_split is not None:
+        parse_split(val_split)
+    cls = plugins.load(algo)
+    plugins.ensure_available(algo, cls)
+    raw = plugins.parse_params(param)
+    config = plugins.make_config(algo, cls, raw)
+    fixed = {k: getattr(config, k) for k in raw}
+    override = load_space_file(space) if space is not None else None
+    dims, fixed = resolve_space(algo, cls, override, fixed)
+    n_trials = trials if trials is not None or timeout is not None else 20
+    spec = TuneSpec(
+        algo,
+        dims,
+        fixed,
+        objective,
+        n_trials=n_trials,
+        timeout=timeout,
+        jobs=jobs,
+        seed=st.seed,
+        relevance_threshold=relevance_threshold,
+        memory_mb=memory_mb,
+    )
+    files = study_files(st.cache_dir, study) if study is not None else None
+    prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
+    ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
+    with _live(st, n_trials, objective.key) as on_progress:
+        result = tune(ds, split_spec, spec, files, val_split, on_progress, reference)
+    if fmt == "json":
+        typer.echo(json.dumps(result_json(result), indent=2, default=str))
+        return
+    _print(result, top)
+
+
+def result_json(r: TuneResult) -> dict[str, Any]:
+    """The tune as a JSON document for scripts."""
+    key = r.spec.objective.key
+    return {
+        "algorithm": r.spec.algorithm,
+        "dataset": r.dataset,
+        "protocol": r.protocol,
+        "validation": r.val_protocol,
+        "metric": key,
+        "direction": r.spec.objective.direction,
+        "seed": r.spec.seed,
+        "study": r.study,
+        "trials": len([t for t in r.trials if t.state != "interrupted"]),
+        "resumed_from": r.resumed,
+        "interrupted": r.interrupted,
+        "space": {k: d.describe() for k, d in r.spec.space.items()},
+        "fixed": r.spec.fixed,
+        "best_trial": r.best.number,
+        "best_params": r.best.params,
+        "params": r.params,
+        "validation_value": r.best.value,
+        "test": r.test,
+        "default_test": r.default_test,
+        "importances": r.importances,
+        "seconds": round(r.seconds, 3),
+        "trial_log": [t.__dict__ for t in r.trials],
+    }
+
+
+def _print(r: TuneResult, top: int) -> None:
+    key = r.spec.objective.key
+    done = [t for t in r.trials if t.state == "complete" and t.value is not None]
+    done.sort(key=lambda t: (-(t.value or 0.0) if r.spec.objective.higher_is_better else
+                             (t.value or 0.0), t.number))  # fmt: skip
+    names = list(r.spec.space)
+    t = Table(title=f"recbench tune · {r.spec.algorithm} · {r.dataset} · top trials by "
+                    f"validation {key}")  # fmt: skip
+    t.add_column("trial", justify="right")
+    t.add_column(f"val {key}", justify="right")
+    for n in names:
+        t.add_column(n, justify="right")
+    t.add_column("s", justify="right")
+    for tr in done[:top]:
+        row = [str(tr.number), f"{tr.value:.4f}"]
+        row += [escape(_fmt_value(tr.params.get(n, ""))) for n in names]
+        row.append(f"{tr.seconds:.1f}" if tr.seconds is not None else "")
+        t.add_row(*row, style="bold" if tr.number == r.best.number else None)
+    failed = [x for x in r.trials if x.state == "failed"]
+    notes = [
+        f"Search: {len(r.trials) - r.interrupted} trials (seeded TPE, seed {r.spec.seed})"
+        + (f", {r.resumed} of them from earlier runs of study '{r.study}'" if r.resumed else "")
+        + (f", {len(failed)} failed ({failed[0].error})" if failed else "")
+        + f"; {r.seconds:.0f} s in all.",
+        f"Validation: {r.val_protocol}, cut from the training part only "
+        f"({r.n_train:,} ratings fitted, {r.n_validation:,} scored); the test part is not seen.",
+        f"Test: {r.protocol}; used once, for the best configuration refitted on the whole "
+        "training part.",
+    ]
+    out.print(t)
+    for line in notes:
+        out.print(escape(line))
+    s = Table(title=f"{r.spec.algorithm}: best configuration, tested once")
+    s.add_column("")
+    s.add_column("parameters")
+    s.add_column(f"val {key}", justify="right")
+    for m in r.test:
+        s.add_column(f"test {_label(m)}", justify="right")
+    s.add_row(
+        "tuned",
+        escape(_fmt_params(r.params)),
+        f"{r.best.value:.4f}",
+        *(f"{v:.4f}" for v in r.test.values()),
+    )
+    if r.default_test is not None:
+        s.add_row(
+            "defaults",
+            escape(_fmt_params(r.spec.fixed)) or "(all defaults)",
+            "",
+            *(f"{r.default_test.get(m, float('nan')):.4f}" for m in r.test),
+        )
+    out.print(s)
+    if r.importances:
+        imp = ", ".join(f"{k} {v:.2f}" for k, v in r.importances.items())
+        out.print(f"Parameter importances (Optuna PED-ANOVA): {escape(imp)}")
+
+
+def _label(key: str) -> str:
+    name, at, k = key.partition("@")
+    info = METRICS.get(name)
+    return f"{info.label if info else name}{at}{k}"
+
+
+def tune_for_compare(
+    st: State,
+    ds: Dataset,
+    split_spec: SplitSpec,
+    specs: list[AlgoSpec],
+    n_trials: int,
+    metric: str,
+    relevance_threshold: float | None,
+    memory_mb: int,
+) -> tuple[list[AlgoSpec], str]:
+    """``compare --tune N``: tuned AlgoSpecs and the line the caption adds about the tuning."""
+    if n_trials < 1:
+        raise UsageError(f"--tune must be at least 1 trial, got {n_trials}")
+    objective = parse_objective(metric)
+    with _live(st, n_trials, objective.key) as show:
+
+        def on_progress(label: str, p: TuneProgress) -> None:
+            show(p, label)
+
+        tuned, found = tuned_specs(ds, split_spec, specs, n_trials, objective, st.seed,
+                                   relevance_threshold, memory_mb, on_progress)  # fmt: skip
+    untuned = [s.label for s in specs if s.label not in found]
+    val = next(iter(found.values())).validation.protocol if found else ""
+    note = (
+        f"parameters tuned per algorithm with {n_trials} trials (Optuna TPE, seed {st.seed}) "
+        f"on validation {objective.key}; validation: {val}, cut from the training part only, "
+        "the test part used once per algorithm"
+        + (f"; not tuned (no search space or all fixed): {', '.join(untuned)}" if untuned else "")
+    )
+    return tuned, note
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tune")(tune_command)
