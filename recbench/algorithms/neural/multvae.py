@@ -29,6 +29,7 @@ from recbench.algorithms.neural.common import (
     validation_cut,
     validation_ndcg,
 )
+from recbench.algorithms.space import Float, Int, Space
 from recbench.data.model import Dataset
 
 _LAYERS = ("enc_w", "enc_b", "mu_w", "mu_b", "dec_w", "dec_b", "out_w", "out_b")
@@ -67,6 +68,12 @@ class MultVAERecommender(Recommender[MultVAEConfig]):
     extra = "deep"
     cold_users = True
     Config = MultVAEConfig
+    search_space: ClassVar[Space] = {
+        "latent": Int(32, 400, log=True),
+        "dropout": Float(0.1, 0.7),
+        "beta_max": Float(0.05, 1.0, log=True),
+        "lr": Float(1e-4, 1e-2, log=True),
+    }
     state_attrs: ClassVar[tuple[str, ...]] = ("X_indptr_", "X_indices_", "epochs_run_")
 
     # -- fitting -------------------------------------------------------------------------------
