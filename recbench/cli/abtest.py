@@ -88,6 +88,8 @@ def _cell(value: Any, column: str) -> str:
             return f"{v:.2e}" if 0 < v < 1e-4 else f"{v:.4f}"
         if column.startswith("users") or column in ("expected",):
             return f"{v:,.1f}"
+        if column.endswith("_rate"):
+            return f"{v:.1%}"
         if "lift" in column or column.startswith(("share", "boot_")):
             return f"{v:+.2%}" if "lift" in column or column.startswith("boot_") else f"{v:.2%}"
         return f"{v:.4f}" if abs(v) < 1000 else f"{v:,.1f}"

@@ -236,13 +236,24 @@ def simulation_sections(
                 ],
             )
         )
-        ab, ilp = sim.ab_users_to_significance, il.users_to_significance
-        if ab and ilp:
-            need_notes.append(f"interleaving needed {ab / ilp:.1f}x fewer users to significance")
-        if sim.ab_users_for_power and il.users_for_power:
-            need_notes.append(
-                f"and {sim.ab_users_for_power / il.users_for_power:.1f}x fewer for 80% power"
-            )
+    if rep is not None:
+        need_rows[0]["users_for_80pct_power_over_seeds"] = rep.ab_users_for_power
+        if il is not None:
+            need_rows[1]["users_for_80pct_power_over_seeds"] = rep.interleaving_users_for_power
+        need_notes.append(
+            f"users_for_80pct_power_over_seeds: smallest number of visitors at which the test "
+            f"was significant in {rep.power:.0%} of the {rep.seeds} seeds (the most robust "
+            "figure; a single run's users_to_significance is noisy)."
+        )
+    if il is not None:
+        for key, label in (
+            ("users_to_significance", "to significance in this run"),
+            ("users_for_80pct_power", "for 80% power (observed effect)"),
+            ("users_for_80pct_power_over_seeds", "for 80% power over seeds"),
+        ):
+            ab_n, il_n = need_rows[0].get(key), need_rows[1].get(key)
+            if isinstance(ab_n, (int, float)) and isinstance(il_n, (int, float)) and il_n > 0:
+                need_notes.append(f"A/B / interleaving users {label}: {ab_n / il_n:.1f}x")
     secs.append(Section("sensitivity", "users needed", pd.DataFrame(need_rows), need_notes))
     if rep is not None:
         rows = [
@@ -254,7 +265,7 @@ def simulation_sections(
         if rep.interleaving is not None:
             rows.append(("interleaving sign test", rep.interleaving))
         frame = pd.DataFrame(
-            [{"procedure": p, "seeds": rep.seeds, "reject_share": v} for p, v in rows]
+            [{"procedure": p, "seeds": rep.seeds, "reject_rate": v} for p, v in rows]
         )
         notes = [
             f"Share of {rep.seeds} seeds rejecting H0 at alpha {rep.alpha:g} (models fitted once; "
