@@ -430,6 +430,49 @@ def remove_cmd(
         info(st, "your own files were left in place")
 
 
+@datasets_app.command("synth")
+def synth_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A name for --dataset (letters, digits, - _).")],
+    users: Annotated[int, typer.Option(help="Number of users.")] = 10_000,
+    items: Annotated[int, typer.Option(help="Number of items.")] = 2_000,
+    ratings: Annotated[int, typer.Option(help="Number of ratings (exact).")] = 500_000,
+    seed: Annotated[int | None, typer.Option(help="Generator seed (default: --seed).")] = None,
+    rank: Annotated[int, typer.Option(help="Rank of the planted rating model.")] = 16,
+    popularity_exponent: Annotated[
+        float, typer.Option(help="Power-law exponent of item popularity.")
+    ] = 1.0,
+    activity_sigma: Annotated[float, typer.Option(help="Log-normal sigma of activity.")] = 1.0,
+    min_user_ratings: Annotated[int, typer.Option(help="Fewest ratings per user.")] = 5,
+    item_features: Annotated[
+        bool, typer.Option("--item-features", help="Also write titles and genres.")
+    ] = False,
+    force: Annotated[bool, typer.Option(help="Replace a dataset of the same name.")] = False,
+) -> None:
+    """Generate a synthetic MovieLens-shaped dataset and register it as NAME."""
+    from recbench.data.synth import SynthConfig, synth_dataset
+
+    st = state(ctx)
+    cfg = SynthConfig(
+        n_users=users,
+        n_items=items,
+        n_ratings=ratings,
+        seed=st.seed if seed is None else seed,
+        rank=rank,
+        popularity_exponent=popularity_exponent,
+        activity_sigma=activity_sigma,
+        min_user_ratings=min_user_ratings,
+        item_features=item_features,
+    )
+    with status(st, f"generating {name}"):
+        record, ds = synth_dataset(name, cfg, st.cache_dir, force=force)
+    info(
+        st,
+        f"generated {record.name}: {len(ds.interactions):,} ratings, {ds.n_users:,} users, "
+        f"{ds.n_items:,} items ({record.path}); use --dataset {record.name}",
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command()(algorithms)
     app.add_typer(datasets_app, name="datasets")
