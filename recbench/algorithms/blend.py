@@ -135,9 +135,9 @@ def normalise_scores(scores: np.ndarray, seen: np.ndarray, how: str) -> np.ndarr
 
 def simplex_grid(m: int, steps: int) -> np.ndarray:
     """All weight vectors of ``m`` non-negative multiples of 1/steps summing to 1."""
-    rows = [
-        np.diff(np.r_[0, bars, steps + m - 1]) - 1
-        for bars in itertools.combinations(range(1, steps + m), m - 1)
+    rows = [  # stars and bars: m - 1 bars among steps + m - 1 places
+        np.diff(np.r_[-1, bars, steps + m - 1]) - 1
+        for bars in itertools.combinations(range(steps + m - 1), m - 1)
     ]
     return np.array(rows, dtype=np.float64).reshape(-1, m) / steps
 
