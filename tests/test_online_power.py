@@ -119,7 +119,7 @@ def test_sequential_view_shapes_and_defaults():
     view = sequential_view(
         np.array([0.1, 0.05, 0.04]), np.array([0.01, 0.005, 0.003]), np.array([1 / 3, 2 / 3, 1.0])
     )
-    assert view.tau2 == pytest.approx(0.003)
+    assert view.tau2 == pytest.approx(0.01 / 3)
     assert len(view.boundary) == 3 and view.z[-1] == pytest.approx(0.04 / math.sqrt(0.003))
     with pytest.raises(UsageError):
         gs_boundaries((0.5, 0.4), 0.05)

@@ -143,6 +143,7 @@ class SequentialView:
     cs_high: np.ndarray
     boundary: np.ndarray  # group-sequential |z| boundary at each look
     tau2: float
+    alpha: float = 0.05
 
     @property
     def gs_reject(self) -> bool:
@@ -153,14 +154,13 @@ class SequentialView:
         hit = np.flatnonzero(np.abs(self.z) >= self.boundary)
         return int(hit[0]) if len(hit) else None
 
-    def msprt_reject(self, alpha: float) -> bool:
-        return bool(self.always_valid_p[-1] < alpha)
+    @property
+    def msprt_reject(self) -> bool:
+        return bool(self.always_valid_p[-1] < self.alpha)
 
     @property
     def naive_peeking_reject(self) -> bool:
-        return bool(np.any(self.naive_p < self.alpha_used))
-
-    alpha_used: float = 0.05
+        return bool(np.any(self.naive_p < self.alpha))
 
 
 def sequential_view(
@@ -172,14 +172,17 @@ def sequential_view(
 ) -> SequentialView:
     """Both sequential views for looks with differences ``diff`` and their variances ``var``.
 
-    ``tau2`` is the mSPRT mixing variance on the difference scale; by default the variance of the
-    difference at the last look (the mixture is then tuned to effects about one standard error
-    of the planned test, the choice that keeps the sequence tight near the planned horizon).
+    ``tau2`` is the mSPRT mixing variance on the difference scale. By default it is the variance
+    the difference will have at the planned last look, predicted from the first look alone as
+    V_1 x (information fraction of look 1), so the mixture is tuned to effects of about one
+    standard error of the planned test and no later data is used to choose it.
     """
     d = np.asarray(diff, dtype=np.float64)
     v = np.asarray(var, dtype=np.float64)
+    fr = np.asarray(fractions, dtype=np.float64)
     if tau2 is None:
-        tau2 = float(v[-1]) if v[-1] > 0 else 1.0
+        ok = np.flatnonzero(np.isfinite(v) & (v > 0))
+        tau2 = float(v[ok[0]] * fr[ok[0]]) if len(ok) else 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(v > 0, d / np.sqrt(v), 0.0)
     naive = 2 * stats.norm.sf(np.abs(z))

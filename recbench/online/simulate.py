@@ -349,7 +349,7 @@ def repeat(
         sim = simulate(pop, cfg, s, interleaving)
         fixed += sim.analysis.comparison("ctr").p_value < cfg.alpha
         gs += sim.sequential.gs_reject
-        ms += sim.sequential.msprt_reject(cfg.alpha)
+        ms += sim.sequential.msprt_reject
         naive += sim.sequential.naive_peeking_reject
         ab_paths.append(sim.ab_p_path)
         if sim.interleaving is not None:
