@@ -17,12 +17,12 @@ from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    Progress,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from recbench import data as store
@@ -103,7 +103,7 @@ class RichDownloadProgress:
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self._bar = Progress(
+        self._bar = RichProgress(
             TextColumn("{task.description}"),
             BarColumn(),
             DownloadColumn(),

@@ -12,7 +12,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
 
 from recbench.atomic import atomic_write_text
 from recbench.data import (
@@ -61,7 +62,7 @@ def state(ctx: typer.Context) -> State:
 def info(st: State, message: str) -> None:
     """A note on stderr (not with --quiet); printed as is, never read as rich markup."""
     if not st.quiet:
-        err.print(message, markup=False)
+        err.print(strip_control(message), markup=False)
 
 
 def warn(message: str) -> None:
@@ -110,7 +111,7 @@ def cell_progress(st: State, total: int) -> Iterator[Callable[[Event], None] | N
     if st.quiet or not err.is_terminal:
         yield None
         return
-    bar = Progress(
+    bar = RichProgress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
