@@ -228,3 +228,18 @@ def test_plan_from_an_algorithms_per_user_metric(capsys, tmp_path, ratings_file)
     bad = run_cli(["abtest", "plan", "--algo", "ease", "--dataset", str(ratings_file), "--column",
                    "ndcg@x", "--lift", "0.05"], capsys, data_dir=tmp_path)  # fmt: skip
     assert bad.code == 2
+
+
+def test_simulated_log_round_trips_through_analyze(capsys, tmp_path, ratings_file):
+    log = tmp_path / "sim.csv"
+    args = ["abtest", "simulate", "--algos", "random,ease", "--dataset", str(ratings_file),
+            "--users", "1500", "--save-log", str(log), "-f", "json"]  # fmt: skip
+    sim = run_cli(args, capsys, data_dir=tmp_path)
+    assert sim.code == 0, sim.err
+    res = run_cli(["abtest", "analyze", str(log), "--control", "random", "-f", "json"], capsys)
+    assert res.code == 0, res.err
+    simulated, analysed = json.loads(sim.out), json.loads(res.out)
+    assert analysed["comparisons"]["rows"] == simulated["comparisons"]["rows"]
+    assert {r["metric"] for r in analysed["arms"]["rows"]} == {
+        "ctr", "clicks/user", "conversion", "engagement"
+    }  # fmt: skip

@@ -220,6 +220,10 @@ def simulate_cmd(
         int,
         typer.Option("--repeat", help="Also re-draw assignment and clicks under N seeds."),
     ] = 0,
+    save_log: Annotated[
+        Path | None,
+        typer.Option(help="Also write the simulated per-user log (CSV) for `abtest analyze`."),
+    ] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
@@ -227,6 +231,7 @@ def simulate_cmd(
     st = state(ctx)
     fmt = _format(fmt, output)
     output = check_output(output)
+    save_log = check_output(save_log)
     click = ClickModel(click_model.strip().lower(), examination, attract_relevant, attract_other)
     cfg = SimConfig(click, share, sessions, days, users, alpha)
     if repeats < 0:
@@ -277,6 +282,10 @@ def simulate_cmd(
         "visitors": len(sim.log),
         "alpha": alpha,
     }
+    if save_log is not None:
+        cols = ["user", "arm", "day", "impressions", "clicks", "rated_clicks", "rating_sum"]
+        write_results(save_log, sim.log[cols].to_csv(index=False))
+        info(st, f"wrote the simulated log ({len(sim.log):,} users) to {save_log}")
     _emit(fmt, output, "recbench.abtest.simulate/1", sections, meta, header, st.quiet)
     if sim.analysis.srm.mismatch:
         warn("sample-ratio mismatch in the simulated assignment (see the sample ratio table)")

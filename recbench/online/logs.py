@@ -4,7 +4,8 @@ A log has columns ``user``, ``arm``, ``impressions``, ``clicks`` (names matched 
 to case; ``user_id``/``userId``, ``variant``/``group`` accepted) and optional numeric value
 columns (summed per user). Several rows per user in one arm (e.g. one per day) are summed. A user
 found in more than one arm breaks the randomisation: such users are counted, reported and left
-out of the analysis.
+out of the analysis. Columns ``rated_clicks`` and ``rating_sum`` together (as written by
+``abtest simulate --save-log``) give the engagement metric, the mean rating of clicked items.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ ALIASES = {
     "clicks": ("clicks", "click"),
 }
 NOT_VALUES = {"day", "date", "timestamp", "time", "ts"}
+#: columns that together give the engagement metric (mean rating of clicked items)
+ENGAGEMENT = ("rated_clicks", "rating_sum")
 
 
 @dataclass(frozen=True)
@@ -119,11 +122,15 @@ def load_log(path: Path, values: list[str] | None = None) -> UserLog:
     if frame["user"].isna().any() or frame["arm"].isna().any():
         i = int(np.flatnonzero(frame["user"].isna() | frame["arm"].isna())[0])
         raise DataError(f"log {path}, {_line(path, i)}: user or arm is empty")
+    extra = [c for c in ENGAGEMENT if c in frame.columns]
+    if len(extra) < len(ENGAGEMENT):
+        extra = []
     if values is None:
         values = [
             str(c)
             for c in frame.columns
             if c not in REQUIRED
+            and c not in extra
             and str(c).lower() not in NOT_VALUES
             and pd.api.types.is_numeric_dtype(frame[c])
         ]
@@ -132,7 +139,7 @@ def load_log(path: Path, values: list[str] | None = None) -> UserLog:
             if v not in frame.columns or v in REQUIRED:
                 raise UsageError(f"--value '{v}' is not a value column of log {path}")
     cols = {"impressions": imp, "clicks": clk}
-    for v in values:
+    for v in [*extra, *values]:
         cols[v] = _numeric(frame, v, path)
     data = pd.DataFrame(
         {"user": frame["user"].astype(str), "arm": frame["arm"].astype(str), **cols}
