@@ -11,6 +11,9 @@ import typer
 
 from recbench import __version__
 from recbench.cli import abtest, catalog, models, run, tune
+from recbench.cli import report as report_cli
+from recbench.cli import runs as runs_cli
+from recbench.cli import study as study_cli
 from recbench.cli.common import MAX_SEED, State, clean_leftovers, err
 from recbench.errors import RecbenchError, UsageError
 
@@ -63,8 +66,11 @@ def root(
 catalog.register(app)
 run.register(app)
 models.register(app)
-abtest.register(app)
 tune.register(app)
+abtest.register(app)
+study_cli.register(app)
+runs_cli.register(app)
+report_cli.register(app)
 
 
 def _click_error(exc: ClickException, command: Command, args: list[str]) -> str:

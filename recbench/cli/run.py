@@ -47,6 +47,7 @@ from recbench.cli.options import (
     parse_ks,
     result_format,
 )
+from recbench.cli.runs import NoStoreOpt, SaveStudyOpt, remember, study_options
 from recbench.data import Dataset, DatasetSpec, Preprocessing
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.errors import ModelDirError, UsageError
@@ -180,6 +181,8 @@ def compare(
     min_item_ratings: MinItemOpt = 0,
     implicit_threshold: ImplicitOpt = None,
     memory_mb: MemoryOpt = 256,
+    no_store: NoStoreOpt = False,
+    save_study: SaveStudyOpt = None,
     tune_trials: Annotated[
         int,
         typer.Option(
@@ -223,6 +226,7 @@ def compare(
         res = run_experiment(ds, split_spec, specs, st.seed, req.eval, on_event)
     if tuned:
         res.protocol = f"{res.protocol}; {tuned}"
+    remember(st, res, "compare", no_store, save_study, specs, study_options(locals()))
     _emit(st, res, req, by_segment, "compare")
 
 
@@ -262,6 +266,8 @@ def evaluate(
     min_item_ratings: MinItemOpt = 0,
     implicit_threshold: ImplicitOpt = None,
     memory_mb: MemoryOpt = 256,
+    no_store: NoStoreOpt = False,
+    save_study: SaveStudyOpt = None,
 ) -> None:
     """Evaluate a saved model on the split it was fitted on, or fit and evaluate one algorithm."""
     st = state(ctx)
@@ -279,6 +285,7 @@ def evaluate(
         req.fit_catalogue(st, ds)
         with cell_progress(st, split_spec.n_folds) as on_event:
             res = run_experiment(ds, split_spec, specs, st.seed, req.eval, on_event)
+        remember(st, res, "evaluate", no_store, save_study, specs, study_options(locals()))
         _emit(st, res, req, by_segment, "evaluate")
         return
     assert model is not None
@@ -316,6 +323,7 @@ def evaluate(
         seed,
         req.eval,
     )
+    remember(st, res, "evaluate", no_store, save_study)
     _emit(st, res, req, by_segment, "evaluate")
 
 

@@ -1,0 +1,65 @@
+"""`recbench report RUN... [-o report.html] [--format html|png|svg]`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recbench.atomic import atomic_write_bytes
+from recbench.cli.common import State, info, state, status, write_results
+from recbench.errors import UsageError
+
+
+def write_report(st: State, runs: list[str], output: Path) -> None:
+    """Build the HTML report of stored runs and write it atomically."""
+    from recbench.report import build, read_runs, render_html, vega_bundle
+    from recbench.store import Store
+
+    store = Store.in_data_dir(st.cache_dir)
+    data = build(read_runs(store, runs))
+    with status(st, "building the report"):
+        bundle = vega_bundle(st.cache_dir / "cache")
+    title = "recbench report · " + ", ".join(rd.label for rd in data.runs)
+    write_results(output, render_html(data, bundle, title))
+    info(st, f"wrote report {output} ({output.stat().st_size / 1e6:.2f} MB)")
+
+
+def report(
+    ctx: typer.Context,
+    runs: Annotated[list[str], typer.Argument(help="Run ids (unique prefixes, latest).")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="HTML file, or a directory for --format png|svg."),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="html (one file), png or svg (one per chart).")
+    ] = "html",
+) -> None:
+    """One self-contained HTML report of stored runs (several runs side by side)."""
+    st = state(ctx)
+    fmt = fmt.lower()
+    if fmt not in ("html", "png", "svg"):
+        raise UsageError(f"--format must be html, png or svg, got '{fmt}'")
+    if fmt == "html":
+        write_report(st, runs, output or Path("report.html"))
+        return
+    from recbench.report import build, chart_images, read_runs
+    from recbench.store import Store
+
+    folder = output or Path("report-charts")
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--output {folder} is not a directory (png/svg write one file per chart)")
+    folder.mkdir(parents=True, exist_ok=True)
+    data = build(read_runs(Store.in_data_dir(st.cache_dir), runs))
+    for i, (cap, blob) in enumerate(chart_images(data, fmt)):
+        name = re.sub(r"[^A-Za-z0-9@_-]+", "-", cap).strip("-").lower()
+        path = folder / f"{i + 1:02d}-{name}.{fmt}"
+        atomic_write_bytes(path, blob)
+    info(st, f"wrote charts to {folder}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(report)

@@ -1,0 +1,312 @@
+"""`recbench runs list | show | diff | rm | export`, and recording compare/evaluate runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from recbench.cli.common import State, info, out, state, write_results
+from recbench.errors import UsageError
+from recbench.experiment import AlgoSpec, ExperimentResult
+from recbench.store import Store
+from recbench.store.diff import setting_changes, summary
+
+app = typer.Typer(
+    help="Runs recorded in the results store (DATA_DIR/runs).",
+    no_args_is_help=True,
+)
+
+NoStoreOpt = Annotated[
+    bool, typer.Option("--no-store", help="Do not record this run in the results store.")
+]
+SaveStudyOpt = Annotated[
+    Path | None,
+    typer.Option("--save-study", help="Write the equivalent study file (for `recbench run`)."),
+]
+
+
+#: compare/evaluate keyword arguments that a saved study keeps
+OPTION_KEYS = (
+    "dataset",
+    "columns",
+    "sep",
+    "split",
+    "k",
+    "metrics",
+    "relevance_threshold",
+    "fmt",
+    "output",
+    "fail_if",
+    "by_segment",
+    "min_user_ratings",
+    "min_item_ratings",
+    "implicit_threshold",
+    "memory_mb",
+)
+
+
+def study_options(scope: dict[str, Any]) -> dict[str, Any]:
+    """The options of a compare/evaluate call (its ``locals()``) that a study file keeps."""
+    return {k: scope.get(k) for k in OPTION_KEYS}
+
+
+def _store(st: State) -> Store:
+    return Store.in_data_dir(st.cache_dir)
+
+
+def remember(
+    st: State,
+    res: ExperimentResult,
+    command: str,
+    no_store: bool = False,
+    save_study: Path | None = None,
+    specs: list[AlgoSpec] | None = None,
+    options: dict[str, Any] | None = None,
+) -> str | None:
+    """After compare/evaluate: write ``--save-study`` and record the run (unless --no-store)."""
+    study_text = None
+    if specs is not None and options is not None:
+        from recbench.study.save import compare_study
+
+        opts = dict(options)
+        ds = opts.get("dataset")
+        if ds and ("/" in ds or "." in ds) and Path(ds).exists():
+            opts["dataset"] = str(Path(ds).resolve())
+        if opts.get("output") is not None:
+            opts["output"] = str(Path(opts["output"]).resolve())
+        study_text = compare_study(specs, opts, st.seed, command)
+    if save_study is not None:
+        if study_text is None:
+            raise UsageError(f"--save-study applies to `recbench {command} --algo/--algos`")
+        write_results(save_study, study_text)
+        info(st, f"wrote study file {save_study} (run it with: recbench run {save_study})")
+    if no_store:
+        return None
+    from recbench.store.record import record_experiment
+
+    extra = {"study": study_text} if study_text else {}
+    run_id = record_experiment(_store(st), res, command, extra)
+    info(st, f"recorded run {run_id} (see: recbench runs show {run_id})")
+    return run_id
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def list_runs(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per run.")] = False,
+) -> None:
+    """List recorded runs, oldest first."""
+    runs = _store(state(ctx)).runs()
+    if as_json:
+        typer.echo(json.dumps([_brief(r.manifest, len(r.cell_ids())) for r in runs], indent=2))
+        return
+    table = Table(title=f"recbench runs · {_store(state(ctx)).root}", title_style="bold")
+    for col in ("run", "kind", "status", "started", "datasets", "splits", "algorithms", "cells"):
+        table.add_column(col)
+    for r in runs:
+        b = _brief(r.manifest, len(r.cell_ids()))
+        table.add_row(
+            r.run_id,
+            b["kind"],
+            b["status"],
+            str(b["started"]),
+            ",".join(b["datasets"]),
+            ",".join(b["splits"]),
+            str(len(b["algorithms"])),
+            f"{b['cells']}/{b['n_cells'] or '?'}",
+        )
+    out.print(table)
+
+
+def _brief(m: dict[str, Any], cells: int) -> dict[str, Any]:
+    return {
+        "run_id": m.get("run_id"),
+        "kind": m.get("kind"),
+        "status": m.get("status"),
+        "started": m.get("started"),
+        "ended": m.get("ended"),
+        "name": m.get("name"),
+        "datasets": [d.get("name") for d in m.get("datasets") or []],
+        "splits": m.get("splits") or [],
+        "algorithms": [a.get("label") for a in m.get("algorithms") or []],
+        "cells": cells,
+        "n_cells": m.get("n_cells"),
+    }
+
+
+def show(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="Run id, unique prefix, or latest.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Manifest and summary as JSON.")] = False,
+) -> None:
+    """A run's manifest and its results (mean over folds and repeats)."""
+    store = _store(state(ctx))
+    info_ = store.get(run)
+    summ = summary(store.results(info_))
+    m = info_.manifest
+    if as_json:
+        doc = {k: v for k, v in m.items() if k != "study"}
+        doc["summary"] = json.loads(summ.to_json(orient="records"))
+        typer.echo(json.dumps(doc, indent=2, default=str))
+        return
+    out.print(f"[bold]run {info_.run_id}[/] · {m.get('kind')} · {m.get('status')}")
+    for key in ("name", "started", "ended", "recbench_version", "python", "study_path"):
+        if m.get(key):
+            out.print(f"  {key}: {m[key]}", markup=False)
+    for d in m.get("datasets") or []:
+        out.print(
+            f"  dataset: {d.get('name')} ({d.get('n_ratings'):,} ratings, checksum "
+            f"{str(d.get('checksum'))[:12]})",
+            markup=False,
+        )
+    out.print(
+        f"  splits: {', '.join(m.get('splits') or [])}; seeds: {m.get('seeds')}", markup=False
+    )
+    machine = m.get("machine") or {}
+    out.print(
+        f"  machine: {machine.get('system')} {machine.get('arch')}, {machine.get('cpus')} CPUs, "
+        f"{machine.get('memory_gb')} GB",
+        markup=False,
+    )
+    out.print(summary_table(summ, f"results of {info_.run_id}"))
+
+
+def summary_table(summ: pd.DataFrame, title: str) -> Table:
+    """Algorithms as rows, metric@K as columns (mean over folds and repeats)."""
+    table = Table(title=title, title_style="bold")
+    if not len(summ):
+        return table
+    summ = summ.copy()
+    summ["col"] = [
+        m if pd.isna(k) else f"{m}@{int(k)}"
+        for m, k in zip(summ["metric"], summ["k"], strict=False)
+    ]
+    cols = list(dict.fromkeys(summ["col"]))
+    for name in ("dataset", "split", "algorithm", *cols):
+        table.add_column(
+            name, justify="left" if name in ("dataset", "split", "algorithm") else "right"
+        )
+    for (ds, sp, algo), g in summ.groupby(["dataset", "split", "algorithm"], sort=False):
+        values = dict(zip(g["col"], g["mean"], strict=False))
+        table.add_row(ds, sp, algo, *(_fmt(values.get(c)) for c in cols))
+    return table
+
+
+def diff(
+    ctx: typer.Context,
+    run_a: Annotated[str, typer.Argument(help="The first run (the reference).")],
+    run_b: Annotated[str, typer.Argument(help="The second run.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Changes and deltas as JSON.")] = False,
+) -> None:
+    """What changed between two runs, and the metric deltas (b - a)."""
+    from recbench.store.diff import diff as diff_runs
+
+    store = _store(state(ctx))
+    a, b = store.get(run_a), store.get(run_b)
+    changes = setting_changes(a.manifest, b.manifest)
+    deltas = diff_runs(store.results(a), store.results(b))
+    if as_json:
+        doc = {
+            "a": a.run_id,
+            "b": b.run_id,
+            "changes": [{"key": k, "a": va, "b": vb} for k, va, vb in changes],
+            "deltas": json.loads(deltas.to_json(orient="records")),
+        }
+        typer.echo(json.dumps(doc, indent=2, default=str))
+        return
+    out.print(f"[bold]runs diff[/] a={a.run_id}  b={b.run_id}")
+    if changes:
+        for key, va, vb in changes:
+            out.print(f"  changed {key}: {va!r} -> {vb!r}", markup=False)
+    else:
+        out.print("  no setting changed")
+    table = Table(title="metric deltas (b - a)", title_style="bold")
+    for name in ("dataset", "split", "algorithm", "metric", "a", "b", "delta", "change"):
+        table.add_column(name, justify="right" if name in ("a", "b", "delta", "change") else "left")
+    for r in deltas.itertuples():
+        metric = r.metric if pd.isna(r.k) else f"{r.metric}@{int(r.k)}"
+        algo = (
+            r.algorithm
+            if r.algorithm == r.algorithm_b or pd.isna(r.algorithm_b)
+            else (f"{r.algorithm} -> {r.algorithm_b}")
+        )
+        delta = "—" if pd.isna(r.delta) else f"{r.delta:+.4f}"
+        rel = "—" if pd.isna(r.relative) else f"{100 * r.relative:+.1f}%"
+        table.add_row(r.dataset, r.split, algo, metric, _fmt(r.a), _fmt(r.b), delta, rel)
+    out.print(table)
+
+
+def rm(
+    ctx: typer.Context,
+    runs: Annotated[list[str], typer.Argument(help="Run ids (or unique prefixes).")],
+) -> None:
+    """Delete runs from the store."""
+    st = state(ctx)
+    store = _store(st)
+    found = [store.get(r) for r in runs]
+    for r in found:
+        store.remove(r)
+        info(st, f"removed run {r.run_id}")
+
+
+def export(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="Run id, unique prefix, or latest.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="File: .csv, .json or .parquet (default: CSV out)."),
+    ] = None,
+    table: Annotated[
+        str, typer.Option("--table", help="results, per_user or segments.")
+    ] = "results",
+) -> None:
+    """Export a run's tidy rows (or per-user values, or segments)."""
+    if table not in ("results", "per_user", "segments"):
+        raise UsageError(f"--table must be results, per_user or segments, got '{table}'")
+    st = state(ctx)
+    store = _store(st)
+    r = store.get(run)
+    frame = store.table(r, table)
+    if output is None:
+        typer.echo(frame.to_csv(index=False), nl=False)
+        return
+    suffix = output.suffix.lower()
+    if suffix == ".csv":
+        write_results(output, frame.to_csv(index=False))
+    elif suffix == ".json":
+        doc = {"manifest": r.manifest, table: json.loads(frame.to_json(orient="records"))}
+        write_results(output, json.dumps(doc, indent=2, default=str) + "\n")
+    elif suffix == ".parquet":
+        from recbench.atomic import atomic_file
+
+        try:
+            with atomic_file(output, "wb") as fh:
+                frame.to_parquet(fh, index=False)
+        except OSError as exc:
+            raise UsageError(f"could not write --output {output} ({exc.strerror})") from None
+    else:
+        raise UsageError(f"--output {output}: use a .csv, .json or .parquet file")
+    info(st, f"wrote {len(frame):,} {table} rows of run {r.run_id} to {output}")
+
+
+app.command("list")(list_runs)
+app.command("show")(show)
+app.command("diff")(diff)
+app.command("rm")(rm)
+app.command("export")(export)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="runs")

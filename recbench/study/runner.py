@@ -1,0 +1,274 @@
+"""Run a study plan cell by cell, recording each cell in the results store as it completes.
+
+A run interrupted at any point and started again with the same study (same datasets, same
+checksums, same cells) resumes: recorded cells are read back, the others are run. Results are
+assembled from the cells in plan order, so a resumed run and an uninterrupted one give the same
+tables. Nothing is printed; notes are returned for the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recbench.data import Dataset, load_dataset
+from recbench.data.loading import resolve
+from recbench.data.preprocess import apply as apply_preprocessing
+from recbench.errors import RecbenchError
+from recbench.experiment import (
+    SEGMENT_COLUMNS,
+    Event,
+    ExperimentResult,
+    result_rows,
+    results_frame,
+    run_cell,
+    segment_rows,
+)
+from recbench.split import make_split
+from recbench.store.runs import RunInfo, RunWriter, Store
+from recbench.study.plan import Cell, Plan
+
+_STORE_COLUMNS = ("run_id", "cell_id")
+
+
+@dataclass
+class StudyRun:
+    """What a study run produced: one ExperimentResult per (dataset, split)."""
+
+    plan: Plan
+    groups: list[ExperimentResult]
+    run_id: str | None = None
+    resumed_from: int = 0
+    ran: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def results(self) -> pd.DataFrame:
+        frames = [g.results for g in self.groups if len(g.results)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def load_datasets(plan: Plan, data_dir: Path) -> tuple[list[Dataset], list[str]]:
+    """Load (cached) and preprocess every dataset; errors name the study line."""
+    out, notes = [], []
+    for d in plan.datasets:
+        try:
+            spec = resolve(d.spec, data_dir)
+            ds = load_dataset(spec, cache_dir=data_dir)
+            if not d.prep.is_identity:
+                ds, summary = apply_preprocessing(ds, d.prep)
+                notes.append(
+                    f"{ds.name}: preprocessing ({summary['description']}) removed "
+                    f"{summary['ratings_removed']:,} ratings"
+                )
+        except RecbenchError as exc:
+            raise plan.source.error(d.loc, str(exc)) from None
+        for message in ds.source.get("warnings") or []:
+            notes.append(f"warning: {ds.name}: {message}")
+        out.append(ds)
+    return out, notes
+
+
+def dataset_record(ds: Dataset, plan: Plan, index: int) -> dict[str, Any]:
+    d = plan.datasets[index]
+    return {
+        "name": ds.name,
+        "checksum": ds.checksum,
+        "n_ratings": len(ds.interactions.user),
+        "n_users": int(ds.n_users),
+        "n_items": int(ds.n_items),
+        "spec": d.spec.to_dict(),
+        "preprocessing": {
+            "min_user_ratings": d.prep.min_user_ratings,
+            "min_item_ratings": d.prep.min_item_ratings,
+            "implicit_threshold": d.prep.implicit_threshold,
+        },
+    }
+
+
+def plan_manifest(plan: Plan, datasets: list[Dataset], kind: str = "run") -> dict[str, Any]:
+    """The parts of a run's manifest that describe the study."""
+    sf = plan.source
+    return {
+        "kind": kind,
+        "name": sf.study.name,
+        "study_path": str(sf.path),
+        "study": sf.text,
+        "datasets": [dataset_record(ds, plan, i) for i, ds in enumerate(datasets)],
+        "splits": [str(s) for s in plan.splits],
+        "seeds": plan.seeds,
+        "ks": list(plan.eval.ks),
+        "relevance_threshold": plan.eval.relevance_threshold,
+        "metrics": list(plan.metrics),
+        "algorithms": [
+            {"label": a.label, "name": a.name, "params": a.params} for a in plan.algorithms
+        ],
+        "n_cells": len(plan.cells()),
+    }
+
+
+def _cell_frames(
+    cell: Cell, order: int, plan: Plan, ds: Dataset, on_event: Callable[[Event], None] | None
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    spec = next(s for s in plan.splits if str(s) == cell.split)
+    split = make_split(ds, spec, cell.seed, cell.fold)
+    algo = cell.algorithm
+    if on_event:
+        on_event(Event("cell-start", algo.label, cell.fold, cell.n_folds))
+    _, res, fit_s = run_cell(algo, split, cell.seed, plan.eval, on_event, cell.n_folds)
+    rows = results_frame(
+        result_rows(ds.name, split, algo.label, algo.params, res, fit_s, cell.seed)
+    )
+    segs = pd.DataFrame(segment_rows(split, algo.label, res), columns=SEGMENT_COLUMNS)
+    per_user = res.per_user.copy()
+    if len(per_user):
+        per_user.insert(0, "seed", cell.seed)
+        per_user.insert(0, "fold", cell.fold)
+        per_user.insert(0, "algorithm", algo.label)
+    meta = {
+        **cell.key,
+        "order": order,
+        "dataset_name": ds.name,
+        "n_folds": cell.n_folds,
+        "protocol": split.protocol,
+        "n_cold_users": res.n_cold_users,
+        "unable": res.unable,
+    }
+    if on_event:
+        on_event(Event("cell-done", algo.label, cell.fold, cell.n_folds))
+    return meta, rows, per_user, segs
+
+
+def _strip(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=[c for c in _STORE_COLUMNS if c in frame.columns])
+
+
+def _read_cell(run: RunInfo, cell_id: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    base = run.path / "cells" / cell_id
+    rows = _strip(pd.read_parquet(base / "results.parquet"))
+    if "k" in rows:
+        rows["k"] = rows["k"].astype("Int64")
+    return (
+        rows,
+        _strip(pd.read_parquet(base / "per_user.parquet")),
+        _strip(pd.read_parquet(base / "segments.parquet")),
+    )
+
+
+def _open_run(
+    plan: Plan, datasets: list[Dataset], store: Store, fresh: bool, kind: str
+) -> tuple[RunWriter, int]:
+    fingerprint = plan.fingerprint([ds.checksum for ds in datasets])
+    previous = None if fresh else store.find_resumable(fingerprint)
+    if previous is not None:
+        writer = store.resume(previous)
+        return writer, len(writer.done())
+    manifest = {**plan_manifest(plan, datasets, kind), "fingerprint": fingerprint}
+    return store.create(manifest), 0
+
+
+def execute(
+    plan: Plan,
+    data_dir: Path,
+    store: Store | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    fresh: bool = False,
+    kind: str = "run",
+) -> StudyRun:
+    """Run every cell of ``plan`` not yet recorded; return results grouped by dataset x split."""
+    datasets, notes = load_datasets(plan, data_dir)
+    cells = plan.cells()
+    writer: RunWriter | None = None
+    reused = 0
+    if store is not None:
+        writer, reused = _open_run(plan, datasets, store, fresh, kind)
+    done = writer.done() if writer is not None else set()
+    collected: dict[str, tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]] = {}
+    ran = 0
+    try:
+        for order, cell in enumerate(cells):
+            if cell.id in done and writer is not None:
+                meta = _cell_meta(writer.run, cell.id) or {**cell.key, "order": order}
+                collected[cell.id] = (meta, *_read_cell(writer.run, cell.id))
+                if on_event:
+                    on_event(Event("cell-done", cell.algorithm.label, cell.fold, cell.n_folds))
+                continue
+            meta, rows, per_user, segs = _cell_frames(
+                cell, order, plan, datasets[cell.dataset], on_event
+            )
+            if writer is not None:
+                writer.record_cell(cell.id, meta, rows, per_user, segs)
+            collected[cell.id] = (meta, rows, per_user, segs)
+            ran += 1
+        if writer is not None:
+            writer.finish("complete")
+    finally:
+        if writer is not None:
+            writer.close()
+    groups = _assemble(plan, datasets, cells, collected)
+    run_id = writer.run_id if writer is not None else None
+    return StudyRun(plan, groups, run_id, reused, ran, notes)
+
+
+def _cell_meta(run: RunInfo, cell_id: str) -> dict[str, Any] | None:
+    import json
+
+    try:
+        data = json.loads((run.path / "cells" / cell_id / "cell.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _assemble(
+    plan: Plan,
+    datasets: list[Dataset],
+    cells: list[Cell],
+    collected: dict[str, tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]],
+) -> list[ExperimentResult]:
+    groups = []
+    for d, ds in enumerate(datasets):
+        for spec in plan.splits:
+            mine = [c for c in cells if c.dataset == d and c.split == str(spec)]
+            parts = [collected[c.id] for c in mine]
+            rows = [p[1] for p in parts if len(p[1])]
+            users = [p[2] for p in parts if len(p[2])]
+            segs = [p[3] for p in parts if len(p[3])]
+            cold: dict[str, int] = {}
+            unable: dict[str, str] = {}
+            for meta, *_ in parts:
+                label = meta["label"]
+                cold[label] = cold.get(label, 0) + int(meta.get("n_cold_users") or 0)
+                if meta.get("unable"):
+                    unable[label] = meta["unable"]
+            protocol = parts[0][0].get("protocol", spec.describe(plan.seeds[0])) if parts else ""
+            if len(plan.seeds) > 1:
+                seeds = ", ".join(str(s) for s in plan.seeds)
+                protocol = f"{protocol}; repeated with seeds {seeds}"
+            results = (
+                results_frame(pd.concat(rows, ignore_index=True).to_dict("records"))
+                if rows
+                else results_frame([])
+            )
+            groups.append(
+                ExperimentResult(
+                    results,
+                    pd.concat(users, ignore_index=True) if users else pd.DataFrame(),
+                    ds,
+                    spec,
+                    protocol,
+                    plan.seeds[0],
+                    plan.eval,
+                    cold,
+                    [a.label for a in plan.algorithms],
+                    unable,
+                    pd.concat(segs, ignore_index=True)
+                    if segs
+                    else pd.DataFrame(columns=SEGMENT_COLUMNS),
+                    {a.label: a.params for a in plan.algorithms},
+                )
+            )
+    return groups

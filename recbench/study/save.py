@@ -1,0 +1,87 @@
+"""Write the study file equivalent to a ``recbench compare`` command (``--save-study``)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from recbench.experiment import AlgoSpec
+
+_BARE = re.compile(r"^[A-Za-z0-9_\-]+$")
+
+
+def _key(name: str) -> str:
+    return name if _BARE.match(name) else json.dumps(name)
+
+
+def toml_value(value: Any) -> str:
+    """A TOML literal for the plain values a study holds."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(str(value))
+
+
+def compare_study(
+    algorithms: list[AlgoSpec],
+    options: dict[str, Any],
+    seed: int,
+    command: str = "compare",
+) -> str:
+    """TOML text of a study that reruns ``recbench compare`` with these options.
+
+    ``options`` holds compare's keyword arguments (``dataset``, ``columns``, ``sep``, ``split``,
+    ``k``, ``metrics``, ``relevance_threshold``, ``fmt``, ``output``, ``fail_if``,
+    ``by_segment``, ``min_user_ratings``, ``min_item_ratings``, ``implicit_threshold``,
+    ``memory_mb``); None values are left out.
+    """
+    o = {k: v for k, v in options.items() if v is not None}
+    lines = [f"# written by `recbench {command} --save-study`; run it with `recbench run FILE`"]
+    lines.append(f"seed = {seed}")
+    ds: dict[str, Any] = {"name": str(o.get("dataset", "ml-latest-small"))}
+    for key in ("columns", "sep", "implicit_threshold"):
+        if key in o:
+            ds[key] = o[key]
+    for key in ("min_user_ratings", "min_item_ratings"):
+        if o.get(key):
+            ds[key] = int(o[key])
+    lines.append(f"splits = [{toml_value(str(o.get('split', 'holdout:0.2')))}]")
+    ks = [int(x) for x in str(o.get("k", "10")).split(",") if x.strip()]
+    lines.append(f"k = {toml_value(ks)}")
+    if "metrics" in o:
+        metrics = [m.strip() for m in str(o["metrics"]).split(",") if m.strip()]
+        lines.append(f"metrics = {toml_value(metrics)}")
+    if "relevance_threshold" in o:
+        lines.append(f"relevance_threshold = {toml_value(float(o['relevance_threshold']))}")
+    if o.get("memory_mb", 256) != 256:
+        lines.append(f"memory_mb = {int(o['memory_mb'])}")
+    lines += ["", "[[datasets]]"]
+    lines += [f"{_key(k)} = {toml_value(v)}" for k, v in ds.items()]
+    for spec in algorithms:
+        lines += ["", "[[algorithms]]", f"name = {toml_value(spec.name)}"]
+        if spec.variant:
+            lines.append(f"variant = {toml_value(spec.variant)}")
+        if spec.params:
+            # a list-valued parameter is written as a one-point grid so it is not read as a grid
+            params = {k: [v] if isinstance(v, (list, tuple)) else v for k, v in spec.params.items()}
+            lines.append(f"params = {toml_value(params)}")
+    out: list[str] = []
+    if "fmt" in o:
+        out.append(f"format = {toml_value(str(o['fmt']))}")
+    if "output" in o:
+        out.append(f"files = {toml_value([str(o['output'])])}")
+    if o.get("fail_if"):
+        out.append(f"fail_if = {toml_value(list(o['fail_if']))}")
+    if o.get("by_segment"):
+        out.append("by_segment = true")
+    if out:
+        lines += ["", "[output]", *out]
+    return "\n".join(lines) + "\n"
