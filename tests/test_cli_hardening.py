@@ -214,3 +214,23 @@ def test_start_up_removes_what_killed_runs_left_in_the_data_directory(
         os.utime(path, (0, 0))
     assert run_cli(["algorithms", "-f", "json"], capsys, tmp_path / "data").code == 0
     assert not stale.exists() and live.exists()
+
+
+def test_ci_runs_lint_with_mypy_and_the_tests() -> None:
+    from .helpers import REPO
+
+    ci = (REPO / ".ci" / "run").read_text()
+    assert ci.index("make lint") < ci.index("make test")
+    lint = (REPO / "Makefile").read_text().split("\nlint:")[1].split("\n\n")[0]
+    assert "ruff check" in lint and "$(BIN)/mypy recbench" in lint
+
+
+def test_cli_and_persistence_names_say_what_they_are() -> None:
+    """No second `read_manifest`, `FORMATS`, `Progress` or `progress_bar` on the CLI side."""
+    from recbench import persistence
+    from recbench.cli import common, options
+
+    for module in (common, options, persistence):
+        for name in ("read_manifest", "FORMATS", "FORMAT", "Progress", "progress_bar"):
+            assert not hasattr(module, name), (module.__name__, name)
+    assert persistence.read_model_meta and common.cell_progress and common.RichProgress
