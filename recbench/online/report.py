@@ -53,7 +53,14 @@ def to_csv_frame(sections: list[Section]) -> pd.DataFrame:
     frames = [s.frame.assign(section=s.name) for s in sections if len(s.frame)]
     stacked = pd.concat(frames, ignore_index=True, sort=False)
     cols = ["section", *[c for c in stacked.columns if c != "section"]]
-    return stacked[cols]
+    stacked = stacked[cols]
+    counts = ("seeds", "wins_control", "wins_treatment", "ties")
+    for c in cols:  # counts padded with NaN by the stacking stay whole numbers
+        v = stacked[c]
+        is_count = c.startswith("users") or c in counts
+        if is_count and v.dtype.kind == "f" and (v.dropna() % 1 == 0).all():
+            stacked[c] = v.astype("Int64")
+    return stacked
 
 
 def analysis_sections(a: Analysis) -> list[Section]:

@@ -190,6 +190,11 @@ def simulate(pop: Population, cfg: SimConfig, seed: int, interleaving: bool = Fa
     rng = np.random.default_rng([seed, 0])
     rows = _visitors(pop, cfg, rng)
     n = len(rows)
+    if n < 2 * cfg.days:
+        raise UsageError(
+            f"{n} visitors over {cfg.days} days is too few for daily looks; use --users or "
+            "fewer --days"
+        )
     treat = rng.random(n) < cfg.share
     a, b = pop.arms
     relevant = np.where(treat[:, None], b.relevant[rows], a.relevant[rows])
@@ -220,7 +225,8 @@ def simulate(pop: Population, cfg: SimConfig, seed: int, interleaving: bool = Fa
     rc, vc, _ = cumulative_ratio(num[~treat], den[~treat], day[~treat], cfg.days)
     rt, vt, _ = cumulative_ratio(num[treat], den[treat], day[treat], cfg.days)
     users_per_day = np.cumsum(np.bincount(day, minlength=cfg.days))
-    seq = sequential_view(rt - rc, vc + vt, users_per_day / n, cfg.alpha)
+    planned = np.arange(1, cfg.days + 1) / cfg.days  # equal traffic per day, as planned
+    seq = sequential_view(rt - rc, vc + vt, planned, cfg.alpha)
     with np.errstate(divide="ignore", invalid="ignore"):
         lift = rt / rc - 1
     p_path = _ab_p_path(num, den, treat)
