@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from recbench.cli.common import State, info, out, state, write_results
+from recbench.cli.common import State, info, out, state, warn, write_results
 from recbench.errors import UsageError
 from recbench.experiment import AlgoSpec, ExperimentResult
 from recbench.store import Store
@@ -90,7 +90,11 @@ def remember(
     from recbench.store.record import record_experiment
 
     extra = {"study": study_text} if study_text else {}
-    run_id = record_experiment(_store(st), res, command, extra)
+    try:
+        run_id = record_experiment(_store(st), res, command, extra)
+    except OSError as exc:  # the results are still printed; say why they were not recorded
+        warn(f"run not recorded in the results store ({exc.strerror or exc}); see --no-store")
+        return None
     info(st, f"recorded run {run_id} (see: recbench runs show {run_id})")
     return run_id
 

@@ -230,6 +230,8 @@ def _datasets(sf: StudyFile) -> list[DatasetPlan]:
     plans = []
     for j, entry in enumerate(sf.study.dataset_entries()):
         loc: tuple[str | int, ...] = ("datasets", j)
+        if not isinstance(sf.study.datasets[j], str):
+            loc = (*loc, "name")
         name = entry.name
         if any(ch in name for ch in "/\\") or name.startswith("."):
             name = str(sf.resolve_path(name))

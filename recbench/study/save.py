@@ -85,3 +85,39 @@ def compare_study(
     if out:
         lines += ["", "[output]", *out]
     return "\n".join(lines) + "\n"
+
+
+def study_toml(study: dict[str, Any]) -> str:
+    """TOML text of a study given as a dict (the Python API's ``run({...})``), so that errors
+    can still point at a line of it."""
+    lines: list[str] = []
+    tables = ("datasets", "algorithms")
+    for key, value in study.items():
+        if key in tables or key == "output" or (isinstance(value, dict) and key != "params"):
+            continue
+        lines.append(f"{_key(key)} = {toml_value(value)}")
+    if isinstance(study.get("params"), dict):
+        lines = [x for x in lines if not x.startswith("params =")]
+        lines.append(f"params = {toml_value(study['params'])}")
+    for name in tables:
+        entries = study.get(name)
+        if entries is None:
+            continue
+        if not isinstance(entries, list) or not entries:
+            lines.append(f"{name} = {toml_value(entries)}")
+            continue
+        if name == "datasets" and all(isinstance(e, str) for e in entries):
+            lines.append(f"datasets = {toml_value(entries)}")
+            continue
+        for entry in entries:
+            lines += ["", f"[[{name}]]"]
+            if isinstance(entry, dict):
+                lines += [f"{_key(k)} = {toml_value(v)}" for k, v in entry.items()]
+            else:
+                lines.append(f"name = {toml_value(entry)}")
+    output = study.get("output")
+    if isinstance(output, dict):
+        lines += ["", "[output]", *(f"{_key(k)} = {toml_value(v)}" for k, v in output.items())]
+    elif output is not None:
+        lines.append(f"output = {toml_value(output)}")
+    return "\n".join(lines) + "\n"
