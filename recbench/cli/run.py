@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from recbench.algorithms import plugins
@@ -55,7 +53,7 @@ from recbench.evaluation import EvalConfig
 from recbench.experiment import ExperimentResult, run_experiment, single_result, summarise
 from recbench.metrics import METRICS
 from recbench.persistence import load_model, model_origin
-from recbench.render import parse_metrics, render_text, rich_table, segment_table
+from recbench.render import parse_metrics, render_text, table_text, tables
 from recbench.split import make_split, parse_split, split_help
 
 
@@ -100,27 +98,24 @@ def _check_metrics(spec: str | None) -> tuple[str, ...]:
 
 def _emit(st: State, res: ExperimentResult, req: Request, by_segment: bool, command: str) -> None:
     """Print/write results, then apply --fail-if (exit 1 naming what failed)."""
-    table = rich_table(res, req.metrics)
-    if isinstance(table.title, str) and table.title.startswith("recbench compare"):
-        table.title = f"recbench {command}{table.title[len('recbench compare') :]}"
+    shown = tables(res, req.metrics, by_segment, command)
     fmt, output = req.fmt, req.output
     if output is not None:
         if fmt == "table":
-            buf = Console(file=io.StringIO(), width=200, highlight=False, no_color=True)
-            buf.print(table)
-            text = buf.file.getvalue()  # type: ignore[attr-defined]
+            text = table_text(res, req.metrics, by_segment, command)
         else:
-            text = render_text(res, fmt, req.metrics)
+            text = render_text(res, fmt, req.metrics, by_segment)
         try:
             write_results(output, text)
         except UsageError:
-            _print_results(res, req, table, by_segment)  # the work is not lost
+            _print_results(res, req, shown, by_segment)  # the work is not lost
             raise
         if not st.quiet:
-            out.print(table)
+            for table in shown:
+                out.print(table)
         info(st, f"wrote {fmt} results to {output}")
     else:
-        _print_results(res, req, table, by_segment)
+        _print_results(res, req, shown, by_segment)
     failures = check_fail_if(res, req.fail_if)
     if failures:
         for line in failures:
@@ -128,13 +123,14 @@ def _emit(st: State, res: ExperimentResult, req: Request, by_segment: bool, comm
         raise typer.Exit(1)
 
 
-def _print_results(res: ExperimentResult, req: Request, table: Table, by_segment: bool) -> None:
+def _print_results(
+    res: ExperimentResult, req: Request, shown: list[Table], by_segment: bool
+) -> None:
     if req.fmt == "table":
-        out.print(table)
-        if by_segment:
-            out.print(segment_table(res, req.metrics))
+        for table in shown:
+            out.print(table)
     else:
-        typer.echo(render_text(res, req.fmt, req.metrics), nl=False)
+        typer.echo(render_text(res, req.fmt, req.metrics, by_segment), nl=False)
 
 
 def check_fail_if(res: ExperimentResult, conds: list[FailIf]) -> list[str]:
