@@ -243,3 +243,25 @@ def test_simulated_log_round_trips_through_analyze(capsys, tmp_path, ratings_fil
     assert {r["metric"] for r in analysed["arms"]["rows"]} == {
         "ctr", "clicks/user", "conversion", "engagement"
     }  # fmt: skip
+
+
+def test_plan_from_a_stored_run(capsys, tmp_path, ratings_file):
+    args = ["compare", "--algos", "popularity,ease", "--dataset", str(ratings_file), "--k", "5"]
+    assert run_cli(args, capsys, data_dir=tmp_path).code == 0
+    res = run_cli(
+        ["abtest", "plan", "--run", "latest", "--algo", "ease", "--column", "ndcg@5", "--lift",
+         "0.05", "-f", "json"],
+        capsys,
+        data_dir=tmp_path,
+    )  # fmt: skip
+    assert res.code == 0, res.err
+    row = json.loads(res.out)["plan"]["rows"][0]
+    fresh = run_cli(
+        ["abtest", "plan", "--algo", "ease", "--dataset", str(ratings_file), "--column",
+         "ndcg@5", "--lift", "0.05", "-f", "json"],
+        capsys,
+        data_dir=tmp_path,
+    )  # fmt: skip
+    assert json.loads(fresh.out)["plan"]["rows"][0]["users_control"] == row["users_control"]
+    both = run_cli(["abtest", "plan", "--run", "latest", "--lift", "0.05"], capsys, tmp_path)
+    assert both.code == 2 and "pick one with --algo" in both.err

@@ -48,6 +48,7 @@ from recbench.online.report import (
 )
 from recbench.online.simulate import SimConfig, build_population, repeat, simulate
 from recbench.split import make_split, parse_split
+from recbench.store import Store
 
 abtest_app = typer.Typer(
     help="Online tests: simulate A/B and interleaving on held-out data, plan sample sizes, "
@@ -344,6 +345,34 @@ def _offline_per_user(
     return result.per_user[column].to_numpy(np.float64)
 
 
+def _stored_per_user(st: State, ref: str, algo: str | None, column: str) -> tuple[np.ndarray, str]:
+    """Per-user ``column`` values of one algorithm in a stored run (its first fold)."""
+    store = Store.in_data_dir(st.cache_dir)
+    info_run = store.get(ref)
+    frame = store.table(info_run, "per_user")
+    if not len(frame) or "algorithm" not in frame.columns:
+        raise UsageError(f"run {info_run.run_id} has no per-user values")
+    algos = list(dict.fromkeys(str(a) for a in frame["algorithm"]))
+    if algo is None:
+        if len(algos) > 1:
+            raise UsageError(
+                f"run {info_run.run_id} has several algorithms ({', '.join(algos)}); "
+                "pick one with --algo"
+            )
+        algo = algos[0]
+    if algo not in algos:
+        raise UsageError(f"run {info_run.run_id} has no algorithm '{algo}' ({', '.join(algos)})")
+    if column not in frame.columns:
+        have = [c for c in frame.columns if "@" in str(c) or c in ("rmse", "mae")]
+        raise UsageError(
+            f"run {info_run.run_id} has no per-user '{column}' (it has: {', '.join(have)})"
+        )
+    part = frame[frame["algorithm"] == algo]
+    if "fold" in part.columns:
+        part = part[part["fold"] == part["fold"].min()]
+    return part[column].to_numpy(np.float64), f"{algo} in run {info_run.run_id}"
+
+
 def plan_cmd(
     ctx: typer.Context,
     baseline: Annotated[
@@ -357,10 +386,18 @@ def plan_cmd(
         Path | None,
         typer.Option(help="CSV/Parquet of per-user values of a stored run (mean and sd)."),
     ] = None,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            help="A stored run (id, prefix or latest; see `recbench runs list`): per-user "
+            "--column values of its --algo."
+        ),
+    ] = None,
     algo: Annotated[
         str | None,
         typer.Option(
-            help="Fit this algorithm on --dataset/--split and use its per-user --column values."
+            help="With --run: the algorithm in it; alone: fit it on --dataset/--split now and "
+            "use its per-user --column values."
         ),
     ] = None,
     column: Annotated[
@@ -397,14 +434,21 @@ def plan_cmd(
     lifts, n_users = _floats(lift, "--lift"), _floats(users, "--users")
     if bool(lifts) == bool(n_users):
         raise UsageError("give exactly one of --lift (users needed) or --users (detectable lift)")
-    sources = sum(x is not None for x in (baseline, mean, per_user, algo))
+    sources = sum(x is not None for x in (baseline, mean, per_user, run or algo))
     if sources != 1:
         raise UsageError(
-            "give exactly one of --baseline RATE, --mean M --sd S, --per-user FILE or --algo NAME"
+            "give exactly one of --baseline RATE, --mean M --sd S, --per-user FILE, "
+            "--run REF or --algo NAME"
         )
     source = "proportion"
     described = "two proportions"
-    if algo is not None:
+    if run is not None:
+        values, label = _stored_per_user(st, run, algo, column)
+        mean, sd, count = power.per_user_moments(values)
+        info(st, f"{label} {column}: mean {mean:.4f}, sd {sd:.4f} over {count:,} test users")
+        source = "mean"
+        described = f"per-user {column} of {label} ({count:,} test users)"
+    elif algo is not None:
         values = _offline_per_user(st, algo, param, column, dataset, columns, sep, split)
         mean, sd, count = power.per_user_moments(values)
         info(st, f"{algo} {column}: mean {mean:.4f}, sd {sd:.4f} over {count:,} test users")
