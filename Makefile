@@ -5,14 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint bench venv clean browser
+.PHONY: demo test lint bench bench-scale venv clean browser
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,deep]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,deep,scale]'
 	touch $(STAMP)
 
 # One algorithm or more of every family; `recbench compare` alone runs every available one.
@@ -37,6 +37,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# Scale section of issue 12 (synthetic data; minutes to hours, see the README): ranking speed,
+# --workers 2 vs serial, ML-25M shape.  SCALE_ARGS="--only ranking" runs one part.
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale_bench.py $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .ruff_cache

@@ -63,6 +63,9 @@ class Recommender(ABC, Generic[ConfigT]):
     cold_users: ClassVar[bool] = False
     #: scores do not depend on who the user is (so unseen users are no problem)
     user_independent: ClassVar[bool] = False
+    #: every user gets the same score vector (lists differ only by seen items), so evaluation
+    #: ranks the catalogue once instead of per user
+    same_scores_for_all_users: ClassVar[bool] = False
     #: can score items that have no training interactions (from features, or by design)
     cold_items: ClassVar[bool] = False
     #: cannot be fitted without explicit ratings (``fit`` refuses data without them) / without
@@ -100,6 +103,17 @@ class Recommender(ABC, Generic[ConfigT]):
         if cls.needs_item_features and dataset.item_features is None:
             return "needs item features"
         return None
+
+    def refusal(self, train: Dataset) -> str | None:
+        """Why this configured instance would refuse to fit ``train`` (data it lacks, memory
+        over its budget), known before any work starts; None when it can run."""
+        if self.needs_ratings and train.interactions.rating is None:
+            return (
+                f"{type(self).__name__} predicts ratings and needs them to fit, "
+                f"and {train.name} has none"
+            )
+        reason = self.unsuitable(train)
+        return f"it {reason}, and {train.name} has none" if reason else None
 
     @classmethod
     def tasks(cls) -> list[str]:

@@ -91,6 +91,7 @@ class PopularityRecommender(Recommender[PopularityConfig]):
     family = "baseline"
     description = "Items ranked by number of training interactions"
     user_independent = True
+    same_scores_for_all_users = True
     Config = PopularityConfig
     state_attrs: ClassVar[tuple[str, ...]] = ("counts_",)
 

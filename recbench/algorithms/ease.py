@@ -56,15 +56,25 @@ class EASERecommender(Recommender[EASEConfig]):
     search_space: ClassVar[Space] = {"l2": Float(1.0, 5000.0, log=True)}
     state_attrs: ClassVar[tuple[str, ...]] = ("B_", "X_indptr_", "X_indices_", "X_data_")
 
-    def _fit(self, train: Dataset) -> None:
-        cfg = self.config
-        n = self.n_items_
+    def refusal(self, train: Dataset) -> str | None:
+        return self._memory_refusal(train) or super().refusal(train)
+
+    def _memory_refusal(self, train: Dataset) -> str | None:
+        n, cfg = train.n_items, self.config
         need_gb = 3 * n * n * 8 / 1e9
         if need_gb > cfg.max_memory_gb:
-            raise UsageError(
-                f"EASE on {n} items needs about {need_gb:.3g} GB for its item-item matrices, "
-                f"over max_memory_gb={cfg.max_memory_gb:g}; raise max_memory_gb or filter items"
+            return (
+                f"EASE on {n:,} items needs about {need_gb:.3g} GB for its item-item matrices, "
+                f"over max_memory_gb={cfg.max_memory_gb:g}; raise max_memory_gb or filter items "
+                "(--min-item-ratings)"
             )
+        return None
+
+    def _fit(self, train: Dataset) -> None:
+        cfg = self.config
+        reason = self._memory_refusal(train)
+        if reason:
+            raise UsageError(reason)
         if cfg.values == "rating" and train.interactions.rating is None:
             raise UsageError(f"EASE with values='rating' needs ratings, and {train.name} has none")
         x = sp.csr_array(train.interactions.csr(cfg.values), dtype=np.float64)

@@ -255,19 +255,30 @@ class _KNNRecommender(Recommender[KNNConfig]):
         "nb_data_",
     )
 
+    def refusal(self, train: Dataset) -> str | None:
+        return self._memory_refusal(train) or super().refusal(train)
+
+    def _memory_refusal(self, train: Dataset) -> str | None:
+        cfg = self.config
+        n_x = train.n_users if self.user_based else train.n_items
+        need = n_x * n_x * 8 * _PEAK_ARRAYS[cfg.similarity] / 1e9
+        if need > cfg.max_memory_gb:
+            kind = "users" if self.user_based else "items"
+            return (
+                f"{type(self).__name__} needs about {need:.1f} GB for the dense similarity of "
+                f"{n_x:,} {kind} (max_memory_gb={cfg.max_memory_gb:g}); raise max_memory_gb "
+                "or use the other orientation"
+            )
+        return None
+
     def _fit(self, train: Dataset) -> None:
         cfg = self.config
         inter = train.interactions
         n_x = self.n_users_ if self.user_based else self.n_items_
         n_y = self.n_items_ if self.user_based else self.n_users_
-        need = n_x * n_x * 8 * _PEAK_ARRAYS[cfg.similarity] / 1e9
-        if need > cfg.max_memory_gb:
-            kind = "users" if self.user_based else "items"
-            raise UsageError(
-                f"{type(self).__name__} needs about {need:.1f} GB for the dense similarity of "
-                f"{n_x:,} {kind} (max_memory_gb={cfg.max_memory_gb:g}); raise max_memory_gb "
-                "or use the other orientation"
-            )
+        reason = self._memory_refusal(train)
+        if reason:
+            raise UsageError(reason)
         r = inter.rating.astype(np.float64)  # type: ignore[union-attr]
         u = inter.user.astype(np.int64)
         i = inter.item.astype(np.int64)

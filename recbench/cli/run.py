@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from recbench import executors
 from recbench.algorithms import plugins
 from recbench.cli.common import (
     State,
@@ -190,9 +191,18 @@ def compare(
     tune_metric: Annotated[
         str | None, typer.Option(help="Metric --tune optimises (default ndcg@ the first --k).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Run the cells on a Dask LocalCluster of N processes (extra: scale)."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Run the cells on an existing Dask cluster, e.g. tcp://HOST:8786."),
+    ] = None,
 ) -> None:
     """Fit and evaluate several algorithms on one dataset and split; print a comparison table."""
     st = state(ctx)
+    executors.check_options(workers, scheduler)
     req = Request(k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if)
     split_spec = parse_split(split)
     if split_spec.kind == "none":
@@ -218,8 +228,9 @@ def compare(
         specs, tuned = tune_for_compare(
             st, ds, split_spec, specs, tune_trials, metric, relevance_threshold, memory_mb
         )
-    with cell_progress(st, len(specs) * split_spec.n_folds) as on_event:
-        res = run_experiment(ds, split_spec, specs, st.seed, req.eval, on_event)
+    executor = executors.make_executor(workers, scheduler)
+    with executor, cell_progress(st, len(specs) * split_spec.n_folds) as on_event:
+        res = executors.run_experiment(ds, split_spec, specs, st.seed, req.eval, on_event, executor)
     if tuned:
         res.protocol = f"{res.protocol}; {tuned}"
     remember(st, res, "compare", no_store, save_study, specs, study_options(locals()))

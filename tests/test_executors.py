@@ -1,0 +1,227 @@
+"""Executors and refusals: the serial, LocalCluster and killed-worker runs give the same table;
+a refusing algorithm is reported unable before any work while the others run; bad input exits 2.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from recbench import executors
+from recbench.data.model import Dataset
+from recbench.errors import UsageError
+from recbench.experiment import AlgoSpec, Event
+from recbench.experiment import run_experiment as serial_experiment
+from recbench.split import parse_split
+
+from .helpers import run_cli
+
+KEY = ["algorithm", "fold", "metric", "k", "value", "n_users", "n_test", "n_fallback"]
+#: five quick algorithms of different families
+FIVE = [
+    AlgoSpec("random"),
+    AlgoSpec("popularity"),
+    AlgoSpec("baseline"),
+    AlgoSpec("als", {"factors": 16, "iterations": 5}),
+    AlgoSpec("svd", {"n_epochs": 5}),
+]
+REFUSING = AlgoSpec("ease", {"max_memory_gb": 1e-6}, variant="max_memory_gb=1e-6")
+
+dask_needed = pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None,
+    reason="needs the scale extra (dask[distributed])",
+)
+
+
+def _same(a: Any, b: Any) -> None:
+    pd.testing.assert_frame_equal(
+        a.results[KEY].reset_index(drop=True), b.results[KEY].reset_index(drop=True)
+    )
+    pd.testing.assert_frame_equal(a.per_user, b.per_user)
+    assert a.unable == b.unable and a.algorithms == b.algorithms
+
+
+@pytest.fixture(scope="module")
+def serial_kfold(ml_small: Dataset) -> Any:
+    return executors.run_experiment(ml_small, parse_split("kfold:2"), FIVE, seed=0)
+
+
+def test_in_process_equals_experiment_run(ml_small: Dataset, serial_kfold: Any) -> None:
+    reference = serial_experiment(ml_small, parse_split("kfold:2"), FIVE, seed=0)
+    _same(serial_kfold, reference)
+    assert serial_kfold.protocol == reference.protocol
+
+
+# --- refusals ----------------------------------------------------------------------------------
+
+
+def test_refusal_is_unable_before_any_work_and_others_run(board: Dataset) -> None:
+    events: list[Event] = []
+    algos = [REFUSING, AlgoSpec("popularity")]
+    res = executors.run_experiment(board, parse_split("holdout:0.2"), algos, 0, None, events.append)
+    assert "needs about" in res.unable[REFUSING.label]
+    assert "--min-item-ratings" in res.unable[REFUSING.label]
+    assert set(res.results["algorithm"]) == {"popularity"}
+    assert res.algorithms == [REFUSING.label, "popularity"]
+    assert all(e.algorithm == "popularity" for e in events)  # never started, never fitted
+
+
+def test_preflight_names_every_refusal(board: Dataset) -> None:
+    knn = AlgoSpec("item-knn", {"max_memory_gb": 1e-9})
+    refused = executors.preflight(board, [REFUSING, knn, AlgoSpec("popularity")])
+    assert set(refused) == {REFUSING.label, "item-knn"}
+    assert "dense similarity" in refused["item-knn"]
+
+
+def test_everything_refusing_is_a_one_line_usage_error(board: Dataset) -> None:
+    with pytest.raises(UsageError) as info:
+        executors.run_experiment(board, parse_split("holdout:0.2"), [REFUSING], 0)
+    assert "needs about" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_refusal_while_running_does_not_sink_the_others(
+    board: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = executors.run_cell
+
+    def flaky(algo: AlgoSpec, *args: Any, **kwargs: Any) -> Any:
+        if algo.name == "baseline":
+            raise MemoryError()
+        return real(algo, *args, **kwargs)
+
+    monkeypatch.setattr(executors, "run_cell", flaky)
+    algos = [AlgoSpec("baseline"), AlgoSpec("popularity")]
+    res = executors.run_experiment(board, parse_split("kfold:2"), algos, 0)
+    assert res.unable == {"baseline": "ran out of memory"}
+    assert set(res.results["algorithm"]) == {"popularity"}
+    with pytest.raises(MemoryError):  # one algorithm: nothing else to show, the error stands
+        executors.run_experiment(board, parse_split("kfold:2"), algos[:1], 0)
+
+
+def test_cli_compare_skips_refusing_algorithm(capsys: pytest.CaptureFixture[str]) -> None:
+    algos = "popularity,ease[max_memory_gb=0.000001]"
+    res = run_cli(["-q", "compare", "--algos", algos, "--format", "json"], capsys)
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    by_name = {a["name"]: a for a in doc["algorithms"]}
+    assert "needs about" in by_name["ease[max_memory_gb=0.000001]"]["unable"]
+    assert by_name["popularity"]["metrics"]
+    res = run_cli(["compare", "--algos", "ease[max_memory_gb=0.000001]"], capsys)
+    assert res.code == 2 and "needs about" in res.err
+    assert len(res.err.strip().splitlines()) == 1
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+def test_bad_worker_options(capsys: pytest.CaptureFixture[str]) -> None:
+    res = run_cli(["compare", "--algos", "popularity", "--workers", "0"], capsys)
+    assert res.code == 2 and "--workers must be at least 1" in res.err
+    res = run_cli(["compare", "--workers", "2", "--scheduler", "tcp://h:1"], capsys)
+    assert res.code == 2 and "not both" in res.err
+    res = run_cli(["compare", "--scheduler", "no address"], capsys)
+    assert res.code == 2 and "not a Dask address" in res.err
+
+
+def test_dask_missing_names_the_extra(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import fails as if not installed
+    res = run_cli(["compare", "--algos", "popularity", "--workers", "2"], capsys)
+    assert res.code == 2 and "recbench[scale]" in res.err
+    assert executors.check_options(1, None) is False  # one worker: in process, no Dask needed
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dask_needed
+def test_scheduler_nobody_listens_is_a_bounded_one_line_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    with pytest.raises(UsageError, match="no Dask scheduler answered"):
+        executors.make_executor(scheduler=address, connect_timeout=1.0)
+    res = run_cli(["compare", "--algos", "popularity", "--scheduler", address], capsys)
+    assert res.code == 2 and "no Dask scheduler answered" in res.err
+    assert len(res.err.strip().splitlines()) == 1
+
+
+# --- Dask --------------------------------------------------------------------------------------
+
+
+@dask_needed
+@pytest.mark.slow
+def test_local_cluster_gives_the_serial_results(ml_small: Dataset, serial_kfold: Any) -> None:
+    events: list[Event] = []
+    with executors.make_executor(workers=2) as ex:
+        assert isinstance(ex, executors.DaskExecutor) and ex.cores == 2
+        res = executors.run_experiment(
+            ml_small, parse_split("kfold:2"), FIVE, 0, None, events.append, ex
+        )
+    _same(res, serial_kfold)
+    assert sum(e.kind == "cell-done" for e in events) == len(FIVE) * 2
+
+
+@dask_needed
+@pytest.mark.slow
+def test_killed_worker_mid_run_still_completes(ml_small: Dataset, serial_kfold: Any) -> None:
+    out: dict[str, Any] = {}
+
+    def compare(ex: executors.Executor) -> None:
+        try:
+            out["res"] = executors.run_experiment(
+                ml_small, parse_split("kfold:2"), FIVE, 0, executor=ex
+            )
+        except BaseException as exc:  # re-raised in the test thread
+            out["error"] = exc
+
+    with executors.make_executor(workers=2) as ex:
+        assert isinstance(ex, executors.DaskExecutor)
+        before = ex.client.run(os.getpid)
+        thread = threading.Thread(target=compare, args=(ex,))
+        thread.start()
+        victim = None
+        deadline = time.monotonic() + 300
+        while victim is None and time.monotonic() < deadline and thread.is_alive():
+            busy = [w for w, keys in ex.client.processing().items() if keys]
+            victim = busy[0] if busy else None
+            time.sleep(0.02)
+        assert victim is not None, "no cell was ever running"
+        os.kill(before[victim], signal.SIGKILL)
+        thread.join(timeout=600)
+        assert not thread.is_alive()
+        after = ex.client.run(os.getpid)
+    if "error" in out:
+        raise out["error"]
+    assert before[victim] not in after.values()  # the worker really died (and was replaced)
+    _same(out["res"], serial_kfold)
+
+
+@dask_needed
+@pytest.mark.slow
+def test_cli_workers_two_matches_serial(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["-q", "compare", "--algos", "popularity,baseline", "--split", "kfold:2"]
+    serial = run_cli([*args, "--format", "json"], capsys)
+    parallel = run_cli([*args, "--workers", "2", "--format", "json"], capsys)
+    assert serial.code == 0 and parallel.code == 0, parallel.err
+
+    def values(text: str) -> list[tuple[Any, ...]]:
+        rows = json.loads(text)["rows"]
+        return [(r["algorithm"], r["fold"], r["metric"], r["k"], r["value"]) for r in rows]
+
+    assert values(serial.out) == values(parallel.out)
