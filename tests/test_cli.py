@@ -213,7 +213,7 @@ def test_internal_errors_hide_traceback_unless_debug(
     ratings = tmp_path / "implicit.csv"
     ratings.write_text("user,item\n" + "".join(f"{u},{i}\n" for u in range(5) for i in range(4)))
     res = run_cli(["-q", "compare", "-d", str(ratings), "--algos", "svd"], capsys, data_dir)
-    assert_one_line_error(res, "needs ratings")
+    assert_one_line_error(res, "ratings")
     dbg = run_cli(
         ["-q", "--debug", "compare", "-d", str(ratings), "--algos", "svd"], capsys, data_dir
     )
