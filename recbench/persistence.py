@@ -290,7 +290,7 @@ def _check_loaded(model: Recommender, arrays: Path, manifest: dict[str, Any]) ->
     users = np.array([0, n_users - 1], dtype=np.int64)
     try:
         scores = np.asarray(model.score(users))
-        if model.predicts_ratings:
+        if model.rates():
             est = np.asarray(model.predict(users, np.array([0, n_items - 1], dtype=np.int64)))
             if est.shape != (2,) or not np.isfinite(est).all():
                 raise ValueError(f"rating estimates of shape {est.shape}, finite: no")

@@ -109,3 +109,8 @@ def with_group_features(ds: Dataset, half: int) -> Dataset:
         }
     )
     return replace(ds, item_features=feats)
+
+
+def surprise_estimates(algo, users, items) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Surprise's own per-pair predictions (raw ids are recbench's dense indices)."""
+    return np.array([algo.predict(int(u), int(i)).est for u, i in zip(users, items, strict=True)])

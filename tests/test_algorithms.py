@@ -7,59 +7,45 @@ import pytest
 import scipy.sparse as sp
 
 from recbench.algorithms import make, names
-from recbench.algorithms.base import NotFittedError
-from recbench.data import load_dataset
 from recbench.errors import UsageError
 from recbench.evaluation import EvalConfig, evaluate
-from recbench.persistence import load_model, save_model
-from recbench.split import make_split, parse_split
 
-from .helpers import checkerboard, make_dataset
+from .helpers import checkerboard, make_dataset, surprise_estimates
 
 BUILTINS = ["random", "popularity", "baseline", "svd", "als"]
-
-
-def surprise_estimates(algo, users, items) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Surprise's own per-pair predictions (raw ids are recbench's dense indices)."""
-    return np.array([algo.predict(int(u), int(i)).est for u, i in zip(users, items, strict=True)])
-
-
-@pytest.fixture(scope="module")
-def split():  # type: ignore[no-untyped-def]
-    return make_split(load_dataset("ml-latest-small"), parse_split("holdout:0.2"), seed=0)
 
 
 def test_builtins_are_registered() -> None:
     assert set(BUILTINS) | {"content", "hybrid"} <= set(names())
 
 
-def test_baseline_matches_surprise_baselineonly(split) -> None:  # type: ignore[no-untyped-def]
+def test_baseline_matches_surprise_baselineonly(ml_split) -> None:  # type: ignore[no-untyped-def]
     import surprise
 
     from recbench.algorithms.surprise_mf import surprise_trainset
 
-    ours = make("baseline").fit(split.train)
-    trainset = surprise_trainset(split.train)
+    ours = make("baseline").fit(ml_split.train)
+    trainset = surprise_trainset(ml_split.train)
     ref = surprise.BaselineOnly(verbose=False)
     ref.fit(trainset)
-    users, items = split.test.user[:3000], split.test.item[:3000]
+    users, items = ml_split.test.user[:3000], ml_split.test.item[:3000]
     expected = surprise_estimates(ref, users, items)
     np.testing.assert_allclose(ours.predict(users, items), expected, atol=2e-5)
 
 
-def test_svd_bulk_scoring_matches_surprise_predict(split) -> None:  # type: ignore[no-untyped-def]
+def test_svd_bulk_scoring_matches_surprise_predict(ml_split) -> None:  # type: ignore[no-untyped-def]
     """Bulk estimates equal Surprise's own per-pair predict, unknown users/items included."""
     import surprise
 
     from recbench.algorithms.surprise_mf import surprise_trainset
 
-    ours = make("svd", {"n_factors": 20, "n_epochs": 5}, seed=7).fit(split.train)
+    ours = make("svd", {"n_factors": 20, "n_epochs": 5}, seed=7).fit(ml_split.train)
     ref = surprise.SVD(n_factors=20, n_epochs=5, random_state=7)
-    ref.fit(surprise_trainset(split.train))
-    train_items = split.train.interactions.item_counts() > 0
+    ref.fit(surprise_trainset(ml_split.train))
+    train_items = ml_split.train.interactions.item_counts() > 0
     unseen_items = np.flatnonzero(~train_items)[:20]
-    users = np.concatenate([split.test.user[:2000], np.full(len(unseen_items), 3)])
-    items = np.concatenate([split.test.item[:2000], unseen_items])
+    users = np.concatenate([ml_split.test.user[:2000], np.full(len(unseen_items), 3)])
+    items = np.concatenate([ml_split.test.item[:2000], unseen_items])
     assert len(unseen_items) > 0
     expected = surprise_estimates(ref, users, items)
     np.testing.assert_allclose(ours.predict(users, items), expected, atol=1e-4)
@@ -75,87 +61,36 @@ def test_svd_bulk_scoring_matches_surprise_predict(split) -> None:  # type: igno
     np.testing.assert_allclose(scores[:50][train_items[:50]], unclipped, atol=1e-4)
 
 
-def test_unbiased_svd_falls_back_to_the_global_mean_like_surprise(split) -> None:  # type: ignore[no-untyped-def]
+def test_unbiased_svd_falls_back_to_the_global_mean_like_surprise(ml_split) -> None:  # type: ignore[no-untyped-def]
     import surprise
 
     from recbench.algorithms.surprise_mf import surprise_trainset
 
     params = {"n_factors": 10, "n_epochs": 3, "biased": False}
-    ours = make("svd", params, seed=1).fit(split.train)
+    ours = make("svd", params, seed=1).fit(ml_split.train)
     ref = surprise.SVD(n_factors=10, n_epochs=3, biased=False, random_state=1)
-    ref.fit(surprise_trainset(split.train))
-    unseen = np.flatnonzero(split.train.interactions.item_counts() == 0)[:10]
+    ref.fit(surprise_trainset(ml_split.train))
+    unseen = np.flatnonzero(ml_split.train.interactions.item_counts() == 0)[:10]
     assert len(unseen)
-    users = np.concatenate([split.test.user[:500], np.full(len(unseen), 5)])
-    items = np.concatenate([split.test.item[:500], unseen])
+    users = np.concatenate([ml_split.test.user[:500], np.full(len(unseen), 5)])
+    items = np.concatenate([ml_split.test.item[:500], unseen])
     expected = surprise_estimates(ref, users, items)
     np.testing.assert_allclose(ours.predict(users, items), expected, atol=1e-4)
 
 
-def test_als_ranking_metrics_match_implicit(split) -> None:  # type: ignore[no-untyped-def]
+def test_als_ranking_metrics_match_implicit(ml_split) -> None:  # type: ignore[no-untyped-def]
     from implicit.evaluation import ranking_metrics_at_k
     from threadpoolctl import threadpool_limits
 
-    model = make("als", {"factors": 32, "iterations": 5}, seed=0).fit(split.train)
-    ours = evaluate(model, split, EvalConfig(ks=(10,)))
-    train = sp.csr_matrix(split.train.interactions.csr("binary"))
-    test = sp.csr_matrix(split.test.csr("binary"))
+    model = make("als", {"factors": 32, "iterations": 5}, seed=0).fit(ml_split.train)
+    ours = evaluate(model, ml_split, EvalConfig(ks=(10,)))
+    train = sp.csr_matrix(ml_split.train.interactions.csr("binary"))
+    test = sp.csr_matrix(ml_split.test.csr("binary"))
     with threadpool_limits(1, "blas"):
         ref = ranking_metrics_at_k(model.to_implicit(), train, test, K=10, show_progress=False)
     assert ours.n_cold_users == 0  # every ml-latest-small user keeps training ratings here
     assert ours.metrics["ndcg@10"] == pytest.approx(ref["ndcg"], abs=1e-6)
     assert ours.metrics["map@10"] == pytest.approx(ref["map"], abs=1e-6)
-
-
-#: Parameters that keep the conformance run fast on a 40 x 30 matrix.
-SMALL = {"svd": {"n_factors": 8}, "als": {"factors": 8}, "bpr": {"factors": 8}}
-
-
-@pytest.mark.parametrize("name", names())
-def test_conformance_on_checkerboard(name: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """Every registered algorithm: shapes, determinism, save/load identity, no seen items,
-    users without history and items without ratings handled, bad parameters named."""
-    ds = checkerboard()
-    params = SMALL.get(name, {})
-    with pytest.raises(UsageError, match="bogus_param"):
-        make(name, {"bogus_param": 1})
-    model = make(name, params, seed=3)
-    with pytest.raises(NotFittedError):
-        model.score(np.array([0]))
-    model.fit(ds)
-    users = np.arange(ds.n_users)
-    scores = model.score(users)
-    assert scores.shape == (ds.n_users, ds.n_items) and scores.dtype == np.float32
-    # deterministic under a seed
-    again = make(name, params, seed=3).fit(ds).score(users)
-    np.testing.assert_array_equal(scores, again)
-    # save -> load gives identical scores
-    save_model(model, name, {}, tmp_path / name, {"note": "test"})
-    loaded, config, _ = load_model(tmp_path / name)
-    assert config["algorithm"] == name
-    np.testing.assert_array_equal(loaded.score(users), scores)
-    if model.predicts_ratings:
-        pred = model.predict(ds.interactions.user, ds.interactions.item)
-        lo, hi = ds.rating_scale
-        assert np.all((pred >= lo) & (pred <= hi))
-        np.testing.assert_array_equal(
-            loaded.predict(ds.interactions.user, ds.interactions.item), pred
-        )
-    # recommendations never repeat a seen item
-    seen = ds.interactions.csr("binary")
-    recs, _ = model.recommend(users, 3, exclude=seen)
-    assert not np.any(seen[np.repeat(users, 3), recs.ravel()])
-    # a user without history and an item without ratings
-    inter = ds.interactions
-    keep = (inter.user != 0) & (inter.item != 1)
-    sparse_ds = ds.with_interactions(inter.subset(keep))
-    m2 = make(name, params, seed=3).fit(sparse_ds)
-    s0 = m2.score(np.array([0, 2]))
-    assert s0.shape == (2, ds.n_items) and np.all(np.isfinite(s0))
-    if m2.predicts_ratings:
-        p0 = m2.predict(np.array([0, 2, 0]), np.array([1, 1, 5]))
-        lo, hi = ds.rating_scale
-        assert np.all(np.isfinite(p0)) and np.all((p0 >= lo) & (p0 <= hi))
 
 
 @pytest.mark.parametrize("name", ["popularity", "als", "content", "hybrid"])

@@ -6,15 +6,14 @@ import numpy as np
 import pytest
 
 from recbench.algorithms import make
-from recbench.data import load_dataset
 from recbench.evaluation import EvalConfig, evaluate
 from recbench.experiment import AlgoSpec, run_experiment
 from recbench.split import FOLD_IN, Split, make_split, parse_split
 
 
 @pytest.fixture(scope="module")
-def ds():  # type: ignore[no-untyped-def]
-    return load_dataset("ml-latest-small")
+def ds(ml_small):  # type: ignore[no-untyped-def]
+    return ml_small
 
 
 @pytest.fixture(scope="module")

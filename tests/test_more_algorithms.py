@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recbench.algorithms.base import Recommender
 from recbench.algorithms.ease import EASEConfig, EASERecommender
 from recbench.algorithms.implicit_mf import BPRConfig, BPRRecommender
 from recbench.algorithms.surprise_mf import (
@@ -16,22 +15,10 @@ from recbench.algorithms.surprise_mf import (
     SVDppRecommender,
     surprise_trainset,
 )
-from recbench.data import load_dataset
 from recbench.errors import UsageError
 from recbench.evaluation import EvalConfig, evaluate
-from recbench.split import make_split, parse_split
 
-from .helpers import checkerboard, make_dataset
-
-
-def surprise_estimates(algo, users, items) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Surprise's own per-pair predictions (raw ids are recbench's dense indices)."""
-    return np.array([algo.predict(int(u), int(i)).est for u, i in zip(users, items, strict=True)])
-
-
-@pytest.fixture(scope="module")
-def split():  # type: ignore[no-untyped-def]
-    return make_split(load_dataset("ml-latest-small"), parse_split("holdout:0.2"), seed=0)
+from .helpers import checkerboard, make_dataset, surprise_estimates
 
 
 def pairs_with_unknowns(split, user: int = 3):  # type: ignore[no-untyped-def]
@@ -52,17 +39,17 @@ def drop_user(split, user: int):  # type: ignore[no-untyped-def]
 # -- SVD++ ---------------------------------------------------------------------------------------
 
 
-def test_svdpp_bulk_predict_matches_surprise(split) -> None:  # type: ignore[no-untyped-def]
+def test_svdpp_bulk_predict_matches_surprise(ml_split) -> None:  # type: ignore[no-untyped-def]
     import surprise
 
-    train = drop_user(split, 0)
+    train = drop_user(ml_split, 0)
     ours = SVDppRecommender(SVDppConfig.model_validate(dict(n_factors=8, n_epochs=2)), seed=7)
     ours.fit(train)
     ref = surprise.SVDpp(n_factors=8, n_epochs=2, random_state=7)
     ref.fit(surprise_trainset(train))
-    users, items = pairs_with_unknowns(split)
+    users, items = pairs_with_unknowns(ml_split)
     users = np.concatenate([users, np.zeros(5, np.int64)])  # user 0 is unknown now
-    items = np.concatenate([items, split.test.item[:5]])
+    items = np.concatenate([items, ml_split.test.item[:5]])
     expected = surprise_estimates(ref, users, items)
     np.testing.assert_allclose(ours.predict(users, items), expected, atol=1e-4)
     # Ranking scores are the unclipped estimates.
@@ -76,17 +63,17 @@ def test_svdpp_bulk_predict_matches_surprise(split) -> None:  # type: ignore[no-
 
 
 @pytest.mark.parametrize("biased", [False, True])
-def test_nmf_bulk_predict_matches_surprise(split, biased: bool) -> None:  # type: ignore[no-untyped-def]
+def test_nmf_bulk_predict_matches_surprise(ml_split, biased: bool) -> None:  # type: ignore[no-untyped-def]
     import surprise
 
-    train = drop_user(split, 0)
+    train = drop_user(ml_split, 0)
     cfg = NMFConfig.model_validate(dict(n_factors=8, n_epochs=5, biased=biased))
     ours = NMFRecommender(cfg, seed=5).fit(train)
     ref = surprise.NMF(n_factors=8, n_epochs=5, biased=biased, random_state=5)
     ref.fit(surprise_trainset(train))
-    users, items = pairs_with_unknowns(split)
+    users, items = pairs_with_unknowns(ml_split)
     users = np.concatenate([users, np.zeros(5, np.int64)])
-    items = np.concatenate([items, split.test.item[:5]])
+    items = np.concatenate([items, ml_split.test.item[:5]])
     expected = surprise_estimates(ref, users, items)
     np.testing.assert_allclose(ours.predict(users, items), expected, atol=1e-4)
     known = np.flatnonzero(train.interactions.item_counts() > 0)[:60]
@@ -98,23 +85,23 @@ def test_nmf_bulk_predict_matches_surprise(split, biased: bool) -> None:  # type
 # -- BPR -----------------------------------------------------------------------------------------
 
 
-def test_bpr_matches_implicit_recommend_and_metrics(split) -> None:  # type: ignore[no-untyped-def]
+def test_bpr_matches_implicit_recommend_and_metrics(ml_split) -> None:  # type: ignore[no-untyped-def]
     from implicit.evaluation import ranking_metrics_at_k
     from threadpoolctl import threadpool_limits
 
     model = BPRRecommender(BPRConfig.model_validate(dict(factors=16, iterations=5)), seed=0)
-    model.fit(split.train)
+    model.fit(ml_split.train)
     assert model.item_factors_.shape[1] == 17  # implicit's bias column
-    train = sp.csr_matrix(split.train.interactions.csr("binary"))
+    train = sp.csr_matrix(ml_split.train.interactions.csr("binary"))
     users = np.arange(0, 200, 7)
     ref = model.to_implicit()
     with threadpool_limits(1, "blas"):
         ids, _ = ref.recommend(users, train[users], N=10, filter_already_liked_items=True)
-    ours, _ = model.recommend(users, 10, exclude=split.train.interactions.csr("binary"))
+    ours, _ = model.recommend(users, 10, exclude=ml_split.train.interactions.csr("binary"))
     np.testing.assert_array_equal(ours, ids)
 
-    result = evaluate(model, split, EvalConfig(ks=(10,)))
-    test = sp.csr_matrix(split.test.csr("binary"))
+    result = evaluate(model, ml_split, EvalConfig(ks=(10,)))
+    test = sp.csr_matrix(ml_split.test.csr("binary"))
     with threadpool_limits(1, "blas"):
         metrics = ranking_metrics_at_k(ref, train, test, K=10, show_progress=False)
     assert result.metrics["ndcg@10"] == pytest.approx(metrics["ndcg"], abs=1e-6)
@@ -176,43 +163,6 @@ def test_ease_rating_values_need_ratings() -> None:
     with pytest.raises(UsageError, match="needs ratings"):
         EASERecommender(EASEConfig.model_validate(dict(values="rating"))).fit(ds)
     EASERecommender().fit(ds)  # binary EASE is fine on implicit data
-
-
-# -- contract for every new algorithm ------------------------------------------------------------
-
-CASES = [
-    (SVDppRecommender, SVDppConfig.model_validate(dict(n_factors=6, n_epochs=5))),
-    (NMFRecommender, NMFConfig.model_validate(dict(n_factors=4, n_epochs=10))),
-    (NMFRecommender, NMFConfig.model_validate(dict(n_factors=4, n_epochs=10, biased=True))),
-    (BPRRecommender, BPRConfig.model_validate(dict(factors=8, iterations=20))),
-    (EASERecommender, EASEConfig.model_validate(dict(l2=5.0))),
-]
-
-
-@pytest.mark.parametrize(("cls", "cfg"), CASES, ids=lambda c: getattr(c, "__name__", ""))
-def test_contract_determinism_and_state_round_trip(cls: type[Recommender], cfg) -> None:  # type: ignore[no-untyped-def]
-    ds = checkerboard()
-    users = np.arange(ds.n_users)
-    model = cls(cfg, seed=3).fit(ds)
-    scores = model.score(users)
-    assert scores.shape == (ds.n_users, ds.n_items) and scores.dtype == np.float32
-    assert np.all(np.isfinite(scores))
-    np.testing.assert_array_equal(cls(cfg, seed=3).fit(ds).score(users), scores)
-    state = model.get_state()
-    assert all(isinstance(v, np.ndarray) and v.dtype != object for v in state.values())
-    fresh = cls(cfg, seed=3).set_state({k: np.array(v) for k, v in state.items()})
-    np.testing.assert_array_equal(fresh.score(users), scores)
-    if cls.predicts_ratings:
-        pred = model.predict(ds.interactions.user, ds.interactions.item)
-        assert ds.rating_scale is not None
-        lo, hi = ds.rating_scale
-        assert pred.dtype == np.float32 and np.all((pred >= lo) & (pred <= hi))
-        np.testing.assert_array_equal(
-            fresh.predict(ds.interactions.user, ds.interactions.item), pred
-        )
-    assert set(cls.tasks()) == ({"rating", "ranking"} if cls.predicts_ratings else {"ranking"})
-    with pytest.raises(ValueError, match="bogus"):
-        type(cfg)(bogus=1)
 
 
 def test_svdpp_unknown_users_and_items_get_the_bias_only_estimate() -> None:

@@ -42,11 +42,6 @@ def fit(ds, seed: int = 0, **params) -> TwoTowerRecommender:  # type: ignore[no-
 
 
 @pytest.fixture(scope="module")
-def board():  # type: ignore[no-untyped-def]
-    return checkerboard()
-
-
-@pytest.fixture(scope="module")
 def model(board) -> TwoTowerRecommender:  # type: ignore[no-untyped-def]
     return fit(board)
 
@@ -315,8 +310,6 @@ def test_ann_over_two_tower_item_vectors(model) -> None:  # type: ignore[no-unty
 def test_explanations_name_inputs_and_real_items() -> None:
     """Ablation reasons: each names a real input group or an item the user rated."""
     import re
-
-    from tests.helpers import checkerboard
 
     ds = checkerboard()
     model = TwoTowerRecommender(TwoTowerConfig(epochs=3, dim=16, hidden=32), seed=0).fit(ds)
