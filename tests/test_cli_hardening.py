@@ -111,7 +111,7 @@ def _help(capsys, args: list[str]) -> str:  # type: ignore[no-untyped-def]
 
 def test_split_help_lists_every_kind_a_command_accepts(capsys) -> None:  # type: ignore[no-untyped-def]
     assert {"user-cold", "item-cold", "none"} <= set(KINDS)
-    for command in ("compare", "evaluate", "fit"):
+    for command in ("compare", "evaluate", "fit", "tune"):
         text = _help(capsys, [command])
         for kind in KINDS:
             if kind == "none" and command != "fit":

@@ -39,7 +39,7 @@ def fit(
     dataset: DatasetOpt = DEFAULT_DATASET,
     columns: ColumnsOpt = None,
     sep: SepOpt = None,
-    split: Annotated[str, typer.Option("--split", help=split_help())] = ("holdout:0.2"),
+    split: Annotated[str, typer.Option("--split", help=split_help())] = "holdout:0.2",
     fold: Annotated[int, typer.Option(help="Which fold's training part (1-based), for kfold.")] = 1,
     param: ParamOpt = None,
     out_dir: Annotated[

@@ -34,7 +34,7 @@ from recbench.data.preprocess import Preprocessing
 from recbench.errors import UsageError
 from recbench.experiment import AlgoSpec
 from recbench.metrics import METRICS
-from recbench.split import SplitSpec, parse_split
+from recbench.split import SplitSpec, parse_split, split_help
 from recbench.tuning import (
     TuneProgress,
     TuneResult,
@@ -108,7 +108,11 @@ def tune_command(
     sep: SepOpt = None,
     split: Annotated[
         str,
-        typer.Option("--split", help="Outer split; its test part is used once, after the search."),
+        typer.Option(
+            "--split",
+            help="Outer split; its test part is used once, after the search. "
+            + split_help(exclude=("none",)),
+        ),
     ] = "holdout:0.2",
     val_split: Annotated[
         str | None,
