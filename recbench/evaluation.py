@@ -6,7 +6,13 @@ is taken by :func:`recbench.metrics.topk.top_k` (equal scores ordered by item in
 at K never depends on the other K asked for), and hits are found by binary search over sorted
 (user, item) keys of the relevant test pairs. Rating: every test pair is predicted; pairs whose
 user or item has no training rating are still predicted (by the model's fallback, e.g. biases or
-the global mean) and counted.
+the global mean) and counted. The per-user frame also keeps each user's mean squared error
+(``mse``) and test-rating count (``n_ratings``), which intervals and paired tests of RMSE/MAE
+weight by.
+
+Beyond-accuracy metrics (``EvalConfig.beyond``) are computed from the same top-K lists: per-user
+ones (novelty, ARP, APLT, ILD) join the per-user frame as ``novelty@10`` etc.; aggregate ones
+(coverage, Gini, personalisation) are one number per evaluated split.
 """
 
 from __future__ import annotations
@@ -21,14 +27,18 @@ import scipy.sparse as sp
 
 from recbench.algorithms.base import Recommender
 from recbench.errors import UsageError
-from recbench.metrics import METRIC_SPECS, RATING_SPECS, ranking_metrics
-from recbench.metrics.topk import mask_seen, top_k
+from recbench.metrics import BEYOND_NAMES, METRIC_SPECS, RATING_SPECS, ranking_metrics
+from recbench.metrics.beyond import beyond_metrics
+from recbench.metrics.rating import per_user_errors
+from recbench.ranking import Ranker
 from recbench.split import Split
 
 #: evaluation progress callback: (users scored so far, users to score)
 EvalProgress = Callable[[int, int], None]
 #: bytes per (user, item) cell held while a batch is ranked: scores, their negation, partition
 _BYTES_PER_CELL = 16
+#: per-user columns that are not metrics (weights of the rating metrics)
+WEIGHT_COLUMNS = ("mse", "n_ratings")
 
 
 @dataclass(frozen=True)
@@ -39,10 +49,15 @@ class EvalConfig:
     relevance_threshold: float | None = None
     memory_mb: int = 256
     batch_size: int | None = None
+    #: beyond-accuracy metrics to compute (names of ``recbench.metrics.BEYOND_SPECS``)
+    beyond: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.ks:
             raise UsageError("at least one K is needed")
+        unknown = [b for b in self.beyond if b not in BEYOND_NAMES]
+        if unknown:
+            raise UsageError(f"unknown beyond-accuracy metric '{unknown[0]}'")
         bad = [k for k in self.ks if k <= 0]
         if bad:
             raise UsageError(f"K must be a positive integer, got {bad[0]}")
@@ -129,15 +144,22 @@ def evaluate(
         return result
     seen = history_matrix(split)
     if model.ranks:
-        values, users, cold = _rank(model, split, seen, config, progress)
+        values, users, cold, lists = _rank(model, split, seen, config, progress)
         result.n_ranked_users = len(users)
         result.n_cold_users = cold
         if len(users):
             frame = pd.DataFrame({metric_key(n, k): v for (n, k), v in values.items()})
-            frame.insert(0, "user", users)
-            frames.append(frame)
             for (name, k), v in values.items():
                 metrics[metric_key(name, k)] = float(v.mean())
+            if config.beyond and lists is not None:
+                for (name, k), bv in beyond_values(split, lists, config).items():
+                    if isinstance(bv, float):
+                        metrics[metric_key(name, k)] = bv
+                    else:
+                        frame[metric_key(name, k)] = bv
+                        metrics[metric_key(name, k)] = float(np.nanmean(bv))
+            frame.insert(0, "user", users)
+            frames.append(frame)
     # Under user cold-start the test users are only known by a fold-in history, which rating
     # predictors do not take: only ranking is measured there.
     if model.rates() and test.rating is not None and len(test) and split.cold != "users":
@@ -157,6 +179,9 @@ def evaluate(
         rated = {"user": np.flatnonzero(has)}
         for spec in RATING_SPECS:
             rated[spec.name] = spec.per_user(test.user, pred, test.rating, test.n_users)[has]
+        errs = per_user_errors(test.user, pred, test.rating, test.n_users)
+        rated["mse"] = errs["rmse"][has] ** 2
+        rated["n_ratings"] = errs["count"][has]
         frames.append(pd.DataFrame(rated))
     if frames:
         per_user = frames[0]
@@ -177,7 +202,11 @@ def _user_segments(result: EvalResult, seen: sp.csr_array) -> None:
         if not sel.any():
             continue
         part = frame[sel]
-        values = {c: float(part[c].mean()) for c in frame.columns if c != "user"}
+        values = {
+            c: float(part[c].mean())
+            for c in frame.columns
+            if c != "user" and c not in WEIGHT_COLUMNS
+        }
         values["n_users"] = float(sel.sum())
         result.segments[segment_label(lo, hi)] = values
 
@@ -213,8 +242,12 @@ def _rank(
     seen: sp.csr_array,
     config: EvalConfig,
     progress: EvalProgress | None,
-) -> tuple[dict[tuple[str, int], np.ndarray], np.ndarray, int]:
-    """Per-user ranking metrics of warm test users; ``seen`` = training + fold-in history."""
+) -> tuple[dict[tuple[str, int], np.ndarray], np.ndarray, int, np.ndarray | None]:
+    """Per-user ranking metrics of warm test users; ``seen`` = training + fold-in history.
+
+    Also returns the users' top-K lists (item indices, -1 for empty slots) when beyond-accuracy
+    metrics are asked for, else None.
+    """
     n_items = model.n_items_
     rel_user, rel_item = relevant_pairs(split, config.relevance_threshold)
     n_train = np.diff(seen.indptr)
@@ -232,29 +265,59 @@ def _rank(
     k_max = max(config.ks)
     batch = config.users_per_batch(n_items)
     hits = np.zeros((len(users), min(k_max, n_items)), dtype=bool)
+    lists = np.full(hits.shape, -1, dtype=np.int32) if config.beyond else None
     done = 0
+    # score, mask seen/blocked items, top-K under the tie rule (fast routes: recbench.ranking)
+    ranker = Ranker(model, seen, blocked, k_max, from_history)
     for start in range(0, len(users), batch):
         ub = users[start : start + batch]
-        raw = model.score_history(seen[ub]) if from_history else model.score(ub)
-        scores = np.asarray(raw, dtype=np.float32)
-        if scores.shape != (len(ub), n_items):
-            raise RuntimeError(
-                f"{type(model).__name__}.score returned shape {scores.shape}, "
-                f"expected {(len(ub), n_items)}"
-            )
-        mask_seen(scores, seen, ub)
-        if blocked is not None:
-            scores[:, blocked] = -np.inf
-        idx, vals = top_k(scores, k_max)
+        idx, vals = ranker(ub)
         flat = ub.astype(np.int64)[:, None] * n_items + idx
         pos = np.minimum(np.searchsorted(keys, flat), len(keys) - 1)
         hits[start : start + len(ub)] = (keys[pos] == flat) & np.isfinite(vals)
+        if lists is not None:
+            lists[start : start + len(ub)] = np.where(np.isfinite(vals), idx, -1)
         done += len(ub)
         if progress is not None:
             progress(done, len(users))
     if not len(users):
-        return {}, users, cold
-    return ranking_metrics(hits, n_relevant_all[users], config.ks), users, cold
+        return {}, users, cold, None
+    return ranking_metrics(hits, n_relevant_all[users], config.ks), users, cold, lists
+
+
+def ild_vectors(split: Split) -> tuple[sp.csr_array, str]:
+    """Item vectors for intra-list diversity and what they are: the dataset's genres (one-hot)
+    when it has them, else each item's co-occurrence vector (the training users who rated it)."""
+    feats = split.train.item_features
+    n_items = split.train.interactions.n_items
+    if feats is not None and "genres" in feats.columns:
+        genres = feats["genres"].reindex(range(n_items)).fillna("").astype(str)
+        tags = genres.str.split("|").explode()
+        tags = tags[tags.str.strip() != ""]
+        if len(tags):
+            codes, names = pd.factorize(tags)
+            mat = sp.csr_array(
+                (np.ones(len(codes)), (tags.index.to_numpy(), codes)),
+                shape=(n_items, len(names)),
+            )
+            mat.sum_duplicates()
+            return mat, "item genre vectors"
+    return sp.csr_array(split.train.interactions.csr("binary").T), "item co-occurrence vectors"
+
+
+def beyond_values(
+    split: Split, lists: np.ndarray, config: EvalConfig
+) -> dict[tuple[str, int], np.ndarray | float]:
+    """The selected beyond-accuracy metrics of the top-K ``lists`` of the ranked users, with
+    popularity from the training part (training users per item)."""
+    train = split.train.interactions.csr("binary")
+    popularity = np.asarray(train.sum(axis=0)).ravel()
+    n_train_users = int(np.count_nonzero(np.diff(train.indptr)))
+    vectors = ild_vectors(split)[0] if "ild" in config.beyond else None
+    names = tuple(n for n in BEYOND_NAMES if n in config.beyond)
+    return beyond_metrics(
+        lists, list(config.ks), popularity, max(n_train_users, 1), item_vectors=vectors, names=names
+    )
 
 
 def metric_names(ks: Sequence[int], ratings: bool = True) -> list[str]:

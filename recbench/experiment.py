@@ -3,6 +3,10 @@
 Each (algorithm, fold) cell is fitted, timed and evaluated; results are long-format rows
 ``dataset, split, fold, algorithm, params, metric, k, value, fit_seconds, score_seconds,
 n_users, n_test, n_fallback, seed`` and per-user values are kept beside them.
+
+``--repeats N`` (:func:`run_repeats`) reruns the whole experiment (split, fit, evaluate) with
+seeds ``seed .. seed+N-1`` and stacks the results: rows carry their repeat's ``seed``, and the
+per-user frame gains a ``seed`` column, so per-user values are kept per repeat.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,8 +23,10 @@ import pandas as pd
 from recbench.algorithms import plugins
 from recbench.algorithms.base import Recommender
 from recbench.data.model import Dataset
+from recbench.errors import UsageError
 from recbench.evaluation import EvalConfig, EvalResult, evaluate
 from recbench.split import Split, SplitSpec, make_splits
+from recbench.stats.table import TableStats
 
 RESULT_COLUMNS = [
     "dataset",
@@ -88,10 +94,50 @@ class ExperimentResult:
     segments: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: label -> parameters (validated), for every algorithm run
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: how many repeats (seeds seed..seed+repeats-1) the results stack
+    repeats: int = 1
+    #: intervals and baseline comparisons (recbench.significance.analyse), when computed
+    stats: TableStats | None = None
 
     def summary(self) -> pd.DataFrame:
         """Mean and standard deviation over folds per (algorithm, metric, k)."""
         return fold_summary(self.results)
+
+
+def run_repeats(
+    run: Callable[[int], ExperimentResult], seed: int = 0, repeats: int = 1
+) -> ExperimentResult:
+    """``run(seed + r)`` for each repeat ``r`` (the whole experiment: split, fit, evaluate),
+    stacked into one result whose ``seed`` is the first repeat's.
+
+    With one repeat this is ``run(seed)`` unchanged. Otherwise rows keep their repeat's seed,
+    the per-user frame gains a ``seed`` column, and the protocol names the seeds.
+    """
+    if repeats < 1:
+        raise UsageError(f"--repeats must be a positive integer, got {repeats}")
+    if repeats == 1:
+        return run(seed)
+    parts = [run(seed + r) for r in range(repeats)]
+    first = parts[0]
+    per_user = []
+    for part in parts:
+        if len(part.per_user):
+            pu = part.per_user.copy()
+            pu.insert(2 if "fold" in pu else 0, "seed", part.seed)
+            per_user.append(pu)
+    unable: dict[str, str] = {}
+    for part in parts:
+        unable.update(part.unable)
+    return replace(
+        first,
+        results=results_frame([r for part in parts for r in part.results.to_dict("records")]),
+        per_user=pd.concat(per_user, ignore_index=True) if per_user else pd.DataFrame(),
+        protocol=f"{first.protocol}; repeated {repeats} times with seeds "
+        f"{seed}..{seed + repeats - 1}",
+        unable=unable,
+        segments=pd.concat([p.segments for p in parts], ignore_index=True),
+        repeats=repeats,
+    )
 
 
 def run_cell(

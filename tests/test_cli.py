@@ -124,6 +124,9 @@ def test_csv_is_the_tidy_frame(capsys, data_dir: Path, tmp_path: Path) -> None:
     assert list(frame.columns) == [
         "dataset", "split", "fold", "algorithm", "params", "metric", "k", "value",
         "fit_seconds", "score_seconds", "n_users", "n_test", "n_fallback", "seed",
+        # each cell's interval (and, with --baseline, its comparison): tests/test_rigour.py
+        "ci_low", "ci_high", "ci_method", "ci_level", "ci_over", "baseline", "test", "p",
+        "p_adjusted", "correction", "mean_diff", "diff_low", "diff_high", "verdict",
     ]  # fmt: skip
     assert set(frame["metric"]) >= {"rmse", "mae", "ndcg", "precision", "recall"}
 

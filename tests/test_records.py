@@ -47,6 +47,13 @@ def test_every_metric_states_its_direction() -> None:
         "map": "higher",
         "mrr": "higher",
         "hitrate": "higher",
+        "coverage": "higher",
+        "gini": "lower",
+        "novelty": "higher",
+        "arp": "lower",
+        "aplt": "higher",
+        "ild": "higher",
+        "personalisation": "higher",
     }
     for m in METRIC_SPECS:
         assert m.higher_is_better == (m.direction == "higher")
@@ -70,10 +77,11 @@ def test_derived_lists_follow_the_table() -> None:
 def test_key_pattern_matches_every_metric_key_and_nothing_else() -> None:
     pat = re.compile(metric_key_pattern())
     for m in METRIC_SPECS:
-        good = m.key(10) if m.kind == "ranking" else m.key()
-        bad = m.key() if m.kind == "ranking" else m.key(10)
+        good = m.key(10) if m.kind != "rating" else m.key()
+        bad = m.key() if m.kind != "rating" else m.key(10)
         assert pat.match(good) and not pat.match(bad), m.name
-    assert not pat.match("coverage@10")
+    assert pat.match("coverage@10") and not pat.match("coverage")
+    assert not pat.match("nope@10")
 
 
 def test_ranking_dispatch_uses_each_records_function() -> None:

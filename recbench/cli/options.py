@@ -69,6 +69,36 @@ SegmentOpt = Annotated[
     ),
 ]
 MemoryOpt = Annotated[int, typer.Option(help="Memory budget in MB for one batch of user scores.")]
+CiOpt = Annotated[
+    bool,
+    typer.Option(
+        "--ci/--no-ci",
+        help="Show a 95% confidence interval in every cell (bootstrap over users on one split, "
+        "t over folds or repeats).",
+    ),
+]
+BaselineOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Test every other algorithm against this one (paired over users), or 'best' "
+        "(best on the first ranking metric shown); marks cells significantly better/worse."
+    ),
+]
+TestOpt = Annotated[
+    str, typer.Option("--test", help="Paired test for --baseline: randomization, t or wilcoxon.")
+]
+CorrectionOpt = Annotated[
+    str,
+    typer.Option(help="Multiple-comparison correction over the table: holm, bonferroni, bh, none."),
+]
+AlphaOpt = Annotated[float, typer.Option(help="Significance level for --baseline marks.")]
+RepeatsOpt = Annotated[
+    int,
+    typer.Option(
+        help="Rerun split + fit + evaluate with seeds seed..seed+N-1 (k-fold: the whole k-fold); "
+        "intervals over the repeat means."
+    ),
+]
 
 
 def parse_ks(text: str) -> tuple[int, ...]:
@@ -222,7 +252,8 @@ def parse_algos(text: str | None, param_pairs: list[str] | None) -> list[AlgoSpe
 
 @dataclass(frozen=True)
 class FailIf:
-    """One --fail-if condition: [ALGO:]METRIC[@K] OP VALUE."""
+    """One --fail-if condition: [ALGO:]METRIC[@K] OP VALUE, or [ALGO:]METRIC[@K] worse|better
+    (significantly worse / better than --baseline after correction)."""
 
     text: str
     algorithm: str | None
@@ -233,6 +264,10 @@ class FailIf:
 
     def key(self) -> str:
         return self.metric if self.k is None else f"{self.metric}@{self.k}"
+
+    @property
+    def significance(self) -> bool:
+        return self.op in ("worse", "better")
 
     def triggered(self, actual: float) -> bool:
         return {
@@ -245,7 +280,9 @@ class FailIf:
 
 _FAIL_RE = re.compile(
     r"^\s*(?:(?P<algo>[^:]+?)\s*:)?\s*(?P<metric>[A-Za-z]+)\s*(?:@\s*(?P<k>\d+))?"
-    r"\s*(?P<op><=|>=|<|>)\s*(?P<val>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+    r"\s*(?:(?P<op><=|>=|<|>)\s*(?P<val>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+    r"|\s(?P<sig>worse|better))\s*$",
+    re.IGNORECASE,
 )
 
 
@@ -256,8 +293,8 @@ def parse_fail_if(texts: list[str] | None, ks: tuple[int, ...]) -> list[FailIf]:
         m = _FAIL_RE.match(text)
         if not m:
             raise UsageError(
-                f"--fail-if '{text}' is not METRIC[@K] OP VALUE, e.g. 'ndcg@10<0.30' or "
-                "'svd:rmse>0.95'"
+                f"--fail-if '{text}' is not METRIC[@K] OP VALUE or [ALGO:]METRIC[@K] worse|better, "
+                "e.g. 'ndcg@10<0.30', 'svd:rmse>0.95' or 'als:ndcg@10 worse'"
             )
         metric = m["metric"].lower()
         metric = METRIC_ALIASES.get(metric, metric)
@@ -265,7 +302,7 @@ def parse_fail_if(texts: list[str] | None, ks: tuple[int, ...]) -> list[FailIf]:
             raise UsageError(f"--fail-if '{text}': unknown metric '{m['metric']}'")
         kind = METRICS[metric].kind
         k = int(m["k"]) if m["k"] else None
-        if kind == "ranking" and k is None:
+        if kind != "rating" and k is None:
             raise UsageError(f"--fail-if '{text}': {metric} needs @K, e.g. {metric}@{ks[0]}")
         if kind == "rating" and k is not None:
             raise UsageError(f"--fail-if '{text}': {metric} takes no @K")
@@ -273,5 +310,8 @@ def parse_fail_if(texts: list[str] | None, ks: tuple[int, ...]) -> list[FailIf]:
             raise UsageError(
                 f"--fail-if '{text}': K={k} is not computed (--k {','.join(map(str, ks))})"
             )
+        if m["sig"]:
+            conds.append(FailIf(text.strip(), m["algo"], metric, k, m["sig"].lower(), float("nan")))
+            continue
         conds.append(FailIf(text.strip(), m["algo"], metric, k, m["op"], float(m["val"])))
     return conds

@@ -1,22 +1,43 @@
 """Metrics: pure vectorised functions, independent of models, and the table describing them.
 
-``METRIC_SPECS`` holds one record per metric (name, column label, rating or ranking, direction,
-function, help line, aliases). Everything else that lists metrics derives from it: ``METRICS``
-(by name), ``RANKING_METRICS`` / ``RATING_METRICS``, ``METRIC_ALIASES``, the ``--metrics`` help
-(:func:`metric_help`), and the JSON-schema key pattern (:func:`metric_key_pattern`).
+``METRIC_SPECS`` holds one record per metric (name, column label, kind: rating, ranking or
+beyond, direction, function, help line, aliases). Everything else that lists metrics derives from
+it: ``METRICS`` (by name), ``RANKING_METRICS`` / ``RATING_METRICS``, ``METRIC_ALIASES``, the
+``--metrics`` help (:func:`metric_help`), and the JSON-schema key pattern
+(:func:`metric_key_pattern`).
 
-Adding a metric: write its function and add its record to ``RATING_SPECS`` (``rating.py``) or
-``RANKING_SPECS`` (``ranking.py``), with a test.
+Adding a metric: write its function and add its record to ``RATING_SPECS`` (``rating.py``),
+``RANKING_SPECS`` (``ranking.py``) or ``BEYOND_SPECS`` (below, over ``beyond.py``), with a test.
+Beyond-accuracy metrics are computed only when selected (``--metrics``, or ``all``).
 """
 
 from __future__ import annotations
 
+from recbench.metrics.beyond import BEYOND_METRICS
 from recbench.metrics.ranking import RANKING_METRICS, RANKING_SPECS, ranking_metrics
 from recbench.metrics.rating import RATING_METRICS, RATING_SPECS, mae, per_user_errors, rmse
-from recbench.metrics.spec import MetricSpec, RankingMetric, RatingMetric
+from recbench.metrics.spec import BeyondMetric, MetricSpec, RankingMetric, RatingMetric
 
-#: Every metric the engine reports, in display order: rating metrics, then ranking metrics.
-METRIC_SPECS: tuple[MetricSpec, ...] = (*RATING_SPECS, *RANKING_SPECS)
+_BEYOND_ALIASES: dict[str, tuple[str, ...]] = {
+    "personalisation": ("personalization",),
+    "ild": ("diversity",),
+}
+#: The beyond-accuracy metrics (``recbench.metrics.beyond``), reported at every K when selected.
+BEYOND_SPECS: tuple[BeyondMetric, ...] = tuple(
+    BeyondMetric(
+        name=b.name,
+        label=b.label,
+        higher_is_better=b.higher_is_better,
+        help=b.help,
+        aliases=_BEYOND_ALIASES.get(b.name, ()),
+        scope=b.scope,
+    )
+    for b in BEYOND_METRICS.values()
+)
+BEYOND_NAMES = tuple(m.name for m in BEYOND_SPECS)
+
+#: Every metric, in display order: rating metrics, then ranking, then beyond-accuracy metrics.
+METRIC_SPECS: tuple[MetricSpec, ...] = (*RATING_SPECS, *RANKING_SPECS, *BEYOND_SPECS)
 METRICS: dict[str, MetricSpec] = {m.name: m for m in METRIC_SPECS}
 #: Alternative spellings accepted on the command line (``--fail-if "p@10<0.1"``).
 METRIC_ALIASES: dict[str, str] = {a: m.name for m in METRIC_SPECS for a in m.aliases}
@@ -39,9 +60,10 @@ def metric_help() -> str:
     for m in METRIC_SPECS:
         also = f", also {'/'.join(m.aliases)}" if m.aliases else ""
         parts.append(f"{m.name} ({m.direction} is better{also})")
-    ranking = ", ".join(m.name for m in RANKING_SPECS)
+    at_k = ", ".join(m.name for m in METRIC_SPECS if m.kind != "rating")
     return (
-        f"Comma-separated, or 'all': {'; '.join(parts)}. {ranking} are reported at every --k. "
+        f"Comma-separated, or 'all': {'; '.join(parts)}. {at_k} are reported at every --k; "
+        f"{', '.join(BEYOND_NAMES)} are computed only when selected. "
         f"Default: {','.join(DEFAULT_METRICS)}."
     )
 
@@ -49,12 +71,14 @@ def metric_help() -> str:
 def metric_key_pattern() -> str:
     """Regular expression matching every result key (``rmse``, ``ndcg@10``...)."""
     rating = "|".join(m.name for m in RATING_SPECS)
-    ranking = "|".join(m.name for m in RANKING_SPECS)
-    return f"^({rating}|({ranking})@[0-9]+)$"
+    at_k = "|".join(m.name for m in METRIC_SPECS if m.kind != "rating")
+    return f"^({rating}|({at_k})@[0-9]+)$"
 
 
 __all__ = [
     "ALIASES",
+    "BEYOND_NAMES",
+    "BEYOND_SPECS",
     "DEFAULT_METRICS",
     "METRICS",
     "METRIC_ALIASES",
@@ -63,6 +87,7 @@ __all__ = [
     "RANKING_SPECS",
     "RATING_METRICS",
     "RATING_SPECS",
+    "BeyondMetric",
     "MetricInfo",
     "MetricSpec",
     "RankingMetric",

@@ -2,8 +2,10 @@
 
 A metric is a pure function plus a record saying what it is. Rating metrics
 (:class:`RatingMetric`) take predicted and actual ratings; ranking metrics
-(:class:`RankingMetric`) take a (users x K) hit matrix. The records live beside their functions
-(``RATING_SPECS`` in ``rating.py``, ``RANKING_SPECS`` in ``ranking.py``) and are gathered into
+(:class:`RankingMetric`) take a (users x K) hit matrix; beyond-accuracy metrics
+(:class:`BeyondMetric`) take the top-K lists and training popularity. The records live beside
+their functions (``RATING_SPECS`` in ``rating.py``, ``RANKING_SPECS`` in ``ranking.py``,
+``BEYOND_SPECS`` in ``recbench.metrics``, over ``beyond.py``) and are gathered into
 ``recbench.metrics.METRIC_SPECS``; engine, renderers, JSON schema and help text read that table.
 """
 
@@ -27,7 +29,7 @@ RankingFn = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 class MetricSpec:
     """What a metric is: its name, column label, direction and help line."""
 
-    kind: ClassVar[Literal["rating", "ranking"]]
+    kind: ClassVar[Literal["rating", "ranking", "beyond"]]
     name: str
     #: short column header ("P" for precision; ranking headers get "@K")
     label: str
@@ -57,7 +59,7 @@ class MetricSpec:
 class RatingMetric(MetricSpec):
     """An error measure over predicted ratings, overall and per user."""
 
-    kind: ClassVar[Literal["rating", "ranking"]] = "rating"
+    kind: ClassVar[Literal["rating", "ranking", "beyond"]] = "rating"
     overall: RatingFn
     per_user: PerUserRatingFn
 
@@ -66,5 +68,23 @@ class RatingMetric(MetricSpec):
 class RankingMetric(MetricSpec):
     """A top-K measure over a hit matrix, one value per user, reported at every K."""
 
-    kind: ClassVar[Literal["rating", "ranking"]] = "ranking"
+    kind: ClassVar[Literal["rating", "ranking", "beyond"]] = "ranking"
     at_k: RankingFn
+
+
+@dataclass(frozen=True, kw_only=True)
+class BeyondMetric(MetricSpec):
+    """A beyond-accuracy measure of the top-K lists (coverage, novelty, diversity...), at every K.
+
+    ``scope`` is ``"per_user"`` (one value per user: the table shows the mean, intervals and
+    paired tests use the per-user values) or ``"aggregate"`` (one value for the whole set of
+    lists: no per-user values, so an interval only over folds or repeats and no paired test).
+    Computed only when selected with ``--metrics`` (or ``all``).
+    """
+
+    kind: ClassVar[Literal["rating", "ranking", "beyond"]] = "beyond"
+    scope: Literal["per_user", "aggregate"]
+
+    @property
+    def per_user(self) -> bool:
+        return self.scope == "per_user"

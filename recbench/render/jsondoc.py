@@ -12,8 +12,58 @@ from recbench import __version__
 from recbench.experiment import ExperimentResult, fold_summary
 from recbench.metrics import metric_key_pattern
 from recbench.render.layout import caption, segment_summary
+from recbench.stats import Comparison, Interval
+from recbench.stats.table import TableStats
 
 JSON_SCHEMA_ID = "https://recbench.dev/schema/compare-1.json"
+
+_NUM_OR_NULL = {"type": ["number", "null"]}
+#: a cell's confidence interval (``method`` "none": too few values; low/high are null)
+_CI_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["low", "high", "method", "level", "n", "over"],
+    "properties": {
+        "low": _NUM_OR_NULL,
+        "high": _NUM_OR_NULL,
+        "method": {"enum": ["bootstrap-bca", "bootstrap-percentile", "t", "none"]},
+        "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "n": {"type": "integer", "minimum": 0},
+        "over": {"enum": ["users", "folds", "repeats"]},
+    },
+    "additionalProperties": False,
+}
+#: a cell's paired comparison with the baseline
+_COMPARISON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "baseline",
+        "test",
+        "p",
+        "p_adjusted",
+        "correction",
+        "alpha",
+        "mean_diff",
+        "diff_low",
+        "diff_high",
+        "n_users",
+        "verdict",
+    ],
+    "properties": {
+        "baseline": {"type": "string"},
+        "test": {"enum": ["randomization", "t", "wilcoxon"]},
+        "p": {"type": "number", "minimum": 0, "maximum": 1},
+        "p_adjusted": {"type": "number", "minimum": 0, "maximum": 1},
+        "correction": {"enum": ["holm", "bonferroni", "bh", "none"]},
+        "alpha": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "mean_diff": {"type": "number"},
+        "diff_low": _NUM_OR_NULL,
+        "diff_high": _NUM_OR_NULL,
+        "diff_of": {"enum": ["value", "mse", "mae"]},
+        "n_users": {"type": "integer", "minimum": 2},
+        "verdict": {"enum": ["better", "worse", None]},
+    },
+    "additionalProperties": False,
+}
 
 #: JSON Schema of ``recbench compare --format json`` (checked by the test suite).
 JSON_SCHEMA: dict[str, Any] = {
@@ -79,6 +129,8 @@ JSON_SCHEMA: dict[str, Any] = {
                                     "mean": {"type": "number"},
                                     "std": {"type": ["number", "null"]},
                                     "folds": {"type": "array", "items": {"type": "number"}},
+                                    "ci": {"oneOf": [_CI_SCHEMA, {"type": "null"}]},
+                                    "comparison": _COMPARISON_SCHEMA,
                                 },
                             }
                         },
@@ -88,6 +140,22 @@ JSON_SCHEMA: dict[str, Any] = {
             },
         },
         "rows": {"type": "array", "items": {"type": "object"}},
+        "statistics": {
+            "type": ["object", "null"],
+            "required": ["ci", "level", "baseline", "test", "correction", "alpha", "notes"],
+            "properties": {
+                "ci": {"type": "boolean"},
+                "level": {"type": "number"},
+                "repeats": {"type": "integer", "minimum": 1},
+                "baseline": {"type": ["string", "null"]},
+                "test": {"type": ["string", "null"]},
+                "correction": {"type": ["string", "null"]},
+                "alpha": {"type": "number"},
+                "n_comparisons": {"type": "integer", "minimum": 0},
+                "seconds": {"type": "number", "minimum": 0},
+                "notes": {"type": "array", "items": {"type": "string"}},
+            },
+        },
         "segments": {
             "type": "array",
             "items": {
@@ -97,6 +165,61 @@ JSON_SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+
+def _num(x: float) -> float | None:
+    return None if x != x else float(x)
+
+
+def interval_json(iv: Interval) -> dict[str, Any]:
+    """A cell's interval as JSON (NaN end points -> null)."""
+    return {
+        "low": _num(iv.low),
+        "high": _num(iv.high),
+        "method": iv.method,
+        "level": iv.level,
+        "n": iv.n,
+        "over": iv.over,
+    }
+
+
+def comparison_json(c: Comparison) -> dict[str, Any]:
+    """A cell's comparison with the baseline as JSON."""
+    r = c.result
+    name = c.metric.partition("@")[0]
+    return {
+        "baseline": c.baseline,
+        "test": r.test,
+        "p": float(r.p),
+        "p_adjusted": float(c.p_adjusted),
+        "correction": c.correction,
+        "alpha": c.alpha,
+        "mean_diff": float(r.mean_diff),
+        "diff_low": _num(r.low),
+        "diff_high": _num(r.high),
+        "diff_of": {"rmse": "mse", "mae": "mae"}.get(name, "value"),
+        "n_users": int(r.n),
+        "verdict": c.verdict,
+    }
+
+
+def statistics_json(st: TableStats | None, repeats: int = 1) -> dict[str, Any] | None:
+    if st is None:
+        return None
+    o = st.options
+    tested = st.baseline is not None
+    return {
+        "ci": o.ci,
+        "level": o.level,
+        "repeats": repeats,
+        "baseline": st.baseline,
+        "test": o.test if tested else None,
+        "correction": o.correction if tested else None,
+        "alpha": o.alpha,
+        "n_comparisons": len(st.comparisons),
+        "seconds": st.seconds,
+        "notes": list(st.notes),
+    }
 
 
 def to_json(res: ExperimentResult) -> dict[str, Any]:
@@ -128,6 +251,12 @@ def to_json(res: ExperimentResult) -> dict[str, Any]:
             vals = [float(v) for v in g.sort_values("fold")["value"]]
             std = float(np.std(vals, ddof=1)) if len(vals) > 1 else None
             mets[key] = {"mean": float(np.mean(vals)), "std": std, "folds": vals}
+            if res.stats is not None:
+                iv = res.stats.interval(str(name), key)
+                mets[key]["ci"] = interval_json(iv) if iv is not None else None
+                comp = res.stats.comparisons.get((str(name), key))
+                if comp is not None:
+                    mets[key]["comparison"] = comparison_json(comp)
         s = summ[summ["algorithm"] == name]
         fb = s.loc[s["metric"] == "rmse", "n_fallback"]
         algos.append(
@@ -164,5 +293,6 @@ def to_json(res: ExperimentResult) -> dict[str, Any]:
         },
         "algorithms": algos,
         "rows": rows,
+        "statistics": statistics_json(res.stats, res.repeats),
         "segments": json.loads(segment_summary(res).to_json(orient="records")),
     }

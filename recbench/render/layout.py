@@ -12,6 +12,8 @@ import pandas as pd
 
 from recbench.experiment import ExperimentResult, fold_summary
 from recbench.metrics import DEFAULT_METRICS, METRIC_SPECS, METRICS
+from recbench.stats import Interval
+from recbench.stats.table import TableStats
 
 MISSING = "—"
 UNABLE = "unable"
@@ -34,10 +36,12 @@ __all__ = [
 
 
 def columns_for(ks: tuple[int, ...], metrics: tuple[str, ...]) -> list[Column]:
-    """(metric, k) columns in display order: rating metrics first, then ranking per K."""
+    """(metric, k) columns in display order: rating metrics first, then ranking and
+    beyond-accuracy metrics per K."""
     cols: list[Column] = [(m, None) for m in metrics if METRICS[m].kind == "rating"]
     for k in ks:
         cols += [(m, k) for m in metrics if METRICS[m].kind == "ranking"]
+        cols += [(m, k) for m in metrics if METRICS[m].kind == "beyond"]
     return cols
 
 
@@ -110,7 +114,17 @@ def caption(res: ExperimentResult) -> list[str]:
         by_reason.setdefault(reason, []).append(algo)
     for reason, algos in by_reason.items():
         lines.append(f"{UNABLE}: {', '.join(algos)} {reason} (not counted as zeros).")
+    keys = set(res.results["metric"]) if len(res.results) else set()
+    if "ild" in keys:
+        feats = ds.item_features
+        vec = "genre" if feats is not None and "genres" in feats.columns else "co-occurrence"
+        lines.append(
+            f"ILD: 1 - mean pairwise cosine of the listed items' {vec} vectors; novelty/ARP/APLT "
+            "from training popularity (APLT tail: items outside the top 20%)."
+        )
     lines.append(f"{MISSING}: the algorithm does not produce this metric. Seconds: mean per fold.")
+    if res.stats is not None:
+        lines += list(res.stats.notes)
     return lines
 
 
@@ -123,6 +137,29 @@ class Grid:
     cells: dict[str, dict[Column, tuple[float, float]]]
     timing: pd.DataFrame
     best: dict[Column, float]
+    stats: TableStats | None = None
+
+    def interval(self, algo: str, col: Column) -> Interval | None:
+        """The cell's interval when intervals are shown and it has one."""
+        if self.stats is None:
+            return None
+        iv = self.stats.interval(algo, key(*col))
+        return iv if iv is not None and iv.method != "none" else None
+
+    def mark(self, algo: str, col: Column) -> str:
+        return self.stats.mark(algo, key(*col)) if self.stats is not None else ""
+
+    def spread(self, algo: str, col: Column, folds: int) -> str:
+        """``±0.011`` (interval half-width), ``± 0.0040`` (std over folds without intervals)."""
+        iv = self.interval(algo, col)
+        if iv is not None:
+            return f"±{half_width(iv.half_width)}"
+        if self.stats is not None and self.stats.options.ci:
+            return ""
+        std = self.cells[algo][col][1]
+        if folds > 1 and std == std:
+            return f"± {std:.4f}"
+        return ""
 
     def timing_cells(self, algo: str) -> list[str]:
         if algo not in self.timing.index:
@@ -146,7 +183,20 @@ def grid(res: ExperimentResult, metrics: tuple[str, ...]) -> Grid:
         vals = [cells[a][col][0] for a in algos if col in cells[a]]
         if vals:
             best[col] = max(vals) if METRICS[col[0]].higher_is_better else min(vals)
-    return Grid(algos, cols, cells, timing, best)
+    return Grid(algos, cols, cells, timing, best, res.stats)
+
+
+def half_width(hw: float) -> str:
+    """An interval's half-width with about two significant digits (``0.011``, ``0.0042``)."""
+    if hw != hw:
+        return MISSING
+    if hw >= 1:
+        return f"{hw:.2f}"
+    if hw >= 0.01:
+        return f"{hw:.3f}"
+    if hw >= 0.0001:
+        return f"{hw:.4f}"
+    return f"{hw:.1e}"
 
 
 SEGMENT_SUMMARY_COLUMNS = ["algorithm", "segment", "metric", "mean"]

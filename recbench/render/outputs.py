@@ -97,11 +97,77 @@ def segment_rows_frame(res: ExperimentResult) -> pd.DataFrame:
     return frame
 
 
+#: columns CSV rows gain when intervals / comparisons were computed (per cell, so every fold
+#: row of a cell repeats them): the interval of the cell's table value, the paired comparison
+STATS_CSV_COLUMNS = [
+    "ci_low",
+    "ci_high",
+    "ci_method",
+    "ci_level",
+    "ci_over",
+    "baseline",
+    "test",
+    "p",
+    "p_adjusted",
+    "correction",
+    "mean_diff",
+    "diff_low",
+    "diff_high",
+    "verdict",
+]
+
+
+def with_stats(res: ExperimentResult) -> pd.DataFrame:
+    """The tidy rows plus, when computed, each cell's interval and comparison columns."""
+    frame = res.results
+    st = res.stats
+    if st is None:
+        return frame
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for a, key in dict.fromkeys(
+        (str(a), m if pd.isna(k) else f"{m}@{int(k)}")
+        for a, m, k in zip(frame["algorithm"], frame["metric"], frame["k"], strict=True)
+    ):
+        row: dict[str, Any] = dict.fromkeys(STATS_CSV_COLUMNS)
+        iv = st.interval(a, key)
+        if iv is not None:
+            row.update(
+                ci_low=iv.low,
+                ci_high=iv.high,
+                ci_method=iv.method,
+                ci_level=iv.level,
+                ci_over=iv.over,
+            )
+        c = st.comparisons.get((a, key))
+        if c is not None:
+            row.update(
+                baseline=c.baseline,
+                test=c.result.test,
+                p=c.result.p,
+                p_adjusted=c.p_adjusted,
+                correction=c.correction,
+                mean_diff=c.result.mean_diff,
+                diff_low=c.result.low,
+                diff_high=c.result.high,
+                verdict=c.verdict or "",
+            )
+        cells[(a, key)] = row
+    extra = pd.DataFrame(
+        [
+            cells[(str(a), m if pd.isna(k) else f"{m}@{int(k)}")]
+            for a, m, k in zip(frame["algorithm"], frame["metric"], frame["k"], strict=True)
+        ],
+        columns=STATS_CSV_COLUMNS,
+        index=frame.index,
+    )
+    return pd.concat([frame, extra], axis=1)
+
+
 def _csv(res: ExperimentResult, metrics: tuple[str, ...], by_segment: bool) -> str:
     # tidy rows carry every metric computed (``metrics`` selects table columns only)
     if not by_segment:
-        return res.results.to_csv(index=False)
-    overall = res.results.assign(segment="")
+        return with_stats(res).to_csv(index=False)
+    overall = with_stats(res).assign(segment="")
     seg = segment_rows_frame(res)
     frame = pd.concat([overall, seg], ignore_index=True) if len(seg) else overall
     return frame.to_csv(index=False)

@@ -4,7 +4,6 @@ Markdown and LaTeX. Labels such as ``svd[n_factors=20]`` are escaped for each me
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 from rich import box
@@ -28,10 +27,7 @@ from recbench.render.layout import (
 TEXT_WIDTH = 200
 
 
-def _fmt(mean: float, std: float, folds: int) -> str:
-    if folds > 1 and not math.isnan(std):
-        return f"{mean:.4f} ± {std:.4f}"
-    return f"{mean:.4f}"
+_MARK_STYLE = {"▲": "bold green", "▼": "bold red"}
 
 
 def rich_table(
@@ -63,12 +59,16 @@ def rich_table(
             if col not in g.cells[a]:
                 cells.append(f"[dim]{MISSING}[/dim]")
                 continue
-            mean, std = g.cells[a][col]
+            mean = g.cells[a][col][0]
             text = f"{mean:.4f}"
             if np.isclose(mean, g.best[col]):
                 text = f"[bold green]{text}[/]"
-            if folds > 1 and not math.isnan(std):
-                text += f"\n[dim]±{std:.4f}[/]"
+            spread = g.spread(a, col, folds)
+            if spread:
+                text += f" [dim]{spread}[/]"
+            mark = g.mark(a, col)
+            if mark:
+                text += f" [{_MARK_STYLE[mark]}]{mark}[/]"
             cells.append(text)
         t.add_row(escape(a), *cells, *g.timing_cells(a))
     return t
@@ -139,8 +139,11 @@ def _plain_rows(
             if col not in g.cells[a]:
                 row.append(MISSING)
                 continue
-            mean, std = g.cells[a][col]
-            row.append(_fmt(mean, std, folds))
+            mean = g.cells[a][col][0]
+            text = " ".join(
+                t for t in (f"{mean:.4f}", g.spread(a, col, folds), g.mark(a, col)) if t
+            )
+            row.append(text)
             if np.isclose(mean, g.best[col]):
                 bold.add((i, len(row) - 1))
         row += g.timing_cells(a)
@@ -201,6 +204,8 @@ def _latex_escape(text: str) -> str:
         ("^", r"\textasciicircum{}"),
         ("—", "---"),
         ("±", r"$\pm$"),
+        ("▲", r"$\blacktriangle$"),
+        ("▼", r"$\blacktriangledown$"),
         (">=", r"$\geq$"),
         ("·", r"$\cdot$"),
     ):

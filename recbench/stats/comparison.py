@@ -80,11 +80,15 @@ def compare_to_baseline(
     seed: int = 0,
     level: float = DEFAULT_LEVEL,
     n_boot: int = DEFAULT_N_BOOT,
+    skip_unpaired: bool = False,
 ) -> list[Comparison]:
     """Paired tests of every other algorithm against ``baseline`` on every metric column.
 
     ``values[algorithm]`` is (n_users, len(metrics)) with rows aligned across algorithms.
     Returns one :class:`Comparison` per (algorithm, metric), algorithms in mapping order.
+    With ``skip_unpaired``, an (algorithm, metric) with fewer than two users valued on both
+    sides (a ranking-only baseline has no RMSE) is left out of the family and of the result
+    instead of raising.
     """
     name = check_test(test)
     corr = check_correction(correction)
@@ -109,10 +113,19 @@ def compare_to_baseline(
                 "align the users first"
             )
         blocks.append(x)
+    pairs = [(i, j) for i in range(len(others)) for j in range(m)]
     stacked = np.hstack(blocks)
+    tiled = np.tile(base, (1, len(others)))
+    if skip_unpaired:
+        n_pairs = (~np.isnan(stacked - tiled)).sum(axis=0)
+        keep = np.flatnonzero(n_pairs >= 2)
+        pairs = [pairs[c] for c in keep]
+        stacked, tiled = stacked[:, keep], tiled[:, keep]
+        if not pairs:
+            return []
     results = paired_tests(
         stacked,
-        np.tile(base, (1, len(others))),
+        tiled,
         test=name,
         n_rounds=n_rounds,
         seed=seed,
@@ -121,20 +134,19 @@ def compare_to_baseline(
     )
     adjusted = adjust_pvalues([r.p for r in results], corr)
     out = []
-    for i, alg in enumerate(others):
-        for j, metric in enumerate(metrics):
-            r = results[i * m + j]
-            p_adj = float(adjusted[i * m + j])
-            out.append(
-                Comparison(
-                    alg,
-                    baseline,
-                    metric,
-                    r,
-                    p_adj,
-                    corr,
-                    a,
-                    verdict(r.mean_diff, p_adj, a, bool(higher_is_better[j])),
-                )
+    for c, (i, j) in enumerate(pairs):
+        r = results[c]
+        p_adj = float(adjusted[c])
+        out.append(
+            Comparison(
+                others[i],
+                baseline,
+                metrics[j],
+                r,
+                p_adj,
+                corr,
+                a,
+                verdict(r.mean_diff, p_adj, a, bool(higher_is_better[j])),
             )
+        )
     return out

@@ -1,0 +1,370 @@
+"""Intervals and baseline comparisons for a results table: ExperimentResult -> TableStats.
+
+This is what ``compare --ci --baseline ALGO --test T --correction C --alpha A [--repeats N]``
+adds to the table, from the per-user values the experiment keeps:
+
+- **intervals** for every (algorithm, metric) cell by :func:`recbench.stats.cell_intervals`:
+  one split -> a seeded BCa bootstrap over users; k folds -> a t-interval over the fold values;
+  N repeats -> a t-interval over the N repeat means. RMSE and MAE use each user's mean squared
+  (absolute) error weighted by their number of test ratings (RMSE rooted), so the interval is
+  centred on the pooled table value. Aggregate beyond-accuracy metrics (coverage, Gini,
+  personalisation) have no per-user values: an interval over folds or repeats only.
+- **paired tests** of every algorithm against the baseline on every per-user metric column of
+  the table, one correction over the whole family (:func:`recbench.stats.compare_to_baseline`).
+  The unit is the user: each user's value is pooled (averaged) over every fold and repeat that
+  tested them (:func:`recbench.stats.pool_by_user`), so a user counts once however many runs
+  tested them; both sides of a comparison ran on the same seeded splits. RMSE and MAE are tested
+  on each user's share of the pooled error, ``n_u x e_u / mean(n)`` (``e_u`` the user's mean
+  squared or absolute error, ``n_u`` their test ratings): the mean paired difference is then
+  exactly the difference in pooled MSE (MAE).
+
+No printing, no files.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recbench.data.model import Dataset
+from recbench.errors import UsageError
+from recbench.evaluation import relevant_pairs
+from recbench.experiment import ExperimentResult
+from recbench.metrics import METRICS
+from recbench.split import SplitSpec, make_split
+from recbench.stats import (
+    Comparison,
+    Interval,
+    cell_intervals,
+    check_baseline,
+    compare_to_baseline,
+    pick_best,
+    pool_by_user,
+    t_interval,
+)
+from recbench.stats.table import MARKS, StatsOptions, TableStats
+
+__all__ = [
+    "MARKS",
+    "StatsOptions",
+    "TableStats",
+    "analyse",
+    "check_pairable",
+    "result_keys",
+    "stats_options",
+]
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a metric key's per-user values live in the per-user frame."""
+
+    key: str
+    column: str
+    weighted: bool  # rating metric: weight by the user's test ratings
+    root: bool
+
+
+def _source(key: str) -> _Source | None:
+    name = key.partition("@")[0]
+    spec = METRICS.get(name)
+    if spec is None:
+        return None
+    if spec.kind == "rating":
+        return _Source(key, "mse" if name == "rmse" else name, True, name == "rmse")
+    if spec.kind == "beyond" and getattr(spec, "scope", "per_user") == "aggregate":
+        return None
+    return _Source(key, key, False, False)
+
+
+def result_keys(res: ExperimentResult) -> list[str]:
+    """Every metric key of the results, in row order (``rmse``, ``ndcg@10``...)."""
+    return result_keys_of(res.results)
+
+
+def result_keys_of(r: pd.DataFrame) -> list[str]:
+    """Every metric key of a results frame, in row order."""
+    keys = [m if pd.isna(k) else f"{m}@{int(k)}" for m, k in zip(r["metric"], r["k"], strict=True)]
+    return list(dict.fromkeys(keys))
+
+
+def _run_ids(frame: pd.DataFrame) -> pd.Series:
+    seed = frame["seed"] if "seed" in frame else pd.Series(0, index=frame.index)
+    return seed.astype(np.int64) * 1_000_003 + frame["fold"].astype(np.int64)
+
+
+def _fold_interval(rows: pd.DataFrame, level: float) -> Interval:
+    """Interval of an aggregate metric from its per-run values (folds, repeats)."""
+    vals = rows.groupby(["seed", "fold"], sort=True)["value"].mean()
+    seeds = vals.index.get_level_values(0)
+    if seeds.nunique() > 1:
+        return t_interval(vals.groupby(level=0).mean().to_numpy(), level=level, over="repeats")
+    if len(vals) > 1:
+        return t_interval(vals.to_numpy(), level=level, over="folds")
+    v = float(vals.iloc[0]) if len(vals) else float("nan")
+    return Interval(v, float("nan"), float("nan"), "none", 1, "users", level)
+
+
+def _intervals(
+    res: ExperimentResult, algo: str, keys: list[str], opts: StatsOptions
+) -> dict[tuple[str, str], Interval]:
+    out: dict[tuple[str, str], Interval] = {}
+    rows = res.results[res.results["algorithm"] == algo]
+    own = set(result_keys_of(rows))
+    keys = [k for k in keys if k in own]
+    pu = res.per_user
+    mine = pu[pu["algorithm"] == algo] if len(pu) and "algorithm" in pu else pd.DataFrame()
+    sources = [s for k in keys if (s := _source(k)) is not None and s.column in mine]
+    if sources:
+        runs, weights, repeats = [], [], []
+        for _, g in mine.groupby(_run_ids(mine), sort=True):
+            runs.append(g[[s.column for s in sources]].to_numpy(np.float64))
+            n = g["n_ratings"].fillna(0).to_numpy(np.float64) if "n_ratings" in g else None
+            w = np.ones((len(g), len(sources)))
+            for j, s in enumerate(sources):
+                if s.weighted and n is not None:
+                    w[:, j] = n
+            weights.append(w)
+            repeats.append(int(g["seed"].iloc[0]) if "seed" in g else 0)
+        ivs = cell_intervals(
+            runs,
+            weights=weights,
+            repeats=repeats,
+            root=[s.root for s in sources],
+            level=opts.level,
+            n_boot=opts.n_boot,
+            seed=opts.seed,
+        )
+        out.update({(algo, s.key): iv for s, iv in zip(sources, ivs, strict=True)})
+    done = {k for _, k in out}
+    for key in keys:
+        if key in done:
+            continue
+        name, _, k = key.partition("@")
+        sel = rows[(rows["metric"] == name) & (rows["k"].isna() if not k else rows["k"] == int(k))]
+        if len(sel):
+            out[(algo, key)] = _fold_interval(sel, opts.level)
+    return out
+
+
+def _pooled(
+    res: ExperimentResult, algo: str, sources: list[_Source]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Users, their pooled values (NaN: none) and pooled test-rating counts (rating columns)."""
+    pu = res.per_user
+    mine = pu[pu["algorithm"] == algo]
+    users = mine["user"].to_numpy(np.int64)
+    cols = [s.column for s in sources]
+    plain = [j for j, s in enumerate(sources) if not s.weighted]
+    rated = [j for j, s in enumerate(sources) if s.weighted]
+    uniq = np.unique(users)
+    values = np.full((len(uniq), len(sources)), np.nan)
+    counts = np.zeros(len(uniq))
+    if plain:
+        p = pool_by_user(users, mine[[cols[j] for j in plain]].to_numpy(np.float64))
+        values[:, plain] = p.values
+    if rated and "n_ratings" in mine:
+        w = mine["n_ratings"].fillna(0).to_numpy(np.float64)
+        p = pool_by_user(users, mine[[cols[j] for j in rated]].to_numpy(np.float64), w)
+        values[:, rated] = p.values
+        counts = p.weights[:, 0]
+    return uniq, values, counts
+
+
+def _comparisons(
+    res: ExperimentResult, algos: list[str], family: list[str], opts: StatsOptions
+) -> tuple[str, list[Comparison], str]:
+    """The baseline, every comparison against it, and how it was chosen."""
+    sources = [s for k in family if (s := _source(k)) is not None]
+    if not sources:
+        raise UsageError("no metric of the table has per-user values to test")
+    assert opts.baseline is not None
+    chosen = ""
+    if opts.wants_best:
+        first = next(
+            (s for s in sources if METRICS[s.key.partition("@")[0]].kind == "ranking"), None
+        )
+        if first is None:
+            raise UsageError(
+                "--baseline best picks by the first ranking metric; the table has none"
+            )
+        summ = res.results
+        name, _, k = first.key.partition("@")
+        sel = summ[(summ["metric"] == name) & (summ["k"] == int(k))]
+        means = sel.groupby("algorithm", sort=False)["value"].mean()
+        baseline = pick_best({a: float(means.get(a, np.nan)) for a in algos}, True)
+        chosen = f" (best on {METRICS[name].column(int(k))})"
+    else:
+        baseline = check_baseline(opts.baseline, algos)
+    pooled = {a: _pooled(res, a, sources) for a in algos}
+    union = np.unique(np.concatenate([u for u, _, _ in pooled.values()]))
+    base_counts = pooled[baseline][2]
+    rated_scale = float(base_counts[base_counts > 0].mean()) if (base_counts > 0).any() else 1.0
+    values: dict[str, np.ndarray] = {}
+    for a in [baseline, *[x for x in algos if x != baseline]]:
+        users, vals, counts = pooled[a]
+        vals = vals.copy()
+        for j, s in enumerate(sources):
+            if s.weighted:  # each user's share of the pooled error (module notes)
+                vals[:, j] = vals[:, j] * counts / rated_scale
+        full = np.full((len(union), len(sources)), np.nan)
+        full[np.searchsorted(union, users)] = vals
+        values[a] = full
+    comps = compare_to_baseline(
+        values,
+        baseline,
+        [s.key for s in sources],
+        [METRICS[s.key.partition("@")[0]].higher_is_better for s in sources],
+        test=opts.test,
+        correction=opts.correction,
+        alpha=opts.alpha,
+        n_rounds=opts.n_rounds,
+        seed=opts.seed,
+        level=opts.level,
+        n_boot=opts.n_boot,
+        skip_unpaired=True,
+    )
+    return baseline, comps, chosen
+
+
+_TESTS = {
+    "randomization": "paired randomization test ({rounds:,} sign flips)",
+    "t": "paired t-test",
+    "wilcoxon": "Wilcoxon signed-rank test",
+}
+_CORRECTIONS = {
+    "holm": "Holm-adjusted",
+    "bonferroni": "Bonferroni-adjusted",
+    "bh": "Benjamini-Hochberg-adjusted",
+    "none": "unadjusted",
+}
+
+
+def _interval_note(res: ExperimentResult, opts: StatsOptions, ivs: list[Interval]) -> str:
+    level = f"{opts.level:.0%}"
+    over = {iv.over for iv in ivs if iv.method != "none"}
+    if "repeats" in over:
+        how = (
+            f"t-interval over the {res.repeats} repeat means (seeds {res.seed}.."
+            f"{res.seed + res.repeats - 1}; each repeat's value is the mean of its folds)"
+        )
+    elif "folds" in over:
+        how = f"t-interval over the {res.split.n_folds} fold values"
+    else:
+        how = (
+            f"BCa bootstrap over test users ({opts.n_boot:,} resamples, seed {opts.seed}); "
+            "RMSE/MAE weight users by their test ratings"
+        )
+    shown = set(res.results["metric"])
+    agg = [
+        m.name
+        for m in METRICS.values()
+        if getattr(m, "scope", "") == "aggregate" and m.name in shown
+    ]
+    extra = (
+        f"; {', '.join(agg)}: one value per split, no interval" if agg and over <= {"users"} else ""
+    )
+    return f"±: half-width of the {level} interval: {how}{extra}."
+
+
+def _test_note(opts: StatsOptions, baseline: str, chosen: str, n: int) -> list[str]:
+    test = _TESTS[opts.test].format(rounds=opts.n_rounds)
+    corr = _CORRECTIONS[opts.correction]
+    return [
+        f"{MARKS['better']} / {MARKS['worse']}: significantly better / worse than {baseline}"
+        f"{chosen} at alpha {opts.alpha:g}, {test}, p {corr} over the table's {n} comparisons.",
+        "Pairing: the unit is the test user, with each user's value averaged over every fold "
+        "and repeat that tested them (a user counts once); all algorithms ran on the same seeded "
+        "splits. RMSE/MAE: each user's share of the pooled error (difference in MSE/MAE).",
+    ]
+
+
+def analyse(
+    res: ExperimentResult, opts: StatsOptions, metrics: tuple[str, ...] | None = None
+) -> TableStats:
+    """Intervals of every cell and, with a baseline, the comparisons of the table's columns.
+
+    ``metrics`` names the table's metrics (the family for the correction); None: all computed.
+    """
+    t0 = time.perf_counter()
+    keys = result_keys(res)
+    algos = [
+        a for a in res.algorithms if a not in res.unable and (res.results["algorithm"] == a).any()
+    ]
+    intervals: dict[tuple[str, str], Interval] = {}
+    notes: list[str] = []
+    if opts.ci:
+        for a in algos:
+            intervals.update(_intervals(res, a, keys, opts))
+        if intervals:
+            notes.append(_interval_note(res, opts, list(intervals.values())))
+    comparisons: dict[tuple[str, str], Comparison] = {}
+    baseline = None
+    if opts.baseline is not None and algos:
+        family = [k for k in keys if metrics is None or k.partition("@")[0] in metrics]
+        baseline, comps, chosen = _comparisons(res, algos, family, opts)
+        comparisons = {(c.algorithm, c.metric): c for c in comps}
+        notes += _test_note(opts, baseline, chosen, len(comps))
+    return TableStats(
+        opts, intervals, comparisons, baseline, tuple(notes), time.perf_counter() - t0
+    )
+
+
+def check_pairable(
+    dataset: Dataset, split_spec: SplitSpec, seed: int, threshold: float | None
+) -> None:
+    """Before any fitting: a paired test needs at least two test users with training history
+    and a relevant held-out item (checked on the first split; the others are alike)."""
+    split = make_split(dataset, split_spec, seed, 0)
+    users, _ = relevant_pairs(split, threshold)
+    history = np.diff(split.train.interactions.csr("binary").indptr)
+    if split.fold_in is not None:
+        history = history + np.bincount(split.fold_in.user, minlength=len(history))
+    candidates = np.unique(users)
+    n = int((history[candidates] > 0).sum()) if len(candidates) else 0
+    if n < 2:
+        raise UsageError(
+            f"a paired test needs at least two paired users; split {split_spec} of "
+            f"{dataset.name} has {n} test user{'s' if n != 1 else ''} to rank"
+        )
+
+
+def stats_options(
+    *,
+    ci: bool = True,
+    baseline: str | None = None,
+    test: str = "randomization",
+    correction: str = "holm",
+    alpha: float = 0.05,
+    repeats: int = 1,
+    seed: int = 0,
+    algorithms: list[str] | None = None,
+    significance_conditions: list[tuple[str | None, str]] | None = None,
+) -> StatsOptions:
+    """Validated options for compare/evaluate, before any fitting: the baseline names a row of
+    the table (or is ``best``); every ``--fail-if ... worse|better`` condition, given as
+    (algorithm or None, text), has a baseline to be worse or better than."""
+    opts = StatsOptions(
+        ci=ci,
+        baseline=baseline,
+        test=test,
+        correction=correction,
+        alpha=alpha,
+        repeats=repeats,
+        seed=seed,
+    )
+    if baseline is not None and algorithms is not None:
+        if len(algorithms) < 2:
+            raise UsageError("--baseline needs at least two algorithms to compare")
+        object.__setattr__(opts, "baseline", check_baseline(baseline, algorithms))
+    for algo, text in significance_conditions or []:
+        if opts.baseline is None:
+            raise UsageError(f"--fail-if '{text}' tests significance: give --baseline ALGO|best")
+        if algo is not None and algorithms is not None and algo not in algorithms:
+            raise UsageError(f"--fail-if '{text}': '{algo}' is not among the compared algorithms")
+        if algo is not None and algo == opts.baseline:
+            raise UsageError(f"--fail-if '{text}': {algo} is the baseline itself")
+    return opts
