@@ -52,6 +52,12 @@ BAD = {
         "n_factors",
     ),
     "bad split": ('splits = ["holdout:2"]\n[[algorithms]]\nname = "random"\n', 1, "splits"),
+    "unknown baseline": (
+        'k = [10]\nbaseline = "svdd"\n[[algorithms]]\nname = "random"\n',
+        2,
+        "baseline",
+    ),
+    "alpha out of range": ('alpha = 2.0\n[[algorithms]]\nname = "random"\n', 1, "alpha"),
     "not TOML": ('k = [10\n[[algorithms]]\nname = "random"\n', 2, ""),
 }
 

@@ -13,13 +13,23 @@ from recbench.cli.common import State, info, state, status, write_results
 from recbench.errors import UsageError
 
 
-def write_report(st: State, runs: list[str], output: Path) -> None:
+def _metrics(spec: str | None) -> tuple[str, ...] | None:
+    if spec is None:
+        return None
+    from recbench.cli.run import _check_metrics
+
+    return _check_metrics(spec)
+
+
+def write_report(
+    st: State, runs: list[str], output: Path, metrics: tuple[str, ...] | None = None
+) -> None:
     """Build the HTML report of stored runs and write it atomically."""
     from recbench.report import build, read_runs, render_html, vega_bundle
     from recbench.store import Store
 
     store = Store.in_data_dir(st.cache_dir)
-    data = build(read_runs(store, runs))
+    data = build(read_runs(store, runs), metrics)
     with status(st, "building the report"):
         bundle = vega_bundle(st.cache_dir / "cache")
     title = "recbench report · " + ", ".join(rd.label for rd in data.runs)
@@ -37,6 +47,10 @@ def report(
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="html (one file), png or svg (one per chart).")
     ] = "html",
+    metrics: Annotated[
+        str | None,
+        typer.Option(help="Metrics to show (comma list or all; default: the run's own)."),
+    ] = None,
 ) -> None:
     """One self-contained HTML report of stored runs (several runs side by side)."""
     st = state(ctx)
@@ -44,7 +58,7 @@ def report(
     if fmt not in ("html", "png", "svg"):
         raise UsageError(f"--format must be html, png or svg, got '{fmt}'")
     if fmt == "html":
-        write_report(st, runs, output or Path("report.html"))
+        write_report(st, runs, output or Path("report.html"), _metrics(metrics))
         return
     from recbench.report import build, chart_images, read_runs
     from recbench.store import Store
@@ -53,7 +67,7 @@ def report(
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--output {folder} is not a directory (png/svg write one file per chart)")
     folder.mkdir(parents=True, exist_ok=True)
-    data = build(read_runs(Store.in_data_dir(st.cache_dir), runs))
+    data = build(read_runs(Store.in_data_dir(st.cache_dir), runs), _metrics(metrics))
     for i, (cap, blob) in enumerate(chart_images(data, fmt)):
         name = re.sub(r"[^A-Za-z0-9@_-]+", "-", cap).strip("-").lower()
         path = folder / f"{i + 1:02d}-{name}.{fmt}"

@@ -89,7 +89,11 @@ def remember(
         return None
     from recbench.store.record import record_experiment
 
-    extra = {"study": study_text} if study_text else {}
+    extra: dict[str, Any] = {"study": study_text} if study_text else {}
+    if options is not None:
+        from recbench.render import parse_metrics
+
+        extra["metrics"] = list(parse_metrics(options.get("metrics")))
     try:
         run_id = record_experiment(_store(st), res, command, extra)
     except OSError as exc:  # the results are still printed; say why they were not recorded

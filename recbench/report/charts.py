@@ -18,6 +18,12 @@ def _alt() -> Any:
     return alt
 
 
+def _color(domain: list[str], **kwargs: Any) -> Any:
+    """Colour by algorithm over the report's whole list: one colour per algorithm everywhere."""
+    alt = _alt()
+    return alt.Color("algorithm:N", scale=alt.Scale(domain=domain), **kwargs)
+
+
 def _group(frame: pd.DataFrame, several_runs: bool) -> pd.Series:
     parts = [frame["dataset"].astype(str) + " · " + frame["split"].astype(str)]
     if several_runs:
@@ -35,7 +41,7 @@ def _facet(chart: Any, frame: pd.DataFrame) -> Any:
     return chart
 
 
-def bar_chart(frame: pd.DataFrame, title: str, higher: bool) -> dict[str, Any]:
+def bar_chart(frame: pd.DataFrame, title: str, higher: bool, domain: list[str]) -> dict[str, Any]:
     """Mean per algorithm with interval whiskers (when intervals exist)."""
     alt = _alt()
     order = list(dict.fromkeys(frame["algorithm"]))
@@ -44,7 +50,7 @@ def bar_chart(frame: pd.DataFrame, title: str, higher: bool) -> dict[str, Any]:
     )
     bars = base.mark_bar().encode(
         y=alt.Y("mean:Q", title=title),
-        color=alt.Color("algorithm:N", sort=order, legend=None),
+        color=_color(domain, legend=None),
         tooltip=["algorithm", "group", alt.Tooltip("mean:Q", format=".4f"), "low", "high"],
     )
     layers = [bars]
@@ -58,7 +64,7 @@ def bar_chart(frame: pd.DataFrame, title: str, higher: bool) -> dict[str, Any]:
     return chart.to_dict(validate=False)  # type: ignore[no-any-return]
 
 
-def k_curve(frame: pd.DataFrame, title: str) -> dict[str, Any]:
+def k_curve(frame: pd.DataFrame, title: str, domain: list[str]) -> dict[str, Any]:
     alt = _alt()
     chart = (
         alt.Chart(frame)
@@ -66,7 +72,7 @@ def k_curve(frame: pd.DataFrame, title: str) -> dict[str, Any]:
         .encode(
             x=alt.X("k:Q", title="K"),
             y=alt.Y("mean:Q", title=title),
-            color=alt.Color("algorithm:N"),
+            color=_color(domain),
             tooltip=["algorithm", "k", alt.Tooltip("mean:Q", format=".4f")],
         )
         .properties(width=260, height=180)
@@ -74,7 +80,7 @@ def k_curve(frame: pd.DataFrame, title: str) -> dict[str, Any]:
     return _facet(chart, frame).properties(title=f"{title} over K").to_dict(validate=False)
 
 
-def segment_chart(frame: pd.DataFrame, metric: str) -> dict[str, Any]:
+def segment_chart(frame: pd.DataFrame, metric: str, domain: list[str]) -> dict[str, Any]:
     alt = _alt()
     chart = (
         alt.Chart(frame)
@@ -83,7 +89,7 @@ def segment_chart(frame: pd.DataFrame, metric: str) -> dict[str, Any]:
             x=alt.X("segment:N", title=None),
             xOffset="algorithm:N",
             y=alt.Y("value:Q", title=metric),
-            color="algorithm:N",
+            color=_color(domain),
             tooltip=["algorithm", "segment", alt.Tooltip("value:Q", format=".4f")],
         )
         .properties(width=260, height=180)
@@ -93,7 +99,7 @@ def segment_chart(frame: pd.DataFrame, metric: str) -> dict[str, Any]:
     return chart.properties(title=f"{metric} by segment").to_dict(validate=False)
 
 
-def scatter(frame: pd.DataFrame, x: str, y: str) -> dict[str, Any]:
+def scatter(frame: pd.DataFrame, x: str, y: str, domain: list[str]) -> dict[str, Any]:
     alt = _alt()
     chart = (
         alt.Chart(frame)
@@ -101,7 +107,7 @@ def scatter(frame: pd.DataFrame, x: str, y: str) -> dict[str, Any]:
         .encode(
             x=alt.X(f"{x}:Q", title=x),
             y=alt.Y(f"{y}:Q", title=y),
-            color="algorithm:N",
+            color=_color(domain),
             tooltip=["algorithm", "group", x, y],
         )
         .properties(width=300, height=220, title=f"{y} vs {x}")
@@ -138,6 +144,7 @@ def chart_specs(data: ReportData) -> list[tuple[str, dict[str, Any]]]:
     summ = data.summary.copy()
     if not len(summ):
         return []
+    domain = list(dict.fromkeys(summ["algorithm"]))
     summ["group"] = _group(summ, several)
     specs: list[tuple[str, dict[str, Any]]] = []
     # a bar chart per metric (ranking metrics at each run's first K)
@@ -147,21 +154,24 @@ def chart_specs(data: ReportData) -> list[tuple[str, dict[str, Any]]]:
             first_k = sel["k"].dropna().iloc[0]
             sel = sel[sel["k"] == first_k]
         title = str(sel["column"].iloc[0])
-        specs.append((title, bar_chart(sel, title, bool(sel["higher_is_better"].iloc[0]))))
+        specs.append((title, bar_chart(sel, title, bool(sel["higher_is_better"].iloc[0]), domain)))
     # metric@K curves when several K were run
     ranked = summ[summ["k"].notna()]
     if ranked["k"].nunique() > 1:
         for metric in dict.fromkeys(ranked["metric"]):
             sel = ranked[ranked["metric"] == metric]
             label = str(sel["column"].iloc[0]).split("@")[0]
-            specs.append((f"{label}@K", k_curve(sel, label)))
+            specs.append((f"{label}@K", k_curve(sel, label, domain)))
     # per-segment charts
     if len(data.segments):
         seg = data.segments[data.segments["metric"] != "n_test"]
         seg = seg[~seg["metric"].astype(str).str.startswith("n_")]
         for metric in dict.fromkeys(seg["metric"]):
             specs.append(
-                (f"{metric} by segment", segment_chart(seg[seg["metric"] == metric], metric))
+                (
+                    f"{metric} by segment",
+                    segment_chart(seg[seg["metric"] == metric], metric, domain),
+                )
             )
     # accuracy against beyond-accuracy metrics
     beyond = [m for m in BEYOND if m in set(summ["metric"])]
@@ -171,7 +181,7 @@ def chart_specs(data: ReportData) -> list[tuple[str, dict[str, Any]]]:
             index=["group", "algorithm"], columns="metric", values="mean", aggfunc="first"
         ).reset_index()
         for b in beyond:
-            specs.append((f"{acc[0]} vs {b}", scatter(wide, b, acc[0])))
+            specs.append((f"{acc[0]} vs {b}", scatter(wide, b, acc[0], domain)))
     if len(data.times):
         times = data.times.copy()
         times["group"] = _group(times, several)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from recbench.errors import RecbenchError
-from recbench.metrics import METRICS
+from recbench.metrics import DEFAULT_METRICS, METRICS
 from recbench.store import RunInfo, Store
 
 
@@ -21,6 +21,8 @@ class RunData:
     results: pd.DataFrame
     per_user: pd.DataFrame
     segments: pd.DataFrame
+    #: the protocol sentence of each dataset x split, as the cells recorded it
+    protocols: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -30,10 +32,19 @@ class RunData:
 
 def read_runs(store: Store, refs: list[str]) -> list[RunData]:
     runs = [store.get(r) for r in refs]
-    return [
-        RunData(r, store.results(r), store.table(r, "per_user"), store.table(r, "segments"))
-        for r in runs
-    ]
+    out = []
+    for r in runs:
+        protocols = [str(c.get("protocol")) for c in store.cells(r) if c.get("protocol")]
+        out.append(
+            RunData(
+                r,
+                store.results(r),
+                store.table(r, "per_user"),
+                store.table(r, "segments"),
+                list(dict.fromkeys(protocols)),
+            )
+        )
+    return out
 
 
 @dataclass
@@ -45,6 +56,7 @@ class ReportData:
     segments: pd.DataFrame
     times: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    marks: Any = None
 
 
 def _intervals(
@@ -74,14 +86,27 @@ def _intervals(
     return {c: (iv.low, iv.high) for c, iv in zip(cols, ivs, strict=True)}
 
 
-def build(runs: list[RunData]) -> ReportData:
-    """Summaries of every run; ranking metrics get intervals from the per-user values."""
+def report_metrics(run: RunInfo, metrics: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The metrics a report shows: those asked for, else the run's own, else the defaults."""
+    if metrics:
+        return metrics
+    stored = run.manifest.get("metrics")
+    return tuple(stored) if stored else DEFAULT_METRICS
+
+
+def build(runs: list[RunData], metrics: tuple[str, ...] | None = None) -> ReportData:
+    """Summaries of every run; ranking metrics get intervals from the per-user values.
+
+    ``metrics`` (names, e.g. ``("rmse", "ndcg")``) limits what is shown; by default each run's
+    study metrics, or the table's defaults for compare runs.
+    """
     rows: list[dict[str, Any]] = []
     segs, times = [], []
     for rd in runs:
         res = rd.results
         if not len(res):
             continue
+        res = res[res["metric"].isin(report_metrics(rd.run, metrics))]
         keys = ["dataset", "split", "algorithm", "metric", "k"]
         intervals: dict[tuple[Any, Any, Any], dict[str, tuple[float, float]]] = {}
         pu = rd.per_user
@@ -131,16 +156,26 @@ def build(runs: list[RunData]) -> ReportData:
         t.insert(0, "run", rd.run.run_id)
         times.append(t)
         if len(rd.segments):
-            s = rd.segments.groupby(["algorithm", "segment", "metric"], sort=False)["value"]
+            first_k = min((int(k) for k in res["k"].dropna()), default=None)
+            shown = [m for m in report_metrics(rd.run, metrics) if METRICS[m].kind == "rating"]
+            ranking = [m for m in report_metrics(rd.run, metrics) if METRICS[m].kind == "ranking"]
+            if ranking and first_k is not None:
+                best = "ndcg" if "ndcg" in ranking else ranking[0]
+                shown.append(METRICS[best].key(first_k))
+            seg = rd.segments[rd.segments["metric"].isin(shown)]
+            s = seg.groupby(["algorithm", "segment", "metric"], sort=False)["value"]
             s = s.mean().reset_index()
             s.insert(0, "run", rd.run.run_id)
             segs.append(s)
     summary = pd.DataFrame(rows)
+    from recbench.report.significance import significance
+
     return ReportData(
         runs,
         summary,
         pd.concat(segs, ignore_index=True) if segs else pd.DataFrame(),
         pd.concat(times, ignore_index=True) if times else pd.DataFrame(),
+        marks=significance(runs, summary),
     )
 
 

@@ -27,6 +27,7 @@ table.summary th,table.summary td{padding:3px 9px;border-bottom:1px solid #ddd;t
 table.summary th.l,table.summary td.l{text-align:left}
 td.best{font-weight:bold;background:#e3f4e1;color:#14632b}
 .iv{color:#777;font-size:0.85em}
+.sig.better{color:#14632b} .sig.worse{color:#b00}
 .charts{display:flex;flex-wrap:wrap;gap:18px}
 .chart{border:1px solid #eee;padding:6px}
 .meta{font-size:0.88em;color:#444} .meta li{margin:2px 0}
@@ -67,7 +68,10 @@ def _summary_table(data: ReportData) -> str:
     if not len(summ):
         return "<p>No results.</p>"
     several = len(data.runs) > 1
-    cols = list(dict.fromkeys(summ["column"]))
+    order = summ.assign(_rank=[0 if pd.isna(k) else int(k) for k in summ["k"]]).sort_values(
+        "_rank", kind="stable"
+    )
+    cols = list(dict.fromkeys(order["column"]))
     higher = dict(zip(summ["column"], summ["higher_is_better"], strict=False))
     keys = ["run", "dataset", "split"] if several else ["dataset", "split"]
     parts = []
@@ -96,12 +100,23 @@ def _summary_table(data: ReportData) -> str:
                 if pd.notna(r0["low"]):
                     iv = f' <span class="iv">[{r0["low"]:.4f}, {r0["high"]:.4f}]</span>'
                 metric_key = r0["metric"] if pd.isna(r0["k"]) else f"{r0['metric']}@{int(r0['k'])}"
+                sig = ""
+                if data.marks is not None:
+                    gk = (str(r0["run"]), str(r0["dataset"]), str(r0["split"]))
+                    verdict = data.marks.verdicts.get((*gk, str(algo), metric_key))
+                    if verdict:
+                        arrow = "▲" if verdict == "better" else "▼"
+                        sig = f' <span class="sig {verdict}" title="{verdict}">{arrow}</span>'
                 cells.append(
                     f'<td{cls} data-run="{_esc(r0["run"])}" data-algorithm="{_esc(algo)}" '
                     f'data-metric="{_esc(metric_key)}" data-value="{mean!r}">'
-                    f'<span class="v">{mean:.4f}</span>{iv}</td>'
+                    f'<span class="v">{mean:.4f}</span>{sig}{iv}</td>'
                 )
-            rows.append(f'<tr><td class="l">{_esc(algo)}</td>{"".join(cells)}</tr>')
+            first = g.iloc[0]
+            group = (str(first["run"]), str(first["dataset"]), str(first["split"]))
+            is_base = data.marks is not None and data.marks.baselines.get(group) == algo
+            tag = ' <span class="iv">(baseline)</span>' if is_base else ""
+            rows.append(f'<tr><td class="l">{_esc(algo)}{tag}</td>{"".join(cells)}</tr>')
         parts.append(
             f'<h3>{_esc(title)}</h3><table class="summary"><thead><tr><th class="l">algorithm'
             f"</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -111,6 +126,14 @@ def _summary_table(data: ReportData) -> str:
         "Brackets: 95% interval (ranking metrics: bootstrap over users for one split, t over "
         "folds or repeats otherwise; rating metrics: over folds when there are several).</p>"
     )
+    if data.marks is not None and data.marks.baselines:
+        st = data.marks.settings
+        note += (
+            f'<p class="meta">▲ / ▼: significantly better / worse than the baseline (marked) on '
+            f"that ranking metric: paired {_esc(st['test'])} test over users (folds and repeats "
+            f"pooled per user), {_esc(st['correction'])}-corrected over the table, alpha = "
+            f"{_esc(st['alpha'])}. Baseline: {_esc(st['baseline'])}.</p>"
+        )
     return note + "".join(parts)
 
 
@@ -158,7 +181,7 @@ def _manifest_text(data: ReportData) -> str:
 
 def _protocols(rd: Any) -> list[str]:
     p = rd.run.manifest.get("protocol")
-    return [p] if p else []
+    return list(rd.protocols) or ([p] if p else [])
 
 
 def render_html(data: ReportData, js_bundle: str, title: str = "recbench report") -> str:

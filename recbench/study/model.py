@@ -87,6 +87,12 @@ class Study(BaseModel):
     metrics: list[str] | None = None
     relevance_threshold: float | None = None
     memory_mb: Annotated[int, Field(ge=1)] = 256
+    #: significance in reports: the row every other is tested against ("best": the best on the
+    #: first ranking metric), the paired test, the multiple-comparison correction, alpha
+    baseline: str | None = None
+    test: str | None = None
+    correction: str | None = None
+    alpha: Annotated[float, Field(gt=0, lt=1)] | None = None
     #: shared parameters, like ``--param``: applied to every algorithm that has the parameter
     params: dict[str, Any] = Field(default_factory=dict)
     algorithms: Annotated[list[AlgorithmEntry], Field(min_length=1)]

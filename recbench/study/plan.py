@@ -245,6 +245,27 @@ def _datasets(sf: StudyFile) -> list[DatasetPlan]:
     return plans
 
 
+def _check_significance(sf: StudyFile, labels: list[str]) -> None:
+    study = sf.study
+    if study.baseline is None and study.test is None and study.correction is None:
+        return
+    from recbench.stats import check_baseline, check_correction, check_test
+
+    checks: list[tuple[str, Any]] = [
+        ("baseline", lambda v: check_baseline(v, labels)),
+        ("test", check_test),
+        ("correction", check_correction),
+    ]
+    for key, check in checks:
+        value = getattr(study, key)
+        if value is None:
+            continue
+        try:
+            check(value)
+        except RecbenchError as exc:
+            raise sf.error((key,), str(exc)) from None
+
+
 def make_plan(sf: StudyFile) -> Plan:
     """Check a parsed study against the registries (algorithms, parameters, splits, metrics,
     formats); datasets are checked when loaded."""
@@ -276,11 +297,13 @@ def make_plan(sf: StudyFile) -> Plan:
     for j, name in enumerate(study.output.files):
         if "." not in name.rsplit("/", 1)[-1]:
             raise sf.error(("output", "files", j), "give a file name with a suffix (.csv, .json…)")
+    algorithms = _algorithms(sf)
+    _check_significance(sf, [a.label for a in algorithms])
     return Plan(
         source=sf,
         datasets=_datasets(sf),
         splits=splits,
-        algorithms=_algorithms(sf),
+        algorithms=algorithms,
         seeds=[study.seed + r for r in range(study.repeats)],
         eval=eval_config,
         metrics=_metrics(sf),

@@ -107,6 +107,11 @@ def plan_manifest(plan: Plan, datasets: list[Dataset], kind: str = "run") -> dic
             {"label": a.label, "name": a.name, "params": a.params} for a in plan.algorithms
         ],
         "n_cells": len(plan.cells()),
+        **{
+            key: getattr(sf.study, key)
+            for key in ("baseline", "test", "correction", "alpha")
+            if getattr(sf.study, key) is not None
+        },
     }
 
 
