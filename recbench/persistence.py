@@ -14,6 +14,7 @@ the home directory, the working directory (or one above it) and symlinks never a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import zipfile
@@ -148,6 +149,13 @@ def check_model_target(path: Path, overwrite: bool) -> None:
     """Refuse to write a model to ``path`` unless it is new, an empty directory, or (with
     ``overwrite``) a recbench model directory that is not a protected place or a symlink."""
     path = Path(path)
+    try:
+        _check_target(path, overwrite)
+    except OSError as exc:  # no permission to look, a path through a file, a symlink loop
+        raise UsageError(f"{path} cannot be used for a model ({exc.strerror or exc})") from None
+
+
+def _check_target(path: Path, overwrite: bool) -> None:
     if path.is_symlink():
         raise UsageError(f"{path} is a symlink; give the model directory itself")
     if not path.exists():
@@ -171,6 +179,13 @@ def check_model_target(path: Path, overwrite: bool) -> None:
         )
 
 
+def _clean_beside(path: Path) -> None:
+    """Remove what killed saves left beside ``path`` (an unlistable directory is left alone)."""
+    with contextlib.suppress(OSError):
+        if path.parent.is_dir():
+            clean_stale(path.parent)
+
+
 def save_model(
     model: Recommender,
     algorithm: str,
@@ -187,29 +202,31 @@ def save_model(
     """
     path = Path(path)
     check_model_target(path, overwrite)
-    if path.parent.is_dir():
-        clean_stale(path.parent)
-    with staging_dir(path) as tmp:
-        config = {
-            "format": MODEL_FORMAT,
-            "algorithm": algorithm,
-            "params": params,
-            "seed": model.seed,
-        }
-        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
-        with (tmp / "arrays.npz").open("wb") as fh:
-            np.savez(fh, **model.get_state())  # type: ignore[arg-type]
-        if ann is not None:
-            ann.save(tmp / ANN_FILE)
-        full = {
-            "format": MODEL_FORMAT,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "versions": package_versions(),
-            **manifest,
-        }
-        (tmp / "manifest.json").write_text(json.dumps(full, indent=2, sort_keys=True))
-        check_model_target(path, overwrite)  # nothing changed under us while we were writing
-        replace_dir(tmp, path)
+    _clean_beside(path)
+    try:
+        with staging_dir(path) as tmp:
+            config = {
+                "format": MODEL_FORMAT,
+                "algorithm": algorithm,
+                "params": params,
+                "seed": model.seed,
+            }
+            (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+            with (tmp / "arrays.npz").open("wb") as fh:
+                np.savez(fh, **model.get_state())  # type: ignore[arg-type]
+            if ann is not None:
+                ann.save(tmp / ANN_FILE)
+            full = {
+                "format": MODEL_FORMAT,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "versions": package_versions(),
+                **manifest,
+            }
+            (tmp / "manifest.json").write_text(json.dumps(full, indent=2, sort_keys=True))
+            check_model_target(path, overwrite)  # nothing changed under us while we were writing
+            replace_dir(tmp, path)
+    except OSError as exc:  # no permission, disk full: the old model (if any) is untouched
+        raise ModelDirError(f"could not save the model to {path} ({exc.strerror or exc})") from None
     return path
 
 
@@ -250,8 +267,7 @@ def load_model(path: Path) -> tuple[Recommender, dict[str, Any], dict[str, Any]]
     catalogue; anything else is a :class:`ModelDirError`, not a crash later.
     """
     path = Path(path)
-    if path.parent.is_dir():
-        clean_stale(path.parent)
+    _clean_beside(path)
     config, manifest = read_model_meta(path)
     name = config.get("algorithm")
     if not isinstance(name, str):

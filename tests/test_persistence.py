@@ -249,3 +249,24 @@ def test_manifest_seed_and_fold_are_checked(
     assert_one_line_error(
         run_cli(["evaluate", "--model", str(model)], capsys, data_dir), "is not a whole number"
     )
+
+
+def test_a_failed_save_keeps_the_old_model_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recbench.algorithms import plugins
+    from recbench.errors import ModelDirError
+    from recbench.persistence import load_model, save_model
+
+    from .helpers import checkerboard
+
+    model = plugins.make("popularity").fit(checkerboard())
+    target = save_model(model, "popularity", {}, tmp_path / "m", {})
+
+    def full(new: Path, target: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("recbench.persistence.replace_dir", full)
+    with pytest.raises(ModelDirError, match="No space left on device"):
+        save_model(model, "popularity", {}, target, {}, overwrite=True)
+    assert leftovers(tmp_path) == [] and load_model(target)[1]["algorithm"] == "popularity"
