@@ -1,0 +1,214 @@
+"""Top-K lists for evaluation, fast, under the tie rule of :mod:`recbench.metrics.topk`.
+
+:class:`Ranker` gives, for a batch of users, exactly what scoring the full catalogue, masking
+seen (and blocked) items with ``-inf`` and calling :func:`recbench.metrics.topk.top_k` gives,
+by three faster routes:
+
+- **one list for everyone**: a model whose score vector is the same for every user
+  (``same_scores_for_all_users``, e.g. popularity) is ranked once; each user's list is the first
+  K items of that order they have not seen, found from ragged (K + seen) prefixes, so a batch
+  costs O(users x K + their seen items), not O(users x items);
+- **dot products**: a model whose ``score(users) == query_vectors(users) @ item_embeddings().T``
+  is scored by that product directly (thread-safe numpy, releasing the GIL), half-batches in two
+  threads so both cores work while the batch stays within the evaluator's memory budget;
+- **selection**: ``torch.topk`` (a maintained, threaded partial sort; used when the ranking is
+  big enough to repay importing torch) picks K + 1 per row; a row
+  whose K-th and (K + 1)-th scores are equal may have ties across the cut-off and is redone by
+  ``top_k``; equal scores inside the list are put in item-index order. Without torch (the
+  ``deep`` extra) ``top_k`` does the selection.
+
+``ENABLED = False`` restores the plain path (score, mask, ``top_k``): the benchmark's baseline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from recbench.algorithms.base import Recommender
+from recbench.metrics.topk import mask_seen, top_k
+
+#: switch the fast routes off (the plain path, for benchmarks and tests)
+ENABLED = True
+#: batches smaller than this many cells are not worth torch's or a thread pool's overhead
+MIN_FAST_CELLS = 1 << 18
+#: users x items below which importing torch (a second or more) costs more than it saves;
+#: torch is used at any size once something else has imported it
+TORCH_MIN_CELLS = 100_000_000
+_HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class Ranker:
+    """``ranker(users) -> (idx, vals)``: each user's first ``k`` items under the tie rule, with
+    ``-inf`` values where fewer than ``k`` items are left (seen or blocked ones)."""
+
+    def __init__(
+        self,
+        model: Recommender,
+        seen: sp.csr_array,
+        blocked: np.ndarray | None,
+        k: int,
+        from_history: bool = False,
+    ) -> None:
+        self.model = model
+        self.seen = seen
+        self.blocked = blocked
+        self.n_items = int(model.n_items_)
+        self.k = min(k, self.n_items)
+        self.from_history = from_history
+        self._order: np.ndarray | None = None
+        self._global: np.ndarray | None = None
+        self._vectors: tuple[Any, np.ndarray] | None = None
+        self.route = "plain"
+        #: select with torch.topk (else top_k)
+        self.torch = _HAS_TORCH and (
+            "torch" in sys.modules or seen.shape[0] * self.n_items >= TORCH_MIN_CELLS
+        )
+        if not ENABLED or from_history:
+            return
+        if model.same_scores_for_all_users:
+            self.route = "one list"
+        else:
+            items = model.item_embeddings()
+            if items is not None and model.query_vectors(np.zeros(1, np.int64)) is not None:
+                self._vectors = (model.query_vectors, np.ascontiguousarray(items, np.float32))
+                self.route = "dot product"
+            else:
+                self.route = "scores"
+
+    def __call__(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        users = np.asarray(users)
+        if self.route == "one list":
+            return self._one_list(users)
+        if self.route == "dot product" and len(users) * self.n_items >= MIN_FAST_CELLS:
+            halves = [h for h in np.array_split(users, min(cores(), 2)) if len(h)]
+            if len(halves) > 1:
+                threads = _torch_threads(1) if self.torch else contextlib.nullcontext()
+                with threads, ThreadPoolExecutor(len(halves)) as pool:
+                    parts = list(pool.map(self._dot_part, halves))
+                return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            return self._dot_part(users)
+        return self._select(self._scores(users), users)
+
+    # -- routes --------------------------------------------------------------------------------
+    def _scores(self, users: np.ndarray) -> np.ndarray:
+        model = self.model
+        raw = model.score_history(self.seen[users]) if self.from_history else model.score(users)
+        scores = np.asarray(raw, dtype=np.float32)
+        if scores.shape != (len(users), self.n_items):
+            raise RuntimeError(
+                f"{type(model).__name__}.score returned shape {scores.shape}, "
+                f"expected {(len(users), self.n_items)}"
+            )
+        return scores
+
+    def _dot_part(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert self._vectors is not None
+        query, items = self._vectors
+        q = np.asarray(query(users), dtype=np.float32)
+        return self._select(q @ items.T, users)
+
+    def _select(self, scores: np.ndarray, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mask_seen(scores, self.seen, users)
+        if self.blocked is not None:
+            scores[:, self.blocked] = -np.inf
+        return select_top(scores, self.k) if self.torch else top_k(scores, self.k)
+
+    def _one_list(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The catalogue ranked once; per user, the first k items of it they have not seen."""
+        if self._order is None:
+            s = self._scores(users[:1])[0].copy()
+            if self.blocked is not None:
+                s[self.blocked] = -np.inf
+            self._global = s
+            self._order = np.lexsort((np.arange(self.n_items), -s))
+        order, s = self._order, self._global
+        assert s is not None
+        n, k, n_items = len(users), self.k, self.n_items
+        indptr = self.seen.indptr
+        starts, ends = indptr[users], indptr[users + 1]
+        n_seen = (ends - starts).astype(np.int64)
+        length = np.minimum(k + n_seen, n_items)
+        row = np.repeat(np.arange(n), length)
+        first = np.cumsum(length) - length
+        offset = np.arange(int(length.sum())) - np.repeat(first, length)
+        cand = order[offset]
+        # the batch's seen (user row, item) keys, sorted, for a binary-search membership test
+        seen_rows = np.repeat(np.arange(n, dtype=np.int64), n_seen)
+        seen_pos = np.arange(int(n_seen.sum())) - np.repeat(np.cumsum(n_seen) - n_seen, n_seen)
+        seen_items = self.seen.indices[np.repeat(starts, n_seen) + seen_pos]
+        seen_keys = np.sort(seen_rows * n_items + seen_items)
+        keys = row.astype(np.int64) * n_items + cand
+        if len(seen_keys):
+            pos = np.minimum(np.searchsorted(seen_keys, keys), len(seen_keys) - 1)
+            unseen = seen_keys[pos] != keys
+        else:
+            unseen = np.ones(len(keys), dtype=bool)
+        running = np.cumsum(unseen)
+        before_row = np.repeat(running[first] - unseen[first], length)
+        rank = running - before_row  # 1-based rank among the row's unseen candidates
+        take = unseen & (rank <= k)
+        idx = np.zeros((n, k), dtype=np.int64)
+        vals = np.full((n, k), -np.inf, dtype=np.float32)
+        idx[row[take], rank[take] - 1] = cand[take]
+        vals[row[take], rank[take] - 1] = s[cand[take]]
+        return idx, vals
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` (from the calling thread) while the block runs."""
+    if not _HAS_TORCH:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def select_top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`recbench.metrics.topk.top_k` (same items, same order), by ``torch.topk`` when it
+    pays."""
+    n_items = scores.shape[1]
+    k = min(k, n_items)
+    if not (ENABLED and _HAS_TORCH) or k + 1 > n_items or scores.size < MIN_FAST_CELLS:
+        return top_k(scores, k)
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(scores))
+    vals_t, idx_t = torch.topk(t, k + 1, dim=1, largest=True, sorted=True)
+    vals_all = vals_t.numpy()
+    idx = idx_t.numpy()[:, :k].astype(np.int64)
+    vals = vals_all[:, :k].copy()
+    # A row is settled when its (k+1)-th score is strictly below its k-th: no tie crosses the
+    # cut-off (NaN and -inf rows compare False and are redone exactly).
+    crowded = np.flatnonzero(~(vals_all[:, k] < vals_all[:, k - 1]))
+    order = np.lexsort((idx, -vals), axis=1)  # equal scores inside the list: lower index first
+    idx = np.take_along_axis(idx, order, axis=1)
+    vals = np.take_along_axis(vals, order, axis=1)
+    if len(crowded):
+        sub_idx, sub_vals = top_k(scores[crowded], k)
+        idx[crowded] = sub_idx
+        vals[crowded] = sub_vals
+    return idx, vals
