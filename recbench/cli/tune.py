@@ -253,8 +253,10 @@ def _print(r: TuneResult, top: int) -> None:
         t.add_row(*row, style="bold" if tr.number == r.best.number else None)
     failed = [x for x in r.trials if x.state == "failed"]
     notes = [
-        f"Search: {len(r.trials) - r.interrupted} trials (seeded TPE, seed {r.spec.seed})"
+        f"Search: {sum(x.state != 'interrupted' for x in r.trials)} trials "
+        f"(seeded TPE, seed {r.spec.seed})"
         + (f", {r.resumed} of them from earlier runs of study '{r.study}'" if r.resumed else "")
+        + (f", {r.interrupted} left running by a killed run and rerun" if r.interrupted else "")
         + (f", {len(failed)} failed ({failed[0].error})" if failed else "")
         + f"; {r.seconds:.0f} s in all.",
         f"Validation: {r.val_protocol}, cut from the training part only "
@@ -265,26 +267,26 @@ def _print(r: TuneResult, top: int) -> None:
     out.print(t)
     for line in notes:
         out.print(escape(line))
+    kind = METRICS[r.spec.objective.name].kind
+    shown = [m for m in r.test if METRICS[m.partition("@")[0]].kind == kind]
     s = Table(title=f"{r.spec.algorithm}: best configuration, tested once")
-    s.add_column("")
-    s.add_column("parameters")
-    s.add_column(f"val {key}", justify="right")
-    for m in r.test:
+    s.add_column("configuration")
+    s.add_column(f"val {_label(key)}", justify="right")
+    for m in shown:
         s.add_column(f"test {_label(m)}", justify="right")
     s.add_row(
-        "tuned",
-        escape(_fmt_params(r.params)),
+        f"tuned (trial {r.best.number})",
         f"{r.best.value:.4f}",
-        *(f"{v:.4f}" for v in r.test.values()),
+        *(f"{r.test[m]:.4f}" for m in shown),
+        style="bold",
     )
     if r.default_test is not None:
-        s.add_row(
-            "defaults",
-            escape(_fmt_params(r.spec.fixed)) or "(all defaults)",
-            "",
-            *(f"{r.default_test.get(m, float('nan')):.4f}" for m in r.test),
-        )
+        nan = float("nan")
+        s.add_row("defaults", "", *(f"{r.default_test.get(m, nan):.4f}" for m in shown))
     out.print(s)
+    out.print(f"Chosen parameters: {escape(_fmt_params(r.params))}")
+    if r.spec.fixed:
+        out.print(f"Fixed (not searched): {escape(_fmt_params(r.spec.fixed))}")
     if r.importances:
         imp = ", ".join(f"{k} {v:.2f}" for k, v in r.importances.items())
         out.print(f"Parameter importances (Optuna PED-ANOVA): {escape(imp)}")
