@@ -13,6 +13,7 @@ from rich.table import Table
 from recbench.cli.common import State, info, out, state, warn, write_results
 from recbench.errors import UsageError
 from recbench.experiment import AlgoSpec, ExperimentResult
+from recbench.metrics import METRICS
 from recbench.store import Store
 from recbench.store.diff import setting_changes, summary
 
@@ -122,14 +123,14 @@ def list_runs(
         return
     table = Table(title=f"recbench runs · {_store(state(ctx)).root}", title_style="bold")
     for col in ("run", "kind", "status", "started", "datasets", "splits", "algorithms", "cells"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col != "datasets", overflow="fold")
     for r in runs:
         b = _brief(r.manifest, len(r.cell_ids()))
         table.add_row(
             r.run_id,
             b["kind"],
             b["status"],
-            str(b["started"]),
+            str(b["started"] or "")[:16].replace("T", " "),
             ",".join(b["datasets"]),
             ",".join(b["splits"]),
             str(len(b["algorithms"])),
@@ -198,17 +199,21 @@ def summary_table(summ: pd.DataFrame, title: str) -> Table:
         return table
     summ = summ.copy()
     summ["col"] = [
-        m if pd.isna(k) else f"{m}@{int(k)}"
-        for m, k in zip(summ["metric"], summ["k"], strict=False)
+        METRICS[m].column(None if pd.isna(k) else int(k)) if m in METRICS else str(m)
+        for m, k in zip(summ["metric"], summ["k"], strict=True)
     ]
     cols = list(dict.fromkeys(summ["col"]))
-    for name in ("dataset", "split", "algorithm", *cols):
-        table.add_column(
-            name, justify="left" if name in ("dataset", "split", "algorithm") else "right"
-        )
-    for (ds, sp, algo), g in summ.groupby(["dataset", "split", "algorithm"], sort=False):
-        values = dict(zip(g["col"], g["mean"], strict=False))
-        table.add_row(ds, sp, algo, *(_fmt(values.get(c)) for c in cols))
+    groups = summ[["dataset", "split"]].drop_duplicates()
+    single = len(groups) == 1
+    if single:
+        table.title = f"{title} · {groups.iloc[0]['dataset']} · {groups.iloc[0]['split']}"
+    keys = ["algorithm"] if single else ["dataset", "split", "algorithm"]
+    for name in (*keys, *cols):
+        table.add_column(name, justify="left" if name in keys else "right", no_wrap=True)
+    for key, g in summ.groupby(["dataset", "split", "algorithm"], sort=False):
+        values = dict(zip(g["col"], g["mean"], strict=True))
+        labels = [str(key[2])] if single else [str(x) for x in key]
+        table.add_row(*labels, *(_fmt(values.get(c)) for c in cols))
     return table
 
 

@@ -88,7 +88,11 @@ def diff(results_a: pd.DataFrame, results_b: pd.DataFrame) -> pd.DataFrame:
         suffixes=("_a", "_b"),
         sort=False,
     )
-    merged = merged.rename(columns={"mean_a": "a", "mean_b": "b"})
+    # keep run a's row order (metrics as its table shows them), then rows only b has
+    order = {key: i for i, key in enumerate(zip(*(sa[c] for c in KEYS), strict=True))}
+    pos = [order.get(key, len(order)) for key in zip(*(merged[c] for c in KEYS), strict=True)]
+    merged = merged.assign(_pos=pos).sort_values("_pos", kind="stable").drop(columns="_pos")
+    merged = merged.reset_index(drop=True).rename(columns={"mean_a": "a", "mean_b": "b"})
     merged["delta"] = merged["b"] - merged["a"]
     denom = merged["a"].abs()
     merged["relative"] = merged["delta"].where(denom > 0) / denom.where(denom > 0)
