@@ -1,9 +1,11 @@
 """Explanations name what produced the score.
 
-Additive models (item-kNN on its ranking neighbourhoods, EASE, the hybrid's parts) pass a
-deletion check: leaving the named history item out of the history lowers the item's score more
-than leaving out any other. Content's terms add up to its score; ALS's contributions are
-implicit's ``explain``; latent models say their reason is an approximation.
+Models whose score is built from the user's history (item-kNN on its ranking neighbourhoods,
+EASE, content, the hybrid's parts) pass a deletion check: leaving the named history item out of
+the history lowers the item's score more than leaving out any other. Content's contributions are
+exactly those leave-one-out drops (its centred, normalised profile has no separable terms), on
+the synthetic tastes and on ml-latest-small; ALS's contributions are implicit's ``explain``;
+latent models say their reason is an approximation.
 """
 
 from __future__ import annotations
@@ -96,8 +98,10 @@ def assert_deletion_check(model: Recommender[Any], history: sp.csr_array) -> Non
         ("item-knn", {"k": 10}),
         ("ease", {"l2": 20.0}),
         ("ease", {"l2": 20.0, "values": "rating"}),
+        ("content", {}),
+        ("content", {"choice_weight": 0.0, "year_weight": 0.0}),
     ],
-    ids=["item-knn", "item-knn-k10", "ease", "ease-rating"],
+    ids=["item-knn", "item-knn-k10", "ease", "ease-rating", "content", "content-centred"],
 )
 def test_deletion_check_for_additive_models(data: Dataset, name: str, params: dict) -> None:  # type: ignore[type-arg]
     model = make(name, params).fit(data)
@@ -151,28 +155,83 @@ def test_item_knn_explains_with_its_ranking_neighbourhood_not_msd() -> None:
     assert sum(c.value for c in parts) == pytest.approx(model.score_history(history)[0, 0])
 
 
-def test_content_terms_are_its_score(data: Dataset) -> None:
-    """Content's score is the cosine of the user's profile (a weighted sum of the history's
-    feature rows) and the item: each history item's term is its weight times the two items'
-    feature product over the profile's norm, and the terms add up to the score."""
-    model = make("content").fit(data)
-    history = data.interactions.csr("rating")[[42]]
-    items = top_unseen(model, history)
-    found = model.contributions(history, items)
-    assert found is not None
+def content_scores64(model: Recommender[Any], history: sp.csr_array) -> np.ndarray:
+    """Content's score of every item for each row of ``history``, in float64: the cosine of the
+    profile (the model's own weights times the feature rows) and each item's feature row."""
     feats = model._features().toarray().astype(np.float64)
     weights = model._weights(sp.csr_array(history, dtype=np.float32))
-    w = np.zeros(data.n_items)
-    w[weights.indices] = weights.data
-    profile = w @ feats
-    for r, j in enumerate(items):
-        terms = w * (feats @ feats[j]) / np.linalg.norm(profile)
-        by_item = {c.item: c.value for c in found[r]}
-        for rated in history.indices:
-            assert by_item[int(rated)] == pytest.approx(terms[rated], abs=1e-6)
-        assert sum(by_item.values()) == pytest.approx(model.score_history(history)[0, j], 1e-4)
-    reasons = model.explain(history, items)
+    profile = weights.toarray().astype(np.float64) @ feats
+    norms = np.linalg.norm(profile, axis=1, keepdims=True)
+    return profile @ feats.T / np.where(norms > 0, norms, 1.0)
+
+
+def assert_contributions_are_drops(
+    model: Recommender[Any], history: sp.csr_array, items: np.ndarray
+) -> None:
+    """Every history item's contribution is the drop in the item's score when it is left out
+    (float64 reference); a share is that drop over the sum of the positive drops."""
+    found = model.contributions(history, items)
+    assert found is not None and len(found) == len(items)
+    full = content_scores64(model, history)[0, items]
+    drops = full[None, :] - content_scores64(model, leave_one_out(history))[:, items]
+    for r, parts in enumerate(found):
+        by_item = {c.item: c for c in parts}
+        assert sorted(by_item) == sorted(history.indices.tolist())
+        column = drops[:, r]
+        positive = column[column > 0].sum()
+        for pos, rated in enumerate(history.indices):
+            part = by_item[int(rated)]
+            assert part.value == pytest.approx(column[pos], rel=1e-5, abs=1e-7), (r, int(rated))
+            share = column[pos] / positive if column[pos] > 0 else 0.0
+            assert part.share == pytest.approx(share, abs=1e-6)
+
+
+@pytest.mark.parametrize("choice_weight", [0.5, 0.0, 2.0])
+def test_content_contributions_are_leave_one_out_drops(data: Dataset, choice_weight: float) -> None:
+    """Content's score is the cosine of a profile whose weights are centred on the user's mean
+    rating: leaving one item out moves the mean and the norm, so each history item's
+    contribution is the exact drop of the score without it, not its term in the profile."""
+    model = make("content", {"choice_weight": choice_weight}).fit(data)
+    ratings = data.interactions.csr("rating")
+    for user in (0, 7, 42, 99, 150):
+        history = ratings[[user]]
+        assert_contributions_are_drops(model, history, top_unseen(model, history))
+    reasons = model.explain(ratings[[42]], np.array([3, 5]))
     assert reasons is not None and all("shares genre:" in r for r in reasons)
+
+
+def test_content_contributions_where_the_rest_weighs_one(data: Dataset) -> None:
+    """With choice_weight 0 a history whose other ratings all equal their mean weighs each item
+    1 (as :meth:`_weights` does); on implicit data every item weighs 1; one rated item's drop is
+    the whole score; an empty history has no contributions."""
+    model = make("content", {"choice_weight": 0.0}).fit(data)
+    items = np.arange(0, N_ITEMS, 7)
+
+    def row(cols: list[int], values: list[float]) -> sp.csr_array:
+        return sp.csr_array((values, ([0] * len(cols), cols)), shape=(1, N_ITEMS), dtype=np.float32)
+
+    for history in (
+        row([2, 11, 30, 64], [4.0, 4.0, 4.0, 5.0]),  # without the 5: flat
+        row([2, 11, 30], [3.0, 3.0, 3.0]),  # flat, with or without any
+        row([2, 11], [1.0, 5.0]),  # one left: flat
+        row([40], [4.5]),
+    ):
+        assert_contributions_are_drops(model, history, items)
+    (only,) = model.contributions(row([40], [4.5]), np.array([41])) or [[]]
+    assert only[0].value == pytest.approx(content_scores64(model, row([40], [4.5]))[0, 41])
+    empty = sp.csr_array((1, N_ITEMS), dtype=np.float32)
+    assert model.contributions(empty, items[:2]) == [[], []]
+    assert model.explain(empty, items[:1]) == ["nothing in your history adds to its score"]
+
+    inter = replace(data.interactions, rating=None)
+    implicit = make("content").fit(replace(data, interactions=inter, rating_scale=None))
+    assert implicit.rating_scale_[1] <= implicit.rating_scale_[0]
+    binary = inter.csr("binary")
+    for user in (0, 42):
+        assert_contributions_are_drops(
+            implicit, binary[[user]], top_unseen(implicit, binary[[user]])
+        )
+        assert_deletion_check(implicit, binary[[user]])
 
 
 @pytest.mark.parametrize("weighting", ["binary", "rating"])
@@ -217,3 +276,48 @@ def test_describe_names_the_largest_positive_terms() -> None:
     )
     (none,) = rank_contributions(np.array([1]), np.array([[-1.0]]))
     assert describe(none) == "nothing in your history adds to its score"
+
+
+#: ml-latest-small users (dense index) with 45 to 314 ratings
+ML_USERS = (0, 5, 13, 42, 99, 200, 313, 500)
+
+
+def test_content_deletion_check_on_ml_latest_small(ml_small: Dataset) -> None:
+    """64 user/item pairs (8 users, their top 8 unseen items): the named history item is the
+    one whose removal lowers the score most, by the model's own score_history, and every
+    contribution is that item's leave-one-out drop."""
+    model = make("content").fit(ml_small)
+    ratings = ml_small.interactions.csr("rating")
+    for user in ML_USERS:
+        history = ratings[[user]]
+        assert_deletion_check(model, history)
+        items = top_unseen(model, history)
+        found = model.contributions(history, items)
+        assert found is not None
+        full = np.asarray(model.score_history(history))[0][items]
+        without = np.asarray(model.score_history(leave_one_out(history)))[:, items]
+        position = {int(i): p for p, i in enumerate(history.indices)}
+        for r, parts in enumerate(found):
+            drops = np.array([full[r] - without[position[c.item], r] for c in parts])
+            np.testing.assert_allclose([c.value for c in parts], drops, rtol=1e-3, atol=2e-6)
+
+
+def test_hybrid_content_part_passes_the_deletion_check(ml_small: Dataset) -> None:
+    """A newcomer's (15 ratings, beta 20) hybrid reason is its content part's, which passes
+    the deletion check on ml-latest-small."""
+    model = make("hybrid", {"cf": "popularity"}).fit(ml_small)
+    ratings = ml_small.interactions.csr("rating")
+    for user in ML_USERS[:4]:
+        full = ratings[[user]]
+        keep = np.zeros(full.shape[1], np.float32)
+        keep[full.indices[:15]] = 1.0
+        history = sp.csr_array(full.multiply(keep[None, :]))
+        history.eliminate_zeros()
+        assert history.nnz == 15
+        items = top_unseen(model.content_, history)
+        reasons = model.explain(history, items)
+        own = model.content_.explain(history, items)
+        assert reasons is not None and own is not None
+        for reason, part in zip(reasons, own, strict=True):
+            assert reason.startswith(part) and "content part" in reason
+        assert_deletion_check(model.content_, history)

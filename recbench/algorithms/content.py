@@ -5,7 +5,8 @@ a user's profile is the sum of their rated items' vectors weighted by a choice w
 (rating - user mean), or by 1 on implicit data. Ranking scores are cosine similarities between
 profile and items, so items that have features but no ratings are scored like any other (the
 model is inductive on items). Ratings are predicted from the user's ratings of the items most
-similar in content.
+similar in content. Explanations name the history items whose removal would lower an item's
+score most (leave-one-out; centring and the cosine make the profile's terms inseparable).
 """
 
 from __future__ import annotations
@@ -245,22 +246,76 @@ class ContentRecommender(Recommender[ContentConfig]):
     def contributions(
         self, history: sp.csr_array, items: np.ndarray
     ) -> list[list[Contribution]] | None:
-        """Item j's score is ``sum_l w_l (f_l . f_j) / |profile|`` over the history items l
-        (``w_l`` the item's weight in the profile, ``f`` the TF-IDF rows)."""
+        """Each history item's contribution to item j's score is the exact drop in that score
+        when the item is left out of the history (leave-one-out).
+
+        The score is the cosine of the profile ``p = sum_l w_l f_l`` and ``f_j``, with weights
+        ``w_l = choice_weight + r_l - mean(r)``: leaving item m out moves the mean, hence every
+        other weight, and the profile's norm, so ``w_l (f_l . f_j) / |p|`` is not what item l
+        adds and the largest such term need not be the item whose removal costs the most. The
+        leave-one-out profiles are ``p_m = A - a_m B - (c + r_m - a_m) f_m`` (``A = sum_l (c +
+        r_l) f_l``, ``B = sum_l f_l``, ``a_m`` the mean without m; ``B - f_m`` where the rest
+        weigh 1: implicit data, or no rest rating away from its mean), built in blocks of rows
+        over the tokens the history uses and scored against the items. The drops do not sum
+        to the score; a share is a drop over the sum of the positive drops.
+        """
         self.check_is_fitted()
-        weights = self._weights(sp.csr_array(history, dtype=np.float32))
-        weights.sum_duplicates()
-        rated = np.asarray(weights.indices, np.int64)
+        hist = sp.csr_array(history, dtype=np.float32)[[0]]
+        hist.sum_duplicates()
+        items = np.asarray(items, np.int64)
+        rated = np.asarray(hist.indices, np.int64)
+        h = len(rated)
+        if h == 0:
+            return [[] for _ in items]
         feats = self._features()
-        profile = weights @ feats
-        norm = float(np.sqrt(profile.multiply(profile).sum()))
-        sims = (feats[np.asarray(items, np.int64)] @ feats[rated].T).toarray()
-        terms = sims * weights.data[None, :].astype(np.float64) / (norm if norm > 0 else 1.0)
-        return rank_contributions(rated, terms)
+        used = np.unique(feats[rated].indices)
+        rows = sp.csr_array(feats[rated][:, used], dtype=np.float64)  # h x tokens used
+        targets = feats[items][:, used].toarray().astype(np.float64).T  # tokens used x items
+        weights = self._weights(hist).data.astype(np.float64)
+        profile = rows.T @ weights
+        norm = float(np.sqrt(profile @ profile))
+        full = (profile @ targets) / (norm if norm > 0 else 1.0)
+        if h == 1:  # without it the profile is empty and every score 0
+            return rank_contributions(rated, full[:, None])
+        x, y, z = self._leave_one_out_coefficients(hist.data.astype(np.float64))
+        a = rows.T @ (self.config.choice_weight + hist.data.astype(np.float64))
+        b = np.asarray(rows.sum(axis=0)).ravel()
+        drops = np.empty((h, len(items)))
+        step = max(1, (1 << 21) // max(len(used), 1))  # rows per block: 16 MiB of float64
+        for lo in range(0, h, step):
+            hi = min(lo + step, h)
+            own = (sp.diags_array(z[lo:hi]) @ rows[lo:hi]).toarray()
+            block = x[lo:hi, None] * a[None, :] + y[lo:hi, None] * b[None, :] - own
+            norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+            scores = (block @ targets) / np.where(norms > 0, norms, 1.0)[:, None]
+            drops[lo:hi] = full[None, :] - scores
+        return rank_contributions(rated, drops.T)
+
+    def _leave_one_out_coefficients(
+        self, ratings: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per left-out item m (h >= 2), (x, y, z) with ``p_m = x A + y B - z f_m`` as
+        :meth:`_weights` weighs the other items."""
+        h = len(ratings)
+        ones = np.ones(h)
+        if self.rating_scale_[1] <= self.rating_scale_[0]:  # implicit: every item weighs 1
+            return np.zeros(h), ones, ones
+        c = self.config.choice_weight
+        mean = (ratings.sum() - ratings) / (h - 1)  # the mean without item m
+        order = np.argsort(ratings, kind="stable")
+        lowest, second_lowest = ratings[order[0]], ratings[order[1]]
+        highest, second_highest = ratings[order[-1]], ratings[order[-2]]
+        low = np.where(np.arange(h) == order[0], second_lowest, lowest)  # min without m
+        high = np.where(np.arange(h) == order[-1], second_highest, highest)  # max without m
+        flat = (c + high - mean == 0) & (c + low - mean == 0)  # _weights then weighs all 1
+        x = np.where(flat, 0.0, 1.0)
+        y = np.where(flat, 1.0, -mean)
+        z = np.where(flat, 1.0, c + ratings - mean)
+        return x, y, z
 
     def explain(self, history: sp.csr_array, items: np.ndarray) -> list[str] | None:
-        """The history items contributing most to each score, and the features the user's
-        profile and the item share most strongly."""
+        """The history items whose removal lowers each score most (:meth:`contributions`), and
+        the features the user's profile and the item share most strongly."""
         found = self.contributions(history, items)
         if found is None:  # pragma: no cover - content always decomposes
             return None
