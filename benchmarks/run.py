@@ -15,6 +15,7 @@ Sections:
 5. kNN rating predictors (basic / means / baseline) vs Surprise's KNN classes on the same folds.
 6. Netflix-Prize-format parse of 10M generated ratings, first parse vs cached load, peak memory.
 7. ANN (HNSW) recall@10 against exact search and queries per second, two-tower and synthetic.
+8. Intervals + significance tests vs the compare they annotate (``rigour_bench.py``).
 
 Data: ml-100k from ``<repo>/../shared/datasets/ml-100k/u.data`` (override with
 ``RECBENCH_ML100K``); when it is absent every section falls back to the bundled
@@ -502,6 +503,10 @@ def main() -> int:
     import ann_bench
 
     ann_bench.run(console)
+    console.rule("8. Intervals and significance tests vs the compare they annotate")
+    import rigour_bench
+
+    rigour_bench.run(console, data.dataset, SEED)
     console.print(f"\nTotal benchmark time {fmt_s(time.perf_counter() - t0)}.")
     return 0
 

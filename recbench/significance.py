@@ -108,45 +108,98 @@ def _fold_interval(rows: pd.DataFrame, level: float) -> Interval:
     return Interval(v, float("nan"), float("nan"), "none", 1, "users", level)
 
 
-def _intervals(
-    res: ExperimentResult, algo: str, keys: list[str], opts: StatsOptions
-) -> dict[tuple[str, str], Interval]:
-    out: dict[tuple[str, str], Interval] = {}
-    rows = res.results[res.results["algorithm"] == algo]
-    own = set(result_keys_of(rows))
-    keys = [k for k in keys if k in own]
+@dataclass
+class _Cell:
+    """One algorithm's per-user values for intervals: one (users, values, weights) per run."""
+
+    algo: str
+    sources: list[_Source]
+    runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    repeats: list[int]
+
+
+def _cell(res: ExperimentResult, algo: str, keys: list[str]) -> _Cell:
     pu = res.per_user
     mine = pu[pu["algorithm"] == algo] if len(pu) and "algorithm" in pu else pd.DataFrame()
     sources = [s for k in keys if (s := _source(k)) is not None and s.column in mine]
-    if sources:
-        runs, weights, repeats = [], [], []
-        for _, g in mine.groupby(_run_ids(mine), sort=True):
-            runs.append(g[[s.column for s in sources]].to_numpy(np.float64))
-            n = g["n_ratings"].fillna(0).to_numpy(np.float64) if "n_ratings" in g else None
-            w = np.ones((len(g), len(sources)))
-            for j, s in enumerate(sources):
-                if s.weighted and n is not None:
-                    w[:, j] = n
-            weights.append(w)
-            repeats.append(int(g["seed"].iloc[0]) if "seed" in g else 0)
+    cell = _Cell(algo, sources, [], [])
+    if not sources:
+        return cell
+    for _, g in mine.groupby(_run_ids(mine), sort=True):
+        x = g[[s.column for s in sources]].to_numpy(np.float64)
+        n = g["n_ratings"].fillna(0).to_numpy(np.float64) if "n_ratings" in g else None
+        w = np.ones(x.shape)
+        for j, s in enumerate(sources):
+            if s.weighted and n is not None:
+                w[:, j] = n
+        cell.runs.append((g["user"].to_numpy(np.int64), x, w))
+        cell.repeats.append(int(g["seed"].iloc[0]) if "seed" in g else 0)
+    return cell
+
+
+def _stacked_bootstrap(cells: list[_Cell], opts: StatsOptions) -> dict[tuple[str, str], Interval]:
+    """Single-split cells bootstrapped together: one set of resampled users serves every
+    algorithm and metric (the users are the same test users; a column's missing users are left
+    out of its mean), so the cost is one resampling, not one per algorithm."""
+    union = np.unique(np.concatenate([c.runs[0][0] for c in cells]))
+    width = sum(len(c.sources) for c in cells)
+    x = np.full((len(union), width), np.nan)
+    w = np.zeros((len(union), width))
+    col = 0
+    for c in cells:
+        users, vals, wts = c.runs[0]
+        rows = np.searchsorted(union, users)
+        x[rows, col : col + len(c.sources)] = vals
+        w[rows, col : col + len(c.sources)] = wts
+        col += len(c.sources)
+    ivs = cell_intervals(
+        [x],
+        weights=[w],
+        root=[s.root for c in cells for s in c.sources],
+        level=opts.level,
+        n_boot=opts.n_boot,
+        seed=opts.seed,
+    )
+    keys = [(c.algo, s.key) for c in cells for s in c.sources]
+    return dict(zip(keys, ivs, strict=True))
+
+
+def _intervals(
+    res: ExperimentResult, algos: list[str], keys: list[str], opts: StatsOptions
+) -> dict[tuple[str, str], Interval]:
+    out: dict[tuple[str, str], Interval] = {}
+    own = {
+        a: [k for k in result_keys_of(res.results[res.results["algorithm"] == a]) if k in keys]
+        for a in algos
+    }
+    cells = [c for a in algos if (c := _cell(res, a, own[a])).runs]
+    single = [c for c in cells if len(c.runs) == 1]
+    if single:
+        out.update(_stacked_bootstrap(single, opts))
+    for c in cells:
+        if len(c.runs) == 1:
+            continue
         ivs = cell_intervals(
-            runs,
-            weights=weights,
-            repeats=repeats,
-            root=[s.root for s in sources],
+            [x for _, x, _ in c.runs],
+            weights=[w for _, _, w in c.runs],
+            repeats=c.repeats,
+            root=[s.root for s in c.sources],
             level=opts.level,
             n_boot=opts.n_boot,
             seed=opts.seed,
         )
-        out.update({(algo, s.key): iv for s, iv in zip(sources, ivs, strict=True)})
-    done = {k for _, k in out}
-    for key in keys:
-        if key in done:
-            continue
-        name, _, k = key.partition("@")
-        sel = rows[(rows["metric"] == name) & (rows["k"].isna() if not k else rows["k"] == int(k))]
-        if len(sel):
-            out[(algo, key)] = _fold_interval(sel, opts.level)
+        out.update({(c.algo, s.key): iv for s, iv in zip(c.sources, ivs, strict=True)})
+    for a in algos:  # aggregate metrics: from the per-run table values
+        rows = res.results[res.results["algorithm"] == a]
+        for key in own[a]:
+            if (a, key) in out:
+                continue
+            name, _, k = key.partition("@")
+            sel = rows[
+                (rows["metric"] == name) & (rows["k"].isna() if not k else rows["k"] == int(k))
+            ]
+            if len(sel):
+                out[(a, key)] = _fold_interval(sel, opts.level)
     return out
 
 
@@ -297,8 +350,7 @@ def analyse(
     intervals: dict[tuple[str, str], Interval] = {}
     notes: list[str] = []
     if opts.ci:
-        for a in algos:
-            intervals.update(_intervals(res, a, keys, opts))
+        intervals = _intervals(res, algos, keys, opts)
         if intervals:
             notes.append(_interval_note(res, opts, list(intervals.values())))
     comparisons: dict[tuple[str, str], Comparison] = {}
