@@ -193,3 +193,21 @@ def test_store_is_queryable_as_plain_parquet(tmp_path: Path) -> None:
     frame = pd.read_parquet(files[0])
     assert set(frame["run_id"]) == {res.run_id}
     assert set(frame["metric"]) >= {"ndcg", "precision", "recall"}
+
+
+def test_tune_records_tuned_and_default_test_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["tune", "baseline", "--trials", "2", "--metric", "rmse"]
+    res = run_cli([*args, "--no-store"], capsys, data_dir=tmp_path)
+    assert res.code == 0, res.err
+    assert Store.in_data_dir(tmp_path).runs() == []
+    res = run_cli(args, capsys, data_dir=tmp_path)
+    assert res.code == 0, res.err
+    store = Store.in_data_dir(tmp_path)
+    (run,) = store.runs()
+    assert run.kind == "tune" and run.manifest["tuning"]["n_trials"] == 2
+    rows = store.results(run)
+    assert set(rows["algorithm"]) == {"baseline[tuned]", "baseline[defaults]"}
+    shown = run_cli(["runs", "show", run.run_id], capsys, data_dir=tmp_path)
+    assert "baseline[tuned]" in shown.out

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from recbench.cli.common import State, info, out, state, warn, write_results
@@ -104,6 +105,20 @@ def remember(
     return run_id
 
 
+def remember_tune(st: State, result: Any, dataset: Any, split: str, no_store: bool) -> None:
+    """After ``recbench tune``: record the tuned (and default) test metrics as a run."""
+    if no_store:
+        return
+    from recbench.store.record import record_tune
+
+    try:
+        run_id = record_tune(_store(st), result, dataset, split)
+    except OSError as exc:
+        warn(f"run not recorded in the results store ({exc.strerror or exc}); see --no-store")
+        return
+    info(st, f"recorded run {run_id} (see: recbench runs show {run_id})")
+
+
 def _fmt(value: Any) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "—"
@@ -121,12 +136,13 @@ def list_runs(
     if as_json:
         typer.echo(json.dumps([_brief(r.manifest, len(r.cell_ids())) for r in runs], indent=2))
         return
-    table = Table(title=f"recbench runs · {_store(state(ctx)).root}", title_style="bold")
+    title = escape(f"recbench runs · {_store(state(ctx)).root}")
+    table = Table(title=title, title_style="bold")
     for col in ("run", "kind", "status", "started", "datasets", "splits", "algorithms", "cells"):
         table.add_column(col, no_wrap=col != "datasets", overflow="fold")
     for r in runs:
         b = _brief(r.manifest, len(r.cell_ids()))
-        table.add_row(
+        row = (
             r.run_id,
             b["kind"],
             b["status"],
@@ -136,6 +152,7 @@ def list_runs(
             str(len(b["algorithms"])),
             f"{b['cells']}/{b['n_cells'] or '?'}",
         )
+        table.add_row(*(escape(str(x)) for x in row))
     out.print(table)
 
 
@@ -170,7 +187,7 @@ def show(
         doc["summary"] = json.loads(summ.to_json(orient="records"))
         typer.echo(json.dumps(doc, indent=2, default=str))
         return
-    out.print(f"[bold]run {info_.run_id}[/] · {m.get('kind')} · {m.get('status')}")
+    out.print(f"run {info_.run_id} · {m.get('kind')} · {m.get('status')}", markup=False)
     for key in ("name", "started", "ended", "recbench_version", "python", "study_path"):
         if m.get(key):
             out.print(f"  {key}: {m[key]}", markup=False)
@@ -206,14 +223,14 @@ def summary_table(summ: pd.DataFrame, title: str) -> Table:
     groups = summ[["dataset", "split"]].drop_duplicates()
     single = len(groups) == 1
     if single:
-        table.title = f"{title} · {groups.iloc[0]['dataset']} · {groups.iloc[0]['split']}"
+        table.title = escape(f"{title} · {groups.iloc[0]['dataset']} · {groups.iloc[0]['split']}")
     keys = ["algorithm"] if single else ["dataset", "split", "algorithm"]
     for name in (*keys, *cols):
         table.add_column(name, justify="left" if name in keys else "right", no_wrap=True)
     for key, g in summ.groupby(["dataset", "split", "algorithm"], sort=False):
         values = dict(zip(g["col"], g["mean"], strict=True))
         labels = [str(key[2])] if single else [str(x) for x in key]
-        table.add_row(*labels, *(_fmt(values.get(c)) for c in cols))
+        table.add_row(*(escape(x) for x in labels), *(_fmt(values.get(c)) for c in cols))
     return table
 
 
@@ -239,7 +256,7 @@ def diff(
         }
         typer.echo(json.dumps(doc, indent=2, default=str))
         return
-    out.print(f"[bold]runs diff[/] a={a.run_id}  b={b.run_id}")
+    out.print(f"runs diff a={a.run_id}  b={b.run_id}", markup=False)
     if changes:
         for key, va, vb in changes:
             out.print(f"  changed {key}: {va!r} -> {vb!r}", markup=False)
@@ -257,7 +274,8 @@ def diff(
         )
         delta = "—" if pd.isna(r.delta) else f"{r.delta:+.4f}"
         rel = "—" if pd.isna(r.relative) else f"{100 * r.relative:+.1f}%"
-        table.add_row(r.dataset, r.split, algo, metric, _fmt(r.a), _fmt(r.b), delta, rel)
+        cells = (r.dataset, r.split, algo, metric, _fmt(r.a), _fmt(r.b), delta, rel)
+        table.add_row(*(escape(str(x)) for x in cells))
     out.print(table)
 
 

@@ -27,6 +27,7 @@ from recbench.cli.options import (
     SepOpt,
     ThresholdOpt,
 )
+from recbench.cli.runs import NoStoreOpt, remember_tune
 from recbench.data import DatasetSpec
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.data.model import Dataset
@@ -164,6 +165,7 @@ def tune_command(
         typer.Option("--reference/--no-reference", help="Also test the default configuration."),
     ] = True,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    no_store: NoStoreOpt = False,
 ) -> None:
     """Tune ALGO's parameters on a validation split cut from the training part (Optuna TPE);
     refit the best configuration on the whole training part and report its test metrics."""
@@ -198,6 +200,7 @@ def tune_command(
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
     with _live(st, n_trials, objective.key) as on_progress:
         result = tune(ds, split_spec, spec, files, val_split, on_progress, reference)
+    remember_tune(st, result, ds, str(split_spec), no_store)
     if fmt == "json":
         typer.echo(json.dumps(result_json(result), indent=2, default=str))
         return

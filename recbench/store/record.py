@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from recbench.experiment import ExperimentResult
+from recbench.data.model import Dataset
+from recbench.experiment import ExperimentResult, results_frame
 from recbench.store.runs import Store
 
 
@@ -18,15 +19,7 @@ def experiment_manifest(res: ExperimentResult, kind: str) -> dict[str, Any]:
     return {
         "kind": kind,
         "name": None,
-        "datasets": [
-            {
-                "name": ds.name,
-                "checksum": ds.checksum,
-                "n_ratings": len(ds.interactions.user),
-                "n_users": int(ds.n_users),
-                "n_items": int(ds.n_items),
-            }
-        ],
+        "datasets": [_dataset_record(ds)],
         "splits": [str(res.split)],
         "seeds": [res.seed],
         "ks": list(res.eval_config.ks),
@@ -85,3 +78,92 @@ def _select(frame: pd.DataFrame, label: str, fold: int) -> pd.DataFrame:
     if not len(frame) or "algorithm" not in frame:
         return pd.DataFrame()
     return frame[(frame["algorithm"] == label) & (frame["fold"] == fold)]
+
+
+def record_tune(store: Store, result: Any, dataset: Dataset, split: str) -> str:
+    """Record a ``recbench tune`` (a :class:`recbench.tuning.TuneResult`) as a complete run:
+    one cell for the tuned configuration's test metrics, one for the defaults' when tested."""
+    spec = result.spec
+    tuned_label = f"{spec.algorithm}[tuned]"
+    algorithms = [{"label": tuned_label, "name": spec.algorithm, "params": result.params}]
+    tested: list[tuple[str, dict[str, Any], dict[str, float]]] = [
+        (tuned_label, result.params, result.test)
+    ]
+    if result.default_test:
+        tested.append((f"{spec.algorithm}[defaults]", dict(spec.fixed), result.default_test))
+        algorithms.append(
+            {"label": tested[1][0], "name": spec.algorithm, "params": dict(spec.fixed)}
+        )
+    manifest = {
+        "kind": "tune",
+        "name": result.study,
+        "datasets": [_dataset_record(dataset)],
+        "splits": [split],
+        "seeds": [spec.seed],
+        "ks": [spec.objective.k] if spec.objective.k is not None else [],
+        "relevance_threshold": spec.relevance_threshold,
+        "protocol": result.protocol,
+        "algorithms": algorithms,
+        "tuning": {
+            "objective": spec.objective.key,
+            "validation": result.val_protocol,
+            "n_trials": len(result.trials),
+            "best_trial": result.best.number,
+            "best_value": result.best.value,
+            "trials": [
+                {"number": t.number, "state": t.state, "value": t.value, "params": t.params}
+                for t in result.trials
+            ],
+        },
+        "n_cells": len(tested),
+    }
+    writer = store.create(manifest)
+    try:
+        for order, (label, params, metrics) in enumerate(tested):
+            rows = []
+            for key, value in metrics.items():
+                name, _, k = key.partition("@")
+                rows.append(
+                    {
+                        "dataset": dataset.name,
+                        "split": split,
+                        "fold": 0,
+                        "algorithm": label,
+                        "params": json.dumps(params, sort_keys=True, default=str),
+                        "metric": name,
+                        "k": int(k) if k else None,
+                        "value": float(value),
+                        "fit_seconds": float(result.fit_seconds),
+                        "score_seconds": float("nan"),
+                        "n_users": None,
+                        "n_test": None,
+                        "n_fallback": None,
+                        "seed": spec.seed,
+                    }
+                )
+            key_ = {"dataset": 0, "split": split, "seed": spec.seed, "fold": 0, "label": label}
+            meta = {
+                **key_,
+                "algorithm": spec.algorithm,
+                "params": params,
+                "order": order,
+                "dataset_name": dataset.name,
+                "n_folds": 1,
+                "protocol": result.protocol,
+            }
+            frame = results_frame(rows)
+            writer.record_cell(_cell_id(key_), meta, frame, pd.DataFrame(), pd.DataFrame())
+        writer.finish("complete")
+    finally:
+        writer.close()
+    return writer.run_id
+
+
+def _dataset_record(ds: Dataset) -> dict[str, Any]:
+    return {
+        "name": ds.name,
+        "checksum": ds.checksum,
+        "n_ratings": len(ds.interactions.user),
+        "n_users": int(ds.n_users),
+        "n_items": int(ds.n_items),
+    }
