@@ -237,7 +237,8 @@ def test_explanations_are_one_string_per_item(case, board) -> None:  # type: ign
 
 @cases
 def test_contributions_add_up_to_the_score(case, board) -> None:  # type: ignore[no-untyped-def]
-    """Where a model decomposes its score over the history, the parts sum to it."""
+    """Where a model decomposes its score over the history, the parts sum to it (content:
+    leave-one-out drops, which need not)."""
     model = fitted(case)
     history = board.interactions.csr("rating")[[0]]
     items = np.arange(board.n_items)
@@ -252,7 +253,8 @@ def test_contributions_add_up_to_the_score(case, board) -> None:  # type: ignore
         positive = sum(v for v in values if v > 0)
         if positive > 0:
             assert sum(c.share for c in parts) == pytest.approx(1.0)
-    if model.cold_users:  # the score of a user given by that history (ALS: tested apart)
+    # content's parts are leave-one-out drops (tests/test_explain.py), not terms of its score
+    if model.cold_users and model.family != "content":  # ALS: tested apart
         totals = np.array([sum(c.value for c in parts) for parts in found])
         expected = np.asarray(model.score_history(history))[0]
         np.testing.assert_allclose(totals, expected, rtol=1e-4, atol=1e-5)

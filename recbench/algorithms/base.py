@@ -201,7 +201,9 @@ class Recommender(ABC, Generic[ConfigT]):
     ) -> list[list[Contribution]] | None:
         """Per item of ``items``: each history item's additive part of that item's score for
         the user whose (1 x n_items) training row is ``history``, largest first; None when the
-        model's score is not such a sum. The parts sum to the score the model ranks by."""
+        model's score is not such a sum. The parts sum to the score the model ranks by, except
+        where the model's terms are not separable (content: each part is the drop in the score
+        when that history item is left out)."""
         return None
 
     def explain(self, history: sp.csr_array, items: np.ndarray) -> list[str] | None:

@@ -23,7 +23,7 @@ class Contribution(NamedTuple):
 
     #: dense index of the history item
     item: int
-    #: its term in the sum that is the score
+    #: its term in the sum that is the score (content: the drop in the score without it)
     value: float
     #: ``value`` over the sum of the positive terms (the evidence for the item); 0 when <= 0
     share: float
