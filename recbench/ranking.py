@@ -11,22 +11,20 @@ by three faster routes:
 - **dot products**: a model whose ``score(users) == query_vectors(users) @ item_embeddings().T``
   is scored by that product directly (thread-safe numpy, releasing the GIL), half-batches in two
   threads so both cores work while the batch stays within the evaluator's memory budget;
-- **selection**: ``torch.topk`` (a maintained, threaded partial sort; used when the ranking is
-  big enough to repay importing torch) picks K + 1 per row; a row
-  whose K-th and (K + 1)-th scores are equal may have ties across the cut-off and is redone by
-  ``top_k``; equal scores inside the list are put in item-index order. Without torch (the
-  ``deep`` extra) ``top_k`` does the selection.
+- **selection without a full partition**: each row's k-th largest *block maximum* (the row cut
+  into about 8K blocks) is a lower bound ``t`` of its k-th largest score, since those K block
+  maxima are K distinct entries >= ``t``; only entries >= ``t`` (typically about K per row) are
+  gathered (``flatnonzero``) and sorted by (row, score descending, item index). Every entry tied
+  at the cut-off is among them, so the tie rule holds exactly, with no fallback. A few vectorised
+  passes (max, compare, flatnonzero) instead of ``argpartition``'s per-row selection; numpy
+  releases the GIL in each, so half-batches run in two threads.
 
 ``ENABLED = False`` restores the plain path (score, mask, ``top_k``): the benchmark's baseline.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import os
-import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -38,12 +36,10 @@ from recbench.metrics.topk import mask_seen, top_k
 
 #: switch the fast routes off (the plain path, for benchmarks and tests)
 ENABLED = True
-#: batches smaller than this many cells are not worth torch's or a thread pool's overhead
+#: batches smaller than this many cells are not worth a thread pool's overhead
 MIN_FAST_CELLS = 1 << 18
-#: users x items below which importing torch (a second or more) costs more than it saves;
-#: torch is used at any size once something else has imported it
-TORCH_MIN_CELLS = 100_000_000
-_HAS_TORCH = importlib.util.find_spec("torch") is not None
+#: a row whose candidates (entries >= its bound) exceed this many per K goes to ``top_k``
+MAX_CANDIDATES_PER_K = 64
 
 
 def cores() -> int:
@@ -76,10 +72,6 @@ class Ranker:
         self._global: np.ndarray | None = None
         self._vectors: tuple[Any, np.ndarray] | None = None
         self.route = "plain"
-        #: select with torch.topk (else top_k)
-        self.torch = _HAS_TORCH and (
-            "torch" in sys.modules or seen.shape[0] * self.n_items >= TORCH_MIN_CELLS
-        )
         if not ENABLED or from_history:
             return
         if model.same_scores_for_all_users:
@@ -99,12 +91,20 @@ class Ranker:
         if self.route == "dot product" and len(users) * self.n_items >= MIN_FAST_CELLS:
             halves = [h for h in np.array_split(users, min(cores(), 2)) if len(h)]
             if len(halves) > 1:
-                threads = _torch_threads(1) if self.torch else contextlib.nullcontext()
-                with threads, ThreadPoolExecutor(len(halves)) as pool:
+                with ThreadPoolExecutor(len(halves)) as pool:
                     parts = list(pool.map(self._dot_part, halves))
                 return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
             return self._dot_part(users)
-        return self._select(self._scores(users), users)
+        scores = self._scores(users)
+        if len(users) * self.n_items < MIN_FAST_CELLS or len(users) < 2:
+            return self._select(scores, users)
+        mask_seen(scores, self.seen, users)
+        if self.blocked is not None:
+            scores[:, self.blocked] = -np.inf
+        halves = np.array_split(np.arange(len(users)), min(cores(), 2))
+        with ThreadPoolExecutor(len(halves)) as pool:
+            parts = list(pool.map(lambda rows: select_top(scores[rows], self.k), halves))
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     # -- routes --------------------------------------------------------------------------------
     def _scores(self, users: np.ndarray) -> np.ndarray:
@@ -128,7 +128,7 @@ class Ranker:
         mask_seen(scores, self.seen, users)
         if self.blocked is not None:
             scores[:, self.blocked] = -np.inf
-        return select_top(scores, self.k) if self.torch else top_k(scores, self.k)
+        return select_top(scores, self.k)
 
     def _one_list(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The catalogue ranked once; per user, the first k items of it they have not seen."""
@@ -171,44 +171,37 @@ class Ranker:
         return idx, vals
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """torch's intra-op threads set to ``n`` (from the calling thread) while the block runs."""
-    if not _HAS_TORCH:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def select_top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`recbench.metrics.topk.top_k` (same items, same order), by ``torch.topk`` when it
-    pays."""
-    n_items = scores.shape[1]
-    k = min(k, n_items)
-    if not (ENABLED and _HAS_TORCH) or k + 1 > n_items or scores.size < MIN_FAST_CELLS:
+    """:func:`recbench.metrics.topk.top_k` (same items, same order, ``scores`` unchanged) by the
+    block-maximum bound (module docs); small or narrow inputs go to ``top_k``."""
+    n, m = scores.shape
+    k = min(k, m)
+    blocks = min(max(8 * k, 64), m // 2)
+    if not ENABLED or scores.size < MIN_FAST_CELLS or blocks < 2 * k:
         return top_k(scores, k)
-    import torch
-
-    t = torch.from_numpy(np.ascontiguousarray(scores))
-    vals_t, idx_t = torch.topk(t, k + 1, dim=1, largest=True, sorted=True)
-    vals_all = vals_t.numpy()
-    idx = idx_t.numpy()[:, :k].astype(np.int64)
-    vals = vals_all[:, :k].copy()
-    # A row is settled when its (k+1)-th score is strictly below its k-th: no tie crosses the
-    # cut-off (NaN and -inf rows compare False and are redone exactly).
-    crowded = np.flatnonzero(~(vals_all[:, k] < vals_all[:, k - 1]))
-    order = np.lexsort((idx, -vals), axis=1)  # equal scores inside the list: lower index first
-    idx = np.take_along_axis(idx, order, axis=1)
-    vals = np.take_along_axis(vals, order, axis=1)
+    width = m // blocks
+    block_max = scores[:, : blocks * width].reshape(n, blocks, width).max(axis=2)
+    bound = np.partition(block_max, blocks - k, axis=1)[:, blocks - k]
+    flat = np.flatnonzero(scores >= bound[:, None])
+    rows, cols = np.divmod(flat, m)
+    per_row = np.bincount(rows, minlength=n)
+    # rows mostly -inf (many candidates) or with NaN (too few) are left to top_k
+    crowded = np.flatnonzero((per_row > MAX_CANDIDATES_PER_K * k) | (per_row < k))
     if len(crowded):
-        sub_idx, sub_vals = top_k(scores[crowded], k)
-        idx[crowded] = sub_idx
-        vals[crowded] = sub_vals
-    return idx, vals
+        keep_rows = np.ones(n, dtype=bool)
+        keep_rows[crowded] = False
+        sel = keep_rows[rows]
+        flat, rows, cols = flat[sel], rows[sel], cols[sel]
+    vals = scores.ravel()[flat]
+    order = np.lexsort((cols, -vals, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    first = np.searchsorted(rows, np.arange(n))
+    rank = np.arange(len(rows)) - first[rows]
+    take = rank < k
+    idx = np.zeros((n, k), dtype=np.int64)
+    out = np.full((n, k), -np.inf, dtype=np.float32)
+    idx[rows[take], rank[take]] = cols[take]
+    out[rows[take], rank[take]] = vals[take]
+    if len(crowded):
+        idx[crowded], out[crowded] = top_k(scores[crowded], k)
+    return idx, out

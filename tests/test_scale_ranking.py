@@ -19,7 +19,6 @@ from recbench.split import Split, make_split, parse_split
 def fast_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
     """Small test batches take the fast routes too."""
     monkeypatch.setattr(ranking, "MIN_FAST_CELLS", 0)
-    monkeypatch.setattr(ranking, "TORCH_MIN_CELLS", 0)
 
 
 def _finite_lists(idx: np.ndarray, vals: np.ndarray) -> list[list[int]]:
@@ -30,14 +29,19 @@ def _finite_lists(idx: np.ndarray, vals: np.ndarray) -> list[list[int]]:
 @pytest.mark.parametrize("levels", [3, 1000])
 def test_select_top_equals_top_k_with_ties(k: int, levels: int) -> None:
     rng = np.random.default_rng(k * levels)
-    scores = rng.integers(0, levels, (200, 30)).astype(np.float32)
+    scores = rng.integers(0, levels, (200, 400)).astype(np.float32)
     scores[rng.random(scores.shape) < 0.3] = -np.inf  # seen items
     scores[5] = -np.inf
     scores[6, :] = 1.0  # one big tie
+    scores[7, 3:] = -np.inf  # fewer than K left
+    scores[8, ::2] = np.nan
     want = top_k(scores.copy(), k)
-    got = ranking.select_top(scores.copy(), k)
+    before = scores.copy()
+    got = ranking.select_top(scores, k)
+    np.testing.assert_array_equal(scores, before)  # input untouched
     assert _finite_lists(*got) == _finite_lists(*want)
     np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[0][np.isfinite(got[1])], want[0][np.isfinite(want[1])])
 
 
 def _plain(model: object, split: Split, k: int) -> tuple[np.ndarray, np.ndarray]:
