@@ -172,3 +172,17 @@ def test_save_study_round_trips(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert not (tmp_path / "d" / "runs").exists()
     again = run_cli(["run", str(saved), "--no-store", "--dry-run"], capsys, tmp_path / "d")
     assert again.code == 0 and "2 cells" in again.out
+
+
+def test_study_tables_carry_intervals_and_significance(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study = tmp_path / "s.toml"
+    study.write_text(
+        'k = [10]\nbaseline = "popularity"\nmetrics = ["ndcg", "coverage"]\n'
+        '[[algorithms]]\nname = "popularity"\n[[algorithms]]\nname = "user-knn"\n'
+    )
+    res = run_cli(["run", str(study), "--no-store"], capsys, data_dir=tmp_path / "d")
+    assert res.code == 0, res.err
+    assert "±" in res.out and "▲" in res.out and "Cov@10" in res.out
+    assert "better / worse than popularity" in res.flat

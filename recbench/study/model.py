@@ -87,8 +87,10 @@ class Study(BaseModel):
     metrics: list[str] | None = None
     relevance_threshold: float | None = None
     memory_mb: Annotated[int, Field(ge=1)] = 256
-    #: significance in reports: the row every other is tested against ("best": the best on the
-    #: first ranking metric), the paired test, the multiple-comparison correction, alpha
+    #: intervals in every cell (--ci/--no-ci); significance (tables and reports): the row every
+    #: other is tested against ("best": the best on the first ranking metric), the paired test,
+    #: the multiple-comparison correction, alpha
+    ci: bool = True
     baseline: str | None = None
     test: str | None = None
     correction: str | None = None
@@ -131,6 +133,12 @@ COMPARE_KEYS = {
     "--fail-if": "[output] fail_if",
     "--by-segment": "[output] by_segment",
     "--seed": "seed",
+    "--repeats": "repeats",
+    "--ci/--no-ci": "ci",
+    "--baseline": "baseline",
+    "--test": "test",
+    "--correction": "correction",
+    "--alpha": "alpha",
 }
 
 

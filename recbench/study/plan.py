@@ -18,7 +18,7 @@ from recbench.data import DatasetSpec, Preprocessing
 from recbench.errors import RecbenchError
 from recbench.evaluation import EvalConfig
 from recbench.experiment import AlgoSpec
-from recbench.metrics import DEFAULT_METRICS, METRIC_ALIASES, METRIC_SPECS, METRICS
+from recbench.metrics import BEYOND_NAMES, DEFAULT_METRICS, METRIC_ALIASES, METRIC_SPECS, METRICS
 from recbench.render import output_format
 from recbench.split import SplitSpec, parse_split
 from recbench.study.model import AlgorithmEntry, DatasetEntry, StudyFile
@@ -281,11 +281,13 @@ def make_plan(sf: StudyFile) -> Plan:
         if str(spec) in {str(s) for s in splits}:
             raise sf.error(("splits", j), f"split '{spec}' is listed twice")
         splits.append(spec)
+    metrics = _metrics(sf)
     try:
         eval_config = EvalConfig(
             ks=tuple(dict.fromkeys(study.k)),
             relevance_threshold=study.relevance_threshold,
             memory_mb=study.memory_mb,
+            beyond=tuple(m for m in metrics if m in BEYOND_NAMES),
         )
     except RecbenchError as exc:
         raise sf.error(("k",), str(exc)) from None
@@ -306,5 +308,5 @@ def make_plan(sf: StudyFile) -> Plan:
         algorithms=algorithms,
         seeds=[study.seed + r for r in range(study.repeats)],
         eval=eval_config,
-        metrics=_metrics(sf),
+        metrics=metrics,
     )

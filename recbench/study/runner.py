@@ -214,8 +214,34 @@ def execute(
         if writer is not None:
             writer.close()
     groups = _assemble(plan, datasets, cells, collected)
+    _annotate(groups, plan)
     run_id = writer.run_id if writer is not None else None
     return StudyRun(plan, groups, run_id, reused, ran, notes)
+
+
+def _annotate(groups: list[ExperimentResult], plan: Plan) -> None:
+    """Intervals (and, with a baseline, paired tests) for each table, as compare computes them."""
+    study = plan.source.study
+    for g in groups:
+        g.repeats = len(plan.seeds)
+    if not study.ci and study.baseline is None:
+        return
+    from recbench.significance import analyse, stats_options
+
+    for g in groups:
+        if not len(g.results):
+            continue
+        opts = stats_options(
+            ci=study.ci,
+            baseline=study.baseline if len(g.algorithms) > 1 else None,
+            test=study.test or "randomization",
+            correction=study.correction or "holm",
+            alpha=study.alpha if study.alpha is not None else 0.05,
+            repeats=len(plan.seeds),
+            seed=plan.seeds[0],
+            algorithms=list(g.algorithms),
+        )
+        g.stats = analyse(g, opts, plan.metrics)
 
 
 def _cell_meta(run: RunInfo, cell_id: str) -> dict[str, Any] | None:
