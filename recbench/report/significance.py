@@ -13,7 +13,7 @@ from recbench.errors import RecbenchError
 from recbench.metrics import METRICS
 
 #: the report's defaults (a study's ``baseline`` / ``test`` / ``correction`` / ``alpha`` win)
-DEFAULTS = {"baseline": "best", "test": "t", "correction": "holm", "alpha": 0.05}
+DEFAULTS = {"baseline": "best", "test": "randomization", "correction": "holm", "alpha": 0.05}
 
 
 @dataclass
@@ -101,7 +101,6 @@ def significance(runs: list[Any], summary: pd.DataFrame) -> Marks:
                     test=str(s["test"]),
                     correction=str(s["correction"]),
                     alpha=float(s["alpha"]),
-                    n_rounds=2000,
                     skip_unpaired=True,
                 )
             except RecbenchError:
