@@ -91,9 +91,12 @@ def caption(res: ExperimentResult) -> list[str]:
         from recbench.data.preprocess import Preprocessing
 
         prep_text = f" Preprocessing: {Preprocessing.from_dict(prep).describe()}."
+    protocol = res.protocol
+    if res.stats is not None and res.stats.options.ci:  # ± is the interval, said below
+        protocol = protocol.replace("; mean ± std over folds", "; mean over folds")
     lines = [
         f"{ds.name}: {len(inter):,} ratings, {inter.n_users:,} users, {inter.n_items:,} items."
-        f"{prep_text} Split: {res.protocol}.",
+        f"{prep_text} Split: {protocol}.",
         _ranking_caption(res, rel),
     ]
     cold = {a: n for a, n in res.cold_users.items() if n}
@@ -105,8 +108,9 @@ def caption(res: ExperimentResult) -> list[str]:
     if len(fb):
         n_test = int(fb["n_test"].iloc[0])
         parts = ", ".join(f"{r.algorithm} {int(r.n_fallback):,}" for r in fb.itertuples())
+        each = f" over the {res.repeats} repeats" if res.repeats > 1 else ""
         lines.append(
-            f"Rating: all {n_test:,} test pairs predicted; pairs whose user or item has no "
+            f"Rating: all {n_test:,} test pairs{each} predicted; pairs whose user or item has no "
             f"training rating use the model's fallback estimate ({parts})."
         )
     by_reason: dict[str, list[str]] = {}
@@ -190,6 +194,8 @@ def half_width(hw: float) -> str:
     """An interval's half-width with about two significant digits (``0.011``, ``0.0042``)."""
     if hw != hw:
         return MISSING
+    if hw == 0:
+        return "0"
     if hw >= 1:
         return f"{hw:.2f}"
     if hw >= 0.01:
