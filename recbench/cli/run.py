@@ -23,7 +23,11 @@ from recbench.cli.common import (
     write_results,
 )
 from recbench.cli.options import (
+    AlphaOpt,
+    BaselineOpt,
+    CiOpt,
     ColumnsOpt,
+    CorrectionOpt,
     DatasetOpt,
     FailIf,
     FailIfOpt,
@@ -35,10 +39,12 @@ from recbench.cli.options import (
     MinUserOpt,
     OutputOpt,
     ParamOpt,
+    RepeatsOpt,
     ResultFormatOpt,
     SegmentOpt,
     SepOpt,
     SplitOpt,
+    TestOpt,
     ThresholdOpt,
     check_output,
     parse_algos,
@@ -51,10 +57,17 @@ from recbench.data import Dataset, DatasetSpec, Preprocessing
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.errors import ModelDirError, UsageError
 from recbench.evaluation import EvalConfig
-from recbench.experiment import ExperimentResult, run_experiment, single_result, summarise
-from recbench.metrics import METRICS
+from recbench.experiment import (
+    ExperimentResult,
+    run_experiment,
+    run_repeats,
+    single_result,
+    summarise,
+)
+from recbench.metrics import BEYOND_NAMES, METRICS
 from recbench.persistence import load_model, model_origin
 from recbench.render import parse_metrics, render_text, table_text, tables
+from recbench.significance import StatsOptions, analyse, check_pairable, stats_options
 from recbench.split import make_split, parse_split, split_help
 
 
@@ -71,10 +84,13 @@ class Request:
         metrics: str | None,
         fail_if: list[str] | None,
     ) -> None:
-        self.eval = EvalConfig(ks=parse_ks(ks), relevance_threshold=threshold, memory_mb=memory_mb)
+        self.metrics = _check_metrics(metrics)
+        beyond = tuple(m for m in self.metrics if m in BEYOND_NAMES)
+        self.eval = EvalConfig(
+            ks=parse_ks(ks), relevance_threshold=threshold, memory_mb=memory_mb, beyond=beyond
+        )
         self.fmt = result_format(fmt, output)
         self.output = check_output(output)
-        self.metrics = _check_metrics(metrics)
         self.fail_if = parse_fail_if(fail_if, self.eval.ks)
 
     def fit_catalogue(self, st: State, ds: Dataset) -> None:
@@ -97,8 +113,17 @@ def _check_metrics(spec: str | None) -> tuple[str, ...]:
     return metrics
 
 
-def _emit(st: State, res: ExperimentResult, req: Request, by_segment: bool, command: str) -> None:
+def _emit(
+    st: State,
+    res: ExperimentResult,
+    req: Request,
+    by_segment: bool,
+    command: str,
+    stats: StatsOptions | None = None,
+) -> None:
     """Print/write results, then apply --fail-if (exit 1 naming what failed)."""
+    if stats is not None:
+        res.stats = analyse(res, stats, req.metrics)
     shown = tables(res, req.metrics, by_segment, command)
     fmt, output = req.fmt, req.output
     if output is not None:
@@ -144,6 +169,9 @@ def check_fail_if(res: ExperimentResult, conds: list[FailIf]) -> list[str]:
     for c in conds:
         if c.algorithm and c.algorithm not in algos:
             raise UsageError(f"--fail-if '{c.text}': '{c.algorithm}' was not run")
+        if c.significance:
+            msgs += _significance_failures(res, c)
+            continue
         sel = summ[summ["metric"] == c.metric]
         sel = sel[sel["k"].isna()] if c.k is None else sel[sel["k"] == c.k]
         if c.algorithm:
@@ -153,6 +181,20 @@ def check_fail_if(res: ExperimentResult, conds: list[FailIf]) -> list[str]:
         for r in sel.itertuples():
             if c.triggered(float(r.mean)):
                 msgs.append(f"{c.text}: {r.algorithm} {c.key()} = {r.mean:.4f}")
+    return msgs
+
+
+def _significance_failures(res: ExperimentResult, c: FailIf) -> list[str]:
+    """--fail-if 'ALGO:METRIC@K worse|better': the comparisons with that verdict."""
+    comps = res.stats.comparisons if res.stats is not None else {}
+    msgs = []
+    for (algo, key), comp in comps.items():
+        if key == c.key() and (c.algorithm is None or algo == c.algorithm) and comp.verdict == c.op:
+            msgs.append(
+                f"{c.text}: {algo} {key} is significantly {c.op} than {comp.baseline} "
+                f"(mean difference {comp.result.mean_diff:+.4f}, "
+                f"adjusted p = {comp.p_adjusted:.2g})"
+            )
     return msgs
 
 
@@ -199,6 +241,12 @@ def compare(
         str | None,
         typer.Option(help="Run the cells on an existing Dask cluster, e.g. tcp://HOST:8786."),
     ] = None,
+    ci: CiOpt = True,
+    baseline: BaselineOpt = None,
+    test: TestOpt = "randomization",
+    correction: CorrectionOpt = "holm",
+    alpha: AlphaOpt = 0.05,
+    repeats: RepeatsOpt = 1,
 ) -> None:
     """Fit and evaluate several algorithms on one dataset and split; print a comparison table."""
     st = state(ctx)
@@ -208,9 +256,23 @@ def compare(
     if split_spec.kind == "none":
         raise UsageError("compare needs a split with test data (not 'none')")
     specs = parse_algos(algos, param)
+    sig = [(c.algorithm, c.text) for c in req.fail_if if c.significance]
+    stats = stats_options(
+        ci=ci,
+        baseline=baseline,
+        test=test,
+        correction=correction,
+        alpha=alpha,
+        repeats=repeats,
+        seed=st.seed,
+        algorithms=[s.label for s in specs],
+        significance_conditions=sig,
+    )
     prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
     req.fit_catalogue(st, ds)
+    if stats.baseline is not None:
+        check_pairable(ds, split_spec, st.seed, relevance_threshold)
     if algos is None:  # the default set: every available algorithm that suits this dataset
         kept = []
         for spec in specs:
@@ -229,12 +291,19 @@ def compare(
             st, ds, split_spec, specs, tune_trials, metric, relevance_threshold, memory_mb
         )
     executor = executors.make_executor(workers, scheduler)
-    with executor, cell_progress(st, len(specs) * split_spec.n_folds) as on_event:
-        res = executors.run_experiment(ds, split_spec, specs, st.seed, req.eval, on_event, executor)
+    n_cells = len(specs) * split_spec.n_folds * stats.repeats
+    with executor, cell_progress(st, n_cells) as on_event:
+        res = run_repeats(
+            lambda seed: executors.run_experiment(
+                ds, split_spec, specs, seed, req.eval, on_event, executor
+            ),
+            st.seed,
+            stats.repeats,
+        )
     if tuned:
         res.protocol = f"{res.protocol}; {tuned}"
     remember(st, res, "compare", no_store, save_study, specs, study_options(locals()))
-    _emit(st, res, req, by_segment, "compare")
+    _emit(st, res, req, by_segment, "compare", stats)
 
 
 def evaluate(
@@ -275,6 +344,7 @@ def evaluate(
     memory_mb: MemoryOpt = 256,
     no_store: NoStoreOpt = False,
     save_study: SaveStudyOpt = None,
+    ci: CiOpt = True,
 ) -> None:
     """Evaluate a saved model on the split it was fitted on, or fit and evaluate one algorithm."""
     st = state(ctx)
@@ -293,7 +363,7 @@ def evaluate(
         with cell_progress(st, split_spec.n_folds) as on_event:
             res = run_experiment(ds, split_spec, specs, st.seed, req.eval, on_event)
         remember(st, res, "evaluate", no_store, save_study, specs, study_options(locals()))
-        _emit(st, res, req, by_segment, "evaluate")
+        _emit(st, res, req, by_segment, "evaluate", StatsOptions(ci=ci, seed=st.seed))
         return
     assert model is not None
     ignored = [
@@ -331,7 +401,7 @@ def evaluate(
         req.eval,
     )
     remember(st, res, "evaluate", no_store, save_study)
-    _emit(st, res, req, by_segment, "evaluate")
+    _emit(st, res, req, by_segment, "evaluate", StatsOptions(ci=ci, seed=st.seed))
 
 
 def model_split(st: State, model: Path, manifest: dict, split: str | None):  # type: ignore[no-untyped-def,type-arg]
