@@ -186,3 +186,14 @@ def test_study_tables_carry_intervals_and_significance(
     assert res.code == 0, res.err
     assert "±" in res.out and "▲" in res.out and "Cov@10" in res.out
     assert "better / worse than popularity" in res.flat
+
+
+def test_output_directory_is_checked_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study = tmp_path / "s.toml"
+    study.write_text('[[algorithms]]\nname = "popularity"\n\n[output]\nreport = "no/dir/r.html"\n')
+    res = run_cli(["run", str(study)], capsys, data_dir=tmp_path / "d")
+    assert res.code == 2
+    assert f"{study}:5: output.report" in res.err and "does not exist" in res.err
+    assert not (tmp_path / "d" / "runs").exists()

@@ -25,6 +25,24 @@ def _fail_if(plan: Plan):  # type: ignore[no-untyped-def]
     return conds
 
 
+def _check_outputs(plan: Plan) -> None:
+    """Before any work: every output file's directory exists and accepts files."""
+    from recbench.cli.options import check_output
+
+    sf = plan.source
+    out = sf.study.output
+    named: list[tuple[tuple[str | int, ...], str]] = [
+        (("output", "files", j), name) for j, name in enumerate(out.files)
+    ]
+    if out.report:
+        named.append((("output", "report"), out.report))
+    for loc, name in named:
+        try:
+            check_output(sf.resolve_path(name))
+        except RecbenchError as exc:
+            raise sf.error(loc, str(exc)) from None
+
+
 def dry_run_lines(plan: Plan) -> list[str]:
     """What a run would do: every cell, and their count."""
     cells = plan.cells()
@@ -117,6 +135,7 @@ def run(
     sf = load_study(study)
     plan = make_plan(sf)
     _fail_if(plan)
+    _check_outputs(plan)
     if sf.study.output.report and no_store:
         raise sf.error(("output", "report"), "a report is made from the store: drop --no-store")
     if dry_run:
