@@ -162,13 +162,16 @@ def test_bad_fail_if_names_its_line(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_save_study_round_trips(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     saved = tmp_path / "saved.toml"
-    args = ["compare", "--algos", "popularity,baseline[n_epochs=3]", "--k", "5,10"]
+    args = ["compare", "--algos", "popularity,baseline[n_epochs=3]", "--k", "5,10", "--no-ci"]
+    args += ["--baseline", "popularity", "--test", "t"]
     res = run_cli([*args, "--save-study", str(saved), "--no-store"], capsys, tmp_path / "d")
     assert res.code == 0, res.err
     plan = make_plan(load_study(saved))
     assert [a.label for a in plan.algorithms] == ["popularity", "baseline[n_epochs=3]"]
     assert plan.algorithms[1].params == {"n_epochs": 3}
     assert plan.eval.ks == (5, 10)
+    study = plan.source.study
+    assert (study.ci, study.baseline, study.test, study.alpha) == (False, "popularity", "t", 0.05)
     assert not (tmp_path / "d" / "runs").exists()
     again = run_cli(["run", str(saved), "--no-store", "--dry-run"], capsys, tmp_path / "d")
     assert again.code == 0 and "2 cells" in again.out

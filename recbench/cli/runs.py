@@ -49,6 +49,12 @@ OPTION_KEYS = (
     "min_item_ratings",
     "implicit_threshold",
     "memory_mb",
+    "repeats",
+    "ci",
+    "baseline",
+    "test",
+    "correction",
+    "alpha",
 )
 
 

@@ -63,6 +63,17 @@ def compare_study(
         lines.append(f"relevance_threshold = {toml_value(float(o['relevance_threshold']))}")
     if o.get("memory_mb", 256) != 256:
         lines.append(f"memory_mb = {int(o['memory_mb'])}")
+    if o.get("repeats", 1) != 1:
+        lines.append(f"repeats = {int(o['repeats'])}")
+    if o.get("ci") is False:
+        lines.append("ci = false")
+    if o.get("baseline"):
+        lines.append(f"baseline = {toml_value(str(o['baseline']))}")
+        for key in ("test", "correction"):
+            if key in o:
+                lines.append(f"{key} = {toml_value(str(o[key]))}")
+        if "alpha" in o:
+            lines.append(f"alpha = {toml_value(float(o['alpha']))}")
     lines += ["", "[[datasets]]"]
     lines += [f"{_key(k)} = {toml_value(v)}" for k, v in ds.items()]
     for spec in algorithms:
