@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import pytest
 
 from recbench.data.model import Dataset
 from recbench.split import Split
 
 from .helpers import checkerboard
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep every test's caches and results store out of the user's data directory.
+
+    Tests that need their own directory still set ``RECBENCH_DATA`` or pass ``--data-dir``.
+    """
+    old = os.environ.get("RECBENCH_DATA")
+    os.environ["RECBENCH_DATA"] = str(tmp_path_factory.mktemp("recbench-data"))
+    yield
+    if old is None:
+        os.environ.pop("RECBENCH_DATA", None)
+    else:
+        os.environ["RECBENCH_DATA"] = old
 
 
 @pytest.fixture(scope="session")
