@@ -211,3 +211,22 @@ def test_tune_records_tuned_and_default_test_metrics(
     assert set(rows["algorithm"]) == {"baseline[tuned]", "baseline[defaults]"}
     shown = run_cli(["runs", "show", run.run_id], capsys, data_dir=tmp_path)
     assert "baseline[tuned]" in shown.out
+
+
+def test_repeats_are_recorded_as_one_cell_per_seed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--repeats 2`` keeps each repeat's rows and per-user values in a cell of its own."""
+    args = ["compare", "--algos", "popularity", "--split", "holdout:0.2", "--repeats", "2"]
+    res = run_cli(args, capsys, data_dir=tmp_path)
+    assert res.code == 0, res.err
+    (run,) = Store.in_data_dir(tmp_path).runs()
+    cells = _cells(tmp_path)
+    assert len(cells) == 2
+    seeds = sorted(json.loads((c / "cell.json").read_text())["seed"] for c in cells)
+    assert seeds == [0, 1]
+    for cell in cells:
+        rows = pd.read_parquet(cell / "results.parquet")
+        assert rows["seed"].nunique() == 1
+        assert len(rows) == rows[["metric", "k"]].drop_duplicates().shape[0]
+    assert run.manifest["seeds"] == [0, 1]

@@ -42,20 +42,20 @@ def record_experiment(
 ) -> str:
     """Write every (algorithm, fold) of ``res`` as a cell of a new complete run; its id."""
     manifest = {**experiment_manifest(res, kind), **(extra or {})}
-    folds = sorted({int(f) for f in res.results["fold"]}) if len(res.results) else [0]
-    manifest["n_cells"] = len(res.algorithms) * len(folds)
+    cells = _seed_folds(res)
+    manifest["seeds"] = sorted({seed for seed, _ in cells})
+    manifest["n_cells"] = len(res.algorithms) * len(cells)
     writer = store.create(manifest)
     try:
         order = 0
-        for fold in folds:
+        first = cells[0]
+        for seed, fold in cells:
             for label in res.algorithms:
-                key = {"dataset": 0, "split": str(res.split), "seed": res.seed, "fold": fold}
+                key = {"dataset": 0, "split": str(res.split), "seed": seed, "fold": fold}
                 key.update(label=label, params=res.params.get(label, {}))
-                rows = res.results[
-                    (res.results["algorithm"] == label) & (res.results["fold"] == fold)
-                ]
-                per_user = _select(res.per_user, label, fold)
-                segments = _select(res.segments, label, fold)
+                rows = _select(res.results, label, seed, fold)
+                per_user = _select(res.per_user, label, seed, fold)
+                segments = _select(res.segments, label, seed, fold)
                 meta = {
                     **key,
                     "algorithm": label.split("[", 1)[0],
@@ -63,7 +63,7 @@ def record_experiment(
                     "dataset_name": res.dataset.name,
                     "n_folds": res.split.n_folds,
                     "protocol": res.protocol,
-                    "n_cold_users": res.cold_users.get(label, 0) if fold == folds[0] else 0,
+                    "n_cold_users": res.cold_users.get(label, 0) if (seed, fold) == first else 0,
                     "unable": res.unable.get(label),
                 }
                 writer.record_cell(_cell_id(key), meta, rows, per_user, segments)
@@ -74,10 +74,24 @@ def record_experiment(
     return writer.run_id
 
 
-def _select(frame: pd.DataFrame, label: str, fold: int) -> pd.DataFrame:
+def _seed_folds(res: ExperimentResult) -> list[tuple[int, int]]:
+    """Every (seed, fold) the results hold: with ``--repeats`` each repeat's folds are cells."""
+    frame = res.results
+    if not len(frame):
+        return [(res.seed, 0)]
+    seeds = frame["seed"] if "seed" in frame else pd.Series(res.seed, index=frame.index)
+    pairs = {(int(s), int(f)) for s, f in zip(seeds, frame["fold"], strict=True)}
+    return sorted(pairs)
+
+
+def _select(frame: pd.DataFrame, label: str, seed: int, fold: int) -> pd.DataFrame:
+    """The rows of one cell; frames without a ``seed`` column hold a single seed."""
     if not len(frame) or "algorithm" not in frame:
         return pd.DataFrame()
-    return frame[(frame["algorithm"] == label) & (frame["fold"] == fold)]
+    mask = (frame["algorithm"] == label) & (frame["fold"] == fold)
+    if "seed" in frame:
+        mask &= frame["seed"] == seed
+    return frame[mask]
 
 
 def record_tune(store: Store, result: Any, dataset: Dataset, split: str) -> str:
