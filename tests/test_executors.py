@@ -225,3 +225,31 @@ def test_cli_workers_two_matches_serial(tmp_path: Path, capsys: pytest.CaptureFi
         return [(r["algorithm"], r["fold"], r["metric"], r["k"], r["value"]) for r in rows]
 
     assert values(serial.out) == values(parallel.out)
+
+
+@dask_needed
+@pytest.mark.slow
+def test_cli_scheduler_sends_cells_to_an_existing_cluster(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from distributed import LocalCluster
+
+    args = ["-q", "compare", "--algos", "popularity,baseline", "--split", "kfold:2"]
+    serial = run_cli([*args, "--format", "json"], capsys)
+    with LocalCluster(
+        n_workers=1,
+        processes=False,
+        threads_per_worker=1,
+        dashboard_address=None,
+        protocol="tcp://",
+    ) as cluster:
+        address = cluster.scheduler_address
+        remote = run_cli([*args, "--scheduler", address, "--format", "json"], capsys)
+        assert remote.code == 0, remote.err
+        assert cluster.scheduler.transition_counter > 0  # the cells ran there
+
+    def values(text: str) -> list[tuple[Any, ...]]:
+        rows = json.loads(text)["rows"]
+        return [(r["algorithm"], r["fold"], r["metric"], r["k"], r["value"]) for r in rows]
+
+    assert values(serial.out) == values(remote.out)
