@@ -124,3 +124,11 @@ def test_fixed_weights_and_a_zero_weight_component(tmp_path: Path) -> None:
     save_model(model, "blend", params, tmp_path / "m", {})
     loaded, _, _ = load_model(tmp_path / "m")
     np.testing.assert_array_equal(loaded.score(users), model.score(users))
+
+
+def test_a_refusing_component_is_named() -> None:
+    ds = checkerboard()
+    model = make("blend", {"components": "ease:max_memory_gb=1e-9+popularity"})
+    reason = model.refusal(ds)
+    assert reason is not None and reason.startswith("component ease:")
+    assert make("blend", {"components": "ease+popularity"}).refusal(ds) is None

@@ -163,6 +163,16 @@ class BlendRecommender(Recommender[BlendConfig]):
             for name, params in parse_components(self.config.components)
         ]
 
+    def refusal(self, train: Dataset) -> str | None:
+        """The first component's refusal (memory, missing ratings or features), named."""
+        for (name, _), model in zip(
+            parse_components(self.config.components), self._components(), strict=True
+        ):
+            reason = model.refusal(train)
+            if reason:
+                return f"component {name}: {reason}"
+        return super().refusal(train)
+
     # -- fitting -------------------------------------------------------------------------------
     def _fit(self, train: Dataset) -> None:
         cfg = self.config
