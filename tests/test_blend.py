@@ -132,3 +132,11 @@ def test_a_refusing_component_is_named() -> None:
     reason = model.refusal(ds)
     assert reason is not None and reason.startswith("component ease:")
     assert make("blend", {"components": "ease+popularity"}).refusal(ds) is None
+
+
+def test_a_component_missing_its_extra_is_a_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from recbench.algorithms.neural.multvae import MultVAERecommender
+
+    monkeypatch.setattr(MultVAERecommender, "requires", ("no_such_module_xyz",))
+    reason = make("blend", {"components": "ease+multvae"}).refusal(checkerboard())
+    assert reason is not None and "component multvae needs" in reason

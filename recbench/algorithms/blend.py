@@ -164,11 +164,15 @@ class BlendRecommender(Recommender[BlendConfig]):
         ]
 
     def refusal(self, train: Dataset) -> str | None:
-        """The first component's refusal (memory, missing ratings or features), named."""
-        for (name, _), model in zip(
-            parse_components(self.config.components), self._components(), strict=True
-        ):
-            reason = model.refusal(train)
+        """The first component's refusal (a missing extra, memory, missing ratings or
+        features), named."""
+        from recbench.algorithms import plugins
+
+        for name, params in parse_components(self.config.components):
+            cls = plugins.load(name)
+            if cls.missing_requirements():
+                return f"component {name} needs {plugins.install_hint(cls)}"
+            reason = plugins.make(name, params, seed=self.seed).refusal(train)
             if reason:
                 return f"component {name}: {reason}"
         return super().refusal(train)
