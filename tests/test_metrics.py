@@ -66,7 +66,8 @@ def check(hits: np.ndarray, n_rel: np.ndarray, k: int, expected: dict[str, list[
 def test_registry_of_metric_names():
     assert set(RANKING_METRICS) == set(FUNCS)
     assert set(RATING_METRICS) == {"rmse", "mae"}
-    assert set(METRICS) == set(RANKING_METRICS) | set(RATING_METRICS)
+    beyond = {"coverage", "gini", "novelty", "arp", "aplt", "ild", "personalisation"}
+    assert set(METRICS) == set(RANKING_METRICS) | set(RATING_METRICS) | beyond
 
 
 def test_single_hit_at_rank_1_with_one_relevant():

@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -103,6 +104,8 @@ class Store:
             manifest = _read_json(p / "run.json")
             if manifest is not None:
                 found.append(RunInfo(p.name, p, manifest))
+        # ids sort by the second a run started; two runs in one second by their start in ns
+        found.sort(key=lambda r: (r.run_id[:15], int(r.manifest.get("started_ns") or 0), r.run_id))
         return found
 
     def get(self, ref: str) -> RunInfo:
@@ -169,6 +172,7 @@ class Store:
             "run_id": run_id,
             "status": "running",
             "started": now(),
+            "started_ns": time.time_ns(),
             "ended": None,
             **environment(),
             **manifest,
