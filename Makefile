@@ -21,7 +21,7 @@ DEMO_ALGOS ?= random,popularity,baseline,content,user-knn,svd,als,ease,hybrid
 demo: $(STAMP)
 	$(BIN)/recbench compare --algos $(DEMO_ALGOS) --k 10
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q tests
 
 # Headless Chromium for the report's browser test (Debian's package; only as root with apt).
