@@ -330,7 +330,3 @@ def fold_summary(results: pd.DataFrame) -> pd.DataFrame:
         n_test=("n_test", "sum"),
     ).reset_index()
     return out
-
-
-#: Old name (collided with recbench.data's ``summarize``), kept until every caller has switched.
-summarise = fold_summary

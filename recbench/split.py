@@ -385,10 +385,6 @@ def rank_within_user(user: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.
     return pos, size_rows
 
 
-#: Old private name, kept until every caller has switched.
-_rank_within_user = rank_within_user
-
-
 def make_split(dataset: Dataset, spec: SplitSpec, seed: int, fold: int = 0) -> Split:
     """The ``fold``-th split of ``dataset`` under ``spec``."""
     if not 0 <= fold < spec.n_folds:

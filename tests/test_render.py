@@ -18,7 +18,6 @@ from recbench.experiment import AlgoSpec, ExperimentResult, run_experiment
 from recbench.metrics import metric_key_pattern
 from recbench.render import (
     FORMAT_BY_SUFFIX,
-    FORMATS,
     JSON_SCHEMA,
     OUTPUT_FORMAT_NAMES,
     OUTPUT_FORMATS,
@@ -71,7 +70,7 @@ def plain(renderable) -> str:  # type: ignore[no-untyped-def]
 
 def test_format_names_and_suffixes_derive_from_the_records() -> None:
     assert OUTPUT_FORMAT_NAMES == ("table", "json", "csv", "markdown", "latex")
-    assert FORMATS == OUTPUT_FORMAT_NAMES  # old name, until the CLI switches
+    assert tuple(f.name for f in OUTPUT_FORMATS) == tuple(OUTPUT_FORMAT_NAMES)
     assert {f.suffix: f.name for f in OUTPUT_FORMATS} == FORMAT_BY_SUFFIX
     assert FORMAT_BY_SUFFIX[".md"] == "markdown" and FORMAT_BY_SUFFIX[".tex"] == "latex"
     assert len(FORMAT_BY_SUFFIX) == len(OUTPUT_FORMATS)
@@ -164,3 +163,17 @@ def test_json_validates_and_its_key_pattern_comes_from_the_metric_table(
     for algo in doc["algorithms"]:
         for key in algo["metrics"]:
             assert re.match(metric_key_pattern(), key)
+
+
+def test_a_narrow_terminal_never_cuts_a_number(res: ExperimentResult) -> None:
+    """rich crops a table wider than the console; print_table widens instead of cutting digits."""
+    from recbench.render import print_table, rich_table
+
+    table = rich_table(res)
+    buf = io.StringIO()
+    print_table(Console(file=buf, width=40, no_color=True), table)
+    text = buf.getvalue()
+    assert "…" not in text
+    summary = res.summary()
+    for value in summary.loc[summary["metric"] == "ndcg", "mean"].dropna():
+        assert f"{value:.4f}" in text

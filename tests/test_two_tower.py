@@ -357,7 +357,7 @@ def test_package_uses_the_shared_metric_and_within_user_ranking(board, monkeypat
     from recbench.algorithms.two_tower import features, training
     from recbench.metrics import ranking
 
-    assert features.rank_within_user is split._rank_within_user
+    assert features.rank_within_user is split.rank_within_user
     assert training.ndcg_at_k is ranking.ndcg_at_k
     calls: list[int] = []
 

@@ -56,7 +56,7 @@ abtest_app = typer.Typer(
     no_args_is_help=True,
 )
 
-FORMATS = ("table", "json", "csv", "markdown")
+ABTEST_FORMATS = ("table", "json", "csv", "markdown")
 SUFFIX = {".json": "json", ".csv": "csv", ".md": "markdown"}
 
 FormatOpt = Annotated[
@@ -71,8 +71,8 @@ def _format(fmt: str | None, output: Path | None) -> str:
     if fmt is None:
         return SUFFIX.get(output.suffix.lower(), "table") if output is not None else "table"
     name = fmt.strip().lower()
-    if name not in FORMATS:
-        raise UsageError(f"unknown --format '{fmt}' (use {', '.join(FORMATS)})")
+    if name not in ABTEST_FORMATS:
+        raise UsageError(f"unknown --format '{fmt}' (use {', '.join(ABTEST_FORMATS)})")
     return name
 
 

@@ -59,14 +59,14 @@ from recbench.errors import ModelDirError, UsageError
 from recbench.evaluation import EvalConfig
 from recbench.experiment import (
     ExperimentResult,
+    fold_summary,
     run_experiment,
     run_repeats,
     single_result,
-    summarise,
 )
 from recbench.metrics import BEYOND_NAMES, METRICS
 from recbench.persistence import load_model, model_origin
-from recbench.render import parse_metrics, render_text, table_text, tables
+from recbench.render import parse_metrics, print_table, render_text, table_text, tables
 from recbench.significance import StatsOptions, analyse, check_pairable, stats_options
 from recbench.split import make_split, parse_split, split_help
 
@@ -138,7 +138,7 @@ def _emit(
             raise
         if not st.quiet:
             for table in shown:
-                out.print(table)
+                print_table(out, table)
         info(st, f"wrote {fmt} results to {output}")
     else:
         _print_results(res, req, shown, by_segment)
@@ -154,7 +154,7 @@ def _print_results(
 ) -> None:
     if req.fmt == "table":
         for table in shown:
-            out.print(table)
+            print_table(out, table)
     else:
         typer.echo(render_text(res, req.fmt, req.metrics, by_segment), nl=False)
 
@@ -163,7 +163,7 @@ def check_fail_if(res: ExperimentResult, conds: list[FailIf]) -> list[str]:
     """Messages for every (condition, algorithm) that holds, on means over folds."""
     if not conds:
         return []
-    summ = summarise(res.results)
+    summ = fold_summary(res.results)
     msgs = []
     algos = list(dict.fromkeys(res.results["algorithm"]))
     for c in conds:

@@ -43,9 +43,6 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in METRIC_SPECS}
 METRIC_ALIASES: dict[str, str] = {a: m.name for m in METRIC_SPECS for a in m.aliases}
 #: Metrics shown when ``--metrics`` is not given.
 DEFAULT_METRICS: tuple[str, ...] = tuple(m.name for m in METRIC_SPECS if m.default)
-#: Old names, kept until every caller has switched.
-ALIASES = METRIC_ALIASES
-MetricInfo = MetricSpec
 
 
 def resolve_metric(name: str) -> MetricSpec | None:
@@ -76,7 +73,6 @@ def metric_key_pattern() -> str:
 
 
 __all__ = [
-    "ALIASES",
     "BEYOND_NAMES",
     "BEYOND_SPECS",
     "DEFAULT_METRICS",
@@ -88,7 +84,6 @@ __all__ = [
     "RATING_METRICS",
     "RATING_SPECS",
     "BeyondMetric",
-    "MetricInfo",
     "MetricSpec",
     "RankingMetric",
     "RatingMetric",

@@ -19,7 +19,7 @@ import pandas as pd
 from recbench.errors import DataError, UsageError
 
 REQUIRED = ("user", "arm", "impressions", "clicks")
-ALIASES = {
+LOG_COLUMN_ALIASES = {
     "user": ("user", "user_id", "userid", "uid", "visitor"),
     "arm": ("arm", "variant", "group", "bucket", "treatment"),
     "impressions": ("impressions", "views", "exposures"),
@@ -67,7 +67,7 @@ def _rename(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     mapping: dict[object, str] = {}
     missing = []
     for role in REQUIRED:
-        found = next((lower[a] for a in ALIASES[role] if a in lower), None)
+        found = next((lower[a] for a in LOG_COLUMN_ALIASES[role] if a in lower), None)
         if found is None:
             missing.append(role)
         else:

@@ -24,7 +24,6 @@ from recbench.render.layout import (
 )
 from recbench.render.outputs import (
     FORMAT_BY_SUFFIX,
-    FORMATS,
     OUTPUT_FORMAT_BY_NAME,
     OUTPUT_FORMAT_NAMES,
     OUTPUT_FORMATS,
@@ -33,11 +32,18 @@ from recbench.render.outputs import (
     output_format,
     render_text,
 )
-from recbench.render.tables import latex, markdown, rich_table, segment_table, table_text, tables
+from recbench.render.tables import (
+    latex,
+    markdown,
+    print_table,
+    rich_table,
+    segment_table,
+    table_text,
+    tables,
+)
 
 __all__ = [
     "DEFAULT_METRICS",
-    "FORMATS",
     "FORMAT_BY_SUFFIX",
     "JSON_SCHEMA",
     "JSON_SCHEMA_ID",
@@ -55,6 +61,7 @@ __all__ = [
     "markdown",
     "output_format",
     "parse_metrics",
+    "print_table",
     "render_text",
     "rich_table",
     "segment_summary",

@@ -185,8 +185,6 @@ OUTPUT_FORMAT_BY_NAME: dict[str, OutputFormat] = {f.name: f for f in OUTPUT_FORM
 OUTPUT_FORMAT_NAMES: tuple[str, ...] = tuple(OUTPUT_FORMAT_BY_NAME)
 #: --output FILE suffix -> format name
 FORMAT_BY_SUFFIX: dict[str, str] = {f.suffix: f.name for f in OUTPUT_FORMATS}
-#: Old name (collided with recbench.data's FORMATS), kept until every caller has switched.
-FORMATS = OUTPUT_FORMAT_NAMES
 
 
 def format_help() -> str:

@@ -9,7 +9,9 @@ import numpy as np
 from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from recbench.experiment import ExperimentResult
 from recbench.render.layout import (
@@ -71,6 +73,10 @@ def rich_table(
                 text += f" [{_MARK_STYLE[mark]}]{mark}[/]"
             cells.append(text)
         t.add_row(escape(a), *cells, *g.timing_cells(a))
+        row = [escape(a), *cells, *g.timing_cells(a)]
+        for column, cell in zip(t.columns, row, strict=True):  # numbers are never cut
+            width = max(Text.from_markup(cell).cell_len, len(str(column.header)))
+            column.min_width = max(column.min_width or 0, width)
     return t
 
 
@@ -107,6 +113,13 @@ def tables(
     return out
 
 
+def print_table(console: Console, table: Table) -> None:
+    """Print ``table`` without cutting any number: wider than the console when it must be
+    (the terminal then wraps lines rather than rich cropping digits)."""
+    needed = Measurement.get(console, console.options, table).minimum
+    console.print(table, width=max(console.width, needed), crop=False)
+
+
 def table_text(
     res: ExperimentResult,
     metrics: tuple[str, ...] = DEFAULT_METRICS,
@@ -117,7 +130,7 @@ def table_text(
     buf = io.StringIO()
     console = Console(file=buf, width=TEXT_WIDTH, highlight=False, no_color=True)
     for t in tables(res, metrics, by_segment, command):
-        console.print(t)
+        print_table(console, t)
     return buf.getvalue()
 
 

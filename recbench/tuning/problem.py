@@ -19,7 +19,7 @@ from recbench.algorithms.base import Recommender
 from recbench.algorithms.space import Categorical, Space, check_dim, space_from_mapping
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
-from recbench.metrics import ALIASES, METRICS
+from recbench.metrics import METRIC_ALIASES, METRICS
 from recbench.split import Split, SplitSpec, make_split, parse_split
 
 if sys.version_info >= (3, 11):
@@ -52,7 +52,7 @@ class Objective:
 def parse_objective(text: str) -> Objective:
     """``ndcg@10``, ``rmse``, ``p@5`` -> :class:`Objective` (direction from the metric table)."""
     name, at, k_text = text.strip().lower().partition("@")
-    name = ALIASES.get(name.strip(), name.strip())
+    name = METRIC_ALIASES.get(name.strip(), name.strip())
     if name not in METRICS:
         raise UsageError(f"unknown --metric '{text}' (use one of: {', '.join(METRICS)})")
     info = METRICS[name]

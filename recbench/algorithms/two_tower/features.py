@@ -14,7 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 # the within-user ranking the splitters use (ties broken by row position)
-from recbench.split import _rank_within_user as rank_within_user
+from recbench.split import rank_within_user
 
 _WORD = re.compile(r"[a-z0-9]+")
 _YEAR = re.compile(r"\((\d{4})\)")
