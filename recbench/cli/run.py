@@ -283,6 +283,7 @@ def compare(
                 kept.append(spec)
         specs = kept
     tuned = None
+    asked = specs  # --save-study writes the rows as given (its `tune` tunes them again)
     if tune_trials:
         from recbench.cli.tune import tune_for_compare
 
@@ -302,7 +303,7 @@ def compare(
         )
     if tuned:
         res.protocol = f"{res.protocol}; {tuned}"
-    remember(st, res, "compare", no_store, save_study, specs, study_options(locals()))
+    remember(st, res, "compare", no_store, save_study, asked, study_options(locals()))
     _emit(st, res, req, by_segment, "compare", stats)
 
 

@@ -55,6 +55,10 @@ OPTION_KEYS = (
     "test",
     "correction",
     "alpha",
+    "tune_trials",
+    "tune_metric",
+    "workers",
+    "scheduler",
 )
 
 

@@ -46,7 +46,7 @@ from recbench.tuning import (
     study_files,
     tune,
 )
-from recbench.tuning.search import tuned_specs
+from recbench.tuning.search import tuned_specs, tuning_note
 
 
 def _fmt_value(v: Any) -> str:
@@ -322,15 +322,7 @@ def tune_for_compare(
 
         tuned, found = tuned_specs(ds, split_spec, specs, n_trials, objective, st.seed,
                                    relevance_threshold, memory_mb, on_progress)  # fmt: skip
-    untuned = [s.label for s in specs if s.label not in found]
-    val = next(iter(found.values())).validation.protocol if found else ""
-    note = (
-        f"parameters tuned per algorithm with {n_trials} trials (Optuna TPE, seed {st.seed}) "
-        f"on validation {objective.key}; validation: {val}, cut from the training part only, "
-        "the test part used once per algorithm"
-        + (f"; not tuned (no search space or all fixed): {', '.join(untuned)}" if untuned else "")
-    )
-    return tuned, note
+    return tuned, tuning_note(n_trials, st.seed, objective, specs, found)
 
 
 def register(app: typer.Typer) -> None:

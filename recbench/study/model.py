@@ -97,6 +97,13 @@ class Study(BaseModel):
     alpha: Annotated[float, Field(gt=0, lt=1)] | None = None
     #: shared parameters, like ``--param``: applied to every algorithm that has the parameter
     params: dict[str, Any] = Field(default_factory=dict)
+    #: like ``--tune N`` / ``--tune-metric M``: tune each algorithm with N Optuna trials on a
+    #: validation split cut from the training part, once per (dataset, split), before running
+    tune: Annotated[int, Field(ge=1)] | None = None
+    tune_metric: str | None = None
+    #: like ``--workers N`` / ``--scheduler ADDRESS``: run the cells on Dask
+    workers: Annotated[int, Field(ge=1)] | None = None
+    scheduler: str | None = None
     algorithms: Annotated[list[AlgorithmEntry], Field(min_length=1)]
     output: OutputSection = Field(default_factory=OutputSection)
 
@@ -139,6 +146,10 @@ COMPARE_KEYS = {
     "--test": "test",
     "--correction": "correction",
     "--alpha": "alpha",
+    "--tune": "tune",
+    "--tune-metric": "tune_metric",
+    "--workers": "workers",
+    "--scheduler": "scheduler",
 }
 
 

@@ -22,6 +22,7 @@ from recbench.metrics import BEYOND_NAMES, DEFAULT_METRICS, METRIC_ALIASES, METR
 from recbench.render import output_format
 from recbench.split import SplitSpec, parse_split
 from recbench.study.model import AlgorithmEntry, DatasetEntry, StudyFile
+from recbench.tuning.problem import Objective, parse_objective
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,15 @@ class Plan:
     eval: EvalConfig
     metrics: tuple[str, ...]
     extras: dict[str, Any] = field(default_factory=dict)
+    #: ``tune``: trials per algorithm (0: no tuning) and the metric they optimise
+    tune: int = 0
+    tune_objective: Objective | None = None
+    #: (dataset index, split) -> the tuned algorithm rows, once tuning has run
+    tuned: dict[tuple[int, str], list[AlgoSpec]] = field(default_factory=dict)
+
+    def algorithms_for(self, dataset: int, split: str) -> list[AlgoSpec]:
+        """The rows run on one (dataset, split): tuned ones when tuning has run."""
+        return self.tuned.get((dataset, split), self.algorithms)
 
     def cells(self) -> list[Cell]:
         """Every cell, in run order: dataset, split, seed, fold, algorithm."""
@@ -82,7 +92,7 @@ class Plan:
             for sp in self.splits:
                 for seed in self.seeds:
                     for fold in range(sp.n_folds):
-                        for algo in self.algorithms:
+                        for algo in self.algorithms_for(d, str(sp)):
                             out.append(Cell(d, str(sp), seed, fold, sp.n_folds, algo))
         return out
 
@@ -266,6 +276,39 @@ def _check_significance(sf: StudyFile, labels: list[str]) -> None:
             raise sf.error((key,), str(exc)) from None
 
 
+def _tuning(sf: StudyFile, splits: list[SplitSpec], ks: tuple[int, ...]) -> Objective | None:
+    """``tune`` / ``tune_metric``, checked as ``compare --tune/--tune-metric`` checks them."""
+    study = sf.study
+    if study.tune is None:
+        if study.tune_metric is not None:
+            raise sf.error(("tune_metric",), "tune_metric applies with tune = N (trials)")
+        return None
+    try:
+        objective = parse_objective(study.tune_metric or f"ndcg@{ks[0]}")
+    except RecbenchError as exc:
+        raise sf.error(("tune_metric",), str(exc)) from None
+    for j, spec in enumerate(splits):
+        if spec.n_folds > 1:
+            raise sf.error(
+                ("splits", j),
+                f"tune needs one train/test split, not {spec}: each fold's training part holds "
+                "the other folds' test data (use holdout, user-holdout, temporal or last)",
+            )
+    return objective
+
+
+def _check_executor(sf: StudyFile) -> None:
+    """``workers`` / ``scheduler``, checked as ``compare --workers/--scheduler`` checks them."""
+    from recbench.executors import check_options
+
+    study = sf.study
+    try:
+        check_options(study.workers, study.scheduler)
+    except RecbenchError as exc:
+        key = "scheduler" if study.scheduler is not None else "workers"
+        raise sf.error((key,), str(exc)) from None
+
+
 def make_plan(sf: StudyFile) -> Plan:
     """Check a parsed study against the registries (algorithms, parameters, splits, metrics,
     formats); datasets are checked when loaded."""
@@ -301,6 +344,8 @@ def make_plan(sf: StudyFile) -> Plan:
             raise sf.error(("output", "files", j), "give a file name with a suffix (.csv, .json…)")
     algorithms = _algorithms(sf)
     _check_significance(sf, [a.label for a in algorithms])
+    objective = _tuning(sf, splits, eval_config.ks)
+    _check_executor(sf)
     return Plan(
         source=sf,
         datasets=_datasets(sf),
@@ -309,4 +354,6 @@ def make_plan(sf: StudyFile) -> Plan:
         seeds=[study.seed + r for r in range(study.repeats)],
         eval=eval_config,
         metrics=metrics,
+        tune=study.tune or 0,
+        tune_objective=objective,
     )

@@ -4,12 +4,16 @@ A run interrupted at any point and started again with the same study (same datas
 checksums, same cells) resumes: recorded cells are read back, the others are run. Results are
 assembled from the cells in plan order, so a resumed run and an uninterrupted one give the same
 tables. Nothing is printed; notes are returned for the caller.
+
+With ``tune`` each (dataset, split) is tuned first, as ``compare --tune`` does. With ``workers`` /
+``scheduler`` the cells go through :mod:`recbench.executors` (Dask): the pending cells of one
+(dataset, split, seed) run as one batch and are recorded when it comes back, each once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +23,10 @@ from recbench.data import Dataset, load_dataset
 from recbench.data.loading import resolve
 from recbench.data.preprocess import apply as apply_preprocessing
 from recbench.errors import RecbenchError
+from recbench.executors import CellOutcome, DaskExecutor, Executor, make_executor
 from recbench.experiment import (
     SEGMENT_COLUMNS,
+    AlgoSpec,
     Event,
     ExperimentResult,
     result_rows,
@@ -33,6 +39,8 @@ from recbench.store.runs import RunInfo, RunWriter, Store
 from recbench.study.plan import Cell, Plan
 
 _STORE_COLUMNS = ("run_id", "cell_id")
+#: what one cell produced: its metadata, result rows, per-user rows and segment rows
+Frames = tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]
 
 
 @dataclass
@@ -117,7 +125,7 @@ def plan_manifest(plan: Plan, datasets: list[Dataset], kind: str = "run") -> dic
 
 def _cell_frames(
     cell: Cell, order: int, plan: Plan, ds: Dataset, on_event: Callable[[Event], None] | None
-) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> Frames:
     spec = next(s for s in plan.splits if str(s) == cell.split)
     split = make_split(ds, spec, cell.seed, cell.fold)
     algo = cell.algorithm
@@ -183,31 +191,43 @@ def execute(
     fresh: bool = False,
     kind: str = "run",
 ) -> StudyRun:
-    """Run every cell of ``plan`` not yet recorded; return results grouped by dataset x split."""
+    """Run every cell of ``plan`` not yet recorded; return results grouped by dataset x split.
+
+    With ``tune``, each (dataset, split) is tuned first (as ``compare --tune``; tuning is seeded,
+    so a resumed run tunes to the same rows and finds its cells). With ``workers``/``scheduler``
+    the pending cells of one (dataset, split, seed) go to Dask as one batch and are recorded
+    when the batch comes back; a recorded cell is never run into the store twice.
+    """
     datasets, notes = load_datasets(plan, data_dir)
+    if plan.tune:
+        plan = _tune(plan, datasets)
     cells = plan.cells()
+    study = plan.source.study
+    executor = make_executor(study.workers, study.scheduler)
     writer: RunWriter | None = None
     reused = 0
     if store is not None:
         writer, reused = _open_run(plan, datasets, store, fresh, kind)
     done = writer.done() if writer is not None else set()
-    collected: dict[str, tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]] = {}
+    collected: dict[str, Frames] = {}
     ran = 0
     try:
-        for order, cell in enumerate(cells):
-            if cell.id in done and writer is not None:
-                meta = _cell_meta(writer.run, cell.id) or {**cell.key, "order": order}
-                collected[cell.id] = (meta, *_read_cell(writer.run, cell.id))
-                if on_event:
-                    on_event(Event("cell-done", cell.algorithm.label, cell.fold, cell.n_folds))
-                continue
-            meta, rows, per_user, segs = _cell_frames(
-                cell, order, plan, datasets[cell.dataset], on_event
-            )
-            if writer is not None:
-                writer.record_cell(cell.id, meta, rows, per_user, segs)
-            collected[cell.id] = (meta, rows, per_user, segs)
-            ran += 1
+        with executor:
+            pending: list[tuple[int, Cell]] = []
+            for order, cell in enumerate(cells):
+                if cell.id in done and writer is not None:
+                    meta = _cell_meta(writer.run, cell.id) or {**cell.key, "order": order}
+                    collected[cell.id] = (meta, *_read_cell(writer.run, cell.id))
+                    if on_event:
+                        on_event(Event("cell-done", cell.algorithm.label, cell.fold, cell.n_folds))
+                    continue
+                pending.append((order, cell))
+            for batch in _batches(pending, executor):
+                for cell_id, frames in _run_batch(batch, plan, datasets, executor, on_event):
+                    if writer is not None:
+                        writer.record_cell(cell_id, *frames)
+                    collected[cell_id] = frames
+                    ran += 1
         if writer is not None:
             writer.finish("complete")
     finally:
@@ -217,6 +237,84 @@ def execute(
     _annotate(groups, plan)
     run_id = writer.run_id if writer is not None else None
     return StudyRun(plan, groups, run_id, reused, ran, notes)
+
+
+def _tune(plan: Plan, datasets: list[Dataset]) -> Plan:
+    """``tune = N``: each (dataset, split)'s rows tuned as ``compare --tune N`` tunes them."""
+    from recbench.tuning.search import tuned_specs, tuning_note
+
+    assert plan.tune_objective is not None
+    tuned: dict[tuple[int, str], list[AlgoSpec]] = {}
+    notes: dict[tuple[int, str], str] = {}
+    for d, ds in enumerate(datasets):
+        for spec in plan.splits:
+            try:
+                specs, found = tuned_specs(
+                    ds, spec, plan.algorithms, plan.tune, plan.tune_objective, plan.seeds[0],
+                    plan.eval.relevance_threshold, plan.eval.memory_mb,
+                )  # fmt: skip
+            except RecbenchError as exc:
+                raise plan.source.error(("tune",), str(exc)) from None
+            tuned[(d, str(spec))] = specs
+            notes[(d, str(spec))] = tuning_note(
+                plan.tune, plan.seeds[0], plan.tune_objective, plan.algorithms, found
+            )
+    return replace(plan, tuned=tuned, extras={**plan.extras, "tune_notes": notes})
+
+
+def _batches(pending: list[tuple[int, Cell]], executor: Executor) -> list[list[tuple[int, Cell]]]:
+    """In process: one cell at a time (each recorded as it finishes). On Dask: the pending
+    cells of one (dataset, split, seed) together."""
+    if not isinstance(executor, DaskExecutor):
+        return [[item] for item in pending]
+    groups: dict[tuple[int, str, int], list[tuple[int, Cell]]] = {}
+    for order, cell in pending:
+        groups.setdefault((cell.dataset, cell.split, cell.seed), []).append((order, cell))
+    return list(groups.values())
+
+
+def _run_batch(
+    batch: list[tuple[int, Cell]],
+    plan: Plan,
+    datasets: list[Dataset],
+    executor: Executor,
+    on_event: Callable[[Event], None] | None,
+) -> list[tuple[str, Frames]]:
+    if not isinstance(executor, DaskExecutor):
+        return [(c.id, _cell_frames(c, o, plan, datasets[c.dataset], on_event)) for o, c in batch]
+    first = batch[0][1]
+    ds = datasets[first.dataset]
+    spec = next(s for s in plan.splits if str(s) == first.split)
+    rows = plan.algorithms_for(first.dataset, first.split)
+    wanted = {(c.fold, c.algorithm.label): (o, c) for o, c in batch}
+    labels = {label for _, label in wanted}
+    algos = [(i, a) for i, a in enumerate(rows) if a.label in labels]
+    outcomes = executor.run(ds, spec, algos, first.seed, plan.eval, on_event, False)
+    out = []
+    for o in sorted(outcomes, key=lambda o: (o.fold, o.index)):
+        hit = wanted.get((o.fold, o.label))
+        if hit is not None:  # a fold of a row whose other folds were recorded already
+            out.append((hit[1].id, _outcome_frames(o, hit[1], hit[0], ds)))
+    return out
+
+
+def _outcome_frames(o: CellOutcome, cell: Cell, order: int, ds: Dataset) -> Frames:
+    """A cell run on Dask, in the frames :func:`_cell_frames` gives for a cell run here."""
+    rows = results_frame(o.rows)
+    segs = pd.DataFrame(o.segments, columns=SEGMENT_COLUMNS)
+    per_user = o.per_user.copy()
+    if len(per_user):
+        per_user.insert(2, "seed", cell.seed)
+    meta = {
+        **cell.key,
+        "order": order,
+        "dataset_name": ds.name,
+        "n_folds": cell.n_folds,
+        "protocol": o.protocol,
+        "n_cold_users": o.n_cold,
+        "unable": o.unable,
+    }
+    return meta, rows, per_user, segs
 
 
 def _annotate(groups: list[ExperimentResult], plan: Plan) -> None:
@@ -258,7 +356,7 @@ def _assemble(
     plan: Plan,
     datasets: list[Dataset],
     cells: list[Cell],
-    collected: dict[str, tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]],
+    collected: dict[str, Frames],
 ) -> list[ExperimentResult]:
     groups = []
     for d, ds in enumerate(datasets):
@@ -279,6 +377,10 @@ def _assemble(
             if len(plan.seeds) > 1:
                 seeds = ", ".join(str(s) for s in plan.seeds)
                 protocol = f"{protocol}; repeated with seeds {seeds}"
+            note = plan.extras.get("tune_notes", {}).get((d, str(spec)))
+            if note:
+                protocol = f"{protocol}; {note}"
+            algorithms = plan.algorithms_for(d, str(spec))
             results = (
                 results_frame(pd.concat(rows, ignore_index=True).to_dict("records"))
                 if rows
@@ -294,12 +396,12 @@ def _assemble(
                     plan.seeds[0],
                     plan.eval,
                     cold,
-                    [a.label for a in plan.algorithms],
+                    [a.label for a in algorithms],
                     unable,
                     pd.concat(segs, ignore_index=True)
                     if segs
                     else pd.DataFrame(columns=SEGMENT_COLUMNS),
-                    {a.label: a.params for a in plan.algorithms},
+                    {a.label: a.params for a in algorithms},
                 )
             )
     return groups

@@ -41,7 +41,8 @@ def compare_study(
     ``options`` holds compare's keyword arguments (``dataset``, ``columns``, ``sep``, ``split``,
     ``k``, ``metrics``, ``relevance_threshold``, ``fmt``, ``output``, ``fail_if``,
     ``by_segment``, ``min_user_ratings``, ``min_item_ratings``, ``implicit_threshold``,
-    ``memory_mb``); None values are left out.
+    ``memory_mb``, ``tune_trials``, ``tune_metric``, ``workers``, ``scheduler``); None values
+    are left out.
     """
     o = {k: v for k, v in options.items() if v is not None}
     lines = [f"# written by `recbench {command} --save-study`; run it with `recbench run FILE`"]
@@ -74,6 +75,14 @@ def compare_study(
                 lines.append(f"{key} = {toml_value(str(o[key]))}")
         if "alpha" in o:
             lines.append(f"alpha = {toml_value(float(o['alpha']))}")
+    if o.get("tune_trials"):
+        lines.append(f"tune = {int(o['tune_trials'])}")
+        if "tune_metric" in o:
+            lines.append(f"tune_metric = {toml_value(str(o['tune_metric']))}")
+    if "workers" in o:
+        lines.append(f"workers = {int(o['workers'])}")
+    if "scheduler" in o:
+        lines.append(f"scheduler = {toml_value(str(o['scheduler']))}")
     lines += ["", "[[datasets]]"]
     lines += [f"{_key(k)} = {toml_value(v)}" for k, v in ds.items()]
     for spec in algorithms:

@@ -524,6 +524,20 @@ def tuned_specs(
     return out, found
 
 
+def tuning_note(
+    n_trials: int, seed: int, objective: Objective, algos: list[AlgoSpec], found: dict[str, Any]
+) -> str:
+    """The line a ``compare --tune`` (or a study's ``tune``) caption adds about the tuning."""
+    untuned = [s.label for s in algos if s.label not in found]
+    val = next(iter(found.values())).validation.protocol if found else ""
+    return (
+        f"parameters tuned per algorithm with {n_trials} trials (Optuna TPE, seed {seed}) "
+        f"on validation {objective.key}; validation: {val}, cut from the training part only, "
+        "the test part used once per algorithm"
+        + (f"; not tuned (no search space or all fixed): {', '.join(untuned)}" if untuned else "")
+    )
+
+
 @contextlib.contextmanager
 def _study_files(files: StudyFiles | None) -> Iterator[StudyFiles]:
     if files is not None:
