@@ -142,3 +142,38 @@ def test_study_workers_two_gives_the_serial_rows_and_records_each_cell_once(
     assert len(runs) == 1
     cells = [p for p in (runs[0] / "cells").iterdir() if p.is_dir()]
     assert len(cells) == 4  # 2 rows x 2 folds, each recorded once
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None,
+    reason="needs the scale extra (dask[distributed])",
+)
+@pytest.mark.slow
+def test_study_workers_resume_runs_only_missing_cells_and_records_none_twice(
+    tmp_path: Path,
+) -> None:
+    from recbench.store import Store
+    from recbench.study import execute
+    from recbench.study.runner import _cell_frames, load_datasets
+
+    body = (
+        'splits = ["kfold:2"]\n[[algorithms]]\nname = "popularity"\n'
+        '[[algorithms]]\nname = "baseline"\nparams = { n_epochs = 3 }\n'
+    )
+    serial = make_plan(parse_study(body, tmp_path / "serial.toml"))
+    parallel = make_plan(parse_study("workers = 2\n" + body, tmp_path / "parallel.toml"))
+    store = Store.in_data_dir(tmp_path)
+    datasets, _ = load_datasets(serial, tmp_path)
+    # an interrupted run: only popularity's fold 0 recorded (its fold 1 still to run)
+    writer = store.create({"fingerprint": serial.fingerprint([d.checksum for d in datasets])})
+    first = serial.cells()[0]
+    writer.record_cell(first.id, *_cell_frames(first, 0, serial, datasets[0], None))
+    writer.close()
+    done = execute(parallel, tmp_path, store)
+    assert (done.resumed_from, done.ran) == (1, 3)
+    (run,) = store.runs()
+    ids = run.cell_ids()
+    assert len(ids) == 4 == len(set(ids))
+    reference = execute(serial, tmp_path, None)
+    keep = ["algorithm", "fold", "metric", "k", "value"]
+    assert done.results()[keep].equals(reference.results()[keep])
