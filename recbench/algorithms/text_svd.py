@@ -26,8 +26,9 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender
-from recbench.algorithms.neural.common import TorchSession, validation_cut
+from recbench.algorithms.neural.common import validation_cut
 from recbench.algorithms.space import Float, Int, Space
+from recbench.algorithms.torch_session import TorchSession
 from recbench.data.model import Dataset
 
 _WORD = re.compile(r"[a-z0-9]+")

@@ -1,7 +1,5 @@
 """Shared pieces of the torch models (ncf, cluster-ncf, multvae) and of blend / text-svd.
 
-- :class:`TorchSession`: seeded, deterministic torch on CPU; the global RNG, the thread count and
-  the determinism flag are restored afterwards, so fitting leaves the caller's torch as it was.
 - :func:`validation_cut`: a seeded per-user share of a training set held out to stop early or
   to learn blend weights (the same rule as ``--split user-holdout``).
 - :func:`validation_ndcg`: NDCG@K of a scoring function on that share, ranking the full catalogue
@@ -22,35 +20,6 @@ import scipy.sparse as sp
 from recbench.algorithms.base import mask_seen, top_k
 from recbench.data.model import Dataset
 from recbench.metrics.ranking import ndcg_at_k
-
-
-class TorchSession:
-    """``with TorchSession(seed, threads):`` seeded, deterministic torch; restored on exit."""
-
-    def __init__(self, seed: int, num_threads: int) -> None:
-        self.seed = seed
-        self.num_threads = num_threads
-
-    def __enter__(self) -> TorchSession:
-        import torch
-
-        self._fork = torch.random.fork_rng(devices=[])
-        self._fork.__enter__()
-        torch.manual_seed(self.seed)
-        self._det = torch.are_deterministic_algorithms_enabled()
-        self._det_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-        torch.use_deterministic_algorithms(True)
-        self._threads = torch.get_num_threads()
-        if self.num_threads > 0:
-            torch.set_num_threads(self.num_threads)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import torch
-
-        torch.set_num_threads(self._threads)
-        torch.use_deterministic_algorithms(self._det, warn_only=self._det_warn)
-        self._fork.__exit__(None, None, None)
 
 
 def validation_cut(train: Dataset, fraction: float, seed: int) -> tuple[Dataset, sp.csr_array]:

@@ -31,13 +31,13 @@ from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender
 from recbench.algorithms.neural.common import (
-    TorchSession,
     prefixed_state,
     unprefixed_state,
     validation_cut,
     validation_ndcg,
 )
 from recbench.algorithms.space import Float, Int, Space
+from recbench.algorithms.torch_session import TorchSession
 from recbench.data.model import Dataset
 
 _LAYERS = ("enc_w", "enc_b", "mu_w", "mu_b", "dec_w", "dec_b", "out_w", "out_b")

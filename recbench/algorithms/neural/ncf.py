@@ -28,13 +28,13 @@ from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender
 from recbench.algorithms.neural.common import (
-    TorchSession,
     prefixed_state,
     unprefixed_state,
     validation_cut,
     validation_ndcg,
 )
 from recbench.algorithms.space import Float, Int, Space
+from recbench.algorithms.torch_session import TorchSession
 from recbench.data.model import Dataset
 
 #: most float32 elements of one (users x items x hidden) block while scoring

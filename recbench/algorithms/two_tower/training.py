@@ -18,9 +18,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from recbench.algorithms.base import top_k
+from recbench.algorithms.torch_session import TorchSession
 from recbench.algorithms.two_tower.config import TwoTowerConfig
 from recbench.algorithms.two_tower.network import (
-    TorchSession,
     TowerNet,
     adam,
     build_net,
