@@ -105,13 +105,9 @@ def status(st: State, message: str) -> Iterator[None]:
         yield
 
 
-@contextmanager
-def cell_progress(st: State, total: int) -> Iterator[Callable[[Event], None] | None]:
-    """A rich progress bar over experiment cells (terminals only); yields an Event callback."""
-    if st.quiet or not err.is_terminal:
-        yield None
-        return
-    bar = RichProgress(
+def counting_bar() -> RichProgress:
+    """The CLI's progress bar on stderr: description, bar, done/total, elapsed; gone when done."""
+    return RichProgress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -119,6 +115,15 @@ def cell_progress(st: State, total: int) -> Iterator[Callable[[Event], None] | N
         console=err,
         transient=True,
     )
+
+
+@contextmanager
+def cell_progress(st: State, total: int) -> Iterator[Callable[[Event], None] | None]:
+    """A rich progress bar over experiment cells (terminals only); yields an Event callback."""
+    if st.quiet or not err.is_terminal:
+        yield None
+        return
+    bar = counting_bar()
     task = bar.add_task("starting", total=total)
 
     def on_event(ev: Event) -> None:

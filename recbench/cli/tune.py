@@ -11,11 +11,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from recbench.algorithms import plugins
-from recbench.cli.common import State, err, get_dataset, out, state
+from recbench.cli.common import State, counting_bar, get_dataset, out, state
 from recbench.cli.options import (
     ColumnsOpt,
     DatasetOpt,
@@ -65,14 +64,7 @@ def _live(st: State, target: int | None, key: str) -> Iterator[Callable[..., Non
     if st.quiet:
         yield lambda *args: None
         return
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
+    bar = counting_bar()
     task = bar.add_task("trials", total=target)
 
     def update(p: TuneProgress, label: str = "trials") -> None:
