@@ -185,20 +185,28 @@ def _load_bundled(entry: DatasetEntry, raw: dict[str, Any], cache_dir: Path | No
         sums.append(f"{member}:{got}")
 
     def build(checksum: str) -> Dataset:
-        parsed = read_release(entry.format, root)
-        return build_dataset(
-            name,
-            parsed.ratings,
-            item_features=parsed.item_features,
-            user_features=parsed.user_features,
-            checksum=checksum,
-            rating_scale=entry.rating_scale,
-            license=entry.license,
-            citation=entry.citation,
-            source={"kind": "bundled", "path": str(root), **parsed.info},
-        )
+        return _release_dataset(entry, root, checksum, {"kind": "bundled", "path": str(root)})
 
     return cache.cached(cache_dir, name, [*sums, "parser", PARSER_VERSION], build)
+
+
+def _release_dataset(
+    entry: DatasetEntry, root: Path, checksum: str, source: dict[str, Any]
+) -> Dataset:
+    """Parse a registry release in ``root`` into a Dataset with the entry's metadata;
+    ``source`` says where the files came from (the parser's own notes are added to it)."""
+    parsed = read_release(entry.format, root)
+    return build_dataset(
+        entry.name,
+        parsed.ratings,
+        item_features=parsed.item_features,
+        user_features=parsed.user_features,
+        checksum=checksum,
+        rating_scale=entry.rating_scale,
+        license=entry.license,
+        citation=entry.citation,
+        source={**source, **parsed.info},
+    )
 
 
 def _load_installed(
@@ -219,25 +227,14 @@ def _load_installed(
     sums = [f"{rel}:{info['sha256']}" for rel, info in sorted(manifest["files"].items())]
 
     def build(checksum: str) -> Dataset:
-        parsed = read_release(entry.format, root)
         verification = manifest.get("verification") or {}
-        return build_dataset(
-            name,
-            parsed.ratings,
-            item_features=parsed.item_features,
-            user_features=parsed.user_features,
-            checksum=checksum,
-            rating_scale=entry.rating_scale,
-            license=entry.license,
-            citation=entry.citation,
-            source={
-                "kind": manifest.get("action", "installed"),
-                "path": str(root),
-                "origin": manifest.get("origin", ""),
-                "verification": verification.get("status", "unverified"),
-                **parsed.info,
-            },
-        )
+        source = {
+            "kind": manifest.get("action", "installed"),
+            "path": str(root),
+            "origin": manifest.get("origin", ""),
+            "verification": verification.get("status", "unverified"),
+        }
+        return _release_dataset(entry, root, checksum, source)
 
     key = [*sums, "format", entry.format, "parser", PARSER_VERSION, FORMAT_VERSION]
     return cache.cached(cache_dir, name, key, build)

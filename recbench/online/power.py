@@ -102,6 +102,14 @@ def plan_proportion(
     )  # fmt: skip
 
 
+def _check_mean(baseline: float, sd: float) -> None:
+    """A per-user mean plan needs a positive finite ``sd`` and a non-zero ``baseline``."""
+    if sd <= 0 or not math.isfinite(sd):
+        raise UsageError(f"the per-user standard deviation must be positive, got {sd}")
+    if baseline == 0:
+        raise UsageError("a relative lift needs a non-zero baseline mean")
+
+
 def plan_mean(
     baseline: float,
     sd: float,
@@ -112,10 +120,7 @@ def plan_mean(
 ) -> Plan:
     """Users per arm to detect a relative ``lift`` of a per-user mean with per-user ``sd``."""
     _check(alpha, power, ratio)
-    if sd <= 0 or not math.isfinite(sd):
-        raise UsageError(f"the per-user standard deviation must be positive, got {sd}")
-    if baseline == 0:
-        raise UsageError("a relative lift needs a non-zero baseline mean")
+    _check_mean(baseline, sd)
     d = baseline * lift / sd
     n = _n_for(d, alpha, power, ratio)
     return Plan(
@@ -151,10 +156,7 @@ def detectable_mean(
 ) -> Plan:
     """Smallest relative lift of a per-user mean detectable with ``n_control`` users."""
     _check(alpha, power, ratio)
-    if sd <= 0 or not math.isfinite(sd):
-        raise UsageError(f"the per-user standard deviation must be positive, got {sd}")
-    if baseline == 0:
-        raise UsageError("a relative lift needs a non-zero baseline mean")
+    _check_mean(baseline, sd)
     d = _effect_for(n_control, alpha, power, ratio)
     return Plan(
         "mean", baseline, sd, d * sd / abs(baseline), d, alpha, power, ratio,
