@@ -19,7 +19,7 @@ def experiment_manifest(res: ExperimentResult, kind: str) -> dict[str, Any]:
     return {
         "kind": kind,
         "name": None,
-        "datasets": [_dataset_record(ds)],
+        "datasets": [dataset_identity(ds)],
         "splits": [str(res.split)],
         "seeds": [res.seed],
         "ks": list(res.eval_config.ks),
@@ -111,7 +111,7 @@ def record_tune(store: Store, result: Any, dataset: Dataset, split: str) -> str:
     manifest = {
         "kind": "tune",
         "name": result.study,
-        "datasets": [_dataset_record(dataset)],
+        "datasets": [dataset_identity(dataset)],
         "splits": [split],
         "seeds": [spec.seed],
         "ks": [spec.objective.k] if spec.objective.k is not None else [],
@@ -173,7 +173,8 @@ def record_tune(store: Store, result: Any, dataset: Dataset, split: str) -> str:
     return writer.run_id
 
 
-def _dataset_record(ds: Dataset) -> dict[str, Any]:
+def dataset_identity(ds: Dataset) -> dict[str, Any]:
+    """How a run manifest names a dataset: name, checksum and sizes."""
     return {
         "name": ds.name,
         "checksum": ds.checksum,

@@ -35,6 +35,7 @@ from recbench.experiment import (
     segment_rows,
 )
 from recbench.split import make_split
+from recbench.store.record import dataset_identity
 from recbench.store.runs import RunInfo, RunWriter, Store
 from recbench.study.plan import Cell, Plan
 
@@ -83,11 +84,7 @@ def load_datasets(plan: Plan, data_dir: Path) -> tuple[list[Dataset], list[str]]
 def dataset_record(ds: Dataset, plan: Plan, index: int) -> dict[str, Any]:
     d = plan.datasets[index]
     return {
-        "name": ds.name,
-        "checksum": ds.checksum,
-        "n_ratings": len(ds.interactions.user),
-        "n_users": int(ds.n_users),
-        "n_items": int(ds.n_items),
+        **dataset_identity(ds),
         "spec": d.spec.to_dict(),
         "preprocessing": {
             "min_user_ratings": d.prep.min_user_ratings,
