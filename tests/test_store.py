@@ -156,7 +156,9 @@ def test_runs_list_show_diff_export_rm(tmp_path: Path, capsys: pytest.CaptureFix
     b = _compare(tmp_path, capsys, 10)
     listed = run_cli(["runs", "list", "--json"], capsys, data_dir=tmp_path)
     assert [r["run_id"] for r in json.loads(listed.out)] == [a, b]
-    shown = run_cli(["runs", "show", a[:17]], capsys, data_dir=tmp_path)
+    # the shortest prefix of a that b does not share (two runs may start in the same second)
+    prefix = next(a[:n] for n in range(16, len(a) + 1) if not b.startswith(a[:n]))
+    shown = run_cli(["runs", "show", prefix], capsys, data_dir=tmp_path)
     assert shown.code == 0 and a in shown.out and "baseline" in shown.out
 
     diff = run_cli(["runs", "diff", a, b], capsys, data_dir=tmp_path)
