@@ -242,7 +242,7 @@ def simulate_cmd(
     split_spec = parse_split(split)
     if split_spec.kind == "none":
         raise UsageError("abtest simulate needs a split with held-out data (not 'none')")
-    specs = parse_algos(algos, param)
+    specs = parse_algos(algos, param, st.cache_dir)
     if len(specs) > 2:
         raise UsageError(f"--algos takes one or two algorithms, got {len(specs)}")
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep))
@@ -329,7 +329,7 @@ def _offline_per_user(
         ks = (int(k_text),) if k_text else (10,)
     except ValueError:
         raise UsageError(f"--column '{column}' is not METRIC@K, e.g. ndcg@10") from None
-    (spec,) = parse_algos(algo, param)
+    (spec,) = parse_algos(algo, param, st.cache_dir)
     split_spec = parse_split(split)
     if split_spec.kind == "none":
         raise UsageError("--algo needs a split with held-out data (not 'none')")

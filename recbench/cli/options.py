@@ -160,8 +160,13 @@ def check_output(path: Path | None) -> Path | None:
 _ALGO_RE = re.compile(r"\s*([A-Za-z0-9_.\-]+)\s*(?:\[(.*)\])?\s*", re.S)
 
 
-def split_algo_list(text: str) -> list[tuple[str, dict[str, str], str | None]]:
-    """``a,b[k=v,k2=v2],b[k=w]`` -> [(name, params, variant), ...] (commas inside [] kept)."""
+#: the bracket key naming a stored study whose best parameters an entry reuses
+STUDY_KEY = "@study"
+
+
+def split_algo_list(text: str) -> list[tuple[str, dict[str, str], str | None, str | None]]:
+    """``a,b[k=v,k2=v2],b[@study=S]`` -> [(name, params, variant, study), ...] (commas inside
+    [] kept); ``study`` is the stored study named by ``@study=NAME``, if any."""
     parts: list[str] = []
     depth, cur = 0, ""
     for ch in text:
@@ -186,23 +191,42 @@ def split_algo_list(text: str) -> list[tuple[str, dict[str, str], str | None]]:
         name, inner = m.group(1), m.group(2)
         params: dict[str, str] = {}
         variant = None
+        study = None
         if inner is not None:
             pairs = [p for p in re.split(r"[,;]", inner) if p.strip()]
+            for p in [p for p in pairs if p.strip().startswith("@")]:
+                key, eq, value = p.strip().partition("=")
+                if key.strip() != STUDY_KEY or not eq or not value.strip():
+                    raise UsageError(
+                        f"--algos: cannot read '{p.strip()}' in '{part.strip()}' "
+                        f"(the one @-key is {STUDY_KEY}=NAME)"
+                    )
+                if study is not None:
+                    raise UsageError(f"--algos: '{part.strip()}' names {STUDY_KEY} twice")
+                study = value.strip()
+                pairs.remove(p)
             params = plugins.parse_params(pairs)
-            variant = ",".join(f"{k}={v}" for k, v in params.items())
-        found.append((name, params, variant))
+            variant = ",".join(
+                ([f"{STUDY_KEY}={study}"] if study else [])
+                + [f"{k}={v}" for k, v in params.items()]
+            )
+        found.append((name, params, variant, study))
     return found
 
 
-def parse_algos(text: str | None, param_pairs: list[str] | None) -> list[AlgoSpec]:
+def parse_algos(
+    text: str | None, param_pairs: list[str] | None, data_dir: Path | None = None
+) -> list[AlgoSpec]:
     """``--algos`` plus ``--param [algo.]name=value`` -> validated AlgoSpecs.
 
     Entries are ``name`` or ``name[k=v,...]`` (a labelled configuration; several of one
     algorithm may share a table). A bare ``--param name=value`` applies to every selected
     algorithm that has that parameter (an error when none has it); ``algo.name=value`` targets
-    the entries of one algorithm. Values inside brackets win over ``--param``.
+    the entries of one algorithm. ``name[@study=S]`` takes the best parameters of the stored
+    study ``S`` under ``data_dir`` (see :mod:`recbench.tuning.reuse`). Precedence, lowest
+    first: ``--param``, the study's parameters, values written inside the brackets.
     """
-    entries: list[tuple[str, dict[str, str], str | None]] = []
+    entries: list[tuple[str, dict[str, str], str | None, str | None]] = []
     if text is None:
         for n in plugins.entries():
             try:
@@ -210,12 +234,12 @@ def parse_algos(text: str | None, param_pairs: list[str] | None) -> list[AlgoSpe
             except UsageError:
                 continue
             if not cls.missing_requirements():
-                entries.append((n, {}, None))
+                entries.append((n, {}, None, None))
     else:
         entries = split_algo_list(text)
         if not entries:
             raise UsageError("--algos is empty")
-    names = list(dict.fromkeys(n for n, _, _ in entries))
+    names = list(dict.fromkeys(n for n, _, _, _ in entries))
     classes = {n: plugins.load(n) for n in names}
     for n, cls in classes.items():
         plugins.ensure_available(n, cls)
@@ -238,8 +262,15 @@ def parse_algos(text: str | None, param_pairs: list[str] | None) -> list[AlgoSpe
         for n in takers:
             shared[n][pname] = value
     specs: list[AlgoSpec] = []
-    for n, own, variant in entries:
-        params = {**shared[n], **own}
+    for n, own, variant, study in entries:
+        stored: dict[str, Any] = {}
+        if study is not None:
+            if data_dir is None:
+                raise UsageError(f"--algos '{n}[{variant}]': {STUDY_KEY} is not available here")
+            from recbench.tuning.reuse import stored_best
+
+            stored = stored_best(data_dir, study, n).params
+        params = {**shared[n], **stored, **own}
         config = plugins.make_config(n, classes[n], params)  # validates, naming the parameter
         typed = {k: getattr(config, k) for k in params}  # "10" -> 10 in results and manifests
         specs.append(AlgoSpec(n, typed, variant))
@@ -248,6 +279,23 @@ def parse_algos(text: str | None, param_pairs: list[str] | None) -> list[AlgoSpe
     if dup:
         raise UsageError(f"--algos lists '{dup[0]}' twice")
     return specs
+
+
+def study_notes(
+    specs: list[AlgoSpec], data_dir: Path, checksum: str, split: str, seed: int
+) -> list[tuple[str, bool]]:
+    """For each ``name[@study=S...]`` entry: the caption line saying where its parameters came
+    from, and whether the reuse is leak-free (tuned on this dataset, split and seed)."""
+    from recbench.tuning.reuse import reuse_note, stored_best
+
+    notes = []
+    prefix = f"{STUDY_KEY}="
+    for spec in specs:
+        first = (spec.variant or "").split(",")[0]
+        if first.startswith(prefix):
+            best = stored_best(data_dir, first[len(prefix) :], spec.name)
+            notes.append(reuse_note(best, spec.label, checksum, split, seed))
+    return notes
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from recbench.cli.common import (
     out,
     state,
     status,
+    warn,
     write_results,
 )
 from recbench.cli.options import (
@@ -51,6 +52,7 @@ from recbench.cli.options import (
     parse_fail_if,
     parse_ks,
     result_format,
+    study_notes,
 )
 from recbench.cli.runs import NoStoreOpt, SaveStudyOpt, remember, study_options
 from recbench.data import Dataset, DatasetSpec, Preprocessing
@@ -202,7 +204,12 @@ def compare(
     ctx: typer.Context,
     algos: Annotated[
         str | None,
-        typer.Option("--algos", "-a", help="Comma list of algorithms (default: all available)."),
+        typer.Option(
+            "--algos",
+            "-a",
+            help="Comma list of algorithms (default: all available); NAME[k=v,...] for a "
+            "configuration, NAME[@study=S] for the best parameters of a stored `tune --study S`.",
+        ),
     ] = None,
     dataset: DatasetOpt = DEFAULT_DATASET,
     columns: ColumnsOpt = None,
@@ -255,7 +262,7 @@ def compare(
     split_spec = parse_split(split)
     if split_spec.kind == "none":
         raise UsageError("compare needs a split with test data (not 'none')")
-    specs = parse_algos(algos, param)
+    specs = parse_algos(algos, param, st.cache_dir)
     sig = [(c.algorithm, c.text) for c in req.fail_if if c.significance]
     stats = stats_options(
         ci=ci,
@@ -303,6 +310,10 @@ def compare(
         )
     if tuned:
         res.protocol = f"{res.protocol}; {tuned}"
+    for note, leak_free in study_notes(specs, st.cache_dir, ds.checksum, str(split_spec), st.seed):
+        res.protocol = f"{res.protocol}; {note}"
+        if not leak_free:
+            warn(note)
     remember(st, res, "compare", no_store, save_study, asked, study_options(locals()))
     _emit(st, res, req, by_segment, "compare", stats)
 
@@ -356,7 +367,7 @@ def evaluate(
         split_spec = parse_split(split or "holdout:0.2")
         if split_spec.kind == "none":
             raise UsageError("evaluate needs a split with test data (not 'none')")
-        specs = parse_algos(algo, param)
+        specs = parse_algos(algo, param, st.cache_dir)
         prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
         spec = DatasetSpec(dataset or DEFAULT_DATASET, columns, sep)
         ds, _ = get_dataset(st, spec, prep)

@@ -1,0 +1,105 @@
+"""``--algos "NAME[@study=S]"``: a stored tune's best parameters reused by compare, with the
+caption saying where they came from and a warning when the study saw other data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli
+from tests.test_tuning_cli import data_args
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("recbench-reuse")
+
+
+@pytest.fixture(scope="module")
+def ratings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.test_tuning import latent_dataset
+
+    inter = latent_dataset().interactions
+    path = tmp_path_factory.mktemp("reuse-data") / "latent.csv"
+    rows = zip(inter.user, inter.item, inter.rating, inter.timestamp, strict=True)  # type: ignore[arg-type]
+    path.write_text("".join(f"{u},{i},{r:g},{t}\n" for u, i, r, t in rows))
+    return path
+
+
+SPLIT = ["--split", "user-holdout:0.25"]
+
+
+_TUNED: dict[Path, dict] = {}  # type: ignore[type-arg]
+
+
+@pytest.fixture
+def tuned(capsys, data_dir: Path, ratings: Path) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """A stored ease study of 5 trials (its JSON document), made once per module."""
+    if data_dir not in _TUNED:
+        res = run_cli(["-q", "tune", "ease", *data_args(ratings), *SPLIT, "--trials", "5",
+                       "--study", "ease-s", "--format", "json"], capsys, data_dir)  # fmt: skip
+        assert res.code == 0, res.err
+        _TUNED[data_dir] = json.loads(res.out)
+    return _TUNED[data_dir]
+
+
+def _compare(capsys, data_dir: Path, ratings: Path, algos: str, *extra: str):  # type: ignore[no-untyped-def]
+    return run_cli([*extra, "compare", "--algos", algos, *data_args(ratings), *SPLIT,
+                    "--format", "json", "--no-store"], capsys, data_dir)  # fmt: skip
+
+
+def test_compare_runs_the_studys_best_parameters(capsys, data_dir, ratings, tuned) -> None:
+    res = _compare(capsys, data_dir, ratings, "ease[@study=ease-s],popularity")
+    assert res.code == 0, res.err
+    assert "warning" not in res.err
+    doc = json.loads(res.out)
+    (row,) = [a for a in doc["algorithms"] if a["name"] == "ease[@study=ease-s]"]
+    assert row["params"] == tuned["params"]
+    # the same configuration written out by hand gives the same test metrics
+    l2 = tuned["params"]["l2"]
+    res2 = _compare(capsys, data_dir, ratings, f"ease[l2={l2!r}]")
+    assert res2.code == 0, res2.err
+    (by_hand,) = json.loads(res2.out)["algorithms"]
+    assert by_hand["metrics"]["ndcg@10"]["mean"] == row["metrics"]["ndcg@10"]["mean"]
+    assert by_hand["metrics"]["ndcg@10"]["mean"] == pytest.approx(tuned["test"]["ndcg@10"])
+    text = doc["protocol"]["description"]
+    assert "parameters of study ease-s (best of 5 completed trials" in text
+    assert "tuned on this split's training part only" in text
+
+
+def test_bracket_values_win_over_the_study(capsys, data_dir, ratings, tuned) -> None:
+    res = _compare(capsys, data_dir, ratings, "ease[@study=ease-s,l2=7]")
+    assert res.code == 0, res.err
+    (row,) = json.loads(res.out)["algorithms"]
+    assert row["name"] == "ease[@study=ease-s,l2=7]" and row["params"]["l2"] == 7
+
+
+def test_another_seed_is_flagged_as_possible_leakage(capsys, data_dir, ratings, tuned) -> None:
+    res = _compare(capsys, data_dir, ratings, "ease[@study=ease-s]", "--seed", "3")
+    assert res.code == 0, res.err
+    assert "warning:" in res.err and "tuned with another seed" in res.err
+    assert "this test part may have informed the choice" in res.err
+    doc = json.loads(res.out)
+    assert "tuned with another seed" in doc["protocol"]["description"]
+
+
+@pytest.mark.parametrize(
+    ("algos", "message"),
+    [
+        ("ease[@study=nope]", "no stored study 'nope'"),
+        ("als[@study=ease-s]", "@study=ease-s tuned ease, not als; write ease[@study=ease-s]"),
+        ("ease[@stud=ease-s]", "the one @-key is @study=NAME"),
+        ("ease[@study=]", "the one @-key is @study=NAME"),
+        ("ease[@study=a,@study=b]", "names @study twice"),
+        ("ease[@study=../x]", "--study '../x': use letters"),
+    ],
+)
+def test_bad_study_references_are_one_line_errors(
+    capsys, data_dir, ratings, tuned, algos: str, message: str
+) -> None:
+    res = _compare(capsys, data_dir, ratings, algos)
+    assert res.code == 2
+    assert message in res.err, res.err
+    assert len(res.err.strip().splitlines()) == 1 and "Traceback" not in res.err
