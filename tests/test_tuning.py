@@ -21,6 +21,7 @@ from recbench.tuning import (
     tune,
     validation_spec,
 )
+from recbench.tuning import pruning as pruning_mod
 from recbench.tuning import search as search_mod
 from tests.helpers import make_dataset
 
@@ -150,18 +151,25 @@ def _pairs(inter: Any) -> set[tuple[int, int]]:
 
 
 def test_no_trial_ever_sees_a_test_pair(monkeypatch):
-    """Trials fit and score on data carved from the outer training part only; the outer test
-    part is scored exactly once, for the refitted best configuration."""
+    """Trials fit and score on data carved from the outer training part only, also while they
+    train (pruning's intermediate scores); the outer test part is scored exactly once, for the
+    refitted best configuration."""
     ds = latent_dataset()
     split_spec = parse_split("user-holdout:0.25")
     calls: list[Split] = []
-    real = search_mod.run_cell
+    scored: list[Split] = []
 
-    def spy(algo, split, *args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(split)
-        return real(algo, split, *args, **kwargs)
+    def spy(real, seen):  # type: ignore[no-untyped-def]
+        def wrapper(first, split, *args, **kwargs):  # type: ignore[no-untyped-def]
+            seen.append(split)
+            return real(first, split, *args, **kwargs)
 
-    monkeypatch.setattr(search_mod, "run_cell", spy)
+        return wrapper
+
+    # als reports during fit, so its trials take pruning's path (fit_and_score)
+    monkeypatch.setattr(search_mod, "run_cell", spy(search_mod.run_cell, calls))
+    monkeypatch.setattr(search_mod, "fit_and_score", spy(search_mod.fit_and_score, calls))
+    monkeypatch.setattr(pruning_mod, "evaluate", spy(pruning_mod.evaluate, scored))
     result = tune(ds, split_spec, spec_for("als", n=5, fixed={"iterations": 3}), reference=False)
     from recbench.split import make_split
 
@@ -169,7 +177,8 @@ def test_no_trial_ever_sees_a_test_pair(monkeypatch):
     test_pairs = _pairs(outer.test)
     assert test_pairs and len(calls) == 6
     *trials, final = calls
-    for sp in trials:
+    assert len(scored) == 5 * 4  # each trial: 3 intermediate scores and its final one
+    for sp in trials + scored:
         seen = _pairs(sp.train.interactions) | _pairs(sp.test)
         assert not seen & test_pairs
         assert seen <= _pairs(outer.train.interactions)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,7 +23,7 @@ from recbench.algorithms.space import Dim
 from recbench.data.model import Dataset
 from recbench.metrics.topk import mask_seen, top_k  # re-exported: the ranking primitive
 
-__all__ = ["AlgoConfig", "NotFittedError", "Recommender", "mask_seen", "top_k"]
+__all__ = ["AlgoConfig", "EpochHook", "NotFittedError", "Recommender", "mask_seen", "top_k"]
 
 
 class AlgoConfig(BaseModel):
@@ -40,6 +40,19 @@ class NotFittedError(RuntimeError):
 Progress = Callable[[int, int, float], None]
 ConfigT = TypeVar("ConfigT", bound=AlgoConfig)
 R = TypeVar("R", bound="Recommender[Any]")
+
+
+class EpochHook(Protocol):
+    """Intermediate evaluation during a fit (tuning's pruning): learners that train in epochs
+    (``reports_epochs``) offer it each training step; it may raise to stop the fit."""
+
+    def due(self, step: int) -> bool:
+        """Whether to be called after training step ``step`` (1-based epoch or sweep)."""
+        ...
+
+    def __call__(self, step: int, model: Recommender[Any]) -> None:
+        """Look at ``model``, scorable in its state after ``step`` (not its final one)."""
+        ...
 
 
 class Recommender(ABC, Generic[ConfigT]):
@@ -80,6 +93,8 @@ class Recommender(ABC, Generic[ConfigT]):
     #: tuning dimensions (recbench.algorithms.space records); `recbench tune` searches them
     search_space: ClassVar[dict[str, Dim]] = {}
     state_attrs: ClassVar[tuple[str, ...]] = ()
+    #: offers the fit's ``on_epoch`` hook its current state after training steps (pruning)
+    reports_epochs: ClassVar[bool] = False
 
     def __init__(self, config: ConfigT | None = None, *, seed: int = 0) -> None:
         self.config: ConfigT = config if config is not None else self.Config()  # type: ignore[assignment]
@@ -125,11 +140,17 @@ class Recommender(ABC, Generic[ConfigT]):
         return self.predicts_ratings
 
     # -- fitting -------------------------------------------------------------------------------
-    def fit(self: R, train: Dataset, progress: Progress | None = None) -> R:
+    def fit(
+        self: R,
+        train: Dataset,
+        progress: Progress | None = None,
+        on_epoch: EpochHook | None = None,
+    ) -> R:
         """Learn from ``train`` (users x items shape of the whole dataset).
 
         ``progress`` is called as (step, of, loss) by iterative learners while this fit runs
-        (they call :meth:`report`); it is not kept on the model.
+        (they call :meth:`report`); ``on_epoch`` is offered their current state after each
+        training step (they call :meth:`epoch_done`; others ignore it). Neither is kept.
         """
         inter = train.interactions
         if self.needs_ratings and inter.rating is None:
@@ -145,10 +166,11 @@ class Recommender(ABC, Generic[ConfigT]):
         scale = (train.rating_scale if inter.rating is not None else None) or (0.0, 0.0)
         self.rating_scale_ = np.asarray(scale, dtype=np.float64)
         self._progress = progress
+        self._on_epoch = on_epoch
         try:
             self._fit(train)
         finally:
-            del self._progress
+            del self._progress, self._on_epoch
         return self
 
     @abstractmethod
@@ -164,6 +186,17 @@ class Recommender(ABC, Generic[ConfigT]):
         callback = self.progress
         if callback is not None:
             callback(step, of, float(loss))
+
+    def epoch_done(self, step: int, sync: Callable[[], None] | None = None) -> None:
+        """After training step ``step`` (1-based): when the fit's ``on_epoch`` hook wants this
+        step, make the current state scorable (``sync``, e.g. copy the weights into the fitted
+        attributes) and call the hook, which may raise (a pruned trial) to end the fit."""
+        hook: EpochHook | None = self.__dict__.get("_on_epoch")
+        if hook is None or not hook.due(step):
+            return
+        if sync is not None:
+            sync()
+        hook(step, self)
 
     def check_is_fitted(self) -> None:
         if not hasattr(self, "n_items_"):

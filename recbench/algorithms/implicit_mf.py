@@ -41,10 +41,21 @@ class _ImplicitFactors(Recommender[_C]):
     source = "implicit"
     requires = ("implicit",)
     state_attrs: ClassVar[tuple[str, ...]] = ("user_factors_", "item_factors_")
+    reports_epochs = True
 
     def _keep(self, model) -> None:  # type: ignore[no-untyped-def]
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+
+    def _run(self, model, matrix: sp.csr_matrix) -> None:  # type: ignore[no-untyped-def]
+        """``model.fit``; implicit updates the factors in place and calls back after each
+        sweep/epoch (iteration counted from 0; then ALS passes elapsed time and loss, BPR
+        elapsed time, correct and skipped samples), when the ``on_epoch`` hook gets them."""
+
+        def sweep_done(iteration: int, *_: object) -> None:
+            self.epoch_done(iteration + 1, lambda: self._keep(model))
+
+        model.fit(matrix, show_progress=False, callback=sweep_done)
 
     def score(self, users: np.ndarray) -> np.ndarray:
         self.check_is_fitted()
@@ -93,7 +104,7 @@ class ALSRecommender(_ImplicitFactors[ALSConfig]):
                 random_state=self.seed,
                 use_gpu=False,
             )
-            model.fit(matrix, show_progress=False)
+            self._run(model, matrix)
         self._keep(model)
 
     def to_implicit(self):  # type: ignore[no-untyped-def]
@@ -189,7 +200,7 @@ class BPRRecommender(_ImplicitFactors[BPRConfig]):
                 num_threads=cfg.num_threads,
                 random_state=self.seed,
             )
-            model.fit(matrix, show_progress=False)
+            self._run(model, matrix)
         self._keep(model)
 
     def query_vectors(self, users: np.ndarray) -> None:  # type: ignore[override]

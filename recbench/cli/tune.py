@@ -45,6 +45,7 @@ from recbench.tuning import (
     study_files,
     tune,
 )
+from recbench.tuning.pruning import PruneSpec
 from recbench.tuning.search import tuned_specs, tuning_note
 
 
@@ -74,6 +75,7 @@ def _live(st: State, target: int | None, key: str) -> Iterator[Callable[..., Non
             else "no trial finished yet"
         )
         extra = f", {p.running} running" if p.running else ""
+        extra += f", {p.pruned} pruned" if p.pruned else ""
         extra += f", {p.failed} failed" if p.failed else ""
         bar.update(
             task,
@@ -156,6 +158,26 @@ def tune_command(
         bool,
         typer.Option("--reference/--no-reference", help="Also test the default configuration."),
     ] = True,
+    prune: Annotated[
+        bool | None,
+        typer.Option(
+            "--prune/--no-prune",
+            help="Stop trials whose validation value, scored during the fit on up to 500 "
+            "validation users, trails the median of completed trials at the same epoch "
+            "(Optuna MedianPruner). Default: on for algorithms that train in epochs and report "
+            "(als, bpr, two-tower, ncf, cluster-ncf, multvae); others are never pruned.",
+        ),
+    ] = None,
+    prune_startup: Annotated[
+        int | None,
+        typer.Option("--prune-startup", help="Completed trials before any is pruned (default 5)."),
+    ] = None,
+    prune_warmup: Annotated[
+        int | None,
+        typer.Option(
+            "--prune-warmup", help="Epochs a trial runs before it can be pruned (default 3)."
+        ),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     no_store: NoStoreOpt = False,
 ) -> None:
@@ -186,6 +208,7 @@ def tune_command(
         seed=st.seed,
         relevance_threshold=relevance_threshold,
         memory_mb=memory_mb,
+        prune=_prune_spec(algo, cls.reports_epochs, prune, prune_startup, prune_warmup),
     )
     files = study_files(st.cache_dir, study) if study is not None else None
     prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
@@ -197,6 +220,29 @@ def tune_command(
         typer.echo(json.dumps(result_json(result), indent=2, default=str))
         return
     _print(result, top)
+
+
+def _prune_spec(
+    algo: str, reports: bool, prune: bool | None, startup: int | None, warmup: int | None
+) -> PruneSpec | None:
+    """The pruning asked for: on by default where the algorithm reports during fit."""
+    tuned = [f"--prune-{n}" for n, v in (("startup", startup), ("warmup", warmup)) if v is not None]
+    if prune is False:
+        if tuned:
+            raise UsageError(f"{tuned[0]} configures pruning, which --no-prune turns off")
+        return None
+    if not reports:
+        if prune or tuned:
+            raise UsageError(
+                f"{algo} reports no validation value while it trains, so its trials cannot be "
+                f"pruned (drop {'--prune' if prune else tuned[0]})"
+            )
+        return None
+    default = PruneSpec()
+    return PruneSpec(
+        startup if startup is not None else default.startup_trials,
+        warmup if warmup is not None else default.warmup_steps,
+    )
 
 
 def result_json(r: TuneResult) -> dict[str, Any]:
@@ -214,6 +260,8 @@ def result_json(r: TuneResult) -> dict[str, Any]:
         "trials": len([t for t in r.trials if t.state != "interrupted"]),
         "resumed_from": r.resumed,
         "interrupted": r.interrupted,
+        "pruned": sum(t.state == "pruned" for t in r.trials),
+        "pruning": r.pruning,
         "space": {k: d.describe() for k, d in r.spec.space.items()},
         "fixed": r.spec.fixed,
         "best_trial": r.best.number,
@@ -241,8 +289,12 @@ def _print(r: TuneResult, top: int) -> None:
     for n in names:
         t.add_column(n, justify="right")
     t.add_column("s", justify="right")
-    for tr in done[:top]:
-        row = [str(tr.number), f"{tr.value:.4f}"]
+    # then the pruned trials that got furthest (their value is partial: not ranked with these)
+    pruned = [x for x in r.trials if x.state == "pruned"]
+    pruned.sort(key=lambda x: (-(x.pruned_at or 0), x.number))
+    for tr in [*done[:top], *pruned[:top]]:
+        value = f"{tr.value:.4f}" if tr.state == "complete" else f"pruned, step {tr.pruned_at}"
+        row = [str(tr.number), value]
         row += [escape(_fmt_value(tr.params.get(n, ""))) for n in names]
         row.append(f"{tr.seconds:.1f}" if tr.seconds is not None else "")
         t.add_row(*row, style="bold" if tr.number == r.best.number else None)
@@ -252,6 +304,7 @@ def _print(r: TuneResult, top: int) -> None:
         f"(seeded TPE, seed {r.spec.seed})"
         + (f", {r.resumed} of them from earlier runs of study '{r.study}'" if r.resumed else "")
         + (f", {r.interrupted} left running by a killed run and rerun" if r.interrupted else "")
+        + (f", {len(pruned)} pruned by {r.pruning}" if pruned else "")
         + (f", {len(failed)} failed ({failed[0].error})" if failed else "")
         + f"; {r.seconds:.0f} s in all.",
         f"Validation: {r.val_protocol}, cut from the training part only "

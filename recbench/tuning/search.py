@@ -6,7 +6,9 @@ Trials run in this process (``jobs=1``) or in ``jobs`` spawned worker processes 
 study's journal file. Each new trial is asked for under a lock, after counting the study's
 trials, so a study never runs more than the trial budget. The sampler is TPE, seeded per trial
 from the seed and the trial number, so a sequential tune is reproducible and a resumed one
-continues deterministically from its stored history.
+continues deterministically from its stored history. Trials of algorithms that report during
+their fit are pruned by default (``TuneSpec.prune``; :mod:`recbench.tuning.pruning`): a pruned
+trial uses budget, is recorded as ``pruned`` and is never the best.
 """
 
 from __future__ import annotations
@@ -34,6 +36,16 @@ from recbench.tuning.problem import (
     check_produces,
     validation_spec,
 )
+from recbench.tuning.pruning import PruneSpec, TrialHook, fit_and_score, probe_split, prunable
+from recbench.tuning.records import (
+    TrialRecord,
+    TuneProgress,
+    best_so_far,
+    progress_of,
+)
+from recbench.tuning.records import best_trial as _best
+from recbench.tuning.records import counted as _counted
+from recbench.tuning.records import record as _record
 from recbench.tuning.study import (
     ERROR,
     INTERRUPTED,
@@ -49,7 +61,6 @@ from recbench.tuning.study import (
 if TYPE_CHECKING:
     import optuna
     from optuna.distributions import BaseDistribution
-    from optuna.trial import FrozenTrial
 
 #: the Optuna study name inside each journal file (one study per file)
 STUDY = "recbench"
@@ -71,6 +82,8 @@ class TuneSpec:
     seed: int = 0
     relevance_threshold: float | None = None
     memory_mb: int = 256
+    #: pruning of algorithms that report during fit (recbench.tuning.pruning); None: off
+    prune: PruneSpec | None = field(default_factory=PruneSpec)
 
     def __post_init__(self) -> None:
         if self.n_trials is None and self.timeout is None:
@@ -86,31 +99,6 @@ class TuneSpec:
         ks = (self.objective.k,) if self.objective.k is not None else (10,)
         return EvalConfig(ks=ks, relevance_threshold=self.relevance_threshold,
                           memory_mb=self.memory_mb)  # fmt: skip
-
-
-@dataclass
-class TrialRecord:
-    """One trial: number, state (complete, failed, interrupted, running), value, parameters."""
-
-    number: int
-    state: str
-    value: float | None
-    params: dict[str, Any]
-    seconds: float | None
-    error: str | None = None
-
-
-@dataclass
-class TuneProgress:
-    """A snapshot for a live display."""
-
-    finished: int
-    target: int | None
-    running: int
-    failed: int
-    best_value: float | None
-    best_params: dict[str, Any]
-    elapsed: float
 
 
 @dataclass
@@ -140,6 +128,8 @@ class TuneResult:
     n_validation: int
     n_train: int
     history: list[float] = field(default_factory=list)
+    #: how trials were pruned (PruneSpec.describe), None when they were not
+    pruning: str | None = None
 
 
 # -- Optuna glue -----------------------------------------------------------------------------
@@ -179,49 +169,6 @@ def _quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def _record(t: FrozenTrial) -> TrialRecord:
-    from optuna.trial import TrialState
-
-    state = {
-        TrialState.COMPLETE: "complete",
-        TrialState.FAIL: "failed",
-        TrialState.RUNNING: "running",
-        TrialState.PRUNED: "pruned",
-        TrialState.WAITING: "waiting",
-    }[t.state]
-    if t.state == TrialState.FAIL and t.user_attrs.get(INTERRUPTED):
-        state = "interrupted"
-    seconds = t.duration.total_seconds() if t.duration is not None else None
-    return TrialRecord(t.number, state, t.value, dict(t.params), seconds, t.user_attrs.get(ERROR))
-
-
-def _counted(records: list[TrialRecord]) -> int:
-    """Trials that use the budget: all but the interrupted (rerun instead)."""
-    return sum(r.state not in ("interrupted", "waiting") for r in records)
-
-
-def _best(records: list[TrialRecord], objective: Objective) -> TrialRecord | None:
-    best: TrialRecord | None = None
-    for r in records:
-        ok = r.state == "complete" and r.value is not None and math.isfinite(r.value)
-        if ok and (best is None or objective.better(r.value, best.value)):  # type: ignore[arg-type]
-            best = r
-    return best
-
-
-def progress_of(records: list[TrialRecord], spec: TuneSpec, t0: float) -> TuneProgress:
-    best = _best(records, spec.objective)
-    return TuneProgress(
-        finished=sum(r.state in ("complete", "failed", "pruned") for r in records),
-        target=spec.n_trials,
-        running=sum(r.state == "running" for r in records),
-        failed=sum(r.state == "failed" for r in records),
-        best_value=best.value if best else None,
-        best_params=dict(best.params) if best else {},
-        elapsed=time.perf_counter() - t0,
-    )
-
-
 # -- trials ----------------------------------------------------------------------------------
 
 
@@ -234,12 +181,18 @@ class _Work:
     val_split: Split
     deadline: float | None  # time.time() after which no trial starts
     overrides: dict[str, Any]
+    #: the validation users scored while a trial trains, when it is pruned (else None)
+    probe: Split | None = None
 
 
-def _objective(work: _Work, params: dict[str, Any]) -> float:
+def _objective(work: _Work, params: dict[str, Any], trial: optuna.Trial | None = None) -> float:
     spec = work.spec
     algo = AlgoSpec(spec.algorithm, {**spec.fixed, **work.overrides, **params})
-    _, res, _ = run_cell(algo, work.val_split, spec.seed, spec.eval_config())
+    if trial is not None and work.probe is not None:
+        hook = TrialHook(trial, work.probe, spec.eval_config(), spec.objective.key)
+        res = fit_and_score(algo, work.val_split, spec.seed, spec.eval_config(), hook)
+    else:
+        _, res, _ = run_cell(algo, work.val_split, spec.seed, spec.eval_config())
     if res.unable:
         raise UsageError(f"{spec.algorithm} cannot be evaluated on the validation split: "
                          f"{res.unable}")  # fmt: skip
@@ -257,6 +210,8 @@ def run_trials(work: _Work, stop: Any = None, on_trial: Callable[[], None] | Non
     _quiet_optuna()
     spec = work.spec
     study = optuna.load_study(study_name=STUDY, storage=open_storage(work.files))
+    if work.probe is not None and spec.prune is not None:
+        study.pruner = spec.prune.pruner()
     dists = distributions(spec.space)
     while stop is None or not stop.is_set():
         with file_lock(work.files.ask_lock):
@@ -271,7 +226,9 @@ def run_trials(work: _Work, stop: Any = None, on_trial: Callable[[], None] | Non
             study.sampler = _sampler(spec.seed, len(records), spec.jobs > 1)
             trial = study.ask(dists)
         try:
-            value = _objective(work, dict(trial.params))
+            value = _objective(work, dict(trial.params), trial)
+        except optuna.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)
         except BaseException as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             trial.set_user_attr(ERROR, f"{type(exc).__name__}: {message}")
@@ -365,6 +322,7 @@ class SearchResult:
     resumed: int
     interrupted: int
     seconds: float
+    pruning: str | None = None
 
 
 def search(
@@ -412,7 +370,9 @@ def search(
         interrupted = fail_interrupted(study)
         resumed = _counted([_record(t) for t in study.get_trials(deepcopy=False)])
         deadline = time.time() + spec.timeout if spec.timeout is not None else None
-        work = _Work(spec, sfiles, val, deadline, overrides)
+        pruning = spec.prune is not None and prunable(spec.algorithm, val)
+        probe = probe_split(val, spec.seed) if pruning else None
+        work = _Work(spec, sfiles, val, deadline, overrides, probe)
 
         def poll() -> None:
             if on_progress is not None:
@@ -435,7 +395,8 @@ def search(
             )
         importances = _importances(study)
     seconds = time.perf_counter() - t0
-    return SearchResult(outer, val, records, best, importances, resumed, interrupted, seconds)
+    how = spec.prune.describe() if probe is not None and spec.prune is not None else None
+    return SearchResult(outer, val, records, best, importances, resumed, interrupted, seconds, how)
 
 
 def tune(
@@ -479,7 +440,8 @@ def tune(
         fit_seconds=fit_s,
         n_validation=len(val.test),
         n_train=len(val.train.interactions),
-        history=_best_so_far(found.trials, spec.objective),
+        history=best_so_far(found.trials, spec.objective),
+        pruning=found.pruning,
     )
 
 
@@ -512,7 +474,7 @@ def tuned_specs(
             continue
         spec = TuneSpec(algo.name, space, dict(algo.params), objective, n_trials=n_trials,
                         seed=seed, relevance_threshold=relevance_threshold,
-                        memory_mb=memory_mb)  # fmt: skip
+                        memory_mb=memory_mb, prune=None)  # fmt: skip
 
         def report(p: TuneProgress, label: str = algo.label) -> None:
             if on_progress is not None:
@@ -557,14 +519,3 @@ def _importances(study: optuna.Study) -> dict[str, float]:
             return dict(optuna.importance.get_param_importances(study))
     except (RuntimeError, ValueError, ZeroDivisionError):
         return {}
-
-
-def _best_so_far(records: list[TrialRecord], objective: Objective) -> list[float]:
-    out: list[float] = []
-    for r in sorted(records, key=lambda r: r.number):
-        if r.state == "complete" and r.value is not None:
-            if not out or objective.better(r.value, out[-1]):
-                out.append(r.value)
-            else:
-                out.append(out[-1])
-    return out

@@ -78,6 +78,7 @@ class MultVAERecommender(Recommender[MultVAEConfig]):
     requires = ("torch",)
     extra = "deep"
     cold_users = True
+    reports_epochs = True
     Config = MultVAEConfig
     search_space: ClassVar[Space] = {
         "latent": Int(32, 400, log=True),
@@ -159,6 +160,8 @@ class MultVAERecommender(Recommender[MultVAEConfig]):
                 steps += 1
                 total += float(loss.detach()) * len(rows)
             self.report(offset + epoch + 1, total_steps, total / max(1, len(active)))
+            if offset == 0:  # the refit repeats the epochs already offered
+                self.epoch_done(epoch + 1, lambda: setattr(self, "net_", self._weights(net)))
             if held is None or held.nnz == 0:
                 best_weights, best_epoch = self._weights(net), epoch + 1
                 continue

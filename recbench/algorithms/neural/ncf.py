@@ -148,6 +148,7 @@ class NCFRecommender(Recommender[NCFConfig]):
     extra = "deep"
     Config: ClassVar[type[AlgoConfig]] = NCFConfig
     state_attrs: ClassVar[tuple[str, ...]] = ("epochs_run_",)
+    reports_epochs = True
     search_space: ClassVar[Space] = {
         "factors": Int(4, 64, log=True),
         "negatives": Int(1, 16, log=True),
@@ -215,6 +216,7 @@ class NCFRecommender(Recommender[NCFConfig]):
                     total += float(loss.detach()) * len(logit)
                 self.report(epoch + 1, cfg.epochs, total / len(users))
                 self.net_ = self._weights(net)
+                self.epoch_done(epoch + 1)  # scores from net_, set just now
                 if held.nnz == 0:
                     best_weights, best_epoch = self.net_, epoch + 1
                     continue

@@ -3,6 +3,7 @@ history embedding, explanations and persistence of the network as plain arrays."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -56,6 +57,7 @@ class TwoTowerRecommender(Recommender[TwoTowerConfig]):
     inductive = True
     cold_users = True
     cold_items = True
+    reports_epochs = True
     Config = TwoTowerConfig
     search_space: ClassVar[Space] = {
         "dim": Int(16, 256, log=True),
@@ -141,7 +143,14 @@ class TwoTowerRecommender(Recommender[TwoTowerConfig]):
             val_users=val_users,
             val_marks=val_marks,
         )
-        trained = train_towers(cfg, self.seed, data, self.report)
+
+        def epoch_done(epoch: int, embed: Callable[[], tuple[np.ndarray, np.ndarray]]) -> None:
+            def sync() -> None:
+                self.item_emb_, self.user_emb_ = embed()
+
+            self.epoch_done(epoch, sync)
+
+        trained = train_towers(cfg, self.seed, data, self.report, epoch_done)
         self.train_log_ = trained.log
         self.best_epoch_ = np.int64(trained.best_epoch)
         self.item_emb_ = trained.item_emb

@@ -96,14 +96,37 @@ def validation_ndcg(net: TowerNet, device: torch.device, data: TowerInputs, dim:
     return float(np.concatenate(values).mean())
 
 
+def embed_all(
+    net: TowerNet, device: torch.device, data: TowerInputs, dim: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(item, user) embeddings of the whole catalogue and every user (full histories), as
+    the fitted model scores them; the network is left in the mode it was in."""
+    was_training = net.training
+    net.eval()
+    items = embed_items(
+        net, device, np.arange(data.n_items), data.item_inputs, data.item_known, dim
+    )
+    users = embed_users(
+        net, device, np.arange(data.n_users), data.user_feats, data.hist_all, data.user_known, dim
+    )
+    net.train(was_training)
+    return items, users
+
+
+#: offered (epoch, embed) after each epoch; ``embed()`` gives the current (item, user) embeddings
+EpochDone = Callable[[int, Callable[[], tuple[np.ndarray, np.ndarray]]], None]
+
+
 def train_towers(
     cfg: TwoTowerConfig,
     seed: int,
     data: TowerInputs,
     report: Callable[[int, int, float], None],
+    epoch_done: EpochDone | None = None,
 ) -> Trained:
     """Train under a seeded, deterministic torch session; ``report`` gets (epoch, of, loss)
-    after each epoch (the last call has epoch < of when early stopping ends training)."""
+    after each epoch (the last call has epoch < of when early stopping ends training), and
+    ``epoch_done`` (epoch, embed) then, to score the current state (pruning)."""
     import torch
     from torch.nn import functional as F
 
@@ -161,6 +184,8 @@ def train_towers(
                 score = validation_ndcg(net, device, data, cfg.dim)
             log.append((mean_loss, score))
             report(epoch + 1, cfg.epochs, mean_loss)
+            if epoch_done is not None:
+                epoch_done(epoch + 1, lambda: embed_all(net, device, data, cfg.dim))
             if not len(data.val_users):
                 continue
             if score > best:
@@ -176,18 +201,7 @@ def train_towers(
         else:
             best_epoch = len(log)
         net.eval()
-        item_emb = embed_items(
-            net, device, np.arange(data.n_items), data.item_inputs, data.item_known, cfg.dim
-        )
-        user_emb = embed_users(
-            net,
-            device,
-            np.arange(data.n_users),
-            data.user_feats,
-            data.hist_all,
-            data.user_known,
-            cfg.dim,
-        )
+        item_emb, user_emb = embed_all(net, device, data, cfg.dim)
     return Trained(
         net=net.cpu(),
         log=np.asarray(log, dtype=np.float64).reshape(-1, 2),
