@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -57,6 +59,15 @@ def _plain(model: object, split: Split, k: int) -> tuple[np.ndarray, np.ndarray]
     [
         ("popularity", {}, "one list"),
         ("als", {"factors": 8, "iterations": 3}, "dot product"),
+        # the two-tower's scores are its user and item embeddings' dot products: the same route
+        pytest.param(
+            "two-tower",
+            {"epochs": 2, "dim": 8, "hidden": 16},
+            "dot product",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("torch") is None, reason="torch (extra 'deep') missing"
+            ),
+        ),
         ("ease", {}, "scores"),
     ],
 )
