@@ -180,8 +180,8 @@ def run(
         sf = parse_study(study_toml(study), Path("<study>"))
     else:
         sf = load_study(study)
-    plan = make_plan(sf)
     root = Path(data_dir) if data_dir is not None else default_data_dir()
+    plan = make_plan(sf, root)
     where = Store.in_data_dir(root) if store else None
     done = execute(plan, root, where, fresh=fresh, kind=kind)
     return Result(done.groups, done.run_id)

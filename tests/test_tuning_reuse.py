@@ -103,3 +103,27 @@ def test_bad_study_references_are_one_line_errors(
     assert res.code == 2
     assert message in res.err, res.err
     assert len(res.err.strip().splitlines()) == 1 and "Traceback" not in res.err
+
+
+def test_a_study_file_entry_reuses_a_stored_study(
+    capsys, data_dir, ratings, tuned, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from recbench.study import load_study, make_plan
+
+    body = (
+        'splits = ["user-holdout:0.25"]\n'
+        f'[[datasets]]\nname = "{ratings}"\ncolumns = "user,item,rating,timestamp"\nsep = ","\n'
+        '[[algorithms]]\nname = "ease"\nstudy = "ease-s"\n'
+        '[[algorithms]]\nname = "ease"\nstudy = "ease-s"\nvariant = "mine"\nparams = { l2 = 3 }\n'
+    )
+    path = tmp_path / "s.toml"
+    path.write_text(body)
+    plan = make_plan(load_study(path), data_dir)
+    first, second = plan.algorithms
+    assert first.label == "ease[@study=ease-s]" and first.params == tuned["params"]
+    assert second.label == "ease[mine]" and second.params == {"l2": 3}
+    path.write_text(body.replace('study = "ease-s"', 'study = "gone"', 1))
+    with pytest.raises(
+        Exception, match=r"s.toml:\d+: algorithms\[0\].study: @study=gone: no stored"
+    ):
+        make_plan(load_study(path), data_dir)

@@ -133,7 +133,7 @@ def run(
 
     st = state(ctx)
     sf = load_study(study)
-    plan = make_plan(sf)
+    plan = make_plan(sf, st.cache_dir)
     _fail_if(plan)
     _check_outputs(plan)
     if sf.study.output.report and no_store:

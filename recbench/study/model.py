@@ -49,6 +49,8 @@ class AlgorithmEntry(BaseModel):
     #: row label NAME[VARIANT] (grids label each row with their grid values by default)
     variant: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    #: a stored ``recbench tune --study NAME``: its best parameters, under ``params``
+    study: str | None = None
 
 
 class OutputSection(BaseModel):

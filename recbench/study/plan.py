@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from recbench.algorithms import plugins
@@ -177,7 +178,22 @@ def _shared_params(sf: StudyFile, classes: dict[str, type[Any]]) -> dict[str, di
     return shared
 
 
-def _algorithms(sf: StudyFile) -> list[AlgoSpec]:
+def _stored(sf: StudyFile, i: int, entry: AlgorithmEntry, data_dir: Path | None) -> dict[str, Any]:
+    """The best parameters of the stored study an entry names (``study = "NAME"``), if any."""
+    if entry.study is None:
+        return {}
+    loc: tuple[str | int, ...] = ("algorithms", i, "study")
+    if data_dir is None:
+        raise sf.error(loc, "stored studies are not available here")
+    from recbench.tuning.reuse import stored_best
+
+    try:
+        return stored_best(data_dir, entry.study, entry.name).params
+    except RecbenchError as exc:
+        raise sf.error(loc, str(exc)) from None
+
+
+def _algorithms(sf: StudyFile, data_dir: Path | None = None) -> list[AlgoSpec]:
     entries = sf.study.algorithms
     classes: dict[str, type[Any]] = {}
     for i, entry in enumerate(entries):
@@ -193,10 +209,11 @@ def _algorithms(sf: StudyFile) -> list[AlgoSpec]:
     for i, entry in enumerate(entries):
         cls = classes[entry.name]
         fixed, grid = _grid_axes(sf, i, entry, cls)
+        stored = _stored(sf, i, entry, data_dir)
         names = list(grid)
         for combo in itertools.product(*(grid[n] for n in names)):
             point = dict(zip(names, combo, strict=True))
-            params = {**shared[entry.name], **fixed, **point}
+            params = {**shared[entry.name], **stored, **fixed, **point}
             try:
                 config = plugins.make_config(entry.name, cls, params)
             except RecbenchError as exc:
@@ -207,8 +224,9 @@ def _algorithms(sf: StudyFile) -> list[AlgoSpec]:
                 raise sf.error(loc, str(exc)) from None
             typed = {k: getattr(config, k) for k in params}
             variant = entry.variant
-            if variant is None and point:
-                variant = ",".join(f"{k}={typed[k]}" for k in names)
+            if variant is None and (point or entry.study):
+                given = [f"@study={entry.study}"] if entry.study else []
+                variant = ",".join(given + [f"{k}={typed[k]}" for k in names])
             spec = AlgoSpec(entry.name, typed, variant)
             if spec.label in seen:
                 raise sf.error(
@@ -309,9 +327,10 @@ def _check_executor(sf: StudyFile) -> None:
         raise sf.error((key,), str(exc)) from None
 
 
-def make_plan(sf: StudyFile) -> Plan:
+def make_plan(sf: StudyFile, data_dir: Path | None = None) -> Plan:
     """Check a parsed study against the registries (algorithms, parameters, splits, metrics,
-    formats); datasets are checked when loaded."""
+    formats); datasets are checked when loaded. ``data_dir`` holds the stored tunes that
+    ``study = "NAME"`` entries reuse."""
     study = sf.study
     splits: list[SplitSpec] = []
     for j, text in enumerate(study.splits):
@@ -342,7 +361,7 @@ def make_plan(sf: StudyFile) -> Plan:
     for j, name in enumerate(study.output.files):
         if "." not in name.rsplit("/", 1)[-1]:
             raise sf.error(("output", "files", j), "give a file name with a suffix (.csv, .json…)")
-    algorithms = _algorithms(sf)
+    algorithms = _algorithms(sf, data_dir)
     _check_significance(sf, [a.label for a in algorithms])
     objective = _tuning(sf, splits, eval_config.ks)
     _check_executor(sf)
