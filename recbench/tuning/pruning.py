@@ -60,8 +60,9 @@ class PruneSpec:
 
     def describe(self) -> str:
         return (
-            f"median pruning (Optuna MedianPruner) after {self.startup_trials} completed trials "
-            f"and {self.warmup_steps} warm-up steps, on up to {PROBE_USERS} validation users"
+            f"median pruning (Optuna MedianPruner: from step {max(1, self.warmup_steps)}, once "
+            f"{self.startup_trials} trials completed; scored on up to {PROBE_USERS} validation "
+            "users)"
         )
 
 
