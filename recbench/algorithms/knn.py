@@ -27,8 +27,24 @@ item-based: ``score(u, j) = sum of sim(j, l) over j's neighbours l that u intera
 Binary rather than mean-centred values, so a strongly similar but low-rated neighbour still
 counts as evidence of interest (which suits top-N ranking).
 
-The similarity matrix is dense (n x n float64 for n users or items): fine for MovieLens-100k
-sized data; ``max_memory_gb`` refuses larger problems up front.
+What happens at each size (n users for user-kNN, items for item-kNN; ``blockwise="auto"``):
+
+* the dense n x n float64 similarity fits ``max_memory_gb`` (about ``n^2 * 8 * 4..6`` bytes at
+  the peak, e.g. n = 10k needs 2-5 GB): it is computed once at fit and kept (``sim_``), as always;
+* it does not: nothing n x n is ever allocated. The ranking neighbourhoods are computed a block
+  of rows at a time (``block_rows`` x n, sized from ``max_memory_gb``) and only each row's top
+  ``k`` is kept (sparse); ``estimate`` computes, a block of distinct test x's at a time, those
+  rows of the rating similarity (:mod:`recbench.algorithms.knn_blocks`). Rows, neighbourhoods
+  and predictions are the dense path's (same arithmetic in the same order; ties identical).
+  The saved model holds the training ratings (``yr_*``) and an empty ``sim_``;
+* it is refused (:meth:`_KNNRecommender.refusal`, a one-line message) when even the blockwise
+  structures and one block exceed ``max_memory_gb``, or when one pass over the rows would take
+  more than :data:`MAX_PASS_WORK` multiply-adds (user-kNN at ML-25M size: hours; item-kNN or
+  fewer users work). ``blockwise="always"`` / ``"never"`` force a path.
+
+Blockwise cost: one pass is ``sum over y of deg(y)^2`` multiply-adds per sparse product (item-kNN:
+the users' activity; user-kNN: the items' popularity, far larger), one product for the ranking
+neighbourhoods at fit and 3 (cosine) to 6 (pearson) per rated row at predict time.
 """
 
 from __future__ import annotations
@@ -42,6 +58,16 @@ from pydantic import Field
 from recbench.algorithms.base import AlgoConfig, Recommender
 from recbench.algorithms.baselines import BaselineConfig, BaselineRecommender
 from recbench.algorithms.explain import Contribution, rank_contributions
+from recbench.algorithms.knn_blocks import (
+    BLOCK_ARRAYS,
+    ENTRY_BYTES,
+    RANK_ARRAYS,
+    SimilarityRows,
+    neighbour_csr,
+    pass_work,
+    select_top,
+    top_neighbours_blockwise,
+)
 from recbench.algorithms.space import Categorical, Int, Space
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
@@ -49,6 +75,9 @@ from recbench.errors import UsageError
 #: dense n x n float64 arrays alive at the peak of the similarity computation (measured on
 #: ml-latest-small item-based, 9.7k items: msd 2.7 GB, cosine 3.9 GB, pearson(_baseline) 4.6 GB)
 _PEAK_ARRAYS = {"msd": 4, "cosine": 5, "pearson": 6, "pearson_baseline": 6}
+#: blockwise passes needing more multiply-adds than this are refused (at ~10 ns each on one
+#: core, about 5 minutes per sparse product; item-kNN at ML-25M size needs 1e10)
+MAX_PASS_WORK = 3e10
 
 
 class KNNConfig(AlgoConfig):
@@ -76,7 +105,18 @@ class KNNConfig(AlgoConfig):
     reg_i: float = Field(10.0, ge=0, description="baseline: L2 regularisation of item biases")
     n_epochs: int = Field(10, ge=1, le=1000, description="baseline: ALS passes")
     max_memory_gb: float = Field(
-        4.0, gt=0, description="refuse when the dense similarity computation needs more"
+        4.0,
+        gt=0,
+        description="memory budget: dense similarity up to it, blockwise above (refuse when "
+        "even that needs more)",
+    )
+    blockwise: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="blockwise sparse neighbourhoods: when the dense similarity exceeds "
+        "max_memory_gb (auto), always, or never (refuse instead)",
+    )
+    block_rows: int = Field(
+        0, ge=0, description="rows per block of the blockwise path (0: sized from max_memory_gb)"
     )
 
 
@@ -205,23 +245,11 @@ def top_neighbours(sim: np.ndarray, k: int, block: int = 1024) -> sp.csr_array:
     rows, cols, vals = [], [], []
     k = min(k, max(n - 1, 1))
     for start in range(0, n, block):
-        part = sim[start : start + block].copy()
-        idx = np.arange(part.shape[0])
-        part[idx, start + idx] = -np.inf
-        if k < n:
-            sel = np.argpartition(-part, k - 1, axis=1)[:, :k]
-        else:
-            sel = np.broadcast_to(np.arange(n), part.shape)
-        v = np.take_along_axis(part, sel, axis=1)
-        keep = v > 0
-        rows.append(np.broadcast_to(idx[:, None] + start, sel.shape)[keep])
-        cols.append(sel[keep])
-        vals.append(v[keep])
-    out = sp.csr_array(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
-    )
-    out.sort_indices()
-    return out
+        r, c, v = select_top(sim[start : start + block].copy(), start, k)
+        rows.append(r)
+        cols.append(c)
+        vals.append(v)
+    return neighbour_csr(rows, cols, vals, n)
 
 
 class _KNNRecommender(Recommender[KNNConfig]):
@@ -259,24 +287,68 @@ class _KNNRecommender(Recommender[KNNConfig]):
         return self._memory_refusal(train) or super().refusal(train)
 
     def _memory_refusal(self, train: Dataset) -> str | None:
+        return self._plan(train)[2]
+
+    def _plan(self, train: Dataset) -> tuple[bool, int, str | None]:
+        """(blockwise?, rows per block, why it cannot run) for fitting on ``train``."""
         cfg = self.config
+        inter = train.interactions
         n_x = train.n_users if self.user_based else train.n_items
+        kind = "users" if self.user_based else "items"
+        name = type(self).__name__
         need = n_x * n_x * 8 * _PEAK_ARRAYS[cfg.similarity] / 1e9
-        if need > cfg.max_memory_gb:
-            kind = "users" if self.user_based else "items"
+        if cfg.blockwise == "never" or (cfg.blockwise == "auto" and need <= cfg.max_memory_gb):
+            if need <= cfg.max_memory_gb:
+                return False, 0, None
             return (
-                f"{type(self).__name__} needs about {need:.1f} GB for the dense similarity of "
-                f"{n_x:,} {kind} (max_memory_gb={cfg.max_memory_gb:g}); raise max_memory_gb "
-                "or use the other orientation"
+                False,
+                0,
+                (
+                    f"{name} needs about {need:.1f} GB for the dense similarity of {n_x:,} {kind} "
+                    f"(max_memory_gb={cfg.max_memory_gb:g}); raise max_memory_gb, allow "
+                    "blockwise=auto or use the other orientation"
+                ),
             )
-        return None
+        ys = inter.item if self.user_based else inter.user
+        n_y = train.n_items if self.user_based else train.n_users
+        work = pass_work(np.asarray(ys, np.int64), n_y)
+        if work > MAX_PASS_WORK:
+            works = (
+                "item-knn, or fewer users (--min-user-ratings)"
+                if self.user_based
+                else "fewer items or users (--min-item-ratings, --min-user-ratings)"
+            )
+            return (
+                True,
+                0,
+                (
+                    f"{name} would need about {work:.1e} multiply-adds per blockwise similarity "
+                    f"pass over {n_x:,} {kind} (over {MAX_PASS_WORK:.0e}: hours on a CPU); use "
+                    f"{works}"
+                ),
+            )
+        row_gb = n_x * 8 * max(BLOCK_ARRAYS[cfg.similarity], RANK_ARRAYS) / 1e9
+        fixed_gb = (len(inter) * ENTRY_BYTES + n_x * min(cfg.k, n_x) * 16) / 1e9
+        spare = cfg.max_memory_gb - fixed_gb
+        if spare < row_gb:
+            return (
+                True,
+                0,
+                (
+                    f"{name} needs about {need:.1f} GB for the dense similarity of {n_x:,} {kind} "
+                    f"and {fixed_gb + row_gb:.2f} GB even blockwise (max_memory_gb="
+                    f"{cfg.max_memory_gb:g}); raise max_memory_gb or use the other orientation"
+                ),
+            )
+        rows = cfg.block_rows or int(spare // row_gb)
+        return True, max(1, min(rows, n_x)), None
 
     def _fit(self, train: Dataset) -> None:
         cfg = self.config
         inter = train.interactions
         n_x = self.n_users_ if self.user_based else self.n_items_
         n_y = self.n_items_ if self.user_based else self.n_users_
-        reason = self._memory_refusal(train)
+        blockwise, block_rows, reason = self._plan(train)
         if reason:
             raise UsageError(reason)
         r = inter.rating.astype(np.float64)  # type: ignore[union-attr]
@@ -303,15 +375,53 @@ class _KNNRecommender(Recommender[KNNConfig]):
         self.yr_indptr_ = np.concatenate([[0], np.cumsum(np.bincount(y, minlength=n_y))])
         self.yr_indices_ = x[order]
         self.yr_data_ = r[order]
-        self.sim_ = similarity_matrix(
-            x, y, r, n_x, n_y, cfg.similarity, cfg.min_support, cfg.shrinkage,
-            float(self.global_mean_), bx, by,
-        )  # fmt: skip
-        rank_sim = self.sim_
-        if cfg.rank_similarity == "cosine":
-            rank_sim = binary_cosine(x, y, n_x, n_y)
-        nb = top_neighbours(rank_sim, cfg.k)
+        if blockwise:
+            self.sim_ = np.zeros((0, 0))  # rows are computed on demand: see _similarity_rows
+            self.block_rows_ = block_rows
+            rows = self._similarity_rows()
+            rows_of = rows.binary_rows if cfg.rank_similarity == "cosine" else rows.rating_rows
+            nb = top_neighbours_blockwise(rows_of, n_x, cfg.k, block_rows)
+        else:
+            self.sim_ = similarity_matrix(
+                x, y, r, n_x, n_y, cfg.similarity, cfg.min_support, cfg.shrinkage,
+                float(self.global_mean_), bx, by,
+            )  # fmt: skip
+            rank_sim = self.sim_
+            if cfg.rank_similarity == "cosine":
+                rank_sim = binary_cosine(x, y, n_x, n_y)
+            nb = top_neighbours(rank_sim, cfg.k)
         self.nb_indptr_, self.nb_indices_, self.nb_data_ = nb.indptr, nb.indices, nb.data
+
+    # -- blockwise -----------------------------------------------------------------------------
+    def _blockwise(self) -> bool:
+        """Whether this fitted model keeps no dense similarity (``sim_`` is empty)."""
+        return self.sim_.size == 0
+
+    def _similarity_rows(self) -> SimilarityRows:
+        """Row computer of the similarities from the stored training ratings (cached)."""
+        cache = self.__dict__.setdefault("_rows_cache", {})
+        if cache.get("key") is not self.yr_data_:  # rebuilt after fit / set_state
+            cfg = self.config
+            n_x = self.n_users_ if self.user_based else self.n_items_
+            bx, by = (self.bu_, self.bi_) if self.user_based else (self.bi_, self.bu_)
+            rows = SimilarityRows(
+                self.yr_indptr_, self.yr_indices_, self.yr_data_, n_x, cfg.similarity,
+                cfg.min_support, cfg.shrinkage, float(self.global_mean_), bx, by,
+            )  # fmt: skip
+            cache.update(key=self.yr_data_, rows=rows)
+        return cache["rows"]
+
+    def _predict_block_rows(self) -> int:
+        """Rows per block at predict time: as at fit, or re-planned from the config after a
+        load (the training size is known from the stored ratings)."""
+        if "block_rows_" in self.__dict__:
+            return int(self.block_rows_)
+        cfg = self.config
+        n_x = self.n_users_ if self.user_based else self.n_items_
+        row_gb = n_x * 8 * BLOCK_ARRAYS[cfg.similarity] / 1e9
+        fixed_gb = len(self.yr_data_) * ENTRY_BYTES / 1e9
+        rows = cfg.block_rows or int(max(cfg.max_memory_gb - fixed_gb, row_gb) // row_gb)
+        return max(1, min(rows, n_x))
 
     # -- ranking -------------------------------------------------------------------------------
     def _neighbours(self) -> sp.csr_array:
@@ -356,20 +466,60 @@ class _KNNRecommender(Recommender[KNNConfig]):
         mu = float(self.global_mean_)
         known = self.user_known_[users] & self.item_known_[items]
         x, y = (users, items) if self.user_based else (items, users)
-        bx, by = (self.bu_, self.bi_) if self.user_based else (self.bi_, self.bu_)
         sum_sim = np.zeros(len(users))
         sum_num = np.zeros(len(users))
         actual_k = np.zeros(len(users), np.int64)
-        sim, indptr, cand_all, r_all = self.sim_, self.yr_indptr_, self.yr_indices_, self.yr_data_
+        sums = (sum_sim, sum_num, actual_k)
         idx = np.flatnonzero(known)
-        order = idx[np.argsort(y[idx], kind="stable")]
+        if not self._blockwise():
+            self._neighbour_terms(idx, x, y, self.sim_, None, sums)
+        else:
+            rows_of = self._similarity_rows().rating_rows
+            idx = idx[np.argsort(x[idx], kind="stable")]
+            xs = x[idx]
+            distinct = np.unique(xs)
+            pos = np.zeros(len(self.means_), np.int64)
+            step = self._predict_block_rows()
+            for start in range(0, len(distinct), step):
+                block = distinct[start : start + step]
+                pos[block] = np.arange(len(block))
+                lo = np.searchsorted(xs, block[0], side="left")
+                hi = np.searchsorted(xs, block[-1], side="right")
+                self._neighbour_terms(idx[lo:hi], x, y, rows_of(block), pos, sums)
+        enough = known & (actual_k >= cfg.min_k) & (sum_sim > 0)
+        term = np.zeros(len(users))
+        np.divide(sum_num, sum_sim, out=term, where=enough)
+        if cfg.predictor == "basic":
+            return np.where(enough, term, mu)
+        if cfg.predictor == "means":
+            return np.where(known, self.means_[x] + term, mu)
+        return mu + self.bu_[users] + self.bi_[items] + term
+
+    def _neighbour_terms(
+        self,
+        pairs: np.ndarray,
+        x: np.ndarray,
+        y: np.ndarray,
+        sim: np.ndarray,
+        pos: np.ndarray | None,
+        sums: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ) -> None:
+        """Fill ``sums`` (sum of positive similarities, of their weighted residuals, their
+        count) at ``pairs`` from the ``k`` nearest of the x's who rated each pair's y; the
+        similarity row of x is ``sim[x]``, or ``sim[pos[x]]`` when ``sim`` holds some rows."""
+        cfg = self.config
+        mu = float(self.global_mean_)
+        bx = self.bu_ if self.user_based else self.bi_
+        sum_sim, sum_num, actual_k = sums
+        indptr, cand_all, r_all = self.yr_indptr_, self.yr_indices_, self.yr_data_
+        order = pairs[np.argsort(y[pairs], kind="stable")]
         groups, starts = np.unique(y[order], return_index=True)
         bounds = np.append(starts, len(order))
         for g, yy in enumerate(groups):
             rows = order[bounds[g] : bounds[g + 1]]
             cand = cand_all[indptr[yy] : indptr[yy + 1]]
             rr = r_all[indptr[yy] : indptr[yy + 1]]
-            s = sim[x[rows]][:, cand]
+            s = sim[x[rows] if pos is None else pos[x[rows]]][:, cand]
             if len(cand) > cfg.k:
                 # stable: among equal similarities the earlier training rating wins, as in
                 # heapq.nlargest
@@ -381,6 +531,7 @@ class _KNNRecommender(Recommender[KNNConfig]):
             if cfg.predictor == "means":
                 resid = rr - self.means_[nbs]
             elif cfg.predictor == "baseline":
+                by = self.bi_ if self.user_based else self.bu_
                 resid = rr - (mu + bx[nbs] + by[yy])
             else:
                 resid = rr
@@ -388,14 +539,6 @@ class _KNNRecommender(Recommender[KNNConfig]):
             sum_sim[rows] = w.sum(axis=1)
             sum_num[rows] = (w * resid).sum(axis=1)
             actual_k[rows] = (s > 0).sum(axis=1)
-        enough = known & (actual_k >= cfg.min_k) & (sum_sim > 0)
-        term = np.zeros(len(users))
-        np.divide(sum_num, sum_sim, out=term, where=enough)
-        if cfg.predictor == "basic":
-            return np.where(enough, term, mu)
-        if cfg.predictor == "means":
-            return np.where(known, self.means_[x] + term, mu)
-        return mu + self.bu_[users] + self.bi_[items] + term
 
 
 class UserKNNRecommender(_KNNRecommender):
