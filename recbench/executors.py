@@ -22,9 +22,13 @@ asked for.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import re
+import threading
+import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -191,6 +195,20 @@ class InProcess(Executor):
 
 #: the last splits a worker process made, so cells of one fold share it: key -> Split
 _SPLITS: dict[tuple[str, str, int, int, int], Split] = {}
+#: splits kept per process (a few folds: cells of neighbouring folds interleave on a worker)
+_KEEP_SPLITS = 2
+
+
+def _split_for(dataset: Dataset, split_spec: SplitSpec, seed: int, fold: int) -> Split:
+    """The fold's split (seeded: the serial split), made once per process while it is recent."""
+    key = (dataset.checksum, str(split_spec), id(dataset), seed, fold)
+    split = _SPLITS.pop(key, None)
+    if split is None:
+        split = make_split(dataset, split_spec, seed, fold)
+    _SPLITS[key] = split  # most recent last
+    while len(_SPLITS) > _KEEP_SPLITS:  # memory stays bounded
+        del _SPLITS[next(iter(_SPLITS))]
+    return split
 
 
 def _remote_cell(
@@ -204,24 +222,127 @@ def _remote_cell(
     tolerate: bool,
 ) -> CellOutcome:
     """A Dask task: make the fold's split on the worker (seeded: the serial split) and run."""
-    key = (dataset.checksum, str(split_spec), id(dataset), seed, fold)
-    split = _SPLITS.get(key)
-    if split is None:
-        split = make_split(dataset, split_spec, seed, fold)
-        _SPLITS.clear()  # keep one split per worker: memory stays bounded
-        _SPLITS[key] = split
+    split = _split_for(dataset, split_spec, seed, fold)
     return evaluate_cell(
         dataset.name, index, algo, split, seed, eval_config, split_spec.n_folds, None, tolerate
     )
 
 
-class DaskExecutor(Executor):
-    """Cells as Dask tasks on a client's cluster (a LocalCluster it started, or an existing one)."""
+Cell = tuple[int, int, AlgoSpec]  # (fold, index, algorithm)
+Submitted = tuple[dict[Any, tuple[str, int]], Any]  # futures -> (label, fold); the data's future
 
-    def __init__(self, client: Any, cluster: Any = None, description: str = "") -> None:
-        self.client = client
-        self.cluster = cluster
+
+def schedule(algos: list[tuple[int, AlgoSpec]], n_folds: int) -> list[Cell]:
+    """The order cells are handed out: the costly ones fold by fold, then the cheap ones
+    (family ``baseline``: popularity, random, biases), which fill the schedule's tail."""
+
+    def cheap(algo: AlgoSpec) -> bool:
+        return plugins.load(algo.name).family == "baseline"
+
+    order = sorted(algos, key=lambda ia: cheap(ia[1]))  # stable: request order otherwise
+    costly = [(f, i, a) for f in range(n_folds) for i, a in order if not cheap(a)]
+    return costly + [(f, i, a) for f in range(n_folds) for i, a in order if cheap(a)]
+
+
+class _Shared:
+    """Cells shared by this process (one at a time) and a cluster that takes the rest once up."""
+
+    def __init__(self, cells: list[Cell]) -> None:
+        self._queue = deque(cells)
+        self._lock = threading.Lock()
+        self.taken = False
+        self.submitted = threading.Event()
+        self.sent: Submitted | None = None
+        self.error: BaseException | None = None
+
+    def next(self) -> Cell | None:
+        with self._lock:
+            return self._queue.popleft() if self._queue else None
+
+    def take_rest(self) -> list[Cell]:
+        with self._lock:
+            rest, self.taken = list(self._queue), bool(self._queue)
+            self._queue.clear()
+        return rest
+
+
+class _Startup:
+    """A Dask client (and the cluster it owns) being started in a background thread, so that
+    the cluster's start-up overlaps the caller's own work."""
+
+    def __init__(self, start: Callable[[], tuple[Any, Any]]) -> None:
+        self.done = threading.Event()
+        self.client: Any = None
+        self.cluster: Any = None
+        self.error: BaseException | None = None
+        self.seconds = 0.0
+        self._thread = threading.Thread(
+            target=self._run, args=(start,), name="recbench-dask-start", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, start: Callable[[], tuple[Any, Any]]) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.client, self.cluster = start()
+        except BaseException as exc:  # re-raised in the caller's thread by wait()
+            self.error = exc
+        finally:
+            self.seconds = time.perf_counter() - t0
+            self.done.set()
+
+    def wait(self) -> tuple[Any, Any]:
+        """(client, cluster) once started; the start-up's error if it failed."""
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.client, self.cluster
+
+
+class DaskExecutor(Executor):
+    """Cells as Dask tasks on a client's cluster (a LocalCluster it started, or an existing one).
+
+    Given a start-up still under way (``--workers N`` starts its LocalCluster in the
+    background), :meth:`run` runs cells in this process, costliest first, until the cluster is
+    up, then hands the rest to it: start-up time is not lost to waiting.
+    """
+
+    def __init__(
+        self,
+        client: Any = None,
+        cluster: Any = None,
+        description: str = "",
+        startup: _Startup | None = None,
+        local_cells: bool = True,
+    ) -> None:
+        if client is None and startup is None:
+            raise ValueError("DaskExecutor needs a client or a start-up")
+        self._client = client
+        self._cluster = cluster
+        self._startup = startup
+        self.local_cells = local_cells
         self.description = description or f"dask {client.scheduler.address}"
+        #: cells the last :meth:`run` ran in this process while the cluster was starting
+        self.ran_locally = 0
+
+    @property
+    def client(self) -> Any:
+        """The Dask client (waits for a start-up under way)."""
+        if self._client is None:
+            assert self._startup is not None
+            self._client, self._cluster = self._startup.wait()
+        return self._client
+
+    @property
+    def cluster(self) -> Any:
+        self.client  # noqa: B018 - waits for the start-up
+        return self._cluster
+
+    @property
+    def startup_seconds(self) -> float | None:
+        """How long the background start-up took (None: none, or still under way)."""
+        s = self._startup
+        return s.seconds if s is not None and s.done.is_set() else None
 
     @property
     def cores(self) -> int:
@@ -238,29 +359,78 @@ class DaskExecutor(Executor):
         on_event: OnEvent | None,
         tolerate: bool,
     ) -> list[CellOutcome]:
+        n_folds = split_spec.n_folds
+        cells = schedule(algos, n_folds)
+        args = (dataset, split_spec, seed, eval_config, tolerate)
+        self.ran_locally = 0
+        startup = self._startup
+        if not self.local_cells or self._client is not None or startup is None:
+            return self._gather(self._submit(cells, *args), n_folds, on_event)
+        shared = _Shared(cells)
+        outcomes: list[CellOutcome] = []
+
+        def hand_over() -> None:  # a helper thread: the rest goes out once the cluster is up
+            startup.done.wait()
+            rest = shared.take_rest() if startup.error is None else []
+            try:
+                shared.sent = self._submit(rest, *args) if rest else ({}, None)
+            except BaseException as exc:  # re-raised below, in the caller's thread
+                shared.error = exc
+            finally:
+                shared.submitted.set()
+
+        threading.Thread(target=hand_over, name="recbench-hand-over", daemon=True).start()
+        while (cell := shared.next()) is not None:
+            fold, index, algo = cell
+            if startup.error is not None:
+                self.client  # noqa: B018 - raises the start-up's error here
+            split = _split_for(dataset, split_spec, seed, fold)
+            if on_event:
+                on_event(Event("cell-start", algo.label, fold, n_folds))
+            outcomes.append(evaluate_cell(dataset.name, index, algo, split, seed, eval_config,
+                                          n_folds, on_event, tolerate))  # fmt: skip
+            self.ran_locally += 1
+            if on_event:
+                on_event(Event("cell-done", algo.label, fold, n_folds))
+        if not shared.taken:  # every cell ran here before the cluster came up
+            return outcomes
+        shared.submitted.wait()
+        if shared.error is not None:
+            raise shared.error
+        assert shared.sent is not None
+        return outcomes + self._gather(shared.sent, n_folds, on_event)
+
+    def _submit(
+        self,
+        cells: list[Cell],
+        dataset: Dataset,
+        split_spec: SplitSpec,
+        seed: int,
+        eval_config: EvalConfig,
+        tolerate: bool,
+    ) -> Submitted:
+        """Scatter the dataset, submit ``cells`` in schedule order: (future -> (label, fold),
+        the dataset's future)."""
+        client = self.client
+        data = client.scatter(dataset, broadcast=True, hash=False)
+        futures = {}
+        for rank, (fold, index, algo) in enumerate(cells):
+            fut = client.submit(
+                _remote_cell, data, split_spec, seed, fold, index, algo, eval_config, tolerate,
+                pure=False,
+                priority=len(cells) - rank,  # handed out in schedule order
+                key=f"recbench-cell-{index}-{fold}-{os.urandom(4).hex()}",
+            )  # fmt: skip
+            futures[fut] = (algo.label, fold)
+        return futures, data
+
+    def _gather(
+        self, submitted: Submitted, n_folds: int, on_event: OnEvent | None
+    ) -> list[CellOutcome]:
+        """The submitted cells' outcomes as they finish, with progress events."""
         from distributed import as_completed
 
-        n_folds = split_spec.n_folds
-        data = self.client.scatter(dataset, broadcast=True, hash=False)
-        futures = {}
-        # fold-major submission, as the serial run goes: a worker's consecutive cells tend to
-        # share a fold's split
-        for fold in range(n_folds):
-            for index, algo in algos:
-                fut = self.client.submit(
-                    _remote_cell,
-                    data,
-                    split_spec,
-                    seed,
-                    fold,
-                    index,
-                    algo,
-                    eval_config,
-                    tolerate,
-                    pure=False,
-                    key=f"recbench-cell-{index}-{fold}-{os.urandom(4).hex()}",
-                )
-                futures[fut] = (algo.label, fold)
+        futures, data = submitted
         pending = dict(futures)
         if on_event and pending:
             label, fold = next(iter(pending.values()))
@@ -278,13 +448,20 @@ class DaskExecutor(Executor):
         finally:
             for fut in futures:
                 fut.release()
-            data.release()
+            if data is not None:
+                data.release()
         return outcomes
 
     def close(self) -> None:
-        self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
+        if self._client is None:
+            assert self._startup is not None
+            try:
+                self._client, self._cluster = self._startup.wait()
+            except Exception:  # it never started: nothing to close
+                return
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
 
 
 def _require_dask() -> None:
@@ -321,11 +498,17 @@ def make_executor(
     workers: int | None = None,
     scheduler: str | None = None,
     connect_timeout: float = CONNECT_TIMEOUT,
+    local_cells: bool = True,
 ) -> Executor:
-    """The executor for ``--workers N`` / ``--scheduler ADDRESS`` (in process when neither)."""
+    """The executor for ``--workers N`` / ``--scheduler ADDRESS`` (in process when neither).
+
+    ``--workers N`` returns at once: the LocalCluster starts in a background thread while the
+    caller goes on (loading data, checking algorithms); with ``local_cells`` the first cells
+    run in this process until it is up (set it False where this process should not hold a
+    cell's memory besides the workers')."""
     if not check_options(workers, scheduler):
         return InProcess()
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if scheduler is not None:
         address = scheduler if "://" in scheduler else f"tcp://{scheduler}"
@@ -340,15 +523,48 @@ def make_executor(
             ) from None
         return DaskExecutor(client, None, f"dask cluster {address}")
     assert workers is not None
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
+    n = workers
+    executor = DaskExecutor(
+        description=f"dask LocalCluster, {n} processes",
+        startup=_Startup(lambda: _start_local_cluster(n)),
+        local_cells=local_cells,
     )
-    client = Client(cluster)
-    return DaskExecutor(client, cluster, f"dask LocalCluster, {workers} processes")
+    return executor
+
+
+#: modules each worker needs, imported once by the fork server that forks the workers
+_WORKER_MODULES = ["__main__", "distributed", "numpy", "pandas", "scipy.sparse", __name__]
+
+
+def _start_local_cluster(workers: int) -> tuple[Any, Any]:
+    """A LocalCluster of ``workers`` single-threaded processes and its client.
+
+    Workers are forked from a fork server that imported what cells need once (where the
+    platform has one), instead of each spawned worker importing it again: start-up costs one
+    import, not one per worker, and leaves the other cores to the caller.
+    """
+    import dask
+    from distributed import Client, LocalCluster
+    from distributed.utils import get_mp_context
+
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+        if method == "forkserver":
+            get_mp_context().set_forkserver_preload(_WORKER_MODULES)  # after Dask's own list
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            # no dashboard; its HTTP server on any free port (no warning when 8787 is taken)
+            scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"},
+            silence_logs=logging.ERROR,
+        )
+        try:
+            return Client(cluster), cluster
+        except BaseException:
+            cluster.close()
+            raise
 
 
 # --- the experiment ----------------------------------------------------------------------------

@@ -164,15 +164,58 @@ def test_scheduler_nobody_listens_is_a_bounded_one_line_error(
 # --- Dask --------------------------------------------------------------------------------------
 
 
+def test_schedule_puts_costly_cells_first_and_cheap_ones_last() -> None:
+    algos = list(enumerate(FIVE))
+    cells = executors.schedule(algos, 2)
+    assert [(f, a.label) for f, _, a in cells] == [
+        (0, FIVE[3].label), (0, "svd"), (1, FIVE[3].label), (1, "svd"),
+        (0, "random"), (0, "popularity"), (0, "baseline"),
+        (1, "random"), (1, "popularity"), (1, "baseline"),
+    ]  # fmt: skip
+    assert sorted((f, i) for f, i, _ in cells) == [(f, i) for f in range(2) for i in range(5)]
+
+
 @dask_needed
 @pytest.mark.slow
 def test_local_cluster_gives_the_serial_results(ml_small: Dataset, serial_kfold: Any) -> None:
     events: list[Event] = []
     with executors.make_executor(workers=2) as ex:
-        assert isinstance(ex, executors.DaskExecutor) and ex.cores == 2
+        assert isinstance(ex, executors.DaskExecutor) and ex.cores == 2  # waits for the cluster
         res = executors.run_experiment(
             ml_small, parse_split("kfold:2"), FIVE, 0, None, events.append, ex
         )
+        assert ex.ran_locally == 0  # the cluster was up: every cell ran there
+    _same(res, serial_kfold)
+    assert sum(e.kind == "cell-done" for e in events) == len(FIVE) * 2
+
+
+@dask_needed
+@pytest.mark.slow
+def test_cells_run_here_while_the_cluster_starts(ml_small: Dataset, serial_kfold: Any) -> None:
+    """The cluster comes up after this process finished two cells; it runs the rest."""
+    go = threading.Event()
+    events: list[Event] = []
+
+    def on_event(e: Event) -> None:
+        events.append(e)
+        if e.kind == "cell-done" and sum(x.kind == "cell-done" for x in events) == 2:
+            go.set()  # start the cluster, and wait here until it took the other cells
+            deadline = time.monotonic() + 300
+            while not any(str(k).startswith("recbench-cell") for k in ex.client.futures):
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+
+    def start() -> tuple[Any, Any]:
+        go.wait(300)
+        return executors._start_local_cluster(2)
+
+    ex = executors.DaskExecutor(description="test", startup=executors._Startup(start))
+    with ex:
+        res = executors.run_experiment(
+            ml_small, parse_split("kfold:2"), FIVE, 0, None, on_event, ex
+        )
+        assert ex.ran_locally == 2
+        assert ex.startup_seconds is not None
     _same(res, serial_kfold)
     assert sum(e.kind == "cell-done" for e in events) == len(FIVE) * 2
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from recbench import executors
 from recbench.algorithms import plugins
 from recbench.cli.common import State, counting_bar, get_dataset, out, state
 from recbench.cli.options import (
@@ -45,6 +46,7 @@ from recbench.tuning import (
     study_files,
     tune,
 )
+from recbench.tuning.distributed import check_jobs, trials_on
 from recbench.tuning.pruning import PruneSpec
 from recbench.tuning.search import tuned_specs, tuning_note
 
@@ -132,6 +134,21 @@ def tune_command(
         float | None, typer.Option("--timeout", help="Start no trial after this many seconds.")
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel trial processes.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Run the trials on a Dask LocalCluster of N processes, N at a time "
+            "(extra: scale; instead of --jobs).",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the trials on an existing Dask cluster, e.g. tcp://HOST:8786, one per "
+            "worker thread. The study's journal must be on a filesystem every worker shares: "
+            "--data-dir there, and --study NAME.",
+        ),
+    ] = None,
     study: Annotated[
         str | None,
         typer.Option(
@@ -185,6 +202,8 @@ def tune_command(
     refit the best configuration on the whole training part and report its test metrics."""
     st = state(ctx)
     fmt = _check_format(fmt)
+    check_jobs(jobs, workers, scheduler)
+    on_dask = executors.check_options(workers, scheduler)
     split_spec = parse_split(split)
     objective = parse_objective(metric)
     if val_split is not None:
@@ -213,8 +232,10 @@ def tune_command(
     files = study_files(st.cache_dir, study) if study is not None else None
     prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
-    with _live(st, n_trials, objective.key) as on_progress:
-        result = tune(ds, split_spec, spec, files, val_split, on_progress, reference)
+    dask = executors.make_executor(workers, scheduler, local_cells=False) if on_dask else None
+    with dask or nullcontext(), _live(st, n_trials, objective.key) as on_progress:
+        spec, runner = trials_on(dask, spec)
+        result = tune(ds, split_spec, spec, files, val_split, on_progress, reference, runner)
     remember_tune(st, result, ds, str(split_spec), no_store)
     if fmt == "json":
         typer.echo(json.dumps(result_json(result), indent=2, default=str))

@@ -260,6 +260,11 @@ def _worker_main() -> None:
     run_trials(_WORK, _STOP)
 
 
+#: runs a study's trial loops elsewhere, e.g. on Dask (:mod:`recbench.tuning.distributed`):
+#: ``runner(work, on_poll)`` returns when they are done, calling ``on_poll`` now and then
+TrialRunner = Callable[[_Work, Callable[[], None]], None]
+
+
 def _run_parallel(work: _Work, on_poll: Callable[[], None]) -> None:
     import multiprocessing
 
@@ -332,10 +337,12 @@ def search(
     files: StudyFiles | None = None,
     val_split: str | None = None,
     on_progress: Callable[[TuneProgress], None] | None = None,
+    trial_runner: TrialRunner | None = None,
 ) -> SearchResult:
     """Search ``spec.space`` on a validation split cut from the training part of
     ``split_spec``; the outer test part is not touched. ``files`` names a stored (resumable)
-    study; None uses a temporary one."""
+    study; None uses a temporary one. ``trial_runner`` runs the trial loops (default: here,
+    or ``spec.jobs`` worker processes)."""
     import optuna
 
     _quiet_optuna()
@@ -380,7 +387,9 @@ def search(
                 on_progress(progress_of(records, spec, t0))
 
         poll()
-        if spec.jobs == 1:
+        if trial_runner is not None:
+            trial_runner(work, poll)
+        elif spec.jobs == 1:
             run_trials(work, on_trial=poll)
         else:
             _run_parallel(work, poll)
@@ -407,13 +416,14 @@ def tune(
     val_split: str | None = None,
     on_progress: Callable[[TuneProgress], None] | None = None,
     reference: bool = True,
+    trial_runner: TrialRunner | None = None,
 ) -> TuneResult:
     """:func:`search`, then refit the best configuration on the outer training part and test
     it once. ``reference`` also tests the algorithm's defaults, for comparison (reported
     beside the tuned result, never used to choose). No printing, no files besides the study.
     """
     t0 = time.perf_counter()
-    found = search(dataset, split_spec, spec, files, val_split, on_progress)
+    found = search(dataset, split_spec, spec, files, val_split, on_progress, trial_runner)
     outer, val, best = found.outer, found.validation, found.best
     params = {**spec.fixed, **best.params}
     config = spec.eval_config()
