@@ -34,8 +34,9 @@ What happens at each size (n users for user-kNN, items for item-kNN; ``blockwise
 * it does not: nothing n x n is ever allocated. The ranking neighbourhoods are computed a block
   of rows at a time (``block_rows`` x n, sized from ``max_memory_gb``) and only each row's top
   ``k`` is kept (sparse); ``estimate`` computes, a block of distinct test x's at a time, those
-  rows of the rating similarity (:mod:`recbench.algorithms.knn_blocks`). Rows, neighbourhoods
-  and predictions are the dense path's (same arithmetic in the same order; ties identical).
+  rows of the rating similarity (:mod:`recbench.algorithms.knn_blocks`). Similarity rows and
+  neighbourhoods are bitwise the dense path's (same arithmetic in the same order, so ties
+  resolve identically); predictions equal it to float rounding (about 1e-16).
   The saved model holds the training ratings (``yr_*``) and an empty ``sim_``;
 * it is refused (:meth:`_KNNRecommender.refusal`, a one-line message) when even the blockwise
   structures and one block exceed ``max_memory_gb``, or when one pass over the rows would take
@@ -44,7 +45,10 @@ What happens at each size (n users for user-kNN, items for item-kNN; ``blockwise
 
 Blockwise cost: one pass is ``sum over y of deg(y)^2`` multiply-adds per sparse product (item-kNN:
 the users' activity; user-kNN: the items' popularity, far larger), one product for the ranking
-neighbourhoods at fit and 3 (cosine) to 6 (pearson) per rated row at predict time.
+neighbourhoods at fit (binary cosine) and 3 (cosine) to 6 (pearson) for the rows of the test
+pairs' x's at predict time. Measured on one shared core: a synthetic 7.6M-rating set (70k users x
+10.7k items), item-kNN msd: fit 52 s, predict of 200k pairs 234 s, peak RSS 3.4 GB; at the
+ML-25M shape (162k users x 59k items, 24.7M ratings) the fit takes 6.6 min at 3.1 GB peak RSS.
 """
 
 from __future__ import annotations
