@@ -21,6 +21,7 @@ import pytest
 from recbench import executors
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
+from recbench.executors import cluster
 from recbench.experiment import AlgoSpec, Event
 from recbench.experiment import run_experiment as serial_experiment
 from recbench.split import parse_split
@@ -207,9 +208,9 @@ def test_cells_run_here_while_the_cluster_starts(ml_small: Dataset, serial_kfold
 
     def start() -> tuple[Any, Any]:
         go.wait(300)
-        return executors._start_local_cluster(2)
+        return cluster._start_local_cluster(2)
 
-    ex = executors.DaskExecutor(description="test", startup=executors._Startup(start))
+    ex = executors.DaskExecutor(description="test", startup=cluster._Startup(start))
     with ex:
         res = executors.run_experiment(
             ml_small, parse_split("kfold:2"), FIVE, 0, None, on_event, ex

@@ -1,0 +1,294 @@
+"""Where experiment cells run: in this process, on a Dask ``LocalCluster``, or on a Dask cluster.
+
+A comparison is a grid of cells (algorithm x fold), each fitted and evaluated independently by
+:func:`recbench.experiment.run_cell`. :func:`run_experiment` first asks every algorithm whether it
+would refuse the dataset (data it lacks, memory over its budget: :meth:`Recommender.refusal`)
+*before any work starts*: a refusing algorithm is reported ``unable`` with its reason while the
+others run, and only when nothing can run is it an error. The cells then go to an
+:class:`Executor`:
+
+- :class:`InProcess`: one cell after another in this process (splits made once per fold);
+- :class:`DaskExecutor`: cells as Dask tasks, on a ``LocalCluster`` of N worker processes
+  (``--workers N``) or an existing cluster started with ``dask scheduler`` / ``dask worker``
+  (``--scheduler tcp://HOST:PORT``). The dataset is scattered once to every worker; each task
+  makes its fold's split there (seeded, so identical to the serial split) and returns the tidy
+  rows. A worker that dies mid-task is replaced by its nanny and Dask reruns the task elsewhere;
+  results are assembled in the serial order, so the output equals the serial run's. Cells go
+  out costliest first (the ``baseline`` family last, filling the tail); a LocalCluster starts
+  in the background and cells run in this process until it is up.
+
+Dask is an optional extra (``pip install 'recbench[scale]'``); it is imported only by
+:mod:`recbench.executors.cluster`, only when asked for.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import pandas as pd
+
+from recbench.algorithms import plugins
+from recbench.data.model import Dataset
+from recbench.errors import UsageError
+from recbench.evaluation import EvalConfig
+from recbench.experiment import (
+    SEGMENT_COLUMNS,
+    AlgoSpec,
+    Event,
+    ExperimentResult,
+    result_rows,
+    results_frame,
+    run_cell,
+    segment_rows,
+)
+from recbench.split import Split, SplitSpec, make_splits
+
+OnEvent = Callable[[Event], None]
+
+
+@dataclass
+class CellOutcome:
+    """What one (algorithm, fold) cell produced, in the tidy forms the results frame takes."""
+
+    index: int  # position of the algorithm in the request
+    label: str
+    fold: int
+    protocol: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    per_user: pd.DataFrame = field(default_factory=pd.DataFrame)
+    n_cold: int = 0
+    unable: str | None = None
+    #: the cell raised a refusal while running (``unable`` holds it)
+    refused: bool = False
+
+
+def evaluate_cell(
+    dataset_name: str,
+    index: int,
+    algo: AlgoSpec,
+    split: Split,
+    seed: int,
+    eval_config: EvalConfig,
+    n_folds: int,
+    on_event: OnEvent | None = None,
+    tolerate: bool = False,
+) -> CellOutcome:
+    """Fit and evaluate one cell. With ``tolerate``, a refusal raised while it runs (a
+    :class:`UsageError` or running out of memory) makes the cell ``unable`` instead of failing
+    the whole comparison."""
+    out = CellOutcome(index, algo.label, split.fold, split.protocol)
+    try:
+        _, res, fit_s = run_cell(algo, split, seed, eval_config, on_event, n_folds)
+    except (UsageError, MemoryError) as exc:
+        if not tolerate:
+            raise
+        out.unable = str(exc) or "ran out of memory"
+        out.refused = True
+        return out
+    out.n_cold = res.n_cold_users
+    out.unable = res.unable
+    out.rows = result_rows(dataset_name, split, algo.label, algo.params, res, fit_s, seed)
+    out.segments = segment_rows(split, algo.label, res)
+    if len(res.per_user):
+        pu = res.per_user.copy()
+        pu.insert(0, "fold", split.fold)
+        pu.insert(0, "algorithm", algo.label)
+        out.per_user = pu
+    return out
+
+
+# --- executors ---------------------------------------------------------------------------------
+
+
+class Executor(ABC):
+    """Runs the cells of one experiment; a context manager that releases what it started."""
+
+    #: short description for notes and benchmarks, e.g. "dask LocalCluster, 2 processes"
+    description: str = ""
+
+    @property
+    @abstractmethod
+    def cores(self) -> int:
+        """Worker threads available to cells (1 in process)."""
+
+    @abstractmethod
+    def run(
+        self,
+        dataset: Dataset,
+        split_spec: SplitSpec,
+        algos: list[tuple[int, AlgoSpec]],
+        seed: int,
+        eval_config: EvalConfig,
+        on_event: OnEvent | None,
+        tolerate: bool,
+    ) -> list[CellOutcome]:
+        """Every (algorithm, fold) cell's outcome, in any order."""
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class InProcess(Executor):
+    """Cells one after another in this process; each fold's split is made once."""
+
+    description = "in process"
+
+    @property
+    def cores(self) -> int:
+        return 1
+
+    def run(
+        self,
+        dataset: Dataset,
+        split_spec: SplitSpec,
+        algos: list[tuple[int, AlgoSpec]],
+        seed: int,
+        eval_config: EvalConfig,
+        on_event: OnEvent | None,
+        tolerate: bool,
+    ) -> list[CellOutcome]:
+        n_folds = split_spec.n_folds
+        return [
+            _cell_here(
+                dataset.name, index, algo, split, seed, eval_config, n_folds, on_event, tolerate
+            )
+            for split in make_splits(dataset, split_spec, seed)
+            for index, algo in algos
+        ]
+
+
+def _cell_here(
+    dataset_name: str,
+    index: int,
+    algo: AlgoSpec,
+    split: Split,
+    seed: int,
+    eval_config: EvalConfig,
+    n_folds: int,
+    on_event: OnEvent | None,
+    tolerate: bool,
+) -> CellOutcome:
+    """:func:`evaluate_cell` in this process, between its start and done events."""
+    if on_event:
+        on_event(Event("cell-start", algo.label, split.fold, n_folds))
+    out = evaluate_cell(dataset_name, index, algo, split, seed, eval_config, n_folds, on_event,
+                        tolerate)  # fmt: skip
+    if on_event:
+        on_event(Event("cell-done", algo.label, split.fold, n_folds))
+    return out
+
+
+# --- the experiment ----------------------------------------------------------------------------
+
+
+def preflight(dataset: Dataset, algos: list[AlgoSpec], seed: int = 0) -> dict[str, str]:
+    """Validate every algorithm and its parameters, and ask each configured instance whether it
+    would refuse ``dataset`` (memory, missing data): label -> reason, before any work starts."""
+    refused = {}
+    for a in algos:
+        cls = plugins.load(a.name)
+        plugins.ensure_available(a.name, cls)
+        plugins.make_config(a.name, cls, a.params)
+        reason = plugins.make(a.name, a.params, seed=seed).refusal(dataset)
+        if reason:
+            refused[a.label] = reason
+    return refused
+
+
+def run_experiment(
+    dataset: Dataset,
+    split_spec: SplitSpec,
+    algos: list[AlgoSpec],
+    seed: int = 0,
+    eval_config: EvalConfig | None = None,
+    on_event: OnEvent | None = None,
+    executor: Executor | None = None,
+) -> ExperimentResult:
+    """:func:`recbench.experiment.run_experiment` with refusals checked up front and the cells
+    run by ``executor`` (in process by default). Same results, rows in the same order.
+
+    An algorithm that refuses (before or, when others remain, while it runs) is reported in
+    ``unable`` with its reason; when every algorithm refuses, the reasons are a UsageError.
+    """
+    eval_config = eval_config or EvalConfig()
+    refused = preflight(dataset, algos, seed)
+    runnable = [(i, a) for i, a in enumerate(algos) if a.label not in refused]
+    if not runnable:
+        raise UsageError("; ".join(f"{label}: {why}" for label, why in refused.items()))
+    tolerate = len(algos) > 1
+    outcomes = (executor or InProcess()).run(
+        dataset, split_spec, runnable, seed, eval_config, on_event, tolerate
+    )
+    outcomes.sort(key=lambda o: (o.fold, o.index))
+    unable = dict(refused)
+    failed = {o.label: o.unable or "" for o in outcomes if o.refused}
+    if len(refused) + len(failed) == len(algos):
+        reasons = {**refused, **failed}
+        raise UsageError("; ".join(f"{label}: {why}" for label, why in reasons.items()))
+    rows: list[dict[str, Any]] = []
+    segments: list[dict[str, Any]] = []
+    per_user: list[pd.DataFrame] = []
+    cold: dict[str, int] = {}
+    for o in outcomes:
+        cold[o.label] = cold.get(o.label, 0) + o.n_cold
+        if o.unable:
+            unable[o.label] = o.unable
+        rows += o.rows
+        segments += o.segments
+        if len(o.per_user):
+            per_user.append(o.per_user)
+    protocol = outcomes[-1].protocol if outcomes else split_spec.describe(seed)
+    order = [a.label for a in algos]
+    return ExperimentResult(
+        results_frame(rows),
+        pd.concat(per_user, ignore_index=True) if per_user else pd.DataFrame(),
+        dataset,
+        split_spec,
+        protocol,
+        seed,
+        eval_config,
+        cold,
+        order,
+        {label: unable[label] for label in order if label in unable},
+        pd.DataFrame(segments, columns=SEGMENT_COLUMNS),
+        {a.label: a.params for a in algos},
+    )
+
+
+# the Dask side (its names re-exported here; it imports this module's, defined above)
+from recbench.executors.cluster import (  # noqa: E402
+    CONNECT_TIMEOUT,
+    DASK_EXTRA,
+    DaskExecutor,
+    check_options,
+    make_executor,
+    schedule,
+)
+
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "DASK_EXTRA",
+    "CellOutcome",
+    "DaskExecutor",
+    "Executor",
+    "InProcess",
+    "check_options",
+    "evaluate_cell",
+    "make_executor",
+    "preflight",
+    "run_experiment",
+    "schedule",
+]
