@@ -162,7 +162,8 @@ def wide(n_items: int = 20_000, n_users: int = 300, per_user: int = 60) -> Datas
 def test_blockwise_never_allocates_n_by_n() -> None:
     ds = wide()
     n = ds.n_items
-    model = ItemKNNRecommender(cfg(max_memory_gb=0.1, predictor="means"))
+    # one process: tracemalloc sees only this one's allocations
+    model = ItemKNNRecommender(cfg(max_memory_gb=0.1, predictor="means", num_threads=1))
     assert model.refusal(ds) is None  # auto: the dense 3.2 GB would be refused
     inter = ds.interactions
     tracemalloc.start()
@@ -176,6 +177,26 @@ def test_blockwise_never_allocates_n_by_n() -> None:
     assert model._blockwise()
     assert peak < n * n * 8 / 20, peak  # 160 MB; n x n float64 would be 3.2 GB
     assert peak < 0.1e9 * 1.2, peak
+
+
+@pytest.mark.parametrize("kind", ["user", "item"])
+def test_worker_processes_give_the_single_process_results(small: Any, kind: str) -> None:
+    """Blocks spread over two forked processes (fit's neighbourhoods, estimate's sums) give
+    exactly what one process gives."""
+    train, users, items = small
+    params = {"blockwise": "always", "block_rows": BLOCK, "similarity": "pearson", "k": 5}
+    one = CLASSES[kind](cfg(**params, num_threads=1)).fit(train)
+    two = CLASSES[kind](cfg(**params, num_threads=2)).fit(train)
+    assert (one._neighbours() != two._neighbours()).nnz == 0
+    np.testing.assert_array_equal(two.estimate(users, items), one.estimate(users, items))
+
+
+def test_block_rows_share_the_budget_between_workers(small: Any) -> None:
+    train = small[0]
+    one = ItemKNNRecommender(cfg(blockwise="always", max_memory_gb=0.01, num_threads=1))
+    two = ItemKNNRecommender(cfg(blockwise="always", max_memory_gb=0.01, num_threads=2))
+    rows_one, rows_two = one._plan(train)[1], two._plan(train)[1]
+    assert rows_one < train.n_items and rows_two == pytest.approx(rows_one / 2, abs=1)
 
 
 def test_auto_chooses_dense_when_it_fits(small: Any) -> None:

@@ -46,9 +46,10 @@ What happens at each size (n users for user-kNN, items for item-kNN; ``blockwise
 Blockwise cost: one pass is ``sum over y of deg(y)^2`` multiply-adds per sparse product (item-kNN:
 the users' activity; user-kNN: the items' popularity, far larger), one product for the ranking
 neighbourhoods at fit (binary cosine) and 3 (cosine) to 6 (pearson) for the rows of the test
-pairs' x's at predict time. Measured on one shared core: a synthetic 7.6M-rating set (70k users x
-10.7k items), item-kNN msd: fit 52 s, predict of 200k pairs 234 s, peak RSS 3.4 GB; at the
-ML-25M shape (162k users x 59k items, 24.7M ratings) the fit takes 6.6 min at 3.1 GB peak RSS.
+pairs' x's at predict time, spread over ``num_threads`` forked processes. Measured on 2 shared
+cores (load 7-8): a synthetic 7.6M-rating set (70k users x 10.7k items), item-kNN msd: fit 21 s,
+predict of 200k pairs 77 s (one process: 33 s and 89 s, peak RSS 3.1 GB); at the ML-25M shape
+(162k users x 59k items, 24.7M ratings) the fit took 6.6 min in one process before these changes.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ from recbench.algorithms.knn_blocks import (
     ENTRY_BYTES,
     RANK_ARRAYS,
     SimilarityRows,
+    cores,
+    map_blocks,
     neighbour_csr,
     pass_work,
     select_top,
@@ -121,6 +124,9 @@ class KNNConfig(AlgoConfig):
     )
     block_rows: int = Field(
         0, ge=0, description="rows per block of the blockwise path (0: sized from max_memory_gb)"
+    )
+    num_threads: int = Field(
+        0, ge=0, description="blockwise path: forked worker processes (0: all cores)"
     )
 
 
@@ -344,8 +350,12 @@ class _KNNRecommender(Recommender[KNNConfig]):
                     f"{cfg.max_memory_gb:g}); raise max_memory_gb or use the other orientation"
                 ),
             )
-        rows = cfg.block_rows or int(spare // row_gb)
+        rows = cfg.block_rows or int(spare // (row_gb * self._workers()))
         return True, max(1, min(rows, n_x)), None
+
+    def _workers(self) -> int:
+        """Processes of the blockwise path (each holds one block)."""
+        return self.config.num_threads or cores()
 
     def _fit(self, train: Dataset) -> None:
         cfg = self.config
@@ -383,8 +393,9 @@ class _KNNRecommender(Recommender[KNNConfig]):
             self.sim_ = np.zeros((0, 0))  # rows are computed on demand: see _similarity_rows
             self.block_rows_ = block_rows
             rows = self._similarity_rows()
+            rows.prepare(cfg.rank_similarity == "cosine")
             rows_of = rows.binary_rows if cfg.rank_similarity == "cosine" else rows.rating_rows
-            nb = top_neighbours_blockwise(rows_of, n_x, cfg.k, block_rows)
+            nb = top_neighbours_blockwise(rows_of, n_x, cfg.k, block_rows, self._workers())
         else:
             self.sim_ = similarity_matrix(
                 x, y, r, n_x, n_y, cfg.similarity, cfg.min_support, cfg.shrinkage,
@@ -424,7 +435,8 @@ class _KNNRecommender(Recommender[KNNConfig]):
         n_x = self.n_users_ if self.user_based else self.n_items_
         row_gb = n_x * 8 * BLOCK_ARRAYS[cfg.similarity] / 1e9
         fixed_gb = len(self.yr_data_) * ENTRY_BYTES / 1e9
-        rows = cfg.block_rows or int(max(cfg.max_memory_gb - fixed_gb, row_gb) // row_gb)
+        spare = max(cfg.max_memory_gb - fixed_gb, row_gb * self._workers())
+        rows = cfg.block_rows or int(spare // (row_gb * self._workers()))
         return max(1, min(rows, n_x))
 
     # -- ranking -------------------------------------------------------------------------------
@@ -476,20 +488,29 @@ class _KNNRecommender(Recommender[KNNConfig]):
         sums = (sum_sim, sum_num, actual_k)
         idx = np.flatnonzero(known)
         if not self._blockwise():
-            self._neighbour_terms(idx, x, y, self.sim_, None, sums)
+            for a, b in zip(sums, self._neighbour_terms(idx, x, y, self.sim_, None), strict=True):
+                a[idx] = b
         else:
-            rows_of = self._similarity_rows().rating_rows
+            # each block of distinct test x's: its similarity rows once, then all its pairs
+            rows = self._similarity_rows()
+            rows.prepare(False)
             idx = idx[np.argsort(x[idx], kind="stable")]
             xs = x[idx]
             distinct = np.unique(xs)
-            pos = np.zeros(len(self.means_), np.int64)
             step = self._predict_block_rows()
-            for start in range(0, len(distinct), step):
-                block = distinct[start : start + step]
+            starts = range(0, len(distinct), step)
+
+            def task(b: int) -> tuple[np.ndarray, ...]:
+                block = distinct[starts[b] : starts[b] + step]
+                pos = np.zeros(len(self.means_), np.int64)
                 pos[block] = np.arange(len(block))
                 lo = np.searchsorted(xs, block[0], side="left")
-                hi = np.searchsorted(xs, block[-1], side="right")
-                self._neighbour_terms(idx[lo:hi], x, y, rows_of(block), pos, sums)
+                pairs = idx[lo : np.searchsorted(xs, block[-1], side="right")]
+                return (pairs, *self._neighbour_terms(pairs, x, y, rows.rating_rows(block), pos))
+
+            for pairs, *terms in map_blocks(task, len(starts), self._workers()):
+                for a, b in zip(sums, terms, strict=True):
+                    a[pairs] = b
         enough = known & (actual_k >= cfg.min_k) & (sum_sim > 0)
         term = np.zeros(len(users))
         np.divide(sum_num, sum_sim, out=term, where=enough)
@@ -506,21 +527,22 @@ class _KNNRecommender(Recommender[KNNConfig]):
         y: np.ndarray,
         sim: np.ndarray,
         pos: np.ndarray | None,
-        sums: tuple[np.ndarray, np.ndarray, np.ndarray],
-    ) -> None:
-        """Fill ``sums`` (sum of positive similarities, of their weighted residuals, their
-        count) at ``pairs`` from the ``k`` nearest of the x's who rated each pair's y; the
-        similarity row of x is ``sim[x]``, or ``sim[pos[x]]`` when ``sim`` holds some rows."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sum of positive similarities, of their weighted residuals, their count) of each of
+        ``pairs`` from the ``k`` nearest of the x's who rated the pair's y; the similarity row
+        of x is ``sim[x]``, or ``sim[pos[x]]`` when ``sim`` holds some rows."""
         cfg = self.config
         mu = float(self.global_mean_)
         bx = self.bu_ if self.user_based else self.bi_
-        sum_sim, sum_num, actual_k = sums
+        sum_sim, sum_num = np.zeros(len(pairs)), np.zeros(len(pairs))
+        actual_k = np.zeros(len(pairs), np.int64)
         indptr, cand_all, r_all = self.yr_indptr_, self.yr_indices_, self.yr_data_
-        order = pairs[np.argsort(y[pairs], kind="stable")]
-        groups, starts = np.unique(y[order], return_index=True)
-        bounds = np.append(starts, len(order))
+        local = np.argsort(y[pairs], kind="stable")
+        groups, starts = np.unique(y[pairs[local]], return_index=True)
+        bounds = np.append(starts, len(local))
         for g, yy in enumerate(groups):
-            rows = order[bounds[g] : bounds[g + 1]]
+            loc = local[bounds[g] : bounds[g + 1]]
+            rows = pairs[loc]
             cand = cand_all[indptr[yy] : indptr[yy + 1]]
             rr = r_all[indptr[yy] : indptr[yy + 1]]
             s = sim[x[rows] if pos is None else pos[x[rows]]][:, cand]
@@ -540,9 +562,10 @@ class _KNNRecommender(Recommender[KNNConfig]):
             else:
                 resid = rr
             w = np.where(s > 0, s, 0.0)
-            sum_sim[rows] = w.sum(axis=1)
-            sum_num[rows] = (w * resid).sum(axis=1)
-            actual_k[rows] = (s > 0).sum(axis=1)
+            sum_sim[loc] = w.sum(axis=1)
+            sum_num[loc] = (w * resid).sum(axis=1)
+            actual_k[loc] = (s > 0).sum(axis=1)
+        return sum_sim, sum_num, actual_k
 
 
 class UserKNNRecommender(_KNNRecommender):

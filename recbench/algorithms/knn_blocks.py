@@ -13,15 +13,27 @@ selection code as the dense :func:`recbench.algorithms.knn.top_neighbours` (:fun
 so ties resolve identically.
 
 The work of one full pass over all rows is ``sum over y of deg(y)^2`` multiply-adds per sparse
-product (each pair of x's rating the same y), about 10 ns each with scipy on one core.
+product (each pair of x's rating the same y), about 5 ns each with scipy on one core. The products
+call scipy's numeric kernel directly with a cheap upper bound on the output size (scipy's own
+``@`` first runs a symbolic pass of the same cost, ~30% of the time) and add the result straight
+into a dense buffer; scipy holds the GIL there, so :func:`map_blocks` spreads blocks over forked
+processes instead of threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
+try:  # scipy's numeric sparse kernels (private, stable for many releases); else plain ``@``
+    from scipy.sparse import _sparsetools
+except ImportError:  # pragma: no cover
+    _sparsetools = None
 
 #: dense (rows x n) float64 arrays alive at the peak of one block of each rating similarity,
 #: the sparse product result (12 bytes an entry) included
@@ -30,8 +42,73 @@ BLOCK_ARRAYS = {"msd": 6, "cosine": 6, "pearson": 10, "pearson_baseline": 7}
 #: (float32 similarities, their negation and copy, int64 argpartition indices, sparse result)
 RANK_ARRAYS = 5
 #: bytes one stored training entry costs in the blockwise structures at most (both orientations:
-#: an int32 index and three float64 channels each, the float64 ratings and an int32 position)
-ENTRY_BYTES = 2 * (4 + 3 * 8) + 8 + 4
+#: an int32 index and three float64 channels each, the float64 ratings, an int32 position and
+#: msd's y-major -2 x ratings)
+ENTRY_BYTES = 2 * (4 + 3 * 8) + 8 + 4 + 8
+
+_TASK: Callable[[int], Any] | None = None
+
+
+def cores() -> int:
+    """CPU cores this process may use (as :func:`recbench.ranking.cores`, a layer above)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _run_task(i: int) -> Any:
+    assert _TASK is not None
+    return _TASK(i)
+
+
+def map_blocks(task: Callable[[int], Any], n_blocks: int, workers: int) -> Iterator[Any]:
+    """``task(0), task(1), ...`` in order, in ``workers`` forked processes when more than one
+    (they share the parent's arrays copy-on-write; each has one block in flight), else here.
+
+    Serial where fork is unavailable or this process is a daemon (a pool's worker)."""
+    global _TASK
+    workers = min(workers, n_blocks)
+    if workers <= 1 or "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
+        yield from map(task, range(n_blocks))
+        return
+    _TASK = task
+    try:
+        with mp.get_context("fork").Pool(workers) as pool:
+            yield from pool.imap(_run_task, range(n_blocks))
+    finally:
+        _TASK = None
+
+
+def dense_product(
+    a: sp.csr_array, b: sp.csr_array, out: np.ndarray, buf: dict[str, np.ndarray]
+) -> np.ndarray:
+    """``out += a @ b`` (``out`` dense, C-contiguous, of the product's dtype), the same sums in
+    the same order as scipy's ``(a @ b).toarray()``; ``buf`` keeps the CSR output arrays
+    between calls with the same ``a`` structure."""
+    if _sparsetools is None:  # pragma: no cover
+        out += (a @ b).toarray()
+        return out
+    n_row, n_col = a.shape[0], b.shape[1]
+    idx = a.indices.dtype
+    if "bound" not in buf:  # each row's output at most min(n_col, its y's degrees summed)
+        per = np.diff(b.indptr)[a.indices].astype(np.int64)
+        cs = np.concatenate([[0], np.cumsum(per)])
+        buf["bound"] = np.minimum(cs[a.indptr[1:]] - cs[a.indptr[:-1]], n_col)
+    nnz = max(int(buf["bound"].sum()), 1)
+    key = f"x{out.dtype.str}"
+    if len(buf.get(key, ())) < nnz:
+        buf[key] = np.empty(nnz, out.dtype)
+        buf["j"] = np.empty(nnz, idx)
+        buf["p"] = np.empty(n_row + 1, idx)
+    cp, cj, cx = buf["p"], buf["j"], buf[key]
+    b_ind, b_ptr = np.asarray(b.indices, idx), np.asarray(b.indptr, idx)
+    a_ptr = np.asarray(a.indptr, idx)
+    _sparsetools.csr_matmat(
+        n_row, n_col, a_ptr, a.indices, a.data, b_ptr, b_ind, b.data, cp, cj, cx
+    )
+    _sparsetools.csr_todense(n_row, n_col, cp, cj, cx, out)  # adds
+    return out
 
 
 def select_top(part: np.ndarray, start: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -65,19 +142,23 @@ def neighbour_csr(
 
 
 def top_neighbours_blockwise(
-    rows_of: Callable[[np.ndarray], np.ndarray], n: int, k: int, block_rows: int
+    rows_of: Callable[[np.ndarray], np.ndarray], n: int, k: int, block_rows: int, workers: int = 1
 ) -> sp.csr_array:
     """Each row's ``k`` most similar other rows with positive similarity, computing the
-    similarity ``block_rows`` rows at a time with ``rows_of(row indices)``."""
+    similarity ``block_rows`` rows at a time with ``rows_of(row indices)`` (in ``workers``
+    processes, see :func:`map_blocks`)."""
     k = min(k, max(n - 1, 1))
+    starts: Sequence[int] = range(0, n, block_rows)
+
+    def task(b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        start = starts[b]
+        return select_top(rows_of(np.arange(start, min(start + block_rows, n))), start, k)
+
     rows, cols, vals = [], [], []
-    for start in range(0, n, block_rows):
-        part = rows_of(np.arange(start, min(start + block_rows, n)))
-        r, c, v = select_top(part, start, k)
+    for r, c, v in map_blocks(task, len(starts), workers):
         rows.append(r)
         cols.append(c)
         vals.append(v)
-        del part
     return neighbour_csr(rows, cols, vals, n)
 
 
@@ -150,53 +231,75 @@ class SimilarityRows:
         x_values = values[self._order] if key in ("r", "r2") else values
         self._xm[key] = sp.csr_array((x_values, self._xind, self._xptr), shape=(n_x, n_y))
 
-    def _prod(self, a: str, b: str, rows: np.ndarray) -> np.ndarray:
-        """Dense (len(rows), n_x) product of x-major channel ``a`` (those rows) with the
-        transpose of x-major channel ``b``."""
-        self._channel(a)
-        self._channel(b)
-        out = (self._xm[a][rows] @ self._yt[b]).toarray()
-        return np.ascontiguousarray(out, dtype=np.float64)
+    def prepare(self, binary: bool) -> None:
+        """Build every channel :meth:`rating_rows` (or :meth:`binary_rows`) uses, so forked
+        workers share them rather than each building its own."""
+        if binary:
+            self._channel("m32")
+            self._norms = np.sqrt(self.degree.astype(np.float32)).astype(np.float32)
+            return
+        for key in ("m", "r", "r2"):
+            self._channel(key)
+        if self.name == "msd" and "-2r" not in self._yt:
+            n_y, n_x = self._shape
+            self._yt["-2r"] = sp.csr_array((-2 * self._r, self._ind, self._ptr), shape=(n_y, n_x))
+
+    def _products(self, rows: np.ndarray) -> Callable[..., np.ndarray]:
+        """``p(a, b, out=None)``: ``out`` (zeros when None) plus the dense (len(rows), n_x)
+        product of x-major channel ``a`` (those rows) with the transpose of channel ``b``."""
+        buf: dict[str, np.ndarray] = {}
+        sliced: dict[str, sp.csr_array] = {}
+
+        def p(a: str, b: str, out: np.ndarray | None = None) -> np.ndarray:
+            if a not in sliced:
+                sliced[a] = self._xm[a][rows]
+            if out is None:
+                out = np.zeros((len(rows), self.n_x), self._yt[b].dtype)
+            return dense_product(sliced[a], self._yt[b], out, buf)
+
+        return p
 
     def rating_rows(self, rows: np.ndarray) -> np.ndarray:
         """Rows ``rows`` of :func:`recbench.algorithms.knn.similarity_matrix` (float64)."""
         rows = np.asarray(rows, np.int64)
-        p = self._prod
+        self.prepare(False)
+        p = self._products(rows)
         name = self.name
         # cosine with min_support 1 needs no counts: no co-rating already gives 0 / 0 -> 0
         skip = name == "cosine" and self.min_support <= 1
-        freq = np.ones(1) if skip else p("m", "m", rows)
+        freq = np.ones(1) if skip else p("m", "m")
         with np.errstate(divide="ignore", invalid="ignore"):
             if name == "pearson_baseline":
-                prods = p("r", "r", rows)
-                denom = np.sqrt(p("r2", "m", rows) * p("m", "r2", rows))
+                prods = p("r", "r")
+                denom = np.sqrt(p("r2", "m") * p("m", "r2"))
                 sim = prods / denom
                 del prods, denom
                 sim *= (freq - 1) / (freq - 1 + self.shrinkage)
                 sim[freq < max(2, self.min_support)] = 0
             elif name == "msd":
-                sq = p("r2", "m", rows)
-                sq += p("m", "r2", rows)
-                sq -= 2 * p("r", "r", rows)
+                # the dense (X2 M' + its transpose) - 2 X X', each sum added in place: the
+                # -2 scaling is exact, so the same bits
+                sq = p("m", "r2", p("r2", "m"))
+                p("r", "-2r", sq)
                 sq /= freq
                 sq += 1
                 sim = np.reciprocal(sq, out=sq)
                 sim[freq < self.min_support] = 0
             elif name == "cosine":
-                prods = p("r", "r", rows)
-                denom = np.sqrt(p("r2", "m", rows) * p("m", "r2", rows))
+                prods = p("r", "r")
+                denom = np.sqrt(p("r2", "m") * p("m", "r2"))
                 sim = np.divide(prods, denom, out=prods)
                 del denom
                 if not skip:
                     sim[freq < self.min_support] = 0
             elif name == "pearson":
-                si = p("r", "m", rows)
-                sj = p("m", "r", rows)  # the dense si.T
-                num = freq * p("r", "r", rows)
+                si = p("r", "m")
+                sj = p("m", "r")  # the dense si.T
+                num = freq * p("r", "r")
                 num -= si * sj
-                a = freq * p("r2", "m", rows)
+                a = freq * p("r2", "m")
                 a -= si * si
-                a_t = freq * p("m", "r2", rows)
+                a_t = freq * p("m", "r2")
                 a_t -= sj * sj
                 del si, sj
                 a *= a_t
@@ -215,10 +318,8 @@ class SimilarityRows:
     def binary_rows(self, rows: np.ndarray) -> np.ndarray:
         """Rows ``rows`` of :func:`recbench.algorithms.knn.binary_cosine` (float32)."""
         rows = np.asarray(rows, np.int64)
-        if "m32" not in self._yt:
-            self._channel("m32")
-            self._norms = np.sqrt(self.degree.astype(np.float32)).astype(np.float32)
-        co = (self._xm["m32"][rows] @ self._yt["m32"]).toarray()
+        self.prepare(True)
+        co = self._products(rows)("m32", "m32")
         with np.errstate(divide="ignore", invalid="ignore"):
             co /= self._norms[rows][:, None]
             co /= self._norms[None, :]
