@@ -10,7 +10,9 @@ Parts (``--only NAME`` runs one; every figure is printed, nothing is asserted):
   two threads; top-K by a block-maximum bound), from one run, with the ratio. The models are
   fitted once; only evaluation is timed (the metrics are checked equal).
 - ``workers``: ``compare`` of five algorithms on ml-100k ``kfold:5`` serial vs a Dask
-  LocalCluster of 2 processes (wall with and without cluster start-up; metrics checked equal).
+  LocalCluster of 2 processes: end to end as ``recbench compare [--workers 2]`` processes
+  (start-up included), alternating, and the cells alone with the cluster up; medians, the
+  load average, metrics checked equal (``--workers-heavy``: also a heavier set, labelled).
 - ``ml25m``: ML-25M-shape ``compare --split user-holdout:0.2`` of popularity, ALS, item-kNN,
   SVD and baseline plus EASE (which refuses with its memory need): wall per algorithm, peak RSS.
   Hours on a 2-core machine (Surprise's SVD alone: about 20M ratings x 20 epochs); opt-in only.
@@ -129,30 +131,99 @@ def _ml100k() -> Dataset:
     return load_dataset("ml-latest-small")
 
 
-def part_workers() -> None:
+#: a heavier five-algorithm set, where the cluster's start-up is a smaller share of the run
+HEAVY = [
+    AlgoSpec("svd"),
+    AlgoSpec("item-knn"),
+    AlgoSpec("user-knn"),
+    AlgoSpec("ease"),
+    AlgoSpec("als"),
+]
+
+
+def _compare_cli(algos: list[AlgoSpec], data_dir: Path, workers: int | None) -> list[str]:
+    """The ``recbench compare`` command a user types (the console script when installed)."""
+    script = Path(sys.executable).with_name("recbench")
+    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "recbench"]
+    data = ["-d", str(ML100K), "--columns", "user,item,rating,timestamp", "--sep", "\t"]
+    cmd += ["-q", "--data-dir", str(data_dir), "compare", *(data if ML100K.is_file() else [])]
+    cmd += ["--algos", ",".join(a.label for a in algos), "--split", "kfold:5"]
+    cmd += ["--no-store", "--format", "json"]
+    return cmd + (["--workers", str(workers)] if workers else [])
+
+
+def _timed_cli(cmd: list[str]) -> tuple[float, float, list[tuple[Any, ...]]]:
+    """(wall s, load average when it started, the result rows) of one CLI process."""
+    import json
+    import subprocess
+
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    wall = time.perf_counter() - t0
+    rows = [(r["algorithm"], r["fold"], r["metric"], r["k"], r["value"])
+            for r in json.loads(out)["rows"]]  # fmt: skip
+    return wall, load, rows
+
+
+def part_workers(rounds: int = 3, algos: list[AlgoSpec] | None = None, label: str = "") -> None:
+    """Serial vs ``--workers 2``, alternating, ``rounds`` times each: end to end as a user runs
+    ``recbench compare`` (process start, imports, data, cluster start-up, cells, exit), then
+    the cells alone in this process (cluster up already). Medians; metrics checked equal."""
+    import statistics
+    import tempfile
+
+    algos = algos or FIVE
     ds = _ml100k()
     spec = parse_split("kfold:5")
-    t0 = time.perf_counter()
-    serial = executors.run_experiment(ds, spec, FIVE, 0)
-    serial_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with executors.make_executor(workers=2) as ex:
-        up_s = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        par = executors.run_experiment(ds, spec, FIVE, 0, executor=ex)
-        run_s = time.perf_counter() - t1
-    total_s = time.perf_counter() - t0
-    same = (
-        serial.results[KEY].reset_index(drop=True).equals(par.results[KEY].reset_index(drop=True))
-    )
-    say(f"workers: {ds.describe()}, kfold:5, {', '.join(a.label for a in FIVE)}")
-    say(f"  serial (in process)          {serial_s:7.1f} s")
-    say(f"  --workers 2 (incl. start-up) {total_s:7.1f} s  = {total_s / serial_s:.2f}x serial")
-    say(
-        f"  --workers 2 (cells only)     {run_s:7.1f} s  = {run_s / serial_s:.2f}x serial "
-        f"(cluster start {up_s:.1f} s)"
-    )
-    say(f"  identical metrics: {same}; cores: {ranking.cores()}")
+    say(f"workers{label}: {ds.describe()}, kfold:5, {', '.join(a.label for a in algos)}; "
+        f"cores: {ranking.cores()} (os.cpu_count {os.cpu_count()}), "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")  # fmt: skip
+    walls: dict[str, list[float]] = {"serial": [], "workers": []}
+    cells: dict[str, list[float]] = {"serial": [], "workers": []}
+    loads: list[float] = []
+    same = True
+    with tempfile.TemporaryDirectory(prefix="recbench-bench-") as tmp:
+        serial_cmd = _compare_cli(algos, Path(tmp), None)
+        workers_cmd = _compare_cli(algos, Path(tmp), 2)
+        _timed_cli(serial_cmd)  # warm-up: imports the file into the data directory's cache
+        for r in range(rounds):
+            order = ["serial", "workers"] if r % 2 == 0 else ["workers", "serial"]
+            got = {}
+            for kind in order:
+                wall, load, rows = _timed_cli(serial_cmd if kind == "serial" else workers_cmd)
+                walls[kind].append(wall)
+                loads.append(load)
+                got[kind] = rows
+            same = same and got["serial"] == got["workers"]
+            t0 = time.perf_counter()
+            ref = executors.run_experiment(ds, spec, algos, 0)
+            cells["serial"].append(time.perf_counter() - t0)
+            with executors.make_executor(workers=2) as ex:
+                assert isinstance(ex, executors.DaskExecutor)
+                ex.client  # noqa: B018 - the cluster is up before the clock starts
+                t0 = time.perf_counter()
+                par = executors.run_experiment(ds, spec, algos, 0, executor=ex)
+                cells["workers"].append(time.perf_counter() - t0)
+                up_s = ex.startup_seconds or 0.0
+            same = same and ref.results[KEY].reset_index(drop=True).equals(
+                par.results[KEY].reset_index(drop=True)
+            )
+            say(f"  round {r + 1}: end to end serial {walls['serial'][-1]:.1f} s, --workers 2 "
+                f"{walls['workers'][-1]:.1f} s; cells serial {cells['serial'][-1]:.1f} s, "
+                f"--workers 2 {cells['workers'][-1]:.1f} s; cluster start {up_s:.1f} s"
+                f"{' (fork server up already)' if r else ''}; "
+                f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    med = {k: statistics.median(v) for k, v in walls.items()}
+    cmed = {k: statistics.median(v) for k, v in cells.items()}
+    pairs = [w / s for w, s in zip(walls["workers"], walls["serial"], strict=True)]
+    say(f"  end to end (`recbench compare`, median of {rounds}): serial {med['serial']:.1f} s, "
+        f"--workers 2 {med['workers']:.1f} s = {med['workers'] / med['serial']:.2f}x serial "
+        f"(per round {', '.join(f'{x:.2f}x' for x in pairs)})")  # fmt: skip
+    say(f"  cells only (in process, cluster up): serial {cmed['serial']:.1f} s, --workers 2 "
+        f"{cmed['workers']:.1f} s = {cmed['workers'] / cmed['serial']:.2f}x serial")  # fmt: skip
+    say(f"  identical metrics: {same}; load average (1 min) at the runs "
+        f"{min(loads):.1f}..{max(loads):.1f} on {os.cpu_count()} cores")  # fmt: skip
 
 
 def part_ml25m() -> None:
@@ -187,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["synth", "ranking", "workers", "ml25m"], action="append")
     parser.add_argument("--als-iterations", type=int, default=15)
     parser.add_argument("--synth-ratings", type=int, default=ML25M.n_ratings)
+    parser.add_argument("--workers-rounds", type=int, default=3, help="workers: runs of each")
+    parser.add_argument(
+        "--workers-heavy", action="store_true", help="workers: also the heavier five-algorithm set"
+    )
     args = parser.parse_args(argv)
     parts = args.only or ["ranking", "workers", "synth"]
     pd.set_option("display.width", 160)
@@ -200,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         elif part == "ranking":
             part_ranking(args.als_iterations)
         elif part == "workers":
-            part_workers()
+            part_workers(args.workers_rounds)
+            if args.workers_heavy:
+                part_workers(args.workers_rounds, HEAVY, " (heavier set, start-up amortised)")
         elif part == "ml25m":
             part_ml25m()
     if "ml25m" not in parts:
