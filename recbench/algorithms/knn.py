@@ -16,9 +16,8 @@ Rating prediction follows Surprise's ``KNNBasic`` / ``KNNWithMeans`` / ``KNNBase
   to the training global mean (Surprise's ``PredictionImpossible``); "means" falls back to the
   user (item) mean when only the neighbourhood is missing, "baseline" to mu + b_u + b_i always.
 
-The baseline estimates are Surprise's ALS ones (:class:`BaselineRecommender`, same defaults).
-Surprise's default similarity is ``msd`` for all three classes, kept here; Surprise recommends
-``pearson_baseline`` with ``predictor="baseline"``.
+Baseline estimates are Surprise's ALS ones (:class:`BaselineRecommender`, same defaults); the
+default similarity is Surprise's ``msd`` (it recommends ``pearson_baseline`` with "baseline").
 
 Ranking (``score``) is the usual top-N neighbourhood scheme on the **binary** interaction matrix:
 each user (item) keeps its ``k`` most similar other users (items) with positive similarity;

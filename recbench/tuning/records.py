@@ -19,8 +19,6 @@ from recbench.tuning.study import ERROR, INTERRUPTED
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
-    from recbench.tuning.search import TuneSpec
-
 
 @dataclass
 class TrialRecord:
@@ -86,12 +84,14 @@ def best_trial(records: list[TrialRecord], objective: Objective) -> TrialRecord 
     return best
 
 
-def progress_of(records: list[TrialRecord], spec: TuneSpec, t0: float) -> TuneProgress:
+def progress_of(
+    records: list[TrialRecord], objective: Objective, target: int | None, t0: float
+) -> TuneProgress:
     """A live-display snapshot; ``t0`` is the tune's ``time.perf_counter()`` start."""
-    best = best_trial(records, spec.objective)
+    best = best_trial(records, objective)
     return TuneProgress(
         finished=sum(r.state in ("complete", "failed", "pruned") for r in records),
-        target=spec.n_trials,
+        target=target,
         running=sum(r.state == "running" for r in records),
         failed=sum(r.state == "failed" for r in records),
         best_value=best.value if best else None,

@@ -384,7 +384,7 @@ def search(
         def poll() -> None:
             if on_progress is not None:
                 records = [_record(t) for t in study.get_trials(deepcopy=False)]
-                on_progress(progress_of(records, spec, t0))
+                on_progress(progress_of(records, spec.objective, spec.n_trials, t0))
 
         poll()
         if trial_runner is not None:
