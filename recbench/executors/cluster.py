@@ -210,7 +210,7 @@ class DaskExecutor(Executor):
         args = (dataset, split_spec, seed, eval_config, tolerate)
         self.ran_locally = 0
         startup = self._startup
-        if not self.local_cells or self._client is not None or startup is None:
+        if not self.local_cells or startup is None or startup.done.is_set():
             return self._gather(self._submit(cells, *args), n_folds, on_event)
         shared = _Shared(cells)
         outcomes: list[CellOutcome] = []
