@@ -103,3 +103,25 @@ def test_cli_workers_tune_counts_trials_and_resumes(
     kept = {t["number"]: t["params"] for t in doc["trial_log"]}
     assert {t["number"]: t["params"] for t in doc2["trial_log"][:4]} == kept
     assert (tmp_path / "studies" / "dask.journal").is_file()
+
+
+@dask_needed
+@pytest.mark.slow
+def test_compare_tune_with_workers_tunes_on_the_cluster(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``compare --tune N --workers 2``: the trial loops and then the cells run on one
+    LocalCluster; the tuned parameters reach the table and the caption says so."""
+    res = run_cli(["-q", "compare", "--algos", f"{ALGO},popularity", "-p", "n_epochs=5",
+                   "--split", "user-holdout:0.25", "--tune", "3", "--workers", "2",
+                   "--format", "json", "--no-store"], capsys, tmp_path)  # fmt: skip
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    rows = {a["name"]: a for a in doc["algorithms"]}
+    from recbench.algorithms import plugins
+
+    space = set(plugins.load(ALGO).search_space)
+    assert space and space <= set(rows[ALGO]["params"])  # every searched parameter chosen
+    assert rows[ALGO]["params"]["n_epochs"] == 5  # a fixed one kept
+    assert "tuned per algorithm with 3 trials" in doc["protocol"]["description"]
+    assert rows["popularity"]["metrics"]["ndcg@10"]["mean"] > 0

@@ -257,7 +257,7 @@ def compare(
 ) -> None:
     """Fit and evaluate several algorithms on one dataset and split; print a comparison table."""
     st = state(ctx)
-    executors.check_options(workers, scheduler)
+    on_dask = executors.check_options(workers, scheduler)
     req = Request(k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if)
     split_spec = parse_split(split)
     if split_spec.kind == "none":
@@ -291,23 +291,24 @@ def compare(
         specs = kept
     tuned = None
     asked = specs  # --save-study writes the rows as given (its `tune` tunes them again)
-    if tune_trials:
-        from recbench.cli.tune import tune_for_compare
-
-        metric = tune_metric or f"ndcg@{req.eval.ks[0]}"
-        specs, tuned = tune_for_compare(
-            st, ds, split_spec, specs, tune_trials, metric, relevance_threshold, memory_mb
-        )
     executor = executors.make_executor(workers, scheduler)
-    n_cells = len(specs) * split_spec.n_folds * stats.repeats
-    with executor, cell_progress(st, n_cells) as on_event:
-        res = run_repeats(
-            lambda seed: executors.run_experiment(
-                ds, split_spec, specs, seed, req.eval, on_event, executor
-            ),
-            st.seed,
-            stats.repeats,
-        )
+    with executor:
+        if tune_trials:  # on Dask, the trial loops run on the cluster's workers too
+            from recbench.cli.tune import tune_for_compare
+
+            metric = tune_metric or f"ndcg@{req.eval.ks[0]}"
+            specs, tuned = tune_for_compare(st, ds, split_spec, specs, tune_trials, metric,
+                                            relevance_threshold, memory_mb,
+                                            executor if on_dask else None)  # fmt: skip
+        n_cells = len(specs) * split_spec.n_folds * stats.repeats
+        with cell_progress(st, n_cells) as on_event:
+            res = run_repeats(
+                lambda seed: executors.run_experiment(
+                    ds, split_spec, specs, seed, req.eval, on_event, executor
+                ),
+                st.seed,
+                stats.repeats,
+            )
     if tuned:
         res.protocol = f"{res.protocol}; {tuned}"
     for note, leak_free in study_notes(specs, st.cache_dir, ds.checksum, str(split_spec), st.seed):

@@ -376,8 +376,10 @@ def tune_for_compare(
     metric: str,
     relevance_threshold: float | None,
     memory_mb: int,
+    dask: Any = None,
 ) -> tuple[list[AlgoSpec], str]:
-    """``compare --tune N``: tuned AlgoSpecs and the line the caption adds about the tuning."""
+    """``compare --tune N``: tuned AlgoSpecs and the line the caption adds about the tuning;
+    with ``dask`` (a Dask executor) the trial loops run on its workers."""
     if n_trials < 1:
         raise UsageError(f"--tune must be at least 1 trial, got {n_trials}")
     objective = parse_objective(metric)
@@ -386,8 +388,10 @@ def tune_for_compare(
         def on_progress(label: str, p: TuneProgress) -> None:
             show(p, label)
 
+        runner_for = None if dask is None else (lambda spec: trials_on(dask, spec))
         tuned, found = tuned_specs(ds, split_spec, specs, n_trials, objective, st.seed,
-                                   relevance_threshold, memory_mb, on_progress)  # fmt: skip
+                                   relevance_threshold, memory_mb, on_progress,
+                                   runner_for)  # fmt: skip
     return tuned, tuning_note(n_trials, st.seed, objective, specs, found)
 
 

@@ -465,10 +465,12 @@ def tuned_specs(
     relevance_threshold: float | None = None,
     memory_mb: int = 256,
     on_progress: Callable[[str, TuneProgress], None] | None = None,
+    runner_for: Callable[[TuneSpec], tuple[TuneSpec, TrialRunner | None]] | None = None,
 ) -> tuple[list[AlgoSpec], dict[str, SearchResult]]:
     """For ``compare --tune``: each algorithm's best parameters from ``n_trials`` trials on a
     validation split cut from the training part (its own parameters stay fixed). Algorithms
-    without a search space are returned unchanged. The outer test part is not touched."""
+    without a search space are returned unchanged. The outer test part is not touched.
+    ``runner_for`` gives each tune's spec and trial runner (e.g. trial loops on Dask)."""
     if split_spec.n_folds > 1:
         raise UsageError(
             f"tuning needs one train/test split, not {split_spec}: each fold's training part "
@@ -490,7 +492,10 @@ def tuned_specs(
             if on_progress is not None:
                 on_progress(label, p)
 
-        res = search(dataset, split_spec, spec, on_progress=report)
+        runner = None
+        if runner_for is not None:
+            spec, runner = runner_for(spec)
+        res = search(dataset, split_spec, spec, on_progress=report, trial_runner=runner)
         found[algo.label] = res
         out.append(AlgoSpec(algo.name, {**algo.params, **res.best.params}, algo.variant))
     return out, found
