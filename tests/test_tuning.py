@@ -47,6 +47,15 @@ def latent_dataset(
     return make_dataset(us, its, rs, ts, n_users=n_users, n_items=n_items, name="latent")
 
 
+def latent_csv(directory: Path) -> Path:
+    """:func:`latent_dataset` written as ``user,item,rating,timestamp`` lines, for CLI tests."""
+    inter = latent_dataset().interactions
+    path = directory / "latent.csv"
+    rows = zip(inter.user, inter.item, inter.rating, inter.timestamp, strict=True)  # type: ignore[arg-type]
+    path.write_text("".join(f"{u},{i},{r:g},{t}\n" for u, i, r, t in rows))
+    return path
+
+
 def spec_for(algo: str, n: int = 4, metric: str = "ndcg@10", **kw: Any) -> TuneSpec:
     cls = plugins.load(algo)
     space, fixed = resolve_space(algo, cls, kw.pop("override", None), kw.pop("fixed", {}))

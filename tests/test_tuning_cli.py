@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REPO, run_cli
-from tests.test_tuning import latent_dataset
+from tests.test_tuning import latent_csv
 
 
 @pytest.fixture(scope="module")
@@ -23,11 +23,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def ratings(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    inter = latent_dataset().interactions
-    path = tmp_path_factory.mktemp("tune-data") / "latent.csv"
-    rows = zip(inter.user, inter.item, inter.rating, inter.timestamp, strict=True)  # type: ignore[arg-type]
-    path.write_text("".join(f"{u},{i},{r:g},{t}\n" for u, i, r, t in rows))
-    return path
+    return latent_csv(tmp_path_factory.mktemp("tune-data"))
 
 
 def data_args(path: Path) -> list[str]:

@@ -17,7 +17,7 @@ from recbench.tuning import study_files, tune
 from recbench.tuning.pruning import PROBE_USERS, PruneSpec, due, probe_split
 from recbench.tuning.search import TuneSpec
 from tests.helpers import checkerboard, run_cli
-from tests.test_tuning import latent_dataset, spec_for
+from tests.test_tuning import latent_csv, latent_dataset, spec_for
 from tests.test_tuning_cli import data_args
 
 #: prunes from the first step once one trial has completed
@@ -197,11 +197,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def ratings(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    inter = latent_dataset().interactions
-    path = tmp_path_factory.mktemp("prune-data") / "latent.csv"
-    rows = zip(inter.user, inter.item, inter.rating, inter.timestamp, strict=True)  # type: ignore[arg-type]
-    path.write_text("".join(f"{u},{i},{r:g},{t}\n" for u, i, r, t in rows))
-    return path
+    return latent_csv(tmp_path_factory.mktemp("prune-data"))
 
 
 def _tune_als(ratings: Path, *extra: str) -> list[str]:

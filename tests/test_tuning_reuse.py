@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import run_cli
+from tests.test_tuning import latent_csv
 from tests.test_tuning_cli import data_args
 
 
@@ -19,13 +20,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def ratings(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.test_tuning import latent_dataset
-
-    inter = latent_dataset().interactions
-    path = tmp_path_factory.mktemp("reuse-data") / "latent.csv"
-    rows = zip(inter.user, inter.item, inter.rating, inter.timestamp, strict=True)  # type: ignore[arg-type]
-    path.write_text("".join(f"{u},{i},{r:g},{t}\n" for u, i, r, t in rows))
-    return path
+    return latent_csv(tmp_path_factory.mktemp("reuse-data"))
 
 
 SPLIT = ["--split", "user-holdout:0.25"]
