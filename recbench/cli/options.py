@@ -7,7 +7,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,6 +17,9 @@ from recbench.experiment import AlgoSpec
 from recbench.metrics import METRIC_ALIASES, METRICS, metric_help
 from recbench.render import FORMAT_BY_SUFFIX, format_help, output_format
 from recbench.split import split_help
+
+if TYPE_CHECKING:
+    from recbench.tuning.reuse import StoredBest
 
 #: the largest K accepted (item indices are int32)
 MAX_K = 2**31 - 1
@@ -215,7 +218,10 @@ def split_algo_list(text: str) -> list[tuple[str, dict[str, str], str | None, st
 
 
 def parse_algos(
-    text: str | None, param_pairs: list[str] | None, data_dir: Path | None = None
+    text: str | None,
+    param_pairs: list[str] | None,
+    data_dir: Path | None = None,
+    studies: dict[str, StoredBest] | None = None,
 ) -> list[AlgoSpec]:
     """``--algos`` plus ``--param [algo.]name=value`` -> validated AlgoSpecs.
 
@@ -223,8 +229,9 @@ def parse_algos(
     algorithm may share a table). A bare ``--param name=value`` applies to every selected
     algorithm that has that parameter (an error when none has it); ``algo.name=value`` targets
     the entries of one algorithm. ``name[@study=S]`` takes the best parameters of the stored
-    study ``S`` under ``data_dir`` (see :mod:`recbench.tuning.reuse`). Precedence, lowest
-    first: ``--param``, the study's parameters, values written inside the brackets.
+    study ``S`` under ``data_dir`` (see :mod:`recbench.tuning.reuse`), recorded in ``studies``
+    by row label when given. Precedence, lowest first: ``--param``, the study's parameters,
+    values written inside the brackets.
     """
     entries: list[tuple[str, dict[str, str], str | None, str | None]] = []
     if text is None:
@@ -263,39 +270,24 @@ def parse_algos(
             shared[n][pname] = value
     specs: list[AlgoSpec] = []
     for n, own, variant, study in entries:
-        stored: dict[str, Any] = {}
+        best = None
         if study is not None:
             if data_dir is None:
                 raise UsageError(f"--algos '{n}[{variant}]': {STUDY_KEY} is not available here")
             from recbench.tuning.reuse import stored_best
 
-            stored = stored_best(data_dir, study, n).params
-        params = {**shared[n], **stored, **own}
+            best = stored_best(data_dir, study, n)
+        params = {**shared[n], **(best.params if best else {}), **own}
         config = plugins.make_config(n, classes[n], params)  # validates, naming the parameter
         typed = {k: getattr(config, k) for k in params}  # "10" -> 10 in results and manifests
         specs.append(AlgoSpec(n, typed, variant))
+        if best is not None and studies is not None:
+            studies[specs[-1].label] = best
     labels = [s.label for s in specs]
     dup = sorted({lab for lab in labels if labels.count(lab) > 1})
     if dup:
         raise UsageError(f"--algos lists '{dup[0]}' twice")
     return specs
-
-
-def study_notes(
-    specs: list[AlgoSpec], data_dir: Path, checksum: str, split: str, seed: int
-) -> list[tuple[str, bool]]:
-    """For each ``name[@study=S...]`` entry: the caption line saying where its parameters came
-    from, and whether the reuse is leak-free (tuned on this dataset, split and seed)."""
-    from recbench.tuning.reuse import reuse_note, stored_best
-
-    notes = []
-    prefix = f"{STUDY_KEY}="
-    for spec in specs:
-        first = (spec.variant or "").split(",")[0]
-        if first.startswith(prefix):
-            best = stored_best(data_dir, first[len(prefix) :], spec.name)
-            notes.append(reuse_note(best, spec.label, checksum, split, seed))
-    return notes
 
 
 @dataclass(frozen=True)

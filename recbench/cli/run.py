@@ -52,7 +52,6 @@ from recbench.cli.options import (
     parse_fail_if,
     parse_ks,
     result_format,
-    study_notes,
 )
 from recbench.cli.runs import NoStoreOpt, SaveStudyOpt, remember, study_options
 from recbench.data import Dataset, DatasetSpec, Preprocessing
@@ -71,6 +70,7 @@ from recbench.persistence import load_model, model_origin
 from recbench.render import parse_metrics, print_table, render_text, table_text, tables
 from recbench.significance import StatsOptions, analyse, check_pairable, stats_options
 from recbench.split import make_split, parse_split, split_help
+from recbench.tuning.reuse import StoredBest, reuse_note
 
 
 class Request:
@@ -262,7 +262,8 @@ def compare(
     split_spec = parse_split(split)
     if split_spec.kind == "none":
         raise UsageError("compare needs a split with test data (not 'none')")
-    specs = parse_algos(algos, param, st.cache_dir)
+    studies: dict[str, StoredBest] = {}
+    specs = parse_algos(algos, param, st.cache_dir, studies)
     sig = [(c.algorithm, c.text) for c in req.fail_if if c.significance]
     stats = stats_options(
         ci=ci,
@@ -311,7 +312,8 @@ def compare(
             )
     if tuned:
         res.protocol = f"{res.protocol}; {tuned}"
-    for note, leak_free in study_notes(specs, st.cache_dir, ds.checksum, str(split_spec), st.seed):
+    for label, best in studies.items():
+        note, leak_free = reuse_note(best, label, ds.checksum, str(split_spec), st.seed)
         res.protocol = f"{res.protocol}; {note}"
         if not leak_free:
             warn(note)
