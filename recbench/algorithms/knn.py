@@ -45,14 +45,15 @@ What happens at each size (n users for user-kNN, items for item-kNN; ``blockwise
 Blockwise cost: one pass is ``sum over y of deg(y)^2`` multiply-adds per sparse product (item-kNN:
 the users' activity; user-kNN: the items' popularity, far larger), one product for the ranking
 neighbourhoods at fit (binary cosine) and 3 (cosine) to 6 (pearson) for the rows of the test
-pairs' x's at predict time, spread over ``num_threads`` forked processes. Measured on 2 shared
-cores (load 7-8): a synthetic 7.6M-rating set (70k users x 10.7k items), item-kNN msd: fit 21 s,
-predict of 200k pairs 77 s (one process: 33 s and 89 s, peak RSS 3.1 GB); at the ML-25M shape
-(162k users x 59k items, 24.7M ratings) the fit took 6.6 min in one process before these changes.
+pairs' x's at predict time, blocks spread over ``num_threads`` threads (scipy's and numpy's
+kernels release the GIL). The neighbourhood sums of the test pairs are vectorised over a block's
+pairs (:mod:`recbench.algorithms.knn_terms`). Ranking scores are sparse products too, scored in
+two threads by evaluation (``thread_safe_score``).
 """
 
 from __future__ import annotations
 
+import threading
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -74,6 +75,7 @@ from recbench.algorithms.knn_blocks import (
     select_top,
     top_neighbours_blockwise,
 )
+from recbench.algorithms.knn_terms import neighbour_terms
 from recbench.algorithms.space import Categorical, Int, Space
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
@@ -84,6 +86,8 @@ _PEAK_ARRAYS = {"msd": 4, "cosine": 5, "pearson": 6, "pearson_baseline": 6}
 #: blockwise passes needing more multiply-adds than this are refused (at ~10 ns each on one
 #: core, about 5 minutes per sparse product; item-kNN at ML-25M size needs 1e10)
 MAX_PASS_WORK = 3e10
+#: guards the ranking cache of :meth:`_KNNRecommender.score` (evaluation scores in threads)
+_RANK_CACHE_LOCK = threading.Lock()
 
 
 class KNNConfig(AlgoConfig):
@@ -125,7 +129,7 @@ class KNNConfig(AlgoConfig):
         0, ge=0, description="rows per block of the blockwise path (0: sized from max_memory_gb)"
     )
     num_threads: int = Field(
-        0, ge=0, description="blockwise path: forked worker processes (0: all cores)"
+        0, ge=0, description="blockwise path and ranking scores: threads (0: all cores)"
     )
 
 
@@ -268,6 +272,7 @@ class _KNNRecommender(Recommender[KNNConfig]):
     source = "recbench"
     predicts_ratings = True
     needs_ratings = True
+    thread_safe_score = True  # scipy's sparse product releases the GIL; the cache is locked
     Config = KNNConfig
     search_space: ClassVar[Space] = {
         "k": Int(5, 1000, log=True),
@@ -353,7 +358,7 @@ class _KNNRecommender(Recommender[KNNConfig]):
         return True, max(1, min(rows, n_x)), None
 
     def _workers(self) -> int:
-        """Processes of the blockwise path (each holds one block)."""
+        """Threads of the blockwise path (each holds one block)."""
         return self.config.num_threads or cores()
 
     def _fit(self, train: Dataset) -> None:
@@ -457,10 +462,11 @@ class _KNNRecommender(Recommender[KNNConfig]):
     def score(self, users: np.ndarray) -> np.ndarray:
         self.check_is_fitted()
         users = np.asarray(users, np.int64)
-        cache = self.__dict__.setdefault("_rank_cache", {})
-        if cache.get("key") is not self.nb_data_:  # rebuilt after fit / set_state
-            cache.update(key=self.nb_data_, nb=self._neighbours(), b=self._binary())
-        nb, b = cache["nb"], cache["b"]
+        with _RANK_CACHE_LOCK:  # scored in threads: the first builds the cache
+            cache = self.__dict__.setdefault("_rank_cache", {})
+            if cache.get("key") is not self.nb_data_:  # rebuilt after fit / set_state
+                cache.update(key=self.nb_data_, nb=self._neighbours(), b=self._binary())
+            nb, b = cache["nb"], cache["b"]
         out = nb[users] @ b if self.user_based else b[users] @ nb.T
         return np.asarray(out.toarray(), dtype=np.float32)
 
@@ -528,43 +534,24 @@ class _KNNRecommender(Recommender[KNNConfig]):
         pos: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sum of positive similarities, of their weighted residuals, their count) of each of
-        ``pairs`` from the ``k`` nearest of the x's who rated the pair's y; the similarity row
-        of x is ``sim[x]``, or ``sim[pos[x]]`` when ``sim`` holds some rows."""
+        ``pairs`` from the ``k`` nearest of the x's who rated the pair's y
+        (:func:`recbench.algorithms.knn_terms.neighbour_terms`); the similarity row of x is
+        ``sim[x]``, or ``sim[pos[x]]`` when ``sim`` holds some rows."""
         cfg = self.config
         mu = float(self.global_mean_)
-        bx = self.bu_ if self.user_based else self.bi_
-        sum_sim, sum_num = np.zeros(len(pairs)), np.zeros(len(pairs))
-        actual_k = np.zeros(len(pairs), np.int64)
-        indptr, cand_all, r_all = self.yr_indptr_, self.yr_indices_, self.yr_data_
-        local = np.argsort(y[pairs], kind="stable")
-        groups, starts = np.unique(y[pairs[local]], return_index=True)
-        bounds = np.append(starts, len(local))
-        for g, yy in enumerate(groups):
-            loc = local[bounds[g] : bounds[g + 1]]
-            rows = pairs[loc]
-            cand = cand_all[indptr[yy] : indptr[yy + 1]]
-            rr = r_all[indptr[yy] : indptr[yy + 1]]
-            s = sim[x[rows] if pos is None else pos[x[rows]]][:, cand]
-            if len(cand) > cfg.k:
-                # stable: among equal similarities the earlier training rating wins, as in
-                # heapq.nlargest
-                sel = np.argsort(-s, axis=1, kind="stable")[:, : cfg.k]
-                s = np.take_along_axis(s, sel, axis=1)
-                nbs, rr = cand[sel], rr[sel]
-            else:
-                nbs, rr = cand[None, :], rr[None, :]
+        bx, by = (self.bu_, self.bi_) if self.user_based else (self.bi_, self.bu_)
+
+        def residual(rr: np.ndarray, nbs: np.ndarray, ys: np.ndarray) -> np.ndarray:
             if cfg.predictor == "means":
-                resid = rr - self.means_[nbs]
-            elif cfg.predictor == "baseline":
-                by = self.bi_ if self.user_based else self.bu_
-                resid = rr - (mu + bx[nbs] + by[yy])
-            else:
-                resid = rr
-            w = np.where(s > 0, s, 0.0)
-            sum_sim[loc] = w.sum(axis=1)
-            sum_num[loc] = (w * resid).sum(axis=1)
-            actual_k[loc] = (s > 0).sum(axis=1)
-        return sum_sim, sum_num, actual_k
+                return rr - self.means_[nbs]
+            if cfg.predictor == "baseline":
+                return rr - (mu + bx[nbs] + by[ys][:, None])
+            return rr
+
+        rows = x[pairs] if pos is None else pos[x[pairs]]
+        return neighbour_terms(
+            sim, rows, y[pairs], self.yr_indptr_, self.yr_indices_, self.yr_data_, cfg.k, residual
+        )
 
 
 class UserKNNRecommender(_KNNRecommender):
