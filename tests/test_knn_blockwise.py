@@ -3,6 +3,8 @@ predictions, survives a save and load, and never allocates an n x n array."""
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import threading
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from recbench.algorithms.knn import (
     UserKNNRecommender,
     binary_cosine,
 )
+from recbench.algorithms.knn_blocks import map_blocks
 from recbench.data import load_dataset
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
@@ -162,7 +165,7 @@ def wide(n_items: int = 20_000, n_users: int = 300, per_user: int = 60) -> Datas
 def test_blockwise_never_allocates_n_by_n() -> None:
     ds = wide()
     n = ds.n_items
-    # one process: tracemalloc sees only this one's allocations
+    # one thread: the measured peak is one block's
     model = ItemKNNRecommender(cfg(max_memory_gb=0.1, predictor="means", num_threads=1))
     assert model.refusal(ds) is None  # auto: the dense 3.2 GB would be refused
     inter = ds.interactions
@@ -180,15 +183,64 @@ def test_blockwise_never_allocates_n_by_n() -> None:
 
 
 @pytest.mark.parametrize("kind", ["user", "item"])
-def test_worker_processes_give_the_single_process_results(small: Any, kind: str) -> None:
-    """Blocks spread over two forked processes (fit's neighbourhoods, estimate's sums) give
-    exactly what one process gives."""
+def test_block_threads_give_the_single_thread_results(small: Any, kind: str) -> None:
+    """Blocks spread over two threads (fit's neighbourhoods, estimate's sums) give exactly
+    what one thread gives."""
     train, users, items = small
     params = {"blockwise": "always", "block_rows": BLOCK, "similarity": "pearson", "k": 5}
     one = CLASSES[kind](cfg(**params, num_threads=1)).fit(train)
     two = CLASSES[kind](cfg(**params, num_threads=2)).fit(train)
     assert (one._neighbours() != two._neighbours()).nnz == 0
     np.testing.assert_array_equal(two.estimate(users, items), one.estimate(users, items))
+
+
+def test_map_blocks_keeps_order_runs_in_threads_and_raises() -> None:
+    seen: set[int] = set()
+    barrier = threading.Barrier(2, timeout=10)
+
+    def task(b: int) -> int:
+        seen.add(threading.get_ident())
+        if b < 2:
+            barrier.wait()  # blocks 0 and 1 run at the same time, or this times out
+        return b * b
+
+    assert list(map_blocks(task, 7, 2)) == [b * b for b in range(7)]
+    assert len(seen) == 2
+
+    def failing(b: int) -> int:
+        if b == 3:
+            raise ValueError("block 3")
+        return b
+
+    with pytest.raises(ValueError, match="block 3"):
+        list(map_blocks(failing, 6, 2))
+
+
+def _threads_in_daemon(out: Any) -> None:
+    barrier = threading.Barrier(2, timeout=10)
+    idents: set[int] = set()
+
+    def task(b: int) -> int:
+        idents.add(threading.get_ident())
+        barrier.wait()
+        return b
+
+    list(map_blocks(task, 2, 2))
+    out.put(len(idents))
+
+
+def test_map_blocks_runs_in_parallel_inside_a_daemon_process() -> None:
+    """A Dask worker is a daemon process, which may not fork: the blocks still run in two
+    threads there (forked pools fell back to one process)."""
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_threads_in_daemon, args=(out,), daemon=True)
+    proc.start()
+    try:
+        assert out.get(timeout=60) == 2
+    finally:
+        proc.join(timeout=30)
+    assert proc.exitcode == 0
 
 
 def test_block_rows_share_the_budget_between_workers(small: Any) -> None:

@@ -16,15 +16,17 @@ The work of one full pass over all rows is ``sum over y of deg(y)^2`` multiply-a
 product (each pair of x's rating the same y), about 5 ns each with scipy on one core. The products
 call scipy's numeric kernel directly with a cheap upper bound on the output size (scipy's own
 ``@`` first runs a symbolic pass of the same cost, ~30% of the time) and add the result straight
-into a dense buffer; scipy holds the GIL there, so :func:`map_blocks` spreads blocks over forked
-processes instead of threads.
+into a dense buffer. scipy's sparse kernels release the GIL (two threads: 1.95x one on two cores),
+and so do numpy's selections and gathers, so :func:`map_blocks` runs blocks in threads: no
+processes to fork (which a Dask worker, a daemon, may not do) and no copies of the inputs.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -46,8 +48,6 @@ RANK_ARRAYS = 5
 #: msd's y-major -2 x ratings)
 ENTRY_BYTES = 2 * (4 + 3 * 8) + 8 + 4 + 8
 
-_TASK: Callable[[int], Any] | None = None
-
 
 def cores() -> int:
     """CPU cores this process may use (as :func:`recbench.ranking.cores`, a layer above)."""
@@ -57,27 +57,23 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def _run_task(i: int) -> Any:
-    assert _TASK is not None
-    return _TASK(i)
-
-
 def map_blocks(task: Callable[[int], Any], n_blocks: int, workers: int) -> Iterator[Any]:
-    """``task(0), task(1), ...`` in order, in ``workers`` forked processes when more than one
-    (they share the parent's arrays copy-on-write; each has one block in flight), else here.
+    """``task(0), task(1), ...`` in order, in ``workers`` threads when more than one.
 
-    Serial where fork is unavailable or this process is a daemon (a pool's worker)."""
-    global _TASK
+    At most ``workers`` blocks are in flight (memory: one block each); a task's exception is
+    raised here, after the blocks in flight finish."""
     workers = min(workers, n_blocks)
-    if workers <= 1 or "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
+    if workers <= 1:
         yield from map(task, range(n_blocks))
         return
-    _TASK = task
-    try:
-        with mp.get_context("fork").Pool(workers) as pool:
-            yield from pool.imap(_run_task, range(n_blocks))
-    finally:
-        _TASK = None
+    with ThreadPoolExecutor(workers, thread_name_prefix="recbench-block") as pool:
+        running: deque[Future[Any]] = deque()
+        for b in range(n_blocks):
+            if len(running) == workers:
+                yield running.popleft().result()
+            running.append(pool.submit(task, b))
+        while running:
+            yield running.popleft().result()
 
 
 def dense_product(
@@ -146,7 +142,7 @@ def top_neighbours_blockwise(
 ) -> sp.csr_array:
     """Each row's ``k`` most similar other rows with positive similarity, computing the
     similarity ``block_rows`` rows at a time with ``rows_of(row indices)`` (in ``workers``
-    processes, see :func:`map_blocks`)."""
+    threads, see :func:`map_blocks`)."""
     k = min(k, max(n - 1, 1))
     starts: Sequence[int] = range(0, n, block_rows)
 
@@ -232,8 +228,8 @@ class SimilarityRows:
         self._xm[key] = sp.csr_array((x_values, self._xind, self._xptr), shape=(n_x, n_y))
 
     def prepare(self, binary: bool) -> None:
-        """Build every channel :meth:`rating_rows` (or :meth:`binary_rows`) uses, so forked
-        workers share them rather than each building its own."""
+        """Build every channel :meth:`rating_rows` (or :meth:`binary_rows`) uses, before blocks
+        run in threads (which then only read them)."""
         if binary:
             self._channel("m32")
             self._norms = np.sqrt(self.degree.astype(np.float32)).astype(np.float32)
