@@ -2,7 +2,7 @@
 
 :class:`Ranker` gives, for a batch of users, exactly what scoring the full catalogue, masking
 seen (and blocked) items with ``-inf`` and calling :func:`recbench.metrics.topk.top_k` gives,
-by three faster routes:
+by four faster routes:
 
 - **one list for everyone**: a model whose score vector is the same for every user
   (``same_scores_for_all_users``, e.g. popularity) is ranked once; each user's list is the first
@@ -17,7 +17,10 @@ by three faster routes:
   gathered (``flatnonzero``) and sorted by (row, score descending, item index). Every entry tied
   at the cut-off is among them, so the tie rule holds exactly, with no fallback. A few vectorised
   passes (max, compare, flatnonzero) instead of ``argpartition``'s per-row selection; numpy
-  releases the GIL in each, so half-batches run in two threads.
+  releases the GIL in each, so half-batches run in two threads;
+- **scores in threads**: a model whose ``score`` is thread-safe and releases the GIL
+  (``thread_safe_score``: k-NN's sparse products, EASE, the baseline) scores and selects
+  half-batches in two threads.
 
 ``ENABLED = False`` restores the plain path (score, mask, ``top_k``): the benchmark's baseline.
 """
@@ -25,6 +28,7 @@ by three faster routes:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -88,15 +92,13 @@ class Ranker:
         users = np.asarray(users)
         if self.route == "one list":
             return self._one_list(users)
-        if self.route == "dot product" and len(users) * self.n_items >= MIN_FAST_CELLS:
-            halves = [h for h in np.array_split(users, min(cores(), 2)) if len(h)]
-            if len(halves) > 1:
-                with ThreadPoolExecutor(len(halves)) as pool:
-                    parts = list(pool.map(self._dot_part, halves))
-                return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-            return self._dot_part(users)
+        big = len(users) * self.n_items >= MIN_FAST_CELLS and len(users) > 1
+        if self.route == "dot product":
+            return self._in_halves(self._dot_part, users) if big else self._dot_part(users)
+        if self.route == "scores" and big and self.model.thread_safe_score:
+            return self._in_halves(self._scored_part, users)
         scores = self._scores(users)
-        if len(users) * self.n_items < MIN_FAST_CELLS or len(users) < 2:
+        if not big:
             return self._select(scores, users)
         mask_seen(scores, self.seen, users)
         if self.blocked is not None:
@@ -104,6 +106,18 @@ class Ranker:
         halves = np.array_split(np.arange(len(users)), min(cores(), 2))
         with ThreadPoolExecutor(len(halves)) as pool:
             parts = list(pool.map(lambda rows: select_top(scores[rows], self.k), halves))
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _in_halves(
+        self, part: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], users: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``part`` of each half of ``users`` in its own thread (both cores; the batch's memory
+        is split between them), concatenated; one call where one core is available."""
+        halves = [h for h in np.array_split(users, min(cores(), 2)) if len(h)]
+        if len(halves) == 1:
+            return part(users)
+        with ThreadPoolExecutor(len(halves)) as pool:
+            parts = list(pool.map(part, halves))
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     # -- routes --------------------------------------------------------------------------------
@@ -117,6 +131,9 @@ class Ranker:
                 f"expected {(len(users), self.n_items)}"
             )
         return scores
+
+    def _scored_part(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._select(self._scores(users), users)
 
     def _dot_part(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         assert self._vectors is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import threading
 
 import numpy as np
 import pandas as pd
@@ -69,6 +70,10 @@ def _plain(model: object, split: Split, k: int) -> tuple[np.ndarray, np.ndarray]
             ),
         ),
         ("ease", {}, "scores"),
+        # scored in two threads (thread_safe_score)
+        ("item-knn", {"k": 10}, "scores"),
+        ("baseline", {}, "scores"),
+        ("random", {}, "scores"),
     ],
 )
 def test_ranker_routes_equal_the_plain_path(
@@ -88,6 +93,34 @@ def test_ranker_routes_equal_the_plain_path(
         gvals = np.concatenate([ranker(b)[1] for b in np.array_split(users, 3)])
         want = _plain(model, split, k)
         assert _finite_lists(got, gvals) == _finite_lists(*want)
+
+
+@pytest.mark.parametrize("name", ["item-knn", "user-knn", "ease", "baseline"])
+def test_thread_safe_scores_run_in_two_threads_with_the_same_lists(
+    board: Dataset, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Half-batches are scored in two threads (both cores) and give the one-call lists."""
+    monkeypatch.setattr(ranking, "cores", lambda: 2)
+    split = make_split(board, parse_split("holdout:0.3"), seed=1)
+    model = plugins.make(name, {}, seed=0).fit(split.train)
+    assert model.thread_safe_score
+    seen = history_matrix(split)
+    users = np.flatnonzero(np.diff(seen.indptr) > 0)
+    want = _plain(model, split, 10)
+    threads: set[int] = set()
+    together = threading.Barrier(2, timeout=10)  # both halves run at once, or this times out
+    score = model.score
+
+    def recording(batch: np.ndarray) -> np.ndarray:
+        threads.add(threading.get_ident())
+        together.wait()
+        return score(batch)
+
+    monkeypatch.setattr(model, "score", recording)
+    got = ranking.Ranker(model, seen, None, 10)(users)
+    assert len(threads) == 2
+    assert _finite_lists(*got) == _finite_lists(*want)
+    np.testing.assert_array_equal(got[1], want[1])
 
 
 def _metrics(model: object, split: Split, monkeypatch: pytest.MonkeyPatch, on: bool) -> pd.Series:

@@ -81,6 +81,9 @@ class Recommender(ABC, Generic[ConfigT]):
     same_scores_for_all_users: ClassVar[bool] = False
     #: can score items that have no training interactions (from features, or by design)
     cold_items: ClassVar[bool] = False
+    #: ``score`` may run in several threads at once and releases the GIL for most of its work
+    #: (numpy / scipy kernels), so evaluation scores half-batches in two threads
+    thread_safe_score: ClassVar[bool] = False
     #: cannot be fitted without explicit ratings (``fit`` refuses data without them) / without
     #: item features. A class that sets ``predicts_ratings`` but not ``needs_ratings`` gets
     #: ``needs_ratings = predicts_ratings``; models that also rank implicit data set it False.

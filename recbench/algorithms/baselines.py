@@ -55,6 +55,7 @@ class RandomRecommender(Recommender[RandomConfig]):
     user_independent = True
     cold_items = True
     Config = RandomConfig
+    thread_safe_score = True  # numpy hashing
     state_attrs: ClassVar[tuple[str, ...]] = ("mu_", "sigma_")
 
     def _fit(self, train: Dataset) -> None:
@@ -124,6 +125,7 @@ class BaselineRecommender(Recommender[BaselineConfig]):
     predicts_ratings = True
     needs_ratings = True
     Config = BaselineConfig
+    thread_safe_score = True  # numpy broadcasting
     search_space: ClassVar[Space] = {
         "reg_u": Float(0.1, 100.0, log=True),
         "reg_i": Float(0.1, 100.0, log=True),

@@ -53,6 +53,7 @@ class EASERecommender(Recommender[EASEConfig]):
     source = "recbench"
     cold_users = True  # a newcomer's history times B scores them, no refit needed
     Config = EASEConfig
+    thread_safe_score = True  # scipy's sparse x dense kernel releases the GIL
     search_space: ClassVar[Space] = {"l2": Float(1.0, 5000.0, log=True)}
     state_attrs: ClassVar[tuple[str, ...]] = ("B_", "X_indptr_", "X_indices_", "X_data_")
 
