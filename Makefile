@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint bench bench-scale venv clean browser
+.PHONY: demo test lint bench bench-scale bench-knn venv clean browser
 
 venv: $(STAMP)
 
@@ -42,6 +42,10 @@ bench: $(STAMP)
 # --workers 2 vs serial, ML-25M shape.  SCALE_ARGS="--only ranking" runs one part.
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/scale_bench.py $(SCALE_ARGS)
+
+# Blockwise item-kNN on the 7.6M shape: dense vs blockwise in 1 and 2 threads (a few minutes).
+bench-knn: $(STAMP)
+	$(BIN)/python benchmarks/knn_bench.py
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .ruff_cache

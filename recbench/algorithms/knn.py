@@ -128,9 +128,7 @@ class KNNConfig(AlgoConfig):
     block_rows: int = Field(
         0, ge=0, description="rows per block of the blockwise path (0: sized from max_memory_gb)"
     )
-    num_threads: int = Field(
-        0, ge=0, description="blockwise path and ranking scores: threads (0: all cores)"
-    )
+    num_threads: int = Field(0, ge=0, description="blockwise path: threads (0: all cores)")
 
 
 def _triu_mirror(a: np.ndarray, block: int = 1024) -> np.ndarray:
