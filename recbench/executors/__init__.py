@@ -162,7 +162,7 @@ class InProcess(Executor):
     ) -> list[CellOutcome]:
         n_folds = split_spec.n_folds
         return [
-            _cell_here(
+            cell_here(
                 dataset.name, index, algo, split, seed, eval_config, n_folds, on_event, tolerate
             )
             for split in make_splits(dataset, split_spec, seed)
@@ -170,7 +170,7 @@ class InProcess(Executor):
         ]
 
 
-def _cell_here(
+def cell_here(
     dataset_name: str,
     index: int,
     algo: AlgoSpec,
@@ -285,6 +285,7 @@ __all__ = [
     "DaskExecutor",
     "Executor",
     "InProcess",
+    "cell_here",
     "check_options",
     "evaluate_cell",
     "make_executor",

@@ -27,7 +27,7 @@ from recbench.executors import (
     Executor,
     InProcess,
     OnEvent,
-    _cell_here,
+    cell_here,
     evaluate_cell,
 )
 from recbench.experiment import AlgoSpec, Event
@@ -231,7 +231,7 @@ class DaskExecutor(Executor):
             if startup.error is not None:
                 self.client  # noqa: B018 - raises the start-up's error here
             split = _split_for(dataset, split_spec, seed, fold)
-            outcomes.append(_cell_here(dataset.name, index, algo, split, seed, eval_config,
+            outcomes.append(cell_here(dataset.name, index, algo, split, seed, eval_config,
                                        n_folds, on_event, tolerate))  # fmt: skip
             self.ran_locally += 1
         if not shared.taken:  # every cell ran here before the cluster came up

@@ -23,16 +23,13 @@ from recbench.data import Dataset, load_dataset
 from recbench.data.loading import resolve
 from recbench.data.preprocess import apply as apply_preprocessing
 from recbench.errors import RecbenchError
-from recbench.executors import CellOutcome, DaskExecutor, Executor, make_executor
+from recbench.executors import CellOutcome, DaskExecutor, Executor, cell_here, make_executor
 from recbench.experiment import (
     SEGMENT_COLUMNS,
     AlgoSpec,
     Event,
     ExperimentResult,
-    result_rows,
     results_frame,
-    run_cell,
-    segment_rows,
 )
 from recbench.split import make_split
 from recbench.store.record import dataset_identity
@@ -123,33 +120,13 @@ def plan_manifest(plan: Plan, datasets: list[Dataset], kind: str = "run") -> dic
 def _cell_frames(
     cell: Cell, order: int, plan: Plan, ds: Dataset, on_event: Callable[[Event], None] | None
 ) -> Frames:
+    """Run ``cell`` in this process: the frames :func:`_outcome_frames` makes of its outcome."""
     spec = next(s for s in plan.splits if str(s) == cell.split)
     split = make_split(ds, spec, cell.seed, cell.fold)
-    algo = cell.algorithm
-    if on_event:
-        on_event(Event("cell-start", algo.label, cell.fold, cell.n_folds))
-    _, res, fit_s = run_cell(algo, split, cell.seed, plan.eval, on_event, cell.n_folds)
-    rows = results_frame(
-        result_rows(ds.name, split, algo.label, algo.params, res, fit_s, cell.seed)
+    outcome = cell_here(
+        ds.name, 0, cell.algorithm, split, cell.seed, plan.eval, cell.n_folds, on_event, False
     )
-    segs = pd.DataFrame(segment_rows(split, algo.label, res), columns=SEGMENT_COLUMNS)
-    per_user = res.per_user.copy()
-    if len(per_user):
-        per_user.insert(0, "seed", cell.seed)
-        per_user.insert(0, "fold", cell.fold)
-        per_user.insert(0, "algorithm", algo.label)
-    meta = {
-        **cell.key,
-        "order": order,
-        "dataset_name": ds.name,
-        "n_folds": cell.n_folds,
-        "protocol": split.protocol,
-        "n_cold_users": res.n_cold_users,
-        "unable": res.unable,
-    }
-    if on_event:
-        on_event(Event("cell-done", algo.label, cell.fold, cell.n_folds))
-    return meta, rows, per_user, segs
+    return _outcome_frames(outcome, cell, order, ds)
 
 
 def _strip(frame: pd.DataFrame) -> pd.DataFrame:
@@ -296,7 +273,8 @@ def _run_batch(
 
 
 def _outcome_frames(o: CellOutcome, cell: Cell, order: int, ds: Dataset) -> Frames:
-    """A cell run on Dask, in the frames :func:`_cell_frames` gives for a cell run here."""
+    """A cell's outcome (run here or on Dask) as the store's frames: meta, rows, per-user values
+    (with the seed), segments."""
     rows = results_frame(o.rows)
     segs = pd.DataFrame(o.segments, columns=SEGMENT_COLUMNS)
     per_user = o.per_user.copy()
