@@ -168,6 +168,130 @@ def run_cell(
     return model, evaluate(model, split, eval_config, progress), fit_seconds
 
 
+def validate_algos(algos: list[AlgoSpec]) -> None:
+    """Every algorithm known, installed and its parameters valid, before any fit starts."""
+    for a in algos:
+        cls = plugins.load(a.name)
+        plugins.ensure_available(a.name, cls)
+        plugins.make_config(a.name, cls, a.params)
+
+
+@dataclass
+class CellOutcome:
+    """What one (algorithm, fold) cell produced, in the tidy forms the results frame takes."""
+
+    index: int  # position of the algorithm in the request
+    label: str
+    fold: int
+    protocol: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    per_user: pd.DataFrame = field(default_factory=pd.DataFrame)
+    n_cold: int = 0
+    unable: str | None = None
+    #: the cell raised a refusal while running (``unable`` holds it)
+    refused: bool = False
+
+
+def evaluate_cell(
+    dataset_name: str,
+    index: int,
+    algo: AlgoSpec,
+    split: Split,
+    seed: int,
+    eval_config: EvalConfig,
+    n_folds: int,
+    on_event: Callable[[Event], None] | None = None,
+    tolerate: bool = False,
+) -> CellOutcome:
+    """Fit and evaluate one cell. With ``tolerate``, a refusal raised while it runs (a
+    :class:`UsageError` or running out of memory) makes the cell ``unable`` instead of failing
+    the whole comparison."""
+    out = CellOutcome(index, algo.label, split.fold, split.protocol)
+    try:
+        _, res, fit_s = run_cell(algo, split, seed, eval_config, on_event, n_folds)
+    except (UsageError, MemoryError) as exc:
+        if not tolerate:
+            raise
+        out.unable = str(exc) or "ran out of memory"
+        out.refused = True
+        return out
+    out.n_cold = res.n_cold_users
+    out.unable = res.unable
+    out.rows = result_rows(dataset_name, split, algo.label, algo.params, res, fit_s, seed)
+    out.segments = segment_rows(split, algo.label, res)
+    if len(res.per_user):
+        pu = res.per_user.copy()
+        pu.insert(0, "fold", split.fold)
+        pu.insert(0, "algorithm", algo.label)
+        out.per_user = pu
+    return out
+
+
+def cell_here(
+    dataset_name: str,
+    index: int,
+    algo: AlgoSpec,
+    split: Split,
+    seed: int,
+    eval_config: EvalConfig,
+    n_folds: int,
+    on_event: Callable[[Event], None] | None,
+    tolerate: bool,
+) -> CellOutcome:
+    """:func:`evaluate_cell` in this process, between its start and done events."""
+    if on_event:
+        on_event(Event("cell-start", algo.label, split.fold, n_folds))
+    out = evaluate_cell(dataset_name, index, algo, split, seed, eval_config, n_folds, on_event,
+                        tolerate)  # fmt: skip
+    if on_event:
+        on_event(Event("cell-done", algo.label, split.fold, n_folds))
+    return out
+
+
+def assemble(
+    dataset: Dataset,
+    split_spec: SplitSpec,
+    algos: list[AlgoSpec],
+    seed: int,
+    eval_config: EvalConfig,
+    outcomes: list[CellOutcome],
+    refused: dict[str, str] | None = None,
+) -> ExperimentResult:
+    """The experiment's result from its cells' outcomes (any order; put in the serial order)
+    and the algorithms ``refused`` before any work (label -> reason)."""
+    outcomes = sorted(outcomes, key=lambda o: (o.fold, o.index))
+    unable = dict(refused or {})
+    rows: list[dict[str, Any]] = []
+    segments: list[dict[str, Any]] = []
+    per_user: list[pd.DataFrame] = []
+    cold: dict[str, int] = {}
+    for o in outcomes:
+        cold[o.label] = cold.get(o.label, 0) + o.n_cold
+        if o.unable:
+            unable[o.label] = o.unable
+        rows += o.rows
+        segments += o.segments
+        if len(o.per_user):
+            per_user.append(o.per_user)
+    protocol = outcomes[-1].protocol if outcomes else split_spec.describe(seed)
+    order = [a.label for a in algos]
+    return ExperimentResult(
+        results_frame(rows),
+        pd.concat(per_user, ignore_index=True) if per_user else pd.DataFrame(),
+        dataset,
+        split_spec,
+        protocol,
+        seed,
+        eval_config,
+        cold,
+        order,
+        {label: unable[label] for label in order if label in unable},
+        pd.DataFrame(segments, columns=SEGMENT_COLUMNS),
+        {a.label: a.params for a in algos},
+    )
+
+
 def run_experiment(
     dataset: Dataset,
     split_spec: SplitSpec,
@@ -178,52 +302,14 @@ def run_experiment(
 ) -> ExperimentResult:
     """Run every algorithm on every split of ``dataset``; no printing, no files."""
     eval_config = eval_config or EvalConfig()
-    # Validate every algorithm and parameter before spending time on any fit.
-    for a in algos:
-        cls = plugins.load(a.name)
-        plugins.ensure_available(a.name, cls)
-        plugins.make_config(a.name, cls, a.params)
-    rows: list[dict[str, Any]] = []
-    per_user: list[pd.DataFrame] = []
-    segments: list[dict[str, Any]] = []
-    unable: dict[str, str] = {}
-    cold: dict[str, int] = {}
-    protocol = split_spec.describe(seed)
+    validate_algos(algos)
     n_folds = split_spec.n_folds
-    for split in make_splits(dataset, split_spec, seed):
-        protocol = split.protocol
-        for algo in algos:
-            if on_event:
-                on_event(Event("cell-start", algo.label, split.fold, n_folds))
-            _, res, fit_s = run_cell(algo, split, seed, eval_config, on_event, n_folds)
-            cold[algo.label] = cold.get(algo.label, 0) + res.n_cold_users
-            if res.unable:
-                unable[algo.label] = res.unable
-            rows += result_rows(dataset.name, split, algo.label, algo.params, res, fit_s, seed)
-            segments += segment_rows(split, algo.label, res)
-            if len(res.per_user):
-                pu = res.per_user.copy()
-                pu.insert(0, "fold", split.fold)
-                pu.insert(0, "algorithm", algo.label)
-                per_user.append(pu)
-            if on_event:
-                on_event(Event("cell-done", algo.label, split.fold, n_folds))
-    results = results_frame(rows)
-    per_user_frame = pd.concat(per_user, ignore_index=True) if per_user else pd.DataFrame()
-    return ExperimentResult(
-        results,
-        per_user_frame,
-        dataset,
-        split_spec,
-        protocol,
-        seed,
-        eval_config,
-        cold,
-        [a.label for a in algos],
-        unable,
-        pd.DataFrame(segments, columns=SEGMENT_COLUMNS),
-        {a.label: a.params for a in algos},
-    )
+    outcomes = [
+        cell_here(dataset.name, index, algo, split, seed, eval_config, n_folds, on_event, False)
+        for split in make_splits(dataset, split_spec, seed)
+        for index, algo in enumerate(algos)
+    ]
+    return assemble(dataset, split_spec, algos, seed, eval_config, outcomes)
 
 
 def result_rows(

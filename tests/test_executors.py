@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from recbench import executors
+from recbench import executors, experiment
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
 from recbench.executors import cluster
@@ -94,14 +94,14 @@ def test_everything_refusing_is_a_one_line_usage_error(board: Dataset) -> None:
 def test_refusal_while_running_does_not_sink_the_others(
     board: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = executors.run_cell
+    real = experiment.run_cell  # evaluate_cell's, wherever the cell runs in this process
 
     def flaky(algo: AlgoSpec, *args: Any, **kwargs: Any) -> Any:
         if algo.name == "baseline":
             raise MemoryError()
         return real(algo, *args, **kwargs)
 
-    monkeypatch.setattr(executors, "run_cell", flaky)
+    monkeypatch.setattr(experiment, "run_cell", flaky)
     algos = [AlgoSpec("baseline"), AlgoSpec("popularity")]
     res = executors.run_experiment(board, parse_split("kfold:2"), algos, 0)
     assert res.unable == {"baseline": "ran out of memory"}

@@ -25,81 +25,25 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
-
-import pandas as pd
 
 from recbench.algorithms import plugins
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
 from recbench.evaluation import EvalConfig
 from recbench.experiment import (
-    SEGMENT_COLUMNS,
     AlgoSpec,
+    CellOutcome,
     Event,
     ExperimentResult,
-    result_rows,
-    results_frame,
-    run_cell,
-    segment_rows,
+    assemble,
+    cell_here,
+    evaluate_cell,
+    validate_algos,
 )
-from recbench.split import Split, SplitSpec, make_splits
+from recbench.split import SplitSpec, make_splits
 
 OnEvent = Callable[[Event], None]
-
-
-@dataclass
-class CellOutcome:
-    """What one (algorithm, fold) cell produced, in the tidy forms the results frame takes."""
-
-    index: int  # position of the algorithm in the request
-    label: str
-    fold: int
-    protocol: str
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    segments: list[dict[str, Any]] = field(default_factory=list)
-    per_user: pd.DataFrame = field(default_factory=pd.DataFrame)
-    n_cold: int = 0
-    unable: str | None = None
-    #: the cell raised a refusal while running (``unable`` holds it)
-    refused: bool = False
-
-
-def evaluate_cell(
-    dataset_name: str,
-    index: int,
-    algo: AlgoSpec,
-    split: Split,
-    seed: int,
-    eval_config: EvalConfig,
-    n_folds: int,
-    on_event: OnEvent | None = None,
-    tolerate: bool = False,
-) -> CellOutcome:
-    """Fit and evaluate one cell. With ``tolerate``, a refusal raised while it runs (a
-    :class:`UsageError` or running out of memory) makes the cell ``unable`` instead of failing
-    the whole comparison."""
-    out = CellOutcome(index, algo.label, split.fold, split.protocol)
-    try:
-        _, res, fit_s = run_cell(algo, split, seed, eval_config, on_event, n_folds)
-    except (UsageError, MemoryError) as exc:
-        if not tolerate:
-            raise
-        out.unable = str(exc) or "ran out of memory"
-        out.refused = True
-        return out
-    out.n_cold = res.n_cold_users
-    out.unable = res.unable
-    out.rows = result_rows(dataset_name, split, algo.label, algo.params, res, fit_s, seed)
-    out.segments = segment_rows(split, algo.label, res)
-    if len(res.per_user):
-        pu = res.per_user.copy()
-        pu.insert(0, "fold", split.fold)
-        pu.insert(0, "algorithm", algo.label)
-        out.per_user = pu
-    return out
 
 
 # --- executors ---------------------------------------------------------------------------------
@@ -170,38 +114,15 @@ class InProcess(Executor):
         ]
 
 
-def cell_here(
-    dataset_name: str,
-    index: int,
-    algo: AlgoSpec,
-    split: Split,
-    seed: int,
-    eval_config: EvalConfig,
-    n_folds: int,
-    on_event: OnEvent | None,
-    tolerate: bool,
-) -> CellOutcome:
-    """:func:`evaluate_cell` in this process, between its start and done events."""
-    if on_event:
-        on_event(Event("cell-start", algo.label, split.fold, n_folds))
-    out = evaluate_cell(dataset_name, index, algo, split, seed, eval_config, n_folds, on_event,
-                        tolerate)  # fmt: skip
-    if on_event:
-        on_event(Event("cell-done", algo.label, split.fold, n_folds))
-    return out
-
-
 # --- the experiment ----------------------------------------------------------------------------
 
 
 def preflight(dataset: Dataset, algos: list[AlgoSpec], seed: int = 0) -> dict[str, str]:
     """Validate every algorithm and its parameters, and ask each configured instance whether it
     would refuse ``dataset`` (memory, missing data): label -> reason, before any work starts."""
+    validate_algos(algos)
     refused = {}
     for a in algos:
-        cls = plugins.load(a.name)
-        plugins.ensure_available(a.name, cls)
-        plugins.make_config(a.name, cls, a.params)
         reason = plugins.make(a.name, a.params, seed=seed).refusal(dataset)
         if reason:
             refused[a.label] = reason
@@ -233,39 +154,11 @@ def run_experiment(
         dataset, split_spec, runnable, seed, eval_config, on_event, tolerate
     )
     outcomes.sort(key=lambda o: (o.fold, o.index))
-    unable = dict(refused)
     failed = {o.label: o.unable or "" for o in outcomes if o.refused}
     if len(refused) + len(failed) == len(algos):
         reasons = {**refused, **failed}
         raise UsageError("; ".join(f"{label}: {why}" for label, why in reasons.items()))
-    rows: list[dict[str, Any]] = []
-    segments: list[dict[str, Any]] = []
-    per_user: list[pd.DataFrame] = []
-    cold: dict[str, int] = {}
-    for o in outcomes:
-        cold[o.label] = cold.get(o.label, 0) + o.n_cold
-        if o.unable:
-            unable[o.label] = o.unable
-        rows += o.rows
-        segments += o.segments
-        if len(o.per_user):
-            per_user.append(o.per_user)
-    protocol = outcomes[-1].protocol if outcomes else split_spec.describe(seed)
-    order = [a.label for a in algos]
-    return ExperimentResult(
-        results_frame(rows),
-        pd.concat(per_user, ignore_index=True) if per_user else pd.DataFrame(),
-        dataset,
-        split_spec,
-        protocol,
-        seed,
-        eval_config,
-        cold,
-        order,
-        {label: unable[label] for label in order if label in unable},
-        pd.DataFrame(segments, columns=SEGMENT_COLUMNS),
-        {a.label: a.params for a in algos},
-    )
+    return assemble(dataset, split_spec, algos, seed, eval_config, outcomes, refused)
 
 
 # the Dask side (its names re-exported here; it imports this module's, defined above)
