@@ -13,9 +13,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
 
 from recbench.errors import UsageError
+from recbench.stats.lazy import sps
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,9 @@ def _check(alpha: float, power: float, ratio: float) -> None:
 
 def power_of(effect: float, n1: float, alpha: float, ratio: float = 1.0) -> float:
     """Two-sided power of the normal test for standardised effect ``effect`` with n1 controls."""
-    crit = stats.norm.isf(alpha / 2)
+    crit = sps().norm.isf(alpha / 2)
     shift = abs(effect) * math.sqrt(n1 / (1 + 1 / ratio))
-    return float(stats.norm.sf(crit - shift) + stats.norm.cdf(-crit - shift))
+    return float(sps().norm.sf(crit - shift) + sps().norm.cdf(-crit - shift))
 
 
 def _n_for(effect: float, alpha: float, power: float, ratio: float) -> float:
@@ -60,7 +61,7 @@ def _n_for(effect: float, alpha: float, power: float, ratio: float) -> float:
         raise UsageError("the lift must not be zero")
     if power <= alpha:
         raise UsageError(f"--power ({power}) must exceed --alpha ({alpha})")
-    approx = (stats.norm.isf(alpha / 2) + stats.norm.ppf(power)) ** 2 * (1 + 1 / ratio) / effect**2
+    approx = (sps().norm.isf(alpha / 2) + sps().norm.ppf(power)) ** 2 * (1 + 1 / ratio) / effect**2
     lo, hi = 1e-9, max(2.0, approx * 2)
     return float(
         optimize.brentq(lambda n: power_of(effect, n, alpha, ratio) - power, lo, hi, xtol=1e-10)

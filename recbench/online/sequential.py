@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
 
 from recbench.errors import UsageError
+from recbench.stats.lazy import sps
 
 
 def msprt_lambda(diff: np.ndarray, var: np.ndarray, tau2: float) -> np.ndarray:
@@ -66,9 +67,9 @@ def confidence_sequence(
 def obf_spending(t: np.ndarray, alpha: float) -> np.ndarray:
     """Lan-DeMets O'Brien-Fleming-type cumulative alpha spent by information fraction t."""
     t = np.asarray(t, dtype=np.float64)
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = sps().norm.ppf(1 - alpha / 2)
     with np.errstate(divide="ignore"):
-        return np.where(t > 0, 2 - 2 * stats.norm.cdf(z / np.sqrt(np.maximum(t, 1e-300))), 0.0)
+        return np.where(t > 0, 2 - 2 * sps().norm.cdf(z / np.sqrt(np.maximum(t, 1e-300))), 0.0)
 
 
 def gs_boundaries(fractions: tuple[float, ...] | np.ndarray, alpha: float = 0.05) -> np.ndarray:
@@ -85,11 +86,11 @@ def _boundaries(fr: tuple[float, ...], alpha: float, grid: int = 1201) -> tuple[
     bounds: list[float] = []
     # density of the score S_k = Z_k sqrt(t_k) on the continuation region, on a grid
     t1 = fr[0]
-    c1 = float(stats.norm.isf(spend[0] / 2)) if spend[0] > 0 else math.inf
+    c1 = float(sps().norm.isf(spend[0] / 2)) if spend[0] > 0 else math.inf
     bounds.append(c1)
     b = min(c1, 8.0) * math.sqrt(t1)
     xs = np.linspace(-b, b, grid)
-    dens = stats.norm.pdf(xs, scale=math.sqrt(t1))
+    dens = sps().norm.pdf(xs, scale=math.sqrt(t1))
     w = _simpson_weights(xs)
     for k in range(1, len(fr)):
         dt = fr[k] - fr[k - 1]
@@ -106,7 +107,7 @@ def _boundaries(fr: tuple[float, ...], alpha: float, grid: int = 1201) -> tuple[
         bounds.append(c)
         bk = c * sk
         new_xs = np.linspace(-bk, bk, grid)
-        kern = stats.norm.pdf((new_xs[:, None] - xs[None, :]) / sd) / sd
+        kern = sps().norm.pdf((new_xs[:, None] - xs[None, :]) / sd) / sd
         dens = kern @ mass
         xs, w = new_xs, _simpson_weights(new_xs)
     return tuple(bounds)
@@ -116,8 +117,8 @@ def _excess(
     c: float, xs: np.ndarray, mass: np.ndarray, sd: float, sk: float, target: float
 ) -> float:
     """P(continue to look k-1, then |Z_k| >= c) minus the alpha to spend at look k."""
-    up = stats.norm.sf((c * sk - xs) / sd)
-    down = stats.norm.cdf((-c * sk - xs) / sd)
+    up = sps().norm.sf((c * sk - xs) / sd)
+    down = sps().norm.cdf((-c * sk - xs) / sd)
     return float(mass @ (up + down)) - target
 
 
@@ -185,7 +186,7 @@ def sequential_view(
         tau2 = float(v[ok[0]] * fr[ok[0]]) if len(ok) else 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(v > 0, d / np.sqrt(v), 0.0)
-    naive = 2 * stats.norm.sf(np.abs(z))
+    naive = 2 * sps().norm.sf(np.abs(z))
     lo, hi = confidence_sequence(d, v, tau2, alpha)
     return SequentialView(
         d,

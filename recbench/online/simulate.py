@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from recbench.algorithms.base import Recommender, mask_seen, top_k
 from recbench.errors import UsageError
@@ -32,6 +31,7 @@ from recbench.online.clicks import ClickModel
 from recbench.online.sequential import SequentialView, sequential_view
 from recbench.online.stats import sign_test_p, wilson_interval
 from recbench.split import Split
+from recbench.stats.lazy import sps
 
 
 @dataclass(frozen=True)
@@ -257,7 +257,7 @@ def _ab_p_path(num: np.ndarray, den: np.ndarray, treat: np.ndarray) -> np.ndarra
     (rc, vc, _), (rt, vt, _) = stats_by_arm
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (rt - rc) / np.sqrt(vc + vt)
-    return np.where(np.isfinite(z), 2 * stats.norm.sf(np.abs(z)), 1.0)
+    return np.where(np.isfinite(z), 2 * sps().norm.sf(np.abs(z)), 1.0)
 
 
 def _ab_users_for_power(
@@ -269,7 +269,7 @@ def _ab_users_for_power(
     # per-visitor variance of each arm's CTR: variance of the estimate x users in the arm
     est_c = _arm_var(analysis, analysis.arms[0])
     est_t = _arm_var(analysis, analysis.arms[1])
-    zsum = stats.norm.isf(cfg.alpha / 2) + stats.norm.ppf(power)
+    zsum = sps().norm.isf(cfg.alpha / 2) + sps().norm.ppf(power)
     return float(zsum**2 * (est_c / (1 - cfg.share) + est_t / cfg.share) / diff**2)
 
 
@@ -298,7 +298,7 @@ def _interleave(pop: Population, cfg: SimConfig, rows: np.ndarray, seed: int) ->
     p_path = sign_test_p(np.cumsum(win_a), np.cumsum(win_b))
     score = win_b.astype(np.float64) - win_a
     mu, sd = score.mean(), score.std(ddof=1)
-    zsum = stats.norm.isf(cfg.alpha / 2) + stats.norm.ppf(0.8)
+    zsum = sps().norm.isf(cfg.alpha / 2) + sps().norm.ppf(0.8)
     for_power = float((zsum * sd / mu) ** 2) if mu != 0 else None
     return InterleavingResult(
         n,

@@ -17,9 +17,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from recbench.errors import UsageError
+from recbench.stats.lazy import sps
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Estimate:
         return math.sqrt(max(self.var, 0.0))
 
     def interval(self, alpha: float = 0.05) -> tuple[float, float]:
-        z = float(stats.norm.ppf(1 - alpha / 2))
+        z = float(sps().norm.ppf(1 - alpha / 2))
         return self.value - z * self.se, self.value + z * self.se
 
 
@@ -86,7 +86,7 @@ def ratio_estimate(num: np.ndarray, den: np.ndarray | None = None) -> Estimate:
 
 
 def _two_sided(z: float) -> float:
-    return float(2 * stats.norm.sf(abs(z))) if math.isfinite(z) else math.nan
+    return float(2 * sps().norm.sf(abs(z))) if math.isfinite(z) else math.nan
 
 
 def compare(control: Estimate, treatment: Estimate, alpha: float = 0.05) -> Comparison:
@@ -104,7 +104,7 @@ def compare(control: Estimate, treatment: Estimate, alpha: float = 0.05) -> Comp
     else:
         lift = t / c - 1
         lift_se = math.sqrt(treatment.var / c**2 + t**2 * control.var / c**4)
-        zc = float(stats.norm.ppf(1 - alpha / 2))
+        zc = float(sps().norm.ppf(1 - alpha / 2))
         lo, hi = lift - zc * lift_se, lift + zc * lift_se
     return Comparison(c, t, diff, se, lift, lo, hi, p, "delta method z-test")
 
@@ -113,7 +113,7 @@ def wilson_interval(count: int, n: int, alpha: float = 0.05) -> tuple[float, flo
     """Wilson score interval for a binomial proportion (as statsmodels' proportion_confint)."""
     if n <= 0:
         return math.nan, math.nan
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = float(sps().norm.ppf(1 - alpha / 2))
     p = count / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
@@ -219,7 +219,7 @@ def sample_ratio_check(
             )
         sh = sh / sh.sum()
     exp = sh * obs.sum()
-    res = stats.chisquare(obs, exp)
+    res = sps().chisquare(obs, exp)
     return SampleRatio(
         tuple(int(c) for c in obs),
         tuple(float(e) for e in exp),
@@ -235,5 +235,5 @@ def sign_test_p(wins_a: np.ndarray | int, wins_b: np.ndarray | int) -> np.ndarra
     b = np.asarray(wins_b, dtype=np.int64)
     n = a + b
     k = np.minimum(a, b)
-    p = 2 * stats.binom.cdf(k, np.maximum(n, 1), 0.5)
+    p = 2 * sps().binom.cdf(k, np.maximum(n, 1), 0.5)
     return np.where(n > 0, np.minimum(p, 1.0), 1.0)

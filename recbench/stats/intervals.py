@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
-from scipy import stats as sps
 
 from recbench.errors import UsageError
 from recbench.stats._checks import as_columns, check_choice, check_level, check_positive_int
@@ -224,7 +223,10 @@ def t_interval(values: ArrayLike, *, level: float = DEFAULT_LEVEL, over: str = "
     if not np.isfinite(x).all():
         raise UsageError(f"a t-interval needs a finite value for every one of the {over}")
     mean = float(x.mean())
-    half = float(sps.t.ppf((1.0 + lev) / 2.0, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
+    # stdtrit(df, q) is the t quantile scipy.stats.t.ppf computes (same values), without
+    # importing scipy.stats (about 0.6 s of every command's start-up)
+    t_q = special.stdtrit(len(x) - 1, (1.0 + lev) / 2.0)
+    half = float(t_q * x.std(ddof=1) / np.sqrt(len(x)))
     return Interval(mean, mean - half, mean + half, "t", len(x), over, lev)
 
 

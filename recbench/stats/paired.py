@@ -35,7 +35,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats as sps
 
 from recbench.errors import UsageError
 from recbench.stats._checks import (
@@ -51,6 +50,7 @@ from recbench.stats.intervals import (
     bootstrap_ci_columns,
     t_interval,
 )
+from recbench.stats.lazy import sps
 
 TESTS = ("randomization", "t", "wilcoxon")
 DEFAULT_ROUNDS = 20_000
@@ -245,8 +245,8 @@ def _scipy_p(d: Matrix, test: str) -> NDArray[np.float64]:
             warnings.simplefilter("ignore", RuntimeWarning)
             x = d[:, varied]
             if test == "t":
-                res = sps.ttest_1samp(x, 0.0, axis=0).pvalue
+                res = sps().ttest_1samp(x, 0.0, axis=0).pvalue
             else:
-                res = sps.wilcoxon(x, zero_method="wilcox", axis=0).pvalue
+                res = sps().wilcoxon(x, zero_method="wilcox", axis=0).pvalue
         p[varied] = np.asarray(res, dtype=np.float64)
     return np.where(np.isnan(p), 1.0, p)
