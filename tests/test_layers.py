@@ -17,6 +17,7 @@ ROOT = Path(recbench.__file__).parent
 RANKS: dict[str, int] = {
     "errors": 0,
     "atomic": 0,
+    "forkserver": 0,
     "data": 1,
     "split": 2,
     "metrics": 3,

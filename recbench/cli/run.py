@@ -277,23 +277,24 @@ def compare(
         significance_conditions=sig,
     )
     prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
-    ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
-    req.fit_catalogue(st, ds)
-    if stats.baseline is not None:
-        check_pairable(ds, split_spec, st.seed, relevance_threshold)
-    if algos is None:  # the default set: every available algorithm that suits this dataset
-        kept = []
-        for spec in specs:
-            reason = plugins.load(spec.name).unsuitable(ds)
-            if reason:
-                info(st, f"skipping {spec.name}: it {reason}, and {ds.name} has none")
-            else:
-                kept.append(spec)
-        specs = kept
-    tuned = None
-    asked = specs  # --save-study writes the rows as given (its `tune` tunes them again)
+    # the cluster (--workers) starts in the background while the data loads
     executor = executors.make_executor(workers, scheduler)
     with executor:
+        ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
+        req.fit_catalogue(st, ds)
+        if stats.baseline is not None:
+            check_pairable(ds, split_spec, st.seed, relevance_threshold)
+        if algos is None:  # the default set: every available algorithm that suits this dataset
+            kept = []
+            for spec in specs:
+                reason = plugins.load(spec.name).unsuitable(ds)
+                if reason:
+                    info(st, f"skipping {spec.name}: it {reason}, and {ds.name} has none")
+                else:
+                    kept.append(spec)
+            specs = kept
+        tuned = None
+        asked = specs  # --save-study writes the rows as given (its `tune` tunes them again)
         if tune_trials:  # on Dask, the trial loops run on the cluster's workers too
             from recbench.cli.tune import tune_for_compare
 

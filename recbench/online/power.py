@@ -13,10 +13,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
 
 from recbench.errors import UsageError
-from recbench.stats.lazy import sps
+from recbench.stats.lazy import spo, sps
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def _n_for(effect: float, alpha: float, power: float, ratio: float) -> float:
     approx = (sps().norm.isf(alpha / 2) + sps().norm.ppf(power)) ** 2 * (1 + 1 / ratio) / effect**2
     lo, hi = 1e-9, max(2.0, approx * 2)
     return float(
-        optimize.brentq(lambda n: power_of(effect, n, alpha, ratio) - power, lo, hi, xtol=1e-10)
+        spo().brentq(lambda n: power_of(effect, n, alpha, ratio) - power, lo, hi, xtol=1e-10)
     )
 
 
@@ -74,7 +73,7 @@ def _effect_for(n1: float, alpha: float, power: float, ratio: float) -> float:
     if power <= alpha:
         raise UsageError(f"--power ({power}) must exceed --alpha ({alpha})")
     return float(
-        optimize.brentq(lambda e: power_of(e, n1, alpha, ratio) - power, 1e-12, 100.0, xtol=1e-14)
+        spo().brentq(lambda e: power_of(e, n1, alpha, ratio) - power, 1e-12, 100.0, xtol=1e-14)
     )
 
 

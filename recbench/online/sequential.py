@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import optimize
 
 from recbench.errors import UsageError
-from recbench.stats.lazy import sps
+from recbench.stats.lazy import spo, sps
 
 
 def msprt_lambda(diff: np.ndarray, var: np.ndarray, tau2: float) -> np.ndarray:
@@ -103,7 +102,7 @@ def _boundaries(fr: tuple[float, ...], alpha: float, grid: int = 1201) -> tuple[
             c = 8.0
         else:
             args = (xs, mass, sd, sk, target)
-            c = float(optimize.brentq(_excess, 1e-6, 40.0, args=args, xtol=1e-10))
+            c = float(spo().brentq(_excess, 1e-6, 40.0, args=args, xtol=1e-10))
         bounds.append(c)
         bk = c * sk
         new_xs = np.linspace(-bk, bk, grid)

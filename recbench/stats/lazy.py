@@ -1,8 +1,9 @@
-"""``scipy.stats``, imported on first use.
+"""``scipy.stats`` and ``scipy.optimize``, imported on first use.
 
-Importing ``scipy.stats`` costs about 0.6 s. Modules that imported it at load time made every
-command pay it, ``recbench --help`` included, though few need it (the online tests' normal
-quantiles, paired tests). They call :func:`sps` where they need the module instead.
+Importing them costs about 0.6 s and 0.2 s. Modules that imported them at load time made
+every command pay that, ``recbench --help`` included, though few need them (the online tests'
+normal quantiles and root finding, paired tests). They call :func:`sps` / :func:`spo` where
+they need the module instead.
 """
 
 from __future__ import annotations
@@ -17,3 +18,11 @@ def sps() -> ModuleType:
     import scipy.stats
 
     return scipy.stats
+
+
+@cache
+def spo() -> ModuleType:
+    """The ``scipy.optimize`` module (imported on the first call)."""
+    import scipy.optimize
+
+    return scipy.optimize
