@@ -408,6 +408,8 @@ def _start_local_cluster(workers: int) -> tuple[Any, Any]:
         # Dask's memory trimming makes every large array freed and allocated again a fresh
         # mmap (page faults: item-kNN cells 40% slower); short-lived workers do not need it
         "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+        # the statistical profiler (for the dashboard, which is off) takes the GIL every 10 ms
+        "distributed.worker.profile.enabled": False,
     }
     with dask.config.set(config):
         if method == "forkserver":
