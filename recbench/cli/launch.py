@@ -3,8 +3,9 @@
 ``--workers N`` (N > 1) forks its Dask workers from a fork server that imports what they need
 (:mod:`recbench.forkserver`, about 1.5 s of CPU). Started here, before this process imports
 the CLI (about 1 s), the two imports run side by side on two cores, and the workers are ready
-by the time the first cell is: ``recbench compare --workers 2`` on ml-100k ``kfold:5`` went
-from about 0.85x to about 0.7x of the serial run's wall time (``make bench-scale``).
+soon after the data is loaded. With it (and lazier imports, and Dask's profiler off),
+``recbench compare --workers 2`` on ml-100k ``kfold:5`` went from 0.95x to 0.76x of the serial
+run's wall time (``make bench-scale``, median of 5 rounds).
 """
 
 from __future__ import annotations
