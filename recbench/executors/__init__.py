@@ -15,7 +15,8 @@ others run, and only when nothing can run is it an error. The cells then go to a
   rows. A worker that dies mid-task is replaced by its nanny and Dask reruns the task elsewhere;
   results are assembled in the serial order, so the output equals the serial run's. Cells go
   out costliest first (the ``baseline`` family last, filling the tail); a LocalCluster starts
-  in the background and cells run in this process until it is up.
+  in the background, and cells run in this process until it is up unless its fork server was
+  started early (:mod:`recbench.cli.launch`).
 
 Dask is an optional extra (``pip install 'recbench[scale]'``); it is imported only by
 :mod:`recbench.executors.cluster`, only when asked for.

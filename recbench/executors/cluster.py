@@ -2,8 +2,10 @@
 an existing cluster (``--scheduler ADDRESS``), and the options that choose it.
 
 ``--workers N`` starts its LocalCluster in a background thread (workers forked from a fork
-server that imported recbench once) and, until it is up, runs cells in this process, costliest
-first; then the cluster takes the rest. See :mod:`recbench.executors`.
+server that imported recbench once, :mod:`recbench.forkserver`) and, until it is up, runs
+cells in this process, costliest first, unless the ``recbench`` command started that fork
+server early (the wait is short then); the cluster takes the rest. See
+:mod:`recbench.executors`.
 """
 
 from __future__ import annotations
