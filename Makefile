@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint bench bench-scale bench-knn venv clean browser
+.PHONY: demo test lint bench bench-scale bench-knn venv clean browser bytecode
 
 venv: $(STAMP)
 
@@ -15,13 +15,19 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,deep,scale]'
 	touch $(STAMP)
 
+# recbench's own bytecode, as pip writes it when it installs a package (an editable install
+# does not, and where PYTHONDONTWRITEBYTECODE is set Python compiles every module at every
+# start): each command starts about 0.4 s sooner. Only changed modules are compiled again.
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q recbench
+
 # One algorithm or more of every family; `recbench compare` alone runs every available one.
 DEMO_ALGOS ?= random,popularity,baseline,content,user-knn,svd,als,ease,hybrid
 
-demo: $(STAMP)
+demo: bytecode
 	$(BIN)/recbench compare --algos $(DEMO_ALGOS) --k 10
 
-test: $(STAMP) browser
+test: bytecode browser
 	$(BIN)/python -m pytest -q tests
 
 # Headless Chromium for the report's browser test (Debian's package; only as root with apt).
@@ -35,17 +41,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check recbench tests benchmarks
 	$(BIN)/mypy recbench
 
-bench: $(STAMP)
+bench: bytecode
 	$(BIN)/python benchmarks/run.py
 
 # Scale section of issue 12 (synthetic data; minutes to hours, see the README): ranking speed,
 # --workers 2 vs serial, ML-25M shape.  SCALE_ARGS="--only ranking" runs one part.
-bench-scale: $(STAMP)
+bench-scale: bytecode
 	$(BIN)/python benchmarks/scale_bench.py $(SCALE_ARGS)
 
 # Blockwise item-kNN on the 7.6M shape: dense vs blockwise in 1 and 2 threads (a few minutes).
-bench-knn: $(STAMP)
+bench-knn: bytecode
 	$(BIN)/python benchmarks/knn_bench.py
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .ruff_cache
+	find recbench -name __pycache__ -type d -prune -exec rm -rf {} +
