@@ -45,6 +45,11 @@ dask_needed = pytest.mark.skipif(
 )
 
 
+def _nanny_environ() -> dict[str, str | None]:
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PYTHONHASHSEED")
+    return {name: os.environ.get(name) for name in names}
+
+
 def _same(a: Any, b: Any) -> None:
     pd.testing.assert_frame_equal(
         a.results[KEY].reset_index(drop=True), b.results[KEY].reset_index(drop=True)
@@ -223,7 +228,16 @@ def test_cells_run_here_while_the_cluster_starts(ml_small: Dataset, serial_kfold
 
 @dask_needed
 @pytest.mark.slow
-def test_killed_worker_mid_run_still_completes(ml_small: Dataset, serial_kfold: Any) -> None:
+def test_killed_worker_mid_run_still_completes(
+    ml_small: Dataset, serial_kfold: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dask's nanny writes one BLAS/OpenMP thread and PYTHONHASHSEED into this process's
+    # environment before it starts (or restarts) a worker; the executor puts it back
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    mine = _nanny_environ()
     out: dict[str, Any] = {}
 
     def compare(ex: executors.Executor) -> None:
@@ -237,6 +251,7 @@ def test_killed_worker_mid_run_still_completes(ml_small: Dataset, serial_kfold: 
     with executors.make_executor(workers=2) as ex:
         assert isinstance(ex, executors.DaskExecutor)
         before = ex.client.run(os.getpid)
+        assert _nanny_environ() == mine  # once the cluster is up
         thread = threading.Thread(target=compare, args=(ex,))
         thread.start()
         victim = None
@@ -250,6 +265,7 @@ def test_killed_worker_mid_run_still_completes(ml_small: Dataset, serial_kfold: 
         thread.join(timeout=600)
         assert not thread.is_alive()
         after = ex.client.run(os.getpid)
+    assert _nanny_environ() == mine  # after a nanny restarted the killed worker
     if "error" in out:
         raise out["error"]
     assert before[victim] not in after.values()  # the worker really died (and was replaced)

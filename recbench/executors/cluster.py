@@ -163,6 +163,7 @@ class DaskExecutor(Executor):
         description: str = "",
         startup: _Startup | None = None,
         local_cells: bool = True,
+        environ: dict[str, str | None] | None = None,
     ) -> None:
         if client is None and startup is None:
             raise ValueError("DaskExecutor needs a client or a start-up")
@@ -170,6 +171,8 @@ class DaskExecutor(Executor):
         self._cluster = cluster
         self._startup = startup
         self.local_cells = local_cells
+        #: this process's environment before its nannies wrote into it, put back on close
+        self._environ = environ
         self.description = description or f"dask {client.scheduler.address}"
         #: cells the last :meth:`run` ran in this process while the cluster was starting
         self.ran_locally = 0
@@ -307,6 +310,8 @@ class DaskExecutor(Executor):
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+        if self._environ:  # a nanny that restarted a worker wrote into it again
+            _restore_environ(self._environ)
 
 
 _NO_DASK = (
@@ -377,20 +382,39 @@ def make_executor(
         return DaskExecutor(client, None, f"dask cluster {address}")
     assert workers is not None
     n = workers
+    environ: dict[str, str | None] = {}
     executor = DaskExecutor(
         description=f"dask LocalCluster, {n} processes",
-        startup=_Startup(lambda: _start_local_cluster(n)),
+        startup=_Startup(lambda: _start_local_cluster(n, environ)),
         # cells in this process only while a slow start-up is under way: a cell that holds
         # the GIL (Surprise's SVD does, for its whole fit) stalls the scheduler running in
         # this process, and with a fork server started early the wait is short
         # (measured: 0.77x vs 0.82x of serial end to end, `make bench-scale`)
         local_cells=local_cells and not forkserver.started_early(),
+        environ=environ,
     )
     return executor
 
 
-def _start_local_cluster(workers: int) -> tuple[Any, Any]:
+def _restore_environ(saved: dict[str, str | None]) -> None:
+    """Put ``saved`` (name -> value, None: unset) back into this process's environment."""
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def _start_local_cluster(
+    workers: int, environ: dict[str, str | None] | None = None
+) -> tuple[Any, Any]:
     """A LocalCluster of ``workers`` single-threaded processes and its client.
+
+    Dask's nanny writes its ``pre-spawn-environ`` (one BLAS/OpenMP thread) and PYTHONHASHSEED
+    into *this* process's environment before it starts a worker, and leaves them there: every
+    later subprocess of the caller (a serial ``recbench`` run, a notebook's shell command)
+    would run single-threaded. Their values from before are kept in ``environ`` and put back
+    once the cluster is up (and again by :meth:`DaskExecutor.close`, after any restart).
 
     Workers are forked from a fork server that imported what cells need once (where the
     platform has one; :mod:`recbench.forkserver`), instead of each spawned worker importing it
@@ -417,15 +441,21 @@ def _start_local_cluster(workers: int) -> tuple[Any, Any]:
         if method == "forkserver":
             get_mp_context()  # Dask sets its preload list here; ours replaces it
             forkserver.preload()  # (no effect when the server runs already)
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            # no dashboard; its HTTP server on any free port (no warning when 8787 is taken)
-            scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"},
-            silence_logs=logging.ERROR,
-        )
+        written = {*dask.config.get("distributed.nanny.pre-spawn-environ"), "PYTHONHASHSEED"}
+        environ = {} if environ is None else environ
+        environ.update({name: os.environ.get(name) for name in written})
+        try:
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                # no dashboard; its HTTP server on any free port (no warning when 8787 is taken)
+                scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"},
+                silence_logs=logging.ERROR,
+            )
+        finally:
+            _restore_environ(environ)
         try:
             return Client(cluster), cluster
         except BaseException:
