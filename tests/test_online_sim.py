@@ -104,11 +104,57 @@ def test_team_draft_of_identical_lists_is_the_list_and_credit_counts():
     assert (ca + cb == 1).all() and 10 < ca.sum() < 40
 
 
-def test_team_draft_with_short_lists():
-    a = np.array([[1, 2, -1, -1]])
-    b = np.array([[3, -1, -1, -1]])
+def _outcomes(il: interleave.Interleaved) -> dict[tuple, float]:
+    keys = [
+        tuple(zip(i[i >= 0].tolist(), t[i >= 0].tolist(), r[i >= 0].tolist(), strict=True))
+        for i, t, r in zip(il.items, il.team, il.source_rank, strict=True)
+    ]
+    return {key: keys.count(key) / len(keys) for key in set(keys)}
+
+
+def test_team_draft_stops_when_either_list_has_no_unshown_item():
+    """Hand-worked, Radlinski, Kurup & Joachims 2008, Algorithm 2 (team draft):
+    A = (1, 2, 3), B = (2, 1, 4, 5), K = 6. The team with fewer picks goes next, a coin decides
+    ties, each adds its top item not yet in I; stop once A or B has no unshown item.
+      coin A: 1 (A); B's top unshown is 2 (B); coin again:
+        A: 3 (A) -> A exhausted, stop: (1A, 2B, 3A)
+        B: 4 (B); A (fewer picks) adds 3 (A) -> stop: (1A, 2B, 4B, 3A)
+      coin B: 2 (B); A's top 1 (A); coin again:
+        A: 3 (A) -> stop: (2B, 1A, 3A)
+        B: 4 (B); A adds 3 -> stop: (2B, 1A, 4B, 3A)
+    Each with probability 1/4; B's item 5 is never shown (the old code went on to show it)."""
+    n = 4000
+    a = np.tile([1, 2, 3, -1], (n, 1))
+    b = np.tile([2, 1, 4, 5], (n, 1))
+    il = interleave.team_draft(a, b, np.random.default_rng(7), 6)
+    A, B = interleave.TEAM_A, interleave.TEAM_B
+    expected = {  # (item, team, rank in that team's list)
+        ((1, A, 0), (2, B, 0), (3, A, 2)),
+        ((1, A, 0), (2, B, 0), (4, B, 2), (3, A, 2)),
+        ((2, B, 0), (1, A, 0), (3, A, 2)),
+        ((2, B, 0), (1, A, 0), (4, B, 2), (3, A, 2)),
+    }
+    got = _outcomes(il)
+    assert set(got) == expected
+    assert all(0.22 < share < 0.28 for share in got.values())
+    assert (il.items[:, 4:] == -1).all() and (il.team[:, 4:] == -1).all()
+
+
+def test_team_draft_with_a_shorter_list():
+    """A = (1, 2, 3, 4), B = (5, 1), K = 4: coin A gives (1A, 5B) and B is out of unshown
+    items; coin B gives (5B, 1A) and the same. Never a third item from A alone."""
+    n = 1000
+    a = np.tile([1, 2, 3, 4], (n, 1))
+    b = np.tile([5, 1, -1, -1], (n, 1))
     il = interleave.team_draft(a, b, np.random.default_rng(0), 4)
-    assert sorted(il.items[0][il.items[0] >= 0]) == [1, 2, 3]
+    A, B = interleave.TEAM_A, interleave.TEAM_B
+    got = _outcomes(il)
+    assert set(got) == {((1, A, 0), (5, B, 0)), ((5, B, 0), (1, A, 0))}
+    assert all(0.44 < share < 0.56 for share in got.values())
+    one = interleave.team_draft(
+        np.array([[1, 2, -1, -1]]), np.array([[3, -1, -1, -1]]), np.random.default_rng(0), 4
+    )
+    assert sorted(one.items[0][one.items[0] >= 0]) in ([3], [1, 3])
 
 
 # --- simulation ------------------------------------------------------------------------------
