@@ -11,6 +11,7 @@ import pytest
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
+from recbench.online import power
 from tests.helpers import checkerboard, run_cli
 
 
@@ -80,6 +81,78 @@ def test_plan_bad_options(capsys, args):
     res = run_cli(["abtest", "plan", *args], capsys)
     assert res.code == 2
     assert res.err.startswith("error:") and len(res.err.strip().splitlines()) == 1
+
+
+def test_plan_ctr_is_clustered_by_user(capsys, tmp_path):
+    """A CTR plan uses the delta-method variance (recbench.online.power.plan_ratio; its power is
+    simulated in test_online_plan.py), not one Bernoulli trial per user."""
+    args = ["abtest", "plan", "--baseline", "0.05", "--lift", "0.05", "-f", "json"]
+    ctr = ["--impressions-mean", "12", "--impressions-sd", "15", "--icc", "0.02"]
+    res = run_cli([*args, *ctr], capsys)
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    row = doc["plan"]["rows"][0]
+    want = power.plan_ratio(0.05, power.RatioModel(12.0, 15.0, 0.02), 0.05)
+    assert doc["metric"] == "ratio" and row["metric"] == "ratio"
+    assert row["users_control"] == want.n_control and row["icc"] == 0.02
+    assert (row["imp_mean"], row["imp_sd"]) == (12.0, 15.0)
+    alone = run_cli(args, capsys)
+    assert alone.code == 0 and "for a CTR add --impressions-mean or --pilot" in alone.err
+    per_trial = json.loads(alone.out)["plan"]["rows"][0]["users_control"]
+    assert per_trial > 5 * row["users_control"]
+
+
+def test_plan_ctr_from_a_pilot_log(capsys, tmp_path):
+    rng = np.random.default_rng(4)
+    n = 6000
+    imp = 1 + rng.poisson(rng.gamma(2.0, 4.0, n))
+    clicks = rng.binomial(imp, rng.beta(1.0, 19.0, n))
+    arm = np.where(np.arange(n) < 4000, "control", "treatment")
+    clicks[arm == "treatment"] = 0  # the other arm must not be used
+    pd.DataFrame({"user": np.arange(n), "variant": arm, "views": imp, "clicks": clicks}).to_csv(
+        tmp_path / "pilot.csv", index=False
+    )
+    res = run_cli(
+        ["abtest", "plan", "--pilot", str(tmp_path / "pilot.csv"), "--lift", "0.05", "-f", "json"],
+        capsys,
+    )
+    assert res.code == 0, res.err
+    rate, model = power.ratio_model_from_log(clicks[:4000], imp[:4000])
+    row = json.loads(res.out)["plan"]["rows"][0]
+    assert row["baseline"] == pytest.approx(rate)
+    assert row["users_control"] == power.plan_ratio(rate, model, 0.05).n_control
+    assert row["icc"] == pytest.approx(model.icc) and 0.02 < model.icc < 0.08
+    assert "(arm control)" in res.err and "4,000 users" in res.err
+    res = run_cli(
+        ["abtest", "plan", "--pilot", str(tmp_path / "pilot.csv"), "--baseline", "0.1",
+         "--users", "5000", "-f", "json"],
+        capsys,
+    )  # fmt: skip
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["plan"]["rows"][0]["lift"] == pytest.approx(
+        power.detectable_ratio(0.1, model, 5000).lift
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--baseline", "0.05", "--impressions-sd", "3", "--lift", "0.1"], "--impressions-mean"),
+        (["--impressions-mean", "5", "--lift", "0.1"], "give exactly one"),
+        (["--baseline", "0.05", "--impressions-mean", "5", "--icc", "1.5", "--lift", "0.1"],
+         "--icc"),
+        (["--baseline", "0.05", "--impressions-mean", "5", "--icc", "0.1", "--lift", "0.1"],
+         "--impressions-sd"),
+        (["--baseline", "0.05", "--impressions-mean", "-1", "--lift", "0.1"], "--impressions-mean"),
+        (["--pilot", "nope.csv", "--lift", "0.1"], "not found"),
+        (["--pilot", "nope.csv", "--impressions-mean", "5", "--lift", "0.1"], "--pilot"),
+        (["--pilot", "nope.csv", "--mean", "1", "--sd", "1", "--lift", "0.1"], "give exactly one"),
+    ],
+)  # fmt: skip
+def test_plan_ctr_bad_options(capsys, tmp_path, args, needle):
+    res = run_cli(["abtest", "plan", *args], capsys)
+    assert res.code == 2, res.out
+    assert needle in res.err and len(res.err.strip().splitlines()) == 1
 
 
 # --- analyze ---------------------------------------------------------------------------------

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -32,12 +30,14 @@ from recbench.cli.common import (
 from recbench.cli.options import check_output, parse_algos
 from recbench.data import DatasetSpec
 from recbench.data.loading import DEFAULT_DATASET
-from recbench.errors import DataError, UsageError
+from recbench.errors import UsageError
 from recbench.evaluation import EvalConfig, evaluate
 from recbench.online import power
 from recbench.online.analysis import analyze_users
 from recbench.online.clicks import ClickModel
-from recbench.online.logs import load_log, read_log
+from recbench.online.logs import load_log
+from recbench.online.planning import ctr_model, per_user_values, pilot_model, stored_per_user
+from recbench.online.render import cell, markdown
 from recbench.online.report import (
     Section,
     analysis_sections,
@@ -76,27 +76,6 @@ def _format(fmt: str | None, output: Path | None) -> str:
     return name
 
 
-def _cell(value: Any, column: str) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}"
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        if column.startswith("p_value") or column.endswith("_p") or column == "boot_p":
-            return f"{v:.2e}" if 0 < v < 1e-4 else f"{v:.4f}"
-        if column.startswith("users") or column in ("expected",):
-            return f"{v:,.1f}"
-        if column.endswith("_rate"):
-            return f"{v:.1%}"
-        if "lift" in column or column.startswith(("share", "boot_")):
-            return f"{v:+.2%}" if "lift" in column or column.startswith("boot_") else f"{v:.2%}"
-        return f"{v:.4f}" if abs(v) < 1000 else f"{v:,.1f}"
-    return str(value)
-
-
 def _rich(section: Section) -> Table:
     t = Table(title=section.title, title_justify="left")
     for col in section.frame.columns:
@@ -105,22 +84,8 @@ def _rich(section: Section) -> Table:
         )
         t.add_column(col, justify="right" if numeric else "left")
     for row in section.frame.itertuples(index=False):
-        t.add_row(*(_cell(v, c) for v, c in zip(row, section.frame.columns, strict=True)))
+        t.add_row(*(cell(v, c) for v, c in zip(row, section.frame.columns, strict=True)))
     return t
-
-
-def _markdown(sections: list[Section], header: list[str]) -> str:
-    lines = [*header, ""]
-    for s in sections:
-        cols = list(s.frame.columns)
-        lines += [f"### {s.title}", "", "| " + " | ".join(cols) + " |"]
-        lines.append("|" + "|".join("---" for _ in cols) + "|")
-        for row in s.frame.itertuples(index=False):
-            lines.append(
-                "| " + " | ".join(_cell(v, c) for v, c in zip(row, cols, strict=True)) + " |"
-            )
-        lines += ["", *s.notes, ""]
-    return "\n".join(lines)
 
 
 def _emit(
@@ -138,7 +103,7 @@ def _emit(
     elif fmt == "csv":
         text = to_csv_frame(sections).to_csv(index=False)
     elif fmt == "markdown":
-        text = _markdown(sections, header)
+        text = markdown(sections, header)
     else:
         buf = Console(file=io.StringIO(), width=200, highlight=False, no_color=True)
         _print_tables(buf, sections, header)
@@ -304,15 +269,6 @@ def _floats(text: str | None, name: str) -> list[float]:
         raise UsageError(f"{name} expects numbers like 0.02 or 0.01,0.02, got '{text}'") from None
 
 
-def _per_user_values(path: Path, column: str) -> np.ndarray:
-    frame = read_log(path)
-    if column not in frame.columns:
-        raise DataError(
-            f"{path} has no column '{column}' (has: {', '.join(map(str, frame.columns))})"
-        )
-    return pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float64)
-
-
 def _offline_per_user(
     st: State,
     algo: str,
@@ -345,38 +301,34 @@ def _offline_per_user(
     return result.per_user[column].to_numpy(np.float64)
 
 
-def _stored_per_user(st: State, ref: str, algo: str | None, column: str) -> tuple[np.ndarray, str]:
-    """Per-user ``column`` values of one algorithm in a stored run (its first fold)."""
-    store = Store.in_data_dir(st.cache_dir)
-    info_run = store.get(ref)
-    frame = store.table(info_run, "per_user")
-    if not len(frame) or "algorithm" not in frame.columns:
-        raise UsageError(f"run {info_run.run_id} has no per-user values")
-    algos = list(dict.fromkeys(str(a) for a in frame["algorithm"]))
-    if algo is None:
-        if len(algos) > 1:
-            raise UsageError(
-                f"run {info_run.run_id} has several algorithms ({', '.join(algos)}); "
-                "pick one with --algo"
-            )
-        algo = algos[0]
-    if algo not in algos:
-        raise UsageError(f"run {info_run.run_id} has no algorithm '{algo}' ({', '.join(algos)})")
-    if column not in frame.columns:
-        have = [c for c in frame.columns if "@" in str(c) or c in ("rmse", "mae")]
-        raise UsageError(
-            f"run {info_run.run_id} has no per-user '{column}' (it has: {', '.join(have)})"
-        )
-    part = frame[frame["algorithm"] == algo]
-    if "fold" in part.columns:
-        part = part[part["fold"] == part["fold"].min()]
-    return part[column].to_numpy(np.float64), f"{algo} in run {info_run.run_id}"
-
-
 def plan_cmd(
     ctx: typer.Context,
     baseline: Annotated[
-        float | None, typer.Option(help="Baseline rate (e.g. CTR or conversion) in (0, 1).")
+        float | None,
+        typer.Option(
+            help="Baseline rate in (0, 1). Alone: a per-user proportion (conversion, one trial "
+            "per user); a CTR (clicks / impressions) also needs --impressions-mean or --pilot."
+        ),
+    ] = None,
+    impressions_mean: Annotated[
+        float | None, typer.Option(help="CTR: mean impressions per user.")
+    ] = None,
+    impressions_sd: Annotated[
+        float | None, typer.Option(help="CTR: standard deviation of impressions per user.")
+    ] = None,
+    icc: Annotated[
+        float | None,
+        typer.Option(
+            help="CTR: intra-user correlation of clicks, Var(user CTR) / (p (1 - p)) "
+            "(default 0: every user clicks at the same rate, the fewest users)."
+        ),
+    ] = None,
+    pilot: Annotated[
+        Path | None,
+        typer.Option(
+            help="CTR: a pilot or historical log in `analyze`'s format (its control arm): "
+            "baseline CTR (unless --baseline), impressions per user and --icc."
+        ),
     ] = None,
     mean: Annotated[float | None, typer.Option(help="Baseline mean of a per-user metric.")] = None,
     sd: Annotated[float | None, typer.Option(help="Per-user standard deviation (with --mean).")] = (
@@ -427,66 +379,69 @@ def plan_cmd(
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
-    """Users needed per arm for a lift (or the lift detectable with given users)."""
+    """Users needed per arm for a lift (or the lift detectable with given users).
+
+    Planned with the variance `abtest analyze` tests with. A CTR is a ratio clustered by user
+    (delta method): e.g. --baseline 0.05 --impressions-mean 12 --impressions-sd 15 --icc 0.02
+    --lift 0.05, or --pilot last_month.csv --lift 0.05.
+    """
     st = state(ctx)
     fmt = _format(fmt, output)
     output = check_output(output)
     lifts, n_users = _floats(lift, "--lift"), _floats(users, "--users")
-    if bool(lifts) == bool(n_users):
-        raise UsageError("give exactly one of --lift (users needed) or --users (detectable lift)")
-    sources = sum(x is not None for x in (baseline, mean, per_user, run or algo))
-    if sources != 1:
+    power.check_targets(lifts, n_users)
+    model = ctr_model(impressions_mean, impressions_sd, icc)
+    ctr = pilot is not None or model is not None
+    if pilot is not None and model is not None:
+        raise UsageError("--pilot measures impressions per user; drop --impressions-mean/sd, --icc")
+    rate_given = baseline is not None or pilot is not None
+    sources = rate_given + sum(x is not None for x in (mean, per_user, run or algo))
+    if sources != 1 or (ctr and baseline is None and pilot is None):
         raise UsageError(
-            "give exactly one of --baseline RATE, --mean M --sd S, --per-user FILE, "
-            "--run REF or --algo NAME"
+            "give exactly one of --baseline RATE [--impressions-mean M ...], --pilot LOG, "
+            "--mean M --sd S, --per-user FILE, --run REF or --algo NAME"
         )
-    source = "proportion"
-    described = "two proportions"
-    if run is not None:
-        values, label = _stored_per_user(st, run, algo, column)
-        mean, sd, count = power.per_user_moments(values)
-        info(st, f"{label} {column}: mean {mean:.4f}, sd {sd:.4f} over {count:,} test users")
-        source = "mean"
-        described = f"per-user {column} of {label} ({count:,} test users)"
+    notes: list[str] = []
+    described = "a per-user proportion (one trial per user)"
+    if pilot is not None:
+        rate, model, arm = pilot_model(pilot)
+        baseline = rate if baseline is None else baseline
+        notes.append(
+            f"{pilot}{f' (arm {arm})' if arm else ''}: CTR {rate:.4f}, impressions per user "
+            f"mean {model.impressions_mean:.2f} sd {model.impressions_sd:.2f}, icc {model.icc:.4f} "
+            f"over {model.users:,} users",
+        )
+        described = f"CTR clustered by user, from {pilot.name} ({model.users:,} users)"
+    elif model is not None:
+        described = "CTR clustered by user (delta method)"
+    elif baseline is not None:
+        notes.append("planning a per-user proportion; for a CTR add --impressions-mean or --pilot")
+    elif run is not None:
+        values, label = stored_per_user(Store.in_data_dir(st.cache_dir), run, algo, column)
     elif algo is not None:
         values = _offline_per_user(st, algo, param, column, dataset, columns, sep, split)
-        mean, sd, count = power.per_user_moments(values)
-        info(st, f"{algo} {column}: mean {mean:.4f}, sd {sd:.4f} over {count:,} test users")
-        source = "mean"
-        described = f"per-user {column} of {algo} ({count:,} test users)"
+        label = algo
     elif per_user is not None:
-        mean, sd, count = power.per_user_moments(_per_user_values(per_user, column))
-        info(st, f"{per_user}:{column}: mean {mean:.4f}, sd {sd:.4f} over {count:,} users")
-        source = "mean"
-        described = f"per-user {column} from {per_user.name} ({count:,} users)"
+        values, label = per_user_values(per_user, column), per_user.name
+    if run or algo or per_user:
+        mean, sd, count = power.per_user_moments(values)
+        notes.append(f"{label} {column}: mean {mean:.4f}, sd {sd:.4f} over {count:,} users")
+        described = f"per-user {column} of {label} ({count:,} users)"
     elif mean is not None:
-        if sd is None:
-            raise UsageError("--mean needs --sd (the per-user standard deviation)")
-        source = "mean"
         described = "per-user mean"
-    for n in n_users:
-        if n != int(n) or n <= 0:
-            raise UsageError(f"--users expects positive whole numbers, got {n:g}")
-    plans = []
-    for value in lifts or n_users:
-        if source == "proportion":
-            assert baseline is not None
-            plans.append(
-                power.plan_proportion(baseline, value, alpha, power_, ratio)
-                if lifts
-                else power.detectable_proportion(baseline, int(value), alpha, power_, ratio)
-            )
-        else:
-            assert mean is not None and sd is not None
-            plans.append(
-                power.plan_mean(mean, sd, value, alpha, power_, ratio)
-                if lifts
-                else power.detectable_mean(mean, sd, int(value), alpha, power_, ratio)
-            )
+    plans = power.plans(
+        lifts, n_users, baseline=baseline, mean=mean, sd=sd, model=model,
+        alpha=alpha, power=power_, ratio=ratio,
+    )  # fmt: skip
+    for note in notes:
+        info(st, note)
     header = [
         f"recbench abtest plan · {described} · alpha {alpha:g} · power {power_:g} · ratio {ratio:g}"
     ]
-    meta = {"alpha": alpha, "power": power_, "ratio": ratio, "metric": source, "source": described}
+    meta = {
+        "alpha": alpha, "power": power_, "ratio": ratio, "metric": plans[0].metric,
+        "source": described,
+    }  # fmt: skip
     _emit(fmt, output, "recbench.abtest.plan/1", plan_sections(plans), meta, header, st.quiet)
 
 

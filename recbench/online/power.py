@@ -292,6 +292,15 @@ def per_user_moments(values: np.ndarray) -> tuple[float, float, int]:
     return float(v.mean()), float(v.std(ddof=1)), len(v)
 
 
+def check_targets(lifts: list[float], users: list[float]) -> None:
+    """Exactly one of lifts (users needed) or user counts (detectable lift), counts whole."""
+    if bool(lifts) == bool(users):
+        raise UsageError("give exactly one of --lift (users needed) or --users (detectable lift)")
+    for n in users:
+        if n != int(n) or n <= 0:
+            raise UsageError(f"--users expects positive whole numbers, got {n:g}")
+
+
 def plans(
     lifts: list[float],
     users: list[float],
@@ -309,11 +318,7 @@ def plans(
     ``model`` with ``baseline``: a CTR clustered by user; ``mean`` and ``sd``: a per-user mean;
     ``baseline`` alone: a per-user proportion.
     """
-    if bool(lifts) == bool(users):
-        raise UsageError("give exactly one of --lift (users needed) or --users (detectable lift)")
-    for n in users:
-        if n != int(n) or n <= 0:
-            raise UsageError(f"--users expects positive whole numbers, got {n:g}")
+    check_targets(lifts, users)
     out = []
     for value in lifts or users:
         if mean is not None:

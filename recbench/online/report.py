@@ -290,25 +290,42 @@ def simulation_sections(
 
 
 def plan_sections(plans: list[Plan]) -> list[Section]:
-    rows = [
-        {
+    ratio = any(p.model is not None for p in plans)
+    rows = []
+    for p in plans:
+        row: dict[str, Any] = {
             "metric": p.metric,
             "baseline": p.baseline,
             "sd": p.sd,
-            "lift": p.lift,
-            "treatment_value": p.baseline * (1 + p.lift),
-            "effect_size": p.effect_size,
-            "alpha": p.alpha,
-            "power": p.power,
-            "users_control": p.n_control,
-            "users_treatment": p.n_treatment,
-            "users_total": p.n_total,
         }
-        for p in plans
-    ]
+        if ratio:
+            m = p.model
+            row["imp_mean"] = None if m is None else m.impressions_mean
+            row["imp_sd"] = None if m is None else m.impressions_sd
+            row["icc"] = None if m is None else m.icc
+        row.update(
+            {
+                "lift": p.lift,
+                "treatment_value": p.baseline * (1 + p.lift),
+                "effect_size": p.effect_size,
+                "alpha": p.alpha,
+                "power": p.power,
+                "users_control": p.n_control,
+                "users_treatment": p.n_treatment,
+                "users_total": p.n_total,
+            }
+        )
+        rows.append(row)
     notes = [
-        "Two-sided normal test; proportions use Cohen's h = 2 asin sqrt(p2) - 2 asin sqrt(p1) "
-        "(as statsmodels NormalIndPower with proportion_effectsize), means use d = "
-        "lift x baseline / sd. Users are rounded up."
+        "Two-sided normal test, with the variance `abtest analyze` uses; users are rounded up. "
+        "Proportions use Cohen's h = 2 asin sqrt(p2) - 2 asin sqrt(p1) (as statsmodels "
+        "NormalIndPower with proportion_effectsize), means use d = lift x baseline / sd."
     ]
+    if ratio:
+        notes.append(
+            "ratio (CTR = clicks / impressions, clustered by user): each arm's delta-method "
+            "variance at its own rate p, p (1 - p) (m + icc (s^2 + m^2 - m)) / m^2 per user, with "
+            "m = imp_mean and s = imp_sd impressions per user (Deng et al. 2018); sd: the "
+            "control arm's per-user sd of the linearised CTR."
+        )
     return [Section("plan", "sample size", pd.DataFrame(rows), notes)]
