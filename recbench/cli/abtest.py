@@ -42,6 +42,7 @@ from recbench.online.report import (
     Section,
     analysis_sections,
     plan_sections,
+    simulation_header,
     simulation_sections,
     to_csv_frame,
     to_json,
@@ -227,27 +228,8 @@ def simulate_cmd(
             else None
         )
     sections = simulation_sections(sim, pop, cfg, rep)
-    names = " vs ".join(s.label for s in specs) if len(specs) == 2 else f"{specs[0].label} (A/A)"
-    header = [
-        f"recbench abtest simulate · {ds.name} · {split_spec} · {names}",
-        f"{pop.n_users:,} held-out users; {len(sim.log):,} visitors over {days} days, "
-        f"{share:.0%} to treatment, {sessions} session(s) of a top-{k} slate (seed {st.seed}).",
-        cfg.click.describe() + ".",
-    ]
-    meta = {
-        "dataset": ds.name,
-        "split": str(split_spec),
-        "algorithms": [s.label for s in specs],
-        "seed": st.seed,
-        "k": k,
-        "click_model": cfg.click.describe(),
-        "share": share,
-        "sessions": sessions,
-        "days": days,
-        "held_out_users": pop.n_users,
-        "visitors": len(sim.log),
-        "alpha": alpha,
-    }
+    labels = [s.label for s in specs]
+    header, meta = simulation_header(sim, pop, cfg, ds.name, str(split_spec), labels, st.seed)
     if save_log is not None:
         cols = ["user", "arm", "day", "impressions", "clicks", "rated_clicks", "rating_sum"]
         write_results(save_log, sim.log[cols].to_csv(index=False))

@@ -289,6 +289,41 @@ def simulation_sections(
     return secs
 
 
+def simulation_header(
+    sim: Simulation,
+    pop: Population,
+    cfg: SimConfig,
+    dataset: str,
+    split: str,
+    labels: list[str],
+    seed: int,
+) -> tuple[list[str], dict[str, Any]]:
+    """The header lines and JSON meta fields of an ``abtest simulate`` report."""
+    names = " vs ".join(labels) if len(labels) == 2 else f"{labels[0]} (A/A)"
+    header = [
+        f"recbench abtest simulate · {dataset} · {split} · {names}",
+        f"{pop.n_users:,} held-out users; {len(sim.log):,} visitors over {cfg.days} days, "
+        f"{cfg.share:.0%} to treatment, {cfg.sessions} session(s) of a top-{pop.k} slate "
+        f"(seed {seed}).",
+        cfg.click.describe() + ".",
+    ]
+    meta = {
+        "dataset": dataset,
+        "split": split,
+        "algorithms": labels,
+        "seed": seed,
+        "k": pop.k,
+        "click_model": cfg.click.describe(),
+        "share": cfg.share,
+        "sessions": cfg.sessions,
+        "days": cfg.days,
+        "held_out_users": pop.n_users,
+        "visitors": len(sim.log),
+        "alpha": cfg.alpha,
+    }
+    return header, meta
+
+
 def plan_sections(plans: list[Plan]) -> list[Section]:
     ratio = any(p.model is not None for p in plans)
     rows = []
