@@ -132,6 +132,9 @@ def test_plan_ctr_from_a_pilot_log(capsys, tmp_path):
     assert json.loads(res.out)["plan"]["rows"][0]["lift"] == pytest.approx(
         power.detectable_ratio(0.1, model, 5000).lift
     )
+    other = ["abtest", "plan", "--pilot", str(tmp_path / "pilot.csv"), "--lift", "0.05"]
+    res = run_cli([*other, "--control", "treatment"], capsys)  # no clicks in that arm
+    assert res.code == 2 and "CTR is 0" in res.err and len(res.err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(

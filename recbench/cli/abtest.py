@@ -312,6 +312,10 @@ def plan_cmd(
             "baseline CTR (unless --baseline), impressions per user and --icc."
         ),
     ] = None,
+    control: Annotated[
+        str | None,
+        typer.Option(help="With --pilot: its arm (default: 'control', 'A' or the first)."),
+    ] = None,
     mean: Annotated[float | None, typer.Option(help="Baseline mean of a per-user metric.")] = None,
     sd: Annotated[float | None, typer.Option(help="Per-user standard deviation (with --mean).")] = (
         None
@@ -386,7 +390,7 @@ def plan_cmd(
     notes: list[str] = []
     described = "a per-user proportion (one trial per user)"
     if pilot is not None:
-        rate, model, arm = pilot_model(pilot)
+        rate, model, arm = pilot_model(pilot, control)
         baseline = rate if baseline is None else baseline
         notes.append(
             f"{pilot}{f' (arm {arm})' if arm else ''}: CTR {rate:.4f}, impressions per user "

@@ -19,12 +19,13 @@ from recbench.online.power import RatioModel, ratio_model_from_log
 from recbench.store import Store
 
 
-def pilot_model(path: Path) -> tuple[float, RatioModel, str | None]:
-    """Baseline CTR and impression model of a pilot log; with several arms, of its control arm
-    (chosen as analyze would: 'control', 'A' or the first). Returns (rate, model, arm or None)."""
+def pilot_model(path: Path, control: str | None = None) -> tuple[float, RatioModel, str | None]:
+    """Baseline CTR and impression model of a pilot log; with several arms, of its ``control``
+    arm (by default as analyze picks it: 'control', 'A' or the first). Returns (rate, model,
+    arm or None)."""
     users = load_log(path, []).users
     arms = [str(a) for a in pd.unique(users["arm"])]
-    arm = order_arms(arms, None)[0] if len(arms) > 1 else None
+    arm = order_arms(arms, control)[0] if len(arms) > 1 or control is not None else None
     part = users if arm is None else users[users["arm"] == arm]
     rate, model = ratio_model_from_log(
         part["clicks"].to_numpy(np.float64), part["impressions"].to_numpy(np.float64)
