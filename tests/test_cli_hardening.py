@@ -125,6 +125,20 @@ def test_recommend_help_lists_only_its_formats(capsys) -> None:  # type: ignore[
     assert not {"csv", "markdown", "latex"} & set(re.findall(r"[a-z]+", text))
 
 
+def test_help_keeps_bracketed_text(capsys) -> None:  # type: ignore[no-untyped-def]
+    """rich reads ``[k=v,...]`` as markup and drops it; help texts are escaped."""
+    text = _help(capsys, ["compare"])
+    assert "NAME[k=v,...] for a configuration" in text
+    assert "NAME[@study=S] for the best parameters" in text
+    assert "[ALGO.]NAME=VALUE" in _help(capsys, ["abtest", "simulate"])
+
+
+def test_sep_help_lists_space(capsys) -> None:  # type: ignore[no-untyped-def]
+    for command in (["compare"], ["datasets", "add"]):
+        text = _help(capsys, command)
+        assert "space (' ' or space)" in text and "sniffed from line 1" in text, command
+
+
 def test_fail_if_keeps_labels_with_brackets(capsys, data_dir: Path) -> None:
     res = run_cli(
         ["-q", "compare", "--algos", "baseline[n_epochs=2]", "--fail-if", "rmse>0"],
