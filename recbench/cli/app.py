@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from recbench import __version__
-from recbench.cli import abtest, catalog, models, run, tune
+from recbench.cli import abtest, catalog, models, predict, run, tune
 from recbench.cli import report as report_cli
 from recbench.cli import runs as runs_cli
 from recbench.cli import study as study_cli
@@ -75,6 +75,7 @@ def root(
 catalog.register(app)
 run.register(app)
 models.register(app)
+predict.register(app)
 tune.register(app)
 abtest.register(app)
 study_cli.register(app)
