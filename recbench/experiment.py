@@ -276,6 +276,12 @@ def assemble(
             per_user.append(o.per_user)
     protocol = outcomes[-1].protocol if outcomes else split_spec.describe(seed)
     order = [a.label for a in algos]
+    scored = {r["algorithm"] for r in rows}
+    for label in order:  # every test user cold in every fold: say so, not an empty row
+        if label not in unable and label not in scored and cold.get(label):
+            unable[label] = (
+                f"has no test user it can score (all {cold[label]:,} are cold: no training ratings)"
+            )
     return ExperimentResult(
         results_frame(rows),
         pd.concat(per_user, ignore_index=True) if per_user else pd.DataFrame(),

@@ -1,4 +1,5 @@
-"""Serving: top-N items for a training user or for a history given at request time.
+"""Serving: top-N items for a training user or for a history given at request time, and one
+(user, item) rating from a rating model (:func:`predict_rating`).
 
 One path serves every model: the user's items (their training row, or the history given) are
 masked, the rest ranked with :func:`~recbench.algorithms.base.top_k`; when the model directory has
@@ -20,7 +21,7 @@ import scipy.sparse as sp
 
 from recbench.algorithms import plugins
 from recbench.algorithms.base import Recommender
-from recbench.data import Dataset, IdMap
+from recbench.data import Dataset, IdMap, Interactions
 from recbench.data.text import strip_control
 from recbench.errors import ModelDirError, UsageError
 from recbench.metrics.topk import mask_seen, top_k
@@ -54,6 +55,17 @@ def require_cold_users(model: Recommender, algorithm: str) -> None:
     able = algorithms_with("cold_users")
     can = f" ({_and_list(able)} can)" if able else ""
     raise UsageError(f"{algorithm} cannot score a user unseen in training from a history{can}")
+
+
+def require_rating_model(model: Recommender, algorithm: str) -> None:
+    """A one-line error unless ``model`` predicts ratings (it may only rank)."""
+    if model.rates():
+        return
+    able = algorithms_with("predicts_ratings")
+    raise UsageError(
+        f"{algorithm} ranks items and does not predict ratings: use `recbench recommend`, "
+        f"or fit a rating model ({_and_list(able)})"
+    )
 
 
 def parse_history(text: str, dataset: Dataset) -> sp.csr_array:
@@ -203,6 +215,54 @@ def name_items(dataset: Dataset, items: np.ndarray) -> ItemNames:
     return ItemNames(raw, titles, genres)
 
 
+@dataclass(frozen=True)
+class RatingPrediction:
+    """One (user, item) rating estimate from a rating model (raw ids, as in the dataset)."""
+
+    user: object
+    item: object
+    #: the estimate, clipped to the rating scale the model was fitted on
+    rating: float
+    #: the rating the user gave the item in the model's training part, if they gave one
+    training_rating: float | None
+    #: the user or the item has no training rating: the estimate is the model's fallback
+    fallback: bool
+
+
+def predict_rating(
+    model: Recommender, algorithm: str, dataset: Dataset, train: Interactions, user: str, item: str
+) -> RatingPrediction:
+    """The rating ``model`` (fitted on ``train``) predicts ``user`` gives ``item``, by raw id.
+
+    For rating models only (what Surprise's ``predict`` gives); a ranking model, an unknown user
+    or an unknown item is a one-line UsageError.
+    """
+    require_rating_model(model, algorithm)
+    inter = dataset.interactions
+    u = int(inter.users.index([user])[0])
+    if u < 0:
+        raise UsageError(f"user '{user}' is not in dataset {dataset.name}")
+    i = int(inter.items.index([item])[0])
+    if i < 0:
+        raise UsageError(f"item '{item}' is not in dataset {dataset.name}")
+    est = np.asarray(model.predict(np.array([u], np.int64), np.array([i], np.int64)))
+    if est.shape != (1,) or not np.isfinite(est[0]):
+        raise RuntimeError(f"{type(model).__name__} produced no finite prediction")
+    pair = np.flatnonzero((train.user == u) & (train.item == i))
+    known = None
+    if len(pair) and train.rating is not None:
+        known = float(train.rating[pair[-1]])
+    fallback = bool(train.user_counts()[u] == 0 or train.item_counts()[i] == 0)
+    raw_user, raw_item = inter.users.raw(u), inter.items.raw(i)
+    return RatingPrediction(
+        raw_user.item() if hasattr(raw_user, "item") else raw_user,
+        raw_item.item() if hasattr(raw_item, "item") else raw_item,
+        float(est[0]),
+        known,
+        fallback,
+    )
+
+
 _ITEM_REF = re.compile(r"\{item:(\d+)\}")
 
 
@@ -230,6 +290,7 @@ def _name_refs(reason: str, items: IdMap, titles: np.ndarray | None) -> str:
 
 __all__ = [
     "ItemNames",
+    "RatingPrediction",
     "Recommendations",
     "algorithms_with",
     "build_index",
@@ -237,7 +298,9 @@ __all__ = [
     "load_index",
     "name_items",
     "parse_history",
+    "predict_rating",
     "printable",
     "recommend",
     "require_cold_users",
+    "require_rating_model",
 ]

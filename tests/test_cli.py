@@ -81,6 +81,7 @@ def test_json_output_follows_schema(capsys, data_dir: Path) -> None:
         "n_ratings": 100836,
         "n_users": 610,
         "n_items": 9742,
+        "duplicates_dropped": 0,
     }
     assert doc["protocol"]["ks"] == [5, 10]
     algos = {a["name"]: a for a in doc["algorithms"]}

@@ -125,6 +125,20 @@ def test_recommend_help_lists_only_its_formats(capsys) -> None:  # type: ignore[
     assert not {"csv", "markdown", "latex"} & set(re.findall(r"[a-z]+", text))
 
 
+def test_help_keeps_bracketed_text(capsys) -> None:  # type: ignore[no-untyped-def]
+    """rich reads ``[k=v,...]`` as markup and drops it; help texts are escaped."""
+    text = _help(capsys, ["compare"])
+    assert "NAME[k=v,...] for a configuration" in text
+    assert "NAME[@study=S] for the best parameters" in text
+    assert "[ALGO.]NAME=VALUE" in _help(capsys, ["abtest", "simulate"])
+
+
+def test_sep_help_lists_space(capsys) -> None:  # type: ignore[no-untyped-def]
+    for command in (["compare"], ["datasets", "add"]):
+        text = _help(capsys, command)
+        assert "space (' ' or space)" in text and "sniffed from line 1" in text, command
+
+
 def test_fail_if_keeps_labels_with_brackets(capsys, data_dir: Path) -> None:
     res = run_cli(
         ["-q", "compare", "--algos", "baseline[n_epochs=2]", "--fail-if", "rmse>0"],
@@ -240,3 +254,54 @@ def test_cli_and_persistence_names_say_what_they_are() -> None:
         for name in ("read_manifest", "FORMATS", "FORMAT", "Progress", "progress_bar"):
             assert not hasattr(module, name), (module.__name__, name)
     assert persistence.read_model_meta and common.cell_progress and common.RichProgress
+
+
+def test_every_test_user_cold_says_no_test_user_it_can_score(
+    capsys, data_dir: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """One rating per user: every held-out user is cold, so nothing can be ranked; the row says
+    why instead of '—' (which the legend reserves for a metric the algorithm lacks)."""
+    path = tmp_path / "cold.csv"
+    path.write_text("user,item\n" + "".join(f"u{u},i{u % 17}\n" for u in range(200)))
+    args = ["compare", *POP, "-d", str(path), "--no-store"]
+    res = run_cli([*args, "-f", "json"], capsys, data_dir)
+    assert res.code == 0, res.err
+    (algo,) = json.loads(res.out)["algorithms"]
+    assert algo["unable"] == "has no test user it can score (all 40 are cold: no training ratings)"
+    assert algo["n_cold_users"] == 40 and algo["metrics"] == {}
+    table = run_cli(args, capsys, data_dir)
+    assert "unable: popularity has no test user it can score" in table.flat
+
+
+def test_duplicate_pairs_are_counted_in_a_note(capsys, data_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rows = [f"{u},{i},{(u + i) % 5 + 1}\n" for u in range(1, 31) for i in range(1, 21)]
+    path = tmp_path / "dups.csv"
+    path.write_text("user,item,rating\n" + "".join(rows) + "1,1,2\n2,3,5\n")  # 602 rows
+    args = ["compare", *POP, "-d", str(path), "--no-store"]
+    res = run_cli([*args, "-f", "json"], capsys, data_dir)
+    assert res.code == 0, res.err
+    dataset = json.loads(res.out)["dataset"]
+    assert (dataset["n_ratings"], dataset["duplicates_dropped"]) == (600, 2)
+    note = "Loading dropped 2 duplicate (user, item) rows (the latest of each pair kept)."
+    assert note in run_cli(args, capsys, data_dir).flat
+    clean = run_cli(["compare", *POP, "--no-store", "-f", "json"], capsys, data_dir)
+    assert json.loads(clean.out)["dataset"]["duplicates_dropped"] == 0
+
+
+def test_datasets_lists_the_counts_add_reported(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "shop.csv"
+    path.write_text("user,item,rating\n" + "".join(f"{u},{u % 7},4\n" for u in range(50)))
+    data = tmp_path / "data"
+    added = run_cli(["datasets", "add", "shop", str(path)], capsys, data)
+    assert added.code == 0 and "added shop: 50 ratings, 50 users, 7 items" in added.err
+    table = run_cli(["datasets"], capsys, data)
+    assert re.search(r"shop\s*│\s*50\s*│\s*50\s*│\s*7\s*│", table.out), table.out
+
+    def shop() -> dict:  # type: ignore[type-arg]
+        rows = json.loads(run_cli(["datasets", "list", "--format", "json"], capsys, data).out)
+        return next(r for r in rows if r["name"] == "shop")
+
+    assert (shop()["ratings"], shop()["users"], shop()["items"]) == (50, 50, 7)
+    with path.open("a") as fh:  # the file changed since: the counts are no longer known
+        fh.write("50,8,3\n")
+    assert (shop()["ratings"], shop()["users"], shop()["items"]) == (None, None, None)

@@ -306,3 +306,79 @@ def test_missing_file_and_directory_stay_data_errors(tmp_path: Path) -> None:
     (tmp_path / "d.csv").mkdir()
     with pytest.raises(DataError, match="is a directory"):
         load_dataset(str(tmp_path / "d.csv"))
+
+
+# --- files without a header, binary files, separators ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("1 6393\n1 13504\n2 7\n", "--columns user,item "),
+        ("1,9,1.1\n2,9,3\n", "--columns user,item,rating "),
+        ("1,9,1.1,1608184876\n2,9,3,1608184877\n", "--columns user,item,rating,timestamp "),
+        ("1\t9\t4\t1608184876\t0\n", "--columns user,item,rating,timestamp,- "),
+    ],
+)
+def test_headerless_file_suggests_columns_that_fit(tmp_path: Path, text: str, hint: str) -> None:
+    """An all-numeric first line is data, not a header; the suggested --columns then loads it."""
+    path = write(tmp_path / "r.txt", text)
+    with pytest.raises(DataError) as exc:
+        load_dataset(str(path), cache_dir=tmp_path / "data")
+    message = one_line(exc)
+    assert "has no header: line 1 is all numbers" in message and hint in message, message
+    columns = hint.split()[1]
+    ds = load_dataset(DatasetSpec(str(path), columns=columns), cache_dir=tmp_path / "data")
+    assert len(ds.interactions) == len(text.strip().splitlines())
+
+
+def test_unrecognised_header_suggests_columns_that_fit(tmp_path: Path) -> None:
+    path = write(tmp_path / "r.csv", "a,b\nx,y\n")
+    with pytest.raises(DataError) as exc:
+        load_dataset(str(path), cache_dir=tmp_path / "data")
+    assert one_line(exc).endswith("e.g. --columns user,item")
+
+
+def test_sasrec_two_column_file_loads_with_the_suggested_columns(tmp_path: Path) -> None:
+    video = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "games-sasrec"
+    path = video / "Video.txt"
+    if not path.exists():
+        pytest.skip("games-sasrec/Video.txt is not here (it is never committed)")
+    with pytest.raises(DataError, match="--columns user,item "):
+        load_dataset(str(path), cache_dir=tmp_path / "data")
+    ds = load_dataset(DatasetSpec(str(path), columns="user,item"), cache_dir=tmp_path / "data")
+    pairs = {tuple(line.split()) for line in path.open() if line.strip()}
+    assert len(ds.interactions) == len(pairs)
+    assert ds.interactions.rating is None
+
+
+@pytest.mark.parametrize("sep", [" ", "space"])
+def test_space_separator(tmp_path: Path, sep: str) -> None:
+    path = write(tmp_path / "r.txt", "user item rating\n1 10 4\n2 20 3\n")
+    ds = load_dataset(DatasetSpec(str(path), sep=sep), cache_dir=tmp_path / "data")
+    assert len(ds.interactions) == 2
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"\x7fELF\x02\x01\x01\x00" + bytes(200),  # an executable
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(100),  # an image
+        bytes(range(1, 32)) * 10 + b"1,2,3\n",  # control bytes, no NUL
+    ],
+)
+def test_binary_file_says_it_is_not_a_text_ratings_file(tmp_path: Path, head: bytes) -> None:
+    path = tmp_path / "ratings.csv"
+    path.write_bytes(head + b"\n1,2,3\n4,5\n")
+    with pytest.raises(UsageError) as exc:
+        load_dataset(str(path), cache_dir=tmp_path / "data")
+    assert "is binary data, not a text ratings file" in one_line(exc)
+
+
+def test_latin1_and_utf8_text_is_not_taken_for_binary(tmp_path: Path) -> None:
+    text = "user,item,rating\nJosé,Café,4\nMüller,Crème brûlée,5\n"
+    for encoding in ("utf-8", "latin-1"):
+        path = tmp_path / f"{encoding}.csv"
+        path.write_bytes(text.encode(encoding))
+        ds = load_dataset(str(path), cache_dir=tmp_path / "data")
+        assert len(ds.interactions) == 2

@@ -5,16 +5,25 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from rich.markup import escape
 
 from recbench import __version__
-from recbench.cli import abtest, catalog, models, run, tune
+from recbench.cli import abtest, catalog, models, predict, run, tune
 from recbench.cli import report as report_cli
 from recbench.cli import runs as runs_cli
 from recbench.cli import study as study_cli
-from recbench.cli.common import MAX_SEED, State, clean_leftovers, err
+from recbench.cli.common import (
+    MAX_SEED,
+    PIPE_CLOSED,
+    State,
+    clean_leftovers,
+    err,
+    os_error_exit,
+    silence_stdout,
+)
 from recbench.errors import RecbenchError, UsageError
 
 try:  # typer >= 0.29 vendors click; older releases use the click package
@@ -66,11 +75,27 @@ def root(
 catalog.register(app)
 run.register(app)
 models.register(app)
+predict.register(app)
 tune.register(app)
 abtest.register(app)
 study_cli.register(app)
 runs_cli.register(app)
 report_cli.register(app)
+
+
+def _literal_help(command: Command) -> None:
+    """Help texts are plain text: escape what rich would read as markup and drop
+    (``NAME[k=v,...]``, ``NAME[@study=S]``), in every command, sub-command and option."""
+    for attr in ("help", "short_help"):
+        text = getattr(command, attr, None)
+        if text:
+            setattr(command, attr, escape(text))
+    for param in command.params:
+        text = getattr(param, "help", None)
+        if text:
+            param.help = escape(text)  # type: ignore[attr-defined]
+    for sub in getattr(command, "commands", {}).values():
+        _literal_help(sub)
 
 
 def _click_error(exc: ClickException, command: Command, args: list[str]) -> str:
@@ -106,10 +131,12 @@ def _global_option_hint(name: str, command: Command, args: list[str]) -> str | N
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: exit 0 ok, 1 a --fail-if condition held, 2 bad input, 3 internal error."""
+    """Entry point: exit 0 ok, 1 a --fail-if condition held, 2 bad input (a full or read-only
+    disk among them), 3 internal error, 130 interrupted, 141 output pipe closed."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     command = typer.main.get_command(app)
+    _literal_help(command)
     try:
         rv = command.main(args=args, prog_name="recbench", standalone_mode=False)
     except typer.Exit as exc:
@@ -129,14 +156,39 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         err.print(f"error: {exc}", markup=False)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        _os_error_exit(exc, debug)
     except Exception as exc:
-        if debug:
-            raise
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        err.print(
-            f"error: internal error: {type(exc).__name__}: {msg} (run with --debug for the "
-            "traceback)",
-            markup=False,
-        )
-        sys.exit(3)
+        raise_internal(exc, debug)
+    try:
+        sys.stdout.flush()  # a full disk or a closed pipe can first show here
+    except OSError as exc:
+        _os_error_exit(exc, debug)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _os_error_exit(exc: OSError, debug: bool) -> NoReturn:
+    """A closed output pipe: exit 141 quietly; a full or read-only disk: one line, exit 2."""
+    code, message = os_error_exit(exc)
+    if code == PIPE_CLOSED:  # the reader went away (``recbench ... | head``)
+        silence_stdout()
+        sys.exit(code)
+    if message is None:
+        raise_internal(exc, debug)
+    if debug:
+        traceback.print_exception(exc)
+    err.print(f"error: {message}", markup=False)
+    silence_stdout()
+    sys.exit(code)
+
+
+def raise_internal(exc: BaseException, debug: bool) -> NoReturn:
+    """A bug: one line and exit 3 (with --debug, the traceback)."""
+    if debug:
+        raise exc
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    err.print(
+        f"error: internal error: {type(exc).__name__}: {msg} (run with --debug for the traceback)",
+        markup=False,
+    )
+    sys.exit(3)

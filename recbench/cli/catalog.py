@@ -388,7 +388,13 @@ def add_cmd(
         str | None,
         typer.Option(help="Column roles in file order, e.g. user,item,rating,timestamp."),
     ] = None,
-    sep: Annotated[str | None, typer.Option(help="Field separator, e.g. ';' or '\\t'.")] = None,
+    sep: Annotated[
+        str | None,
+        typer.Option(
+            help="Field separator: ',', ';', '|', '::', tab ('\\t' or tab) or space (' ' or "
+            "space); default: sniffed from line 1."
+        ),
+    ] = None,
     item_features: Annotated[
         Path | None,
         typer.Option(help="CSV/TSV/Parquet of item features with an item id column."),

@@ -3,7 +3,9 @@ experiment progress bar, and writing results files."""
 
 from __future__ import annotations
 
+import errno
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,19 +27,52 @@ from recbench.data import (
     load_dataset,
 )
 from recbench.data.loading import resolve
+from recbench.data.oserrors import disk_error_message
 from recbench.data.preprocess import apply as apply_preprocessing
 from recbench.data.text import strip_control
 from recbench.errors import UsageError
 from recbench.experiment import Event
 
-out = Console(highlight=False, soft_wrap=False)
-if not out.is_terminal and "COLUMNS" not in os.environ:
-    # Piped or captured output (CI logs, files): wide enough that tables do not wrap cells.
-    out = Console(highlight=False, soft_wrap=False, width=160)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
 #: the largest --seed (the numeric libraries take 32-bit seeds)
 MAX_SEED = 2**32 - 1
+#: exit status when the reader of standard output went away (128 + SIGPIPE, as a shell says)
+PIPE_CLOSED = 141
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+class _Output(Console):
+    """Standard output. A closed pipe (``recbench ... | head``) exits 141 quietly; rich's own
+    handler exits 1, which is --fail-if's status."""
+
+    def on_broken_pipe(self) -> None:
+        if self.quiet:
+            return
+        silence_stdout()
+        raise SystemExit(PIPE_CLOSED)
+
+
+out = _Output(highlight=False, soft_wrap=False)
+if not out.is_terminal and "COLUMNS" not in os.environ:
+    # Piped or captured output (CI logs, files): wide enough that tables do not wrap cells.
+    out = _Output(highlight=False, soft_wrap=False, width=160)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def os_error_exit(exc: OSError) -> tuple[int, str | None]:
+    """Exit status and one-line message for an OS error that reached the top: a closed pipe
+    (141, no message), a full or read-only disk (2, advice), else (3, None): a bug."""
+    if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
+        return PIPE_CLOSED, None
+    message = disk_error_message(exc)
+    return (2, message) if message is not None else (3, None)
 
 
 @dataclass

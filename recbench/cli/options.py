@@ -33,7 +33,13 @@ ColumnsOpt = Annotated[
     str | None,
     typer.Option(help="Column roles in file order, e.g. user,item,rating,timestamp (- skips)."),
 ]
-SepOpt = Annotated[str | None, typer.Option(help="Field separator, e.g. ',' or '\\t'.")]
+SepOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Field separator: ',', ';', '|', '::', tab ('\\t' or tab) or space (' ' or space); "
+        "default: sniffed from line 1."
+    ),
+]
 SplitOpt = Annotated[str, typer.Option("--split", help=split_help(exclude=("none",)))]
 KOpt = Annotated[str, typer.Option("--k", help="Cut-offs for ranking metrics, e.g. 5,10,20.")]
 ParamOpt = Annotated[

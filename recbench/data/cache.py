@@ -26,6 +26,7 @@ import pandas as pd
 from recbench.atomic import atomic_write_text, replace_dir, staging_dir
 from recbench.data.idmap import IdMap
 from recbench.data.model import Dataset, Interactions
+from recbench.data.oserrors import io_errors
 
 CACHE_FORMAT = "2"
 PARSED_DIR = "parsed"
@@ -214,10 +215,14 @@ def _write_entry(dataset: Dataset, tmp: Path) -> None:
 
 
 def save(dataset: Dataset, path: Path) -> None:
-    """Write a cache entry atomically; a valid existing entry is kept, an invalid one replaced."""
+    """Write a cache entry atomically; a valid existing entry is kept, an invalid one replaced.
+
+    A full or read-only disk is a one-line DataError with advice (another --data-dir); the
+    staging directory is removed, so nothing half-written is left.
+    """
     if path.exists() and load(path) is not None:
         return
-    with staging_dir(path) as tmp:
+    with io_errors(f"writing the dataset cache in {path.parent}"), staging_dir(path) as tmp:
         _write_entry(dataset, tmp)
         if path.exists() and load(path) is not None:
             return  # another process finished the same entry meanwhile

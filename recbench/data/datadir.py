@@ -17,7 +17,6 @@ one-line DataErrors (:func:`io_errors`).
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -31,8 +30,9 @@ from typing import Any, Protocol
 from recbench.atomic import MARK, clean_stale, file_lock
 from recbench.data import archives
 from recbench.data.cache import PARSED_DIR
+from recbench.data.oserrors import io_errors
 from recbench.data.registry import get_entry
-from recbench.errors import DataError, MissingExtraError, RecbenchError, UsageError
+from recbench.errors import DataError, MissingExtraError, UsageError
 
 INSTALL_MANIFEST = ".recbench-install.json"
 MANIFEST_FORMAT = 1
@@ -69,32 +69,6 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
-@contextmanager
-def io_errors(action: str) -> Iterator[None]:
-    """Turn OS errors into one-line DataErrors (disk full and permissions get advice)."""
-    try:
-        yield
-    except RecbenchError:
-        raise
-    except OSError as exc:
-        if is_requests_error(exc):
-            raise
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-            raise DataError(
-                f"no space left on device while {action}{where}; free some space or choose "
-                "another --data-dir (or RECBENCH_DATA)"
-            ) from None
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) or isinstance(
-            exc, PermissionError
-        ):
-            raise DataError(
-                f"permission denied while {action}{where}; choose a writable --data-dir "
-                "(or RECBENCH_DATA)"
-            ) from None
-        raise DataError(f"{action} failed: {exc.strerror or exc}{where}") from None
-
-
 def require(module: str) -> Any:
     """Import a download/locking dependency, or say how to install it (one line)."""
     import importlib
@@ -106,11 +80,6 @@ def require(module: str) -> Any:
             f"dataset downloads and installs need the '{module}' package: "
             "pip install pooch filelock"
         ) from None
-
-
-def is_requests_error(exc: BaseException) -> bool:
-    """Whether ``exc`` comes from requests/urllib3 (their errors subclass OSError)."""
-    return type(exc).__module__.startswith(("requests", "urllib3"))
 
 
 @contextmanager

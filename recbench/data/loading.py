@@ -48,7 +48,12 @@ from recbench.data.ratings_file import (
 )
 from recbench.data.registry import DatasetEntry, datasets_root, get_entry, registry
 from recbench.data.releases import FORMAT_VERSION, read_release
-from recbench.data.user_datasets import UserDataset, load_user_dataset, user_datasets
+from recbench.data.user_datasets import (
+    UserDataset,
+    counts_now,
+    load_user_dataset,
+    user_datasets,
+)
 from recbench.errors import DataError, UsageError, suggest
 
 __all__ = [
@@ -302,14 +307,15 @@ def available(cache_dir: Path | None = None) -> list[dict[str, Any]]:
     for name, rec in sorted(user_datasets(data_dir).items()):
         if name in registry():
             continue
+        counts = counts_now(rec) or {}  # as added, while the files are unchanged
         rows.append(
             {
                 "name": name,
                 "kind": "user",
                 "title": f"{rec.format} file {rec.path}",
-                "ratings": None,
-                "users": None,
-                "items": None,
+                "ratings": counts.get("ratings"),
+                "users": counts.get("users"),
+                "items": counts.get("items"),
                 "available": Path(rec.path).exists(),
                 "bundled": False,
                 "status": "user" if Path(rec.path).exists() else "user (file missing)",

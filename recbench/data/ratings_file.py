@@ -54,11 +54,14 @@ def parse_columns(spec: str | None) -> tuple[str, ...] | None:
 
 
 def decode_sep(sep: str | None) -> str | None:
-    """Turn ``'\\t'`` typed on a command line into a tab; leave other separators alone."""
+    """Turn ``'\\t'`` (or ``tab``) typed on a command line into a tab and ``space`` into a
+    space; leave other separators alone."""
     if sep is None:
         return None
     if sep.lower() in {"tab", "tsv"}:
         return "\t"
+    if sep.lower() == "space":
+        return " "
     out = codecs.decode(sep, "unicode_escape") if "\\" in sep else sep
     if out == "":
         raise UsageError("--sep must not be empty")
@@ -139,7 +142,29 @@ def check_ratings_path(path: Path, *, archives_ok: bool = False) -> bytes:
             f"{path} is a tar archive, not a CSV/TSV/Parquet ratings file; "
             "extract the ratings file from it"
         )
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UsageError(f"{path} is UTF-16 text; save it as UTF-8 (or Parquet) first")
+    if not head.startswith(b"PAR1") and _is_binary(head):
+        raise UsageError(
+            f"{path} is binary data, not a text ratings file (CSV/TSV) or a Parquet file"
+        )
     return head[:4]
+
+
+#: Control bytes that text files do carry (tab, newlines, form feed, escape).
+_TEXT_CONTROLS = frozenset(b"\t\n\r\f\x1b")
+
+
+def _is_binary(head: bytes) -> bool:
+    """Whether a file's first bytes are not text: a NUL byte, or more than 5% control bytes.
+
+    Text in any 8-bit encoding (UTF-8, Latin-1) has neither; images, executables, pickles and
+    databases nearly always carry NULs in their first 512 bytes.
+    """
+    if b"\x00" in head:
+        return True
+    controls = sum(1 for b in head if (b < 0x20 and b not in _TEXT_CONTROLS) or b == 0x7F)
+    return controls > 0.05 * len(head)
 
 
 def _sniff_sep(first_line: str, path: Path) -> str:
@@ -209,9 +234,17 @@ def _by_header(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
         raise DataError(
             f"{path}: cannot tell which column is the {' and '.join(missing)} "
             f"(columns: {', '.join(map(str, raw.columns))}); pass --columns, "
-            "e.g. --columns user,item,rating,timestamp"
+            f"e.g. --columns {columns_hint(raw.shape[1])}"
         )
     return raw[list(rename)].rename(columns=rename)
+
+
+def columns_hint(n_columns: int) -> str:
+    """A ``--columns`` value for a file of ``n_columns`` columns, in the usual order
+    (user, item, rating, timestamp; ``-`` skips the rest): what fits the count, not a guess
+    about what the columns mean."""
+    roles = ("user", "item", "rating", "timestamp")[: max(n_columns, 2)]
+    return ",".join((*roles, *(["-"] * (n_columns - len(roles)))))
 
 
 def _read_text(path: Path, columns: tuple[str, ...] | None, sep: str | None) -> pd.DataFrame:
@@ -222,6 +255,12 @@ def _read_text(path: Path, columns: tuple[str, ...] | None, sep: str | None) -> 
     sep = sep or _sniff_sep(first, path)
     fields = first.split(sep)
     if columns is None:
+        if all(_is_number(f.strip()) for f in fields):
+            raise DataError(
+                f"{path} has no header: line 1 is all numbers ({', '.join(fields[:6])}); "
+                f"name its {len(fields)} columns with --columns, e.g. --columns "
+                f"{columns_hint(len(fields))} (- skips a column)"
+            )
         header = True
     elif "rating" in columns and columns.index("rating") < len(fields):
         header = not _is_number(fields[columns.index("rating")].strip())

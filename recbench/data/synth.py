@@ -38,7 +38,7 @@ from recbench.data.model import Dataset
 from recbench.data.user_datasets import (
     UserDataset,
     check_user_name,
-    load_user_dataset,
+    load_counted,
     save_user_dataset,
     user_datasets,
 )
@@ -407,7 +407,7 @@ def synth_dataset(
         item_features=str(feats.resolve()) if cfg.item_features else None,
         added=now_iso(),
     )
-    ds = load_user_dataset(record, data_dir)
+    record, ds = load_counted(record, data_dir)
     save_user_dataset(data_dir, record)
     return record, ds
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,9 @@ class UserDataset:
     sep: str | None = None
     item_features: str | None = None
     added: str = ""
+    #: ratings, users and items as loaded when added, with the files' stamp then (see
+    #: :func:`counts_now`); None in lists written before counts were kept
+    counts: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -128,6 +131,29 @@ def delete_user_dataset(data_dir: Path, name: str) -> bool:
         del items[name]
         _write_user_registry(data_dir, items)
     return True
+
+
+def files_stamp(record: UserDataset) -> list[list[int]] | None:
+    """Size and modification time of a user dataset's files (None when one is missing): what
+    tells whether the counts recorded when it was added still hold."""
+    paths = [Path(record.path)] + ([Path(record.item_features)] if record.item_features else [])
+    try:
+        stats = [p.stat() for p in paths]
+    except OSError:
+        return None
+    return [[st.st_size, st.st_mtime_ns] for st in stats]
+
+
+def counts_now(record: UserDataset) -> dict[str, int] | None:
+    """The ratings, users and items recorded when ``record`` was added, while its files are
+    unchanged since (same size and mtime); None when unknown or the files changed."""
+    counts = record.counts
+    if not isinstance(counts, dict) or counts.get("stamp") != files_stamp(record):
+        return None
+    try:
+        return {key: int(counts[key]) for key in ("ratings", "users", "items")}
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _source_key(path: Path, cache_dir: Path | None) -> list[str]:
@@ -275,6 +301,18 @@ def add_dataset(
         item_features=str(feats) if feats else None,
         added=now_iso(),
     )
-    ds = load_user_dataset(record, data_dir)
+    record, ds = load_counted(record, data_dir)
     save_user_dataset(data_dir, record)
+    return record, ds
+
+
+def load_counted(record: UserDataset, data_dir: Path) -> tuple[UserDataset, Dataset]:
+    """Load a new user dataset; the record comes back with its counts, so that ``datasets``
+    can list them without reading the files (unless they changed while being read)."""
+    stamp = files_stamp(record)
+    ds = load_user_dataset(record, data_dir)
+    if stamp is not None and stamp == files_stamp(record):
+        inter = ds.interactions
+        counts = {"ratings": len(inter), "users": inter.n_users, "items": inter.n_items}
+        record = replace(record, counts={**counts, "stamp": stamp})
     return record, ds

@@ -11,7 +11,7 @@ import pandas as pd
 from recbench import __version__
 from recbench.experiment import ExperimentResult, fold_summary
 from recbench.metrics import metric_key_pattern
-from recbench.render.layout import caption, segment_summary
+from recbench.render.layout import caption, duplicates_dropped, segment_summary
 from recbench.stats import Comparison, Interval
 from recbench.stats.table import TableStats
 
@@ -83,6 +83,7 @@ JSON_SCHEMA: dict[str, Any] = {
                 "n_ratings": {"type": "integer"},
                 "n_users": {"type": "integer"},
                 "n_items": {"type": "integer"},
+                "duplicates_dropped": {"type": "integer", "minimum": 0},
             },
         },
         "protocol": {
@@ -238,7 +239,7 @@ def to_json(res: ExperimentResult) -> dict[str, Any]:
                     "fit_seconds": 0.0,
                     "score_seconds": 0.0,
                     "n_fallback": 0,
-                    "n_cold_users": 0,
+                    "n_cold_users": int(res.cold_users.get(str(name), 0)),
                     "unable": res.unable.get(name, "produced no metrics"),
                     "metrics": {},
                 }
@@ -281,6 +282,7 @@ def to_json(res: ExperimentResult) -> dict[str, Any]:
             "n_ratings": len(inter),
             "n_users": inter.n_users,
             "n_items": inter.n_items,
+            "duplicates_dropped": duplicates_dropped(ds),
         },
         "protocol": {
             "split": str(res.split),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from recbench.data.model import Dataset
 from recbench.experiment import ExperimentResult, fold_summary
 from recbench.metrics import DEFAULT_METRICS, METRIC_SPECS, METRICS
 from recbench.stats import Interval
@@ -75,6 +76,15 @@ def _ranking_caption(res: ExperimentResult, rel: str) -> str:
     return f"Ranking: {pool}, no sampled negatives; {rel}; mean over users with >= 1 relevant item."
 
 
+def duplicates_dropped(ds: Dataset) -> int:
+    """Rows of repeated (user, item) pairs that loading dropped (0 when not recorded)."""
+    source = ds.source if isinstance(ds.source, dict) else {}
+    try:
+        return int(source.get("duplicates_dropped") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def caption(res: ExperimentResult) -> list[str]:
     """The protocol, stated in a few lines (plain text: writers escape it)."""
     ds = res.dataset
@@ -99,6 +109,12 @@ def caption(res: ExperimentResult) -> list[str]:
         f"{prep_text} Split: {protocol}.",
         _ranking_caption(res, rel),
     ]
+    dropped = duplicates_dropped(ds)
+    if dropped:
+        lines.append(  # after the ranking line: JSON's "ranking" is caption line 1
+            f"Loading dropped {dropped:,} duplicate (user, item) row{'s' if dropped > 1 else ''} "
+            "(the latest of each pair kept).",
+        )
     cold = {a: n for a, n in res.cold_users.items() if n}
     if cold:
         n = max(cold.values())
@@ -126,7 +142,10 @@ def caption(res: ExperimentResult) -> list[str]:
             f"ILD: 1 - mean pairwise cosine of the listed items' {vec} vectors; novelty/ARP/APLT "
             "from training popularity (APLT tail: items outside the top 20%)."
         )
-    lines.append(f"{MISSING}: the algorithm does not produce this metric. Seconds: mean per fold.")
+    lines.append(
+        f"{MISSING}: the algorithm does not produce this metric (seconds: none recorded for an "
+        "unable row). Seconds: mean per fold."
+    )
     if res.stats is not None:
         lines += list(res.stats.notes)
     return lines
