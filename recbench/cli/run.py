@@ -53,7 +53,15 @@ from recbench.cli.options import (
     parse_ks,
     result_format,
 )
-from recbench.cli.runs import NoStoreOpt, SaveStudyOpt, remember, study_options
+from recbench.cli.runs import (
+    NoStoreOpt,
+    SaveStudyOpt,
+    end_live,
+    live_hooks,
+    remember,
+    start_live,
+    study_options,
+)
 from recbench.data import Dataset, DatasetSpec, Preprocessing
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.errors import ModelDirError, UsageError
@@ -303,14 +311,28 @@ def compare(
                                             relevance_threshold, memory_mb,
                                             executor if on_dask else None)  # fmt: skip
         n_cells = len(specs) * split_spec.n_folds * stats.repeats
-        with cell_progress(st, n_cells) as on_event:
-            res = run_repeats(
-                lambda seed: executors.run_experiment(
-                    ds, split_spec, specs, seed, req.eval, on_event, executor
-                ),
-                st.seed,
-                stats.repeats,
-            )
+        # each cell is recorded as it finishes; a matching interrupted compare is resumed
+        live = start_live(st, ds, split_spec, specs, stats.repeats, req.eval, no_store, asked,
+                          study_options(locals()))  # fmt: skip
+        try:
+            with cell_progress(st, n_cells) as on_event:
+                res = run_repeats(
+                    lambda seed: executors.run_experiment(
+                        ds,
+                        split_spec,
+                        specs,
+                        seed,
+                        req.eval,
+                        on_event,
+                        executor,
+                        *live_hooks(live, seed),
+                    ),
+                    st.seed,
+                    stats.repeats,
+                )
+        except BaseException as exc:
+            end_live(live, exc)
+            raise
     if tuned:
         res.protocol = f"{res.protocol}; {tuned}"
     for label, best in studies.items():
@@ -318,7 +340,7 @@ def compare(
         res.protocol = f"{res.protocol}; {note}"
         if not leak_free:
             warn(note)
-    remember(st, res, "compare", no_store, save_study, asked, study_options(locals()))
+    remember(st, res, "compare", no_store, save_study, asked, study_options(locals()), live)
     _emit(st, res, req, by_segment, "compare", stats)
 
 
