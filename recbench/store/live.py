@@ -34,7 +34,14 @@ from recbench.evaluation import EvalConfig
 from recbench.experiment import SEGMENT_COLUMNS, AlgoSpec, CellOutcome, results_frame
 from recbench.split import SplitSpec
 from recbench.store.record import _cell_id, dataset_identity
-from recbench.store.runs import CorruptRunError, RunInfo, RunWriter, Store, StoreWriteError
+from recbench.store.runs import (
+    CorruptRunError,
+    RunInfo,
+    RunWriter,
+    Store,
+    StoreWriteError,
+    os_reason,
+)
 
 _STORE_COLUMNS = ("run_id", "cell_id")
 
@@ -187,7 +194,7 @@ class LiveRun:
         self.writer.record_cell(_cell_id(key), meta, rows, per_user, segments)
 
     def _fail(self, exc: BaseException) -> None:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        reason = os_reason(exc)
         if self.writer is None:
             self.error = StoreWriteError(reason, "no run was recorded")
             return

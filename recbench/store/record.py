@@ -10,7 +10,7 @@ import pandas as pd
 
 from recbench.data.model import Dataset
 from recbench.experiment import ExperimentResult, results_frame
-from recbench.store.runs import RunWriter, Store, StoreWriteError
+from recbench.store.runs import RunWriter, Store, StoreWriteError, os_reason
 
 
 def experiment_manifest(res: ExperimentResult, kind: str) -> dict[str, Any]:
@@ -78,7 +78,7 @@ def record_experiment(
 
 def _failed(writer: RunWriter, exc: OSError) -> StoreWriteError:
     """Mark a run whose write failed as failed (or remove it): never left ``running``."""
-    return StoreWriteError(exc.strerror or str(exc), writer.fail(exc))
+    return StoreWriteError(os_reason(exc), writer.fail(exc))
 
 
 def _seed_folds(res: ExperimentResult) -> list[tuple[int, int]]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import time
@@ -371,7 +372,7 @@ class RunWriter:
     def fail(self, error: BaseException | str) -> str:
         """After a write failed: mark the run ``failed`` with the error (so no run stays
         ``running``), or remove it when even that cannot be written. Says which, for the user."""
-        reason = error if isinstance(error, str) else _os_reason(error)
+        reason = error if isinstance(error, str) else os_reason(error)
         try:
             self.finish("failed", error=reason)
             n = len(self.done())
@@ -398,9 +399,16 @@ class RunWriter:
         self.close()
 
 
-def _os_reason(exc: BaseException) -> str:
+def os_reason(exc: BaseException) -> str:
+    """The system's reason for a failed write (``File too large``), also from pyarrow's
+    OSErrors, which carry only ``... Detail: [errno 27] File too large``."""
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
+    found = re.search(r"\[errno (\d+)\]", str(exc))
+    if found:
+        return os.strerror(int(found.group(1)))
     return _one_line(exc)
 
 
