@@ -216,7 +216,7 @@ def remember_tune(st: State, result: Any, dataset: Any, split: str, no_store: bo
 def _coverage(store: Store, run: RunInfo) -> Coverage:
     """The run's coverage, its notes warned on stderr (missing cells, folds left out)."""
     cov = coverage(run, store.cells(run))
-    for line in cov.notes(resumable=run.kind in ("run", "compare")):
+    for line in cov.notes():
         warn(line)
     return cov
 

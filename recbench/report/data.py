@@ -178,12 +178,7 @@ def build(runs: list[RunData], metrics: tuple[str, ...] | None = None) -> Report
     summary = pd.DataFrame(rows)
     from recbench.report.significance import significance
 
-    notes = [
-        line
-        for rd in runs
-        if rd.coverage is not None
-        for line in rd.coverage.notes(resumable=rd.run.kind in ("run", "compare"))
-    ]
+    notes = [line for rd in runs if rd.coverage is not None for line in rd.coverage.notes()]
     return ReportData(
         runs,
         summary,

@@ -60,6 +60,8 @@ class Coverage:
     n_cells: int
     n_recorded: int
     groups: list[Group]
+    #: running the same command again resumes the run (``run`` and ``compare`` runs)
+    resumable: bool = False
 
     @property
     def is_complete(self) -> bool:
@@ -87,7 +89,7 @@ class Coverage:
                     ids.update(found)
         return ids
 
-    def notes(self, resumable: bool = False) -> list[str]:
+    def notes(self) -> list[str]:
         """One line per problem, for the user: the run's state, then each group's gaps."""
         lines = []
         if self.status not in ("complete", "running") or not self.is_complete:
@@ -98,7 +100,7 @@ class Coverage:
             }.get(self.status, f"is {self.status}")
             hint = ""
             if self.status in ("interrupted", "failed"):
-                again = "run the same command again to resume it, or " if resumable else ""
+                again = "run the same command again to resume it, or " if self.resumable else ""
                 hint = f"; {again}remove it: recbench runs rm {self.run_id}"
             lines.append(
                 f"run {self.run_id} {what}: {self.n_recorded} of {self.n_cells} cells recorded"
@@ -191,7 +193,8 @@ def coverage(run: RunInfo, cells: list[dict[str, Any]]) -> Coverage:
             g.cell_ids.setdefault(sf, []).append(str(c.get("cell_id")))
         groups[key] = g
     n_cells = int(m.get("n_cells") or sum(len(g.labels) * len(g.expected) for g in groups.values()))
-    return Coverage(run.run_id, run.status, n_cells, len(cells), list(groups.values()))
+    resumable = run.kind in ("run", "compare")
+    return Coverage(run.run_id, run.status, n_cells, len(cells), list(groups.values()), resumable)
 
 
 def restrict(frame: pd.DataFrame, cov: Coverage) -> pd.DataFrame:
