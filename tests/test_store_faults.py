@@ -223,6 +223,12 @@ def test_failed_store_write_leaves_no_run_marked_running(
     assert [r["status"] for r in listed] == ["failed"]
     shown = run_cli(["runs", "show", run.run_id], capsys, data_dir=tmp_path)
     assert shown.code == 0 and "failed" in shown.err and "File too large" in shown.out
+    # without the limit, the same compare resumes the failed run and completes it
+    again = run_cli(COMPARE, capsys, data_dir=tmp_path)
+    assert again.code == 0 and f"resuming run {run.run_id}" in again.err
+    (done,) = store.runs()
+    assert done.status == "complete" and "error" not in done.manifest
+    assert len(done.cell_ids()) == 2
 
 
 def _recorded_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Store, str]:

@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from recbench.data.model import Dataset
+from recbench.errors import UsageError
 from recbench.evaluation import EvalConfig
 from recbench.experiment import SEGMENT_COLUMNS, AlgoSpec, CellOutcome, results_frame
 from recbench.split import SplitSpec
@@ -116,10 +117,16 @@ class LiveRun:
         if previous is None:
             return
         try:
-            recorded = self._read_back(previous)
-        except (CorruptRunError, OSError, ValueError):
-            return  # a damaged run is not resumed; this compare records a new one
-        self.writer = self.store.resume(previous)
+            writer = self.store.resume(previous)
+        except UsageError:  # another compare resumed it first: this one records a new run
+            return
+        try:
+            recorded = self._read_back(writer.run)
+        except (CorruptRunError, OSError, ValueError) as exc:  # not resumed: a new run instead
+            writer.fail(f"its recorded cells cannot be read back ({exc})")
+            writer.close()
+            return
+        self.writer = writer
         self._recorded = recorded
         self.resumed = (previous.run_id, sum(len(v) for v in recorded.values()))
 

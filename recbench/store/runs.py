@@ -284,6 +284,8 @@ class Store:
         clean_stale(run.path / "cells")
         manifest = dict(run.manifest)
         manifest["status"] = "running"
+        manifest["ended"] = None
+        manifest.pop("error", None)  # a failed run's reason no longer holds
         manifest.setdefault("resumed", []).append(now())
         writer.run = RunInfo(run.run_id, run.path, manifest)
         _write_json(run.path / "run.json", manifest)
