@@ -285,3 +285,30 @@ def test_truncated_parquet_gives_exit_2_naming_the_file(
     # the run is still listed (its manifest is fine) and can be removed
     assert [r.status for r in store.runs()] == ["complete"]
     assert run_cli(["runs", "rm", run_id], capsys, data_dir=tmp_path).code == 0
+
+
+def test_compare_on_dask_resumes_only_the_missing_cell(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--workers``: recorded cells are skipped on the cluster too; the missing one is run."""
+    pytest.importorskip("distributed")
+    args = [*COMPARE, "--split", "kfold:3"]
+    assert run_cli(args, capsys, data_dir=tmp_path).code == 0
+    store = Store.in_data_dir(tmp_path)
+    (run,) = store.runs()
+    before = store.results(run)
+    (gone,) = [c for c in store.cells(run) if c["label"] == "popularity" and c["fold"] == 1]
+    import shutil
+
+    shutil.rmtree(run.path / "cells" / gone["cell_id"])
+    _interrupt(run.path)
+    kept = {p.parent.name: p.stat().st_mtime_ns for p in run.path.glob("cells/*/results.parquet")}
+    again = run_cli([*args, "--workers", "2"], capsys, data_dir=tmp_path)
+    assert again.code == 0, again.err
+    assert f"resuming run {run.run_id}: 5 of 6 cells" in " ".join(again.err.split())
+    (done,) = store.runs()
+    assert done.status == "complete" and len(done.cell_ids()) == 6
+    after = {p.parent.name: p.stat().st_mtime_ns for p in run.path.glob("cells/*/results.parquet")}
+    assert len(kept) == 5 and set(after) == {*kept, gone["cell_id"]}
+    assert {c: after[c] for c in kept} == kept  # the recorded cells were not written again
+    pd.testing.assert_frame_equal(_values(store.results(done)), _values(before))
