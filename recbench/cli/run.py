@@ -53,15 +53,7 @@ from recbench.cli.options import (
     parse_ks,
     result_format,
 )
-from recbench.cli.runs import (
-    NoStoreOpt,
-    SaveStudyOpt,
-    end_live,
-    live_hooks,
-    remember,
-    start_live,
-    study_options,
-)
+from recbench.cli.runs import NoStoreOpt, SaveStudyOpt, remember, start_live, study_options
 from recbench.data import Dataset, DatasetSpec, Preprocessing
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.errors import ModelDirError, UsageError
@@ -78,6 +70,7 @@ from recbench.persistence import load_model, model_origin
 from recbench.render import parse_metrics, print_table, render_text, table_text, tables
 from recbench.significance import StatsOptions, analyse, check_pairable, stats_options
 from recbench.split import make_split, parse_split, split_help
+from recbench.store.live import hooks
 from recbench.tuning.reuse import StoredBest, reuse_note
 
 
@@ -325,13 +318,14 @@ def compare(
                         req.eval,
                         on_event,
                         executor,
-                        *live_hooks(live, seed),
+                        *hooks(live, seed),
                     ),
                     st.seed,
                     stats.repeats,
                 )
-        except BaseException as exc:
-            end_live(live, exc)
+        except BaseException as exc:  # the run's recorded cells stay; it is marked failed
+            if live is not None:
+                live.abort(exc)
             raise
     if tuned:
         res.protocol = f"{res.protocol}; {tuned}"

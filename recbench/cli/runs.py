@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,9 +14,10 @@ from rich.table import Table
 
 from recbench.cli.common import State, info, out, state, warn, write_results
 from recbench.errors import UsageError
-from recbench.experiment import AlgoSpec, CellOutcome, ExperimentResult
+from recbench.experiment import AlgoSpec, ExperimentResult
 from recbench.metrics import METRICS
 from recbench.store import RunInfo, Store
+from recbench.store.command import manifest_extra, study_text
 from recbench.store.coverage import Coverage, coverage, restrict
 from recbench.store.diff import setting_changes, summary
 from recbench.store.live import LiveRun
@@ -73,32 +75,6 @@ def _store(st: State) -> Store:
     return Store.in_data_dir(st.cache_dir)
 
 
-def _study_text(
-    st: State, command: str, specs: list[AlgoSpec] | None, options: dict[str, Any] | None
-) -> str | None:
-    """The study file equivalent to a compare/evaluate call (``--save-study``, run manifests)."""
-    if specs is None or options is None:
-        return None
-    from recbench.study.save import compare_study
-
-    opts = dict(options)
-    ds = opts.get("dataset")
-    if ds and ("/" in ds or "." in ds) and Path(ds).exists():
-        opts["dataset"] = str(Path(ds).resolve())
-    if opts.get("output") is not None:
-        opts["output"] = str(Path(opts["output"]).resolve())
-    return compare_study(specs, opts, st.seed, command)
-
-
-def _extra(study_text: str | None, options: dict[str, Any] | None) -> dict[str, Any]:
-    extra: dict[str, Any] = {"study": study_text} if study_text else {}
-    if options is not None:
-        from recbench.render import parse_metrics
-
-        extra["metrics"] = list(parse_metrics(options.get("metrics")))
-    return extra
-
-
 def start_live(
     st: State,
     ds: Any,
@@ -115,7 +91,7 @@ def start_live(
     if no_store:
         return None
     seeds = list(range(st.seed, st.seed + repeats))
-    extra = _extra(_study_text(st, "compare", asked, options), options)
+    extra = manifest_extra(study_text("compare", asked, options, st.seed), options)
     live = LiveRun(_store(st), ds, split, specs, seeds, eval_config, "compare", extra)
     try:
         live.open()
@@ -126,22 +102,6 @@ def start_live(
         info(st, f"resuming run {run_id}: {n} of {live.n_cells} cells were recorded; running "
                  "the rest (remove it with `recbench runs rm` to start over)")  # fmt: skip
     return live
-
-
-def live_hooks(
-    live: LiveRun | None, seed: int
-) -> tuple[dict[tuple[int, str], CellOutcome] | None, Any]:
-    """``recorded`` and ``on_outcome`` for executors.run_experiment, for one repeat's seed."""
-    if live is None:
-        return None, None
-    return live.recorded(seed), lambda outcome: live.record(seed, outcome)
-
-
-def end_live(live: LiveRun | None, exc: BaseException) -> None:
-    """Compare stopped with ``exc``: mark its run failed (Ctrl-C: left interrupted), unlock."""
-    if live is not None:
-        live.abort(exc)
-        live.close()
 
 
 def remember(
@@ -156,61 +116,46 @@ def remember(
 ) -> str | None:
     """After compare/evaluate: write ``--save-study`` and record the run (unless --no-store);
     a compare's cells are recorded already (``live``): its run is marked complete."""
-    study_text = _study_text(st, command, specs, options)
+    text = study_text(command, specs, options, st.seed)
     if save_study is not None:
-        if study_text is None:
+        if text is None:
             raise UsageError(f"--save-study applies to `recbench {command} --algo/--algos`")
-        write_results(save_study, study_text)
+        write_results(save_study, text)
         info(st, f"wrote study file {save_study} (run it with: recbench run {save_study})")
     if no_store:
         return None
     from recbench.store.record import record_experiment
-    from recbench.store.runs import StoreWriteError
 
-    extra = _extra(study_text, options)
+    extra = manifest_extra(text, options)
     if live is not None:
-        try:
-            run_id = live.finish(protocol=res.protocol, **extra)
-        finally:
-            live.close()
-        if live.error is not None:
-            _not_recorded(live.error)
-            return None
-    else:
-        try:
-            run_id = record_experiment(_store(st), res, command, extra)
-        except StoreWriteError as exc:
-            _not_recorded(exc)
-            return None
-        except OSError as exc:  # the results are still printed; say why they were not recorded
-            warn(f"run not recorded in the results store ({exc.strerror or exc}); see --no-store")
-            return None
-    if run_id is not None:
-        info(st, f"recorded run {run_id} (see: recbench runs show {run_id})")
-    return run_id
-
-
-def _not_recorded(exc: Any) -> None:
-    warn(f"run not recorded in full in the results store ({exc.reason}): {exc.outcome}; "
-         "see --no-store")  # fmt: skip
+        return _recorded(st, lambda: live.finish(protocol=res.protocol, **extra))
+    return _recorded(st, lambda: record_experiment(_store(st), res, command, extra))
 
 
 def remember_tune(st: State, result: Any, dataset: Any, split: str, no_store: bool) -> None:
     """After ``recbench tune``: record the tuned (and default) test metrics as a run."""
-    if no_store:
-        return
-    from recbench.store.record import record_tune
+    if not no_store:
+        from recbench.store.record import record_tune
+
+        _recorded(st, lambda: record_tune(_store(st), result, dataset, split))
+
+
+def _recorded(st: State, record: Callable[[], str | None]) -> str | None:
+    """Record a run; a failed write is a warning (the results are printed all the same)."""
     from recbench.store.runs import StoreWriteError
 
     try:
-        run_id = record_tune(_store(st), result, dataset, split)
+        run_id = record()
     except StoreWriteError as exc:
-        _not_recorded(exc)
-        return
+        warn(f"run not recorded in full in the results store ({exc.reason}): {exc.outcome}; "
+             "see --no-store")  # fmt: skip
+        return None
     except OSError as exc:
         warn(f"run not recorded in the results store ({exc.strerror or exc}); see --no-store")
-        return
-    info(st, f"recorded run {run_id} (see: recbench runs show {run_id})")
+        return None
+    if run_id is not None:
+        info(st, f"recorded run {run_id} (see: recbench runs show {run_id})")
+    return run_id
 
 
 def _coverage(store: Store, run: RunInfo) -> Coverage:

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -209,30 +210,46 @@ class LiveRun:
 
     # ending --------------------------------------------------------------------------------
     def finish(self, **fields: Any) -> str | None:
-        """Mark the run complete (with ``fields``: protocol, study text, ...); its id, or None
-        when nothing was recorded."""
-        if self.writer is None or self.error is not None:
-            return None
+        """Mark the run complete (with ``fields``: protocol, study text, ...) and unlock it;
+        its id, or None when nothing was recorded. :class:`StoreWriteError` when a write
+        failed (the run is then failed or removed, never left running)."""
         try:
-            self.writer.finish("complete", **fields)
-        except OSError as exc:
-            self._fail(exc)
-            return None
-        return self.writer.run_id
+            if self.writer is not None and self.error is None:
+                try:
+                    self.writer.finish("complete", **fields)
+                except OSError as exc:
+                    self._fail(exc)
+            if self.error is not None:
+                raise self.error
+            return self.writer.run_id if self.writer is not None else None
+        finally:
+            self.close()
 
     def abort(self, exc: BaseException) -> None:
         """The compare stopped with ``exc``: a run it recorded is marked failed, with the
-        reason (after Ctrl-C it is left as it is: listed as interrupted, resumable)."""
-        if self.writer is None or self.error is not None or isinstance(exc, KeyboardInterrupt):
+        reason (after Ctrl-C it is left as it is: listed as interrupted, resumable); unlocked."""
+        if self.writer is None:
             return
-        lines = str(exc).strip().splitlines()
-        with contextlib.suppress(OSError):
-            self.writer.finish("failed", error=lines[0] if lines else type(exc).__name__)
+        if self.error is None and not isinstance(exc, KeyboardInterrupt):
+            lines = str(exc).strip().splitlines()
+            with contextlib.suppress(OSError):
+                self.writer.finish("failed", error=lines[0] if lines else type(exc).__name__)
+        self.writer.close()
 
     def close(self) -> None:
         """Release the run's lock."""
         if self.writer is not None:
             self.writer.close()
+
+
+def hooks(
+    live: LiveRun | None, seed: int
+) -> tuple[dict[tuple[int, str], CellOutcome] | None, Callable[[CellOutcome], None] | None]:
+    """``recorded`` and ``on_outcome`` for :func:`recbench.executors.run_experiment`, for one
+    repeat's seed (both None without a store run)."""
+    if live is None:
+        return None, None
+    return live.recorded(seed), lambda outcome: live.record(seed, outcome)
 
 
 def _strip(frame: pd.DataFrame) -> pd.DataFrame:
