@@ -251,7 +251,8 @@ def test_corrupt_run_json_is_listed_shown_with_exit_2_and_removable(
     (brief,) = json.loads(listed.out)
     assert brief["run_id"] == run_id and brief["status"] == "corrupt"
     assert str(manifest) in brief["problem"]
-    assert "corrupt" in run_cli(["runs", "list"], capsys, data_dir=tmp_path).out
+    table = run_cli(["runs", "list"], capsys, data_dir=tmp_path)
+    assert "corrupt" in table.out and f"recbench runs rm {run_id}" in table.err
     for cmd in (["runs", "show", run_id], ["runs", "export", run_id], ["report", run_id]):
         res = run_cli(cmd, capsys, data_dir=tmp_path)
         assert res.code == 2, (cmd, res.err)

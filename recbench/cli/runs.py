@@ -197,16 +197,19 @@ def list_runs(
         b = _brief(r, len(r.cell_ids()))
         row = (
             r.run_id,
-            b["kind"],
+            b["kind"] or "?",
             b["status"],
             str(b["started"] or "")[:16].replace("T", " "),
             ",".join(b["datasets"]),
             ",".join(b["splits"]),
-            str(len(b["algorithms"])),
+            str(len(b["algorithms"])) if r.problem is None else "?",
             f"{b['cells']}/{b['n_cells'] or '?'}",
         )
         table.add_row(*(escape(str(x)) for x in row))
     out.print(table)
+    for r in runs:
+        if r.problem is not None:
+            warn(f"run {r.run_id} is corrupt: {r.problem} (remove it: recbench runs rm {r.run_id})")
 
 
 def _brief(r: RunInfo, cells: int) -> dict[str, Any]:
