@@ -201,7 +201,7 @@ def runs(data_dir: str | Path | None = None) -> pd.DataFrame:
             {
                 "run_id": r.run_id,
                 "kind": m.get("kind"),
-                "status": m.get("status"),
+                "status": r.status,
                 "name": m.get("name"),
                 "started": m.get("started"),
                 "ended": m.get("ended"),

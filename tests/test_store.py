@@ -74,7 +74,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_results(tmp_path: Path) -> N
     assert 2 <= recorded < n_cells
     store = Store.in_data_dir(killed_data)
     (run,) = store.runs()
-    assert run.status == "running"
+    assert run.status == "interrupted"  # its process is gone: the lock is free
 
     # started again with the same study file: resumes the same run, runs only what is missing
     again = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from recbench.atomic import atomic_write_bytes
-from recbench.cli.common import State, info, state, status, write_results
+from recbench.cli.common import State, info, state, status, warn, write_results
 from recbench.errors import UsageError
 
 
@@ -30,6 +30,8 @@ def write_report(
 
     store = Store.in_data_dir(st.cache_dir)
     data = build(read_runs(store, runs), metrics)
+    for note in data.notes:
+        warn(note)
     with status(st, "building the report"):
         bundle = vega_bundle(st.cache_dir / "cache")
     title = "recbench report · " + ", ".join(rd.label for rd in data.runs)
@@ -68,6 +70,8 @@ def report(
         raise UsageError(f"--output {folder} is not a directory (png/svg write one file per chart)")
     folder.mkdir(parents=True, exist_ok=True)
     data = build(read_runs(Store.in_data_dir(st.cache_dir), runs), _metrics(metrics))
+    for note in data.notes:
+        warn(note)
     for i, (cap, blob) in enumerate(chart_images(data, fmt)):
         name = re.sub(r"[^A-Za-z0-9@_-]+", "-", cap).strip("-").lower()
         path = folder / f"{i + 1:02d}-{name}.{fmt}"

@@ -53,7 +53,7 @@ from recbench.cli.options import (
     parse_ks,
     result_format,
 )
-from recbench.cli.runs import NoStoreOpt, SaveStudyOpt, remember, study_options
+from recbench.cli.runs import NoStoreOpt, SaveStudyOpt, remember, start_live, study_options
 from recbench.data import Dataset, DatasetSpec, Preprocessing
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.errors import ModelDirError, UsageError
@@ -70,6 +70,7 @@ from recbench.persistence import load_model, model_origin
 from recbench.render import parse_metrics, print_table, render_text, table_text, tables
 from recbench.significance import StatsOptions, analyse, check_pairable, stats_options
 from recbench.split import make_split, parse_split, split_help
+from recbench.store.live import hooks
 from recbench.tuning.reuse import StoredBest, reuse_note
 
 
@@ -303,14 +304,29 @@ def compare(
                                             relevance_threshold, memory_mb,
                                             executor if on_dask else None)  # fmt: skip
         n_cells = len(specs) * split_spec.n_folds * stats.repeats
-        with cell_progress(st, n_cells) as on_event:
-            res = run_repeats(
-                lambda seed: executors.run_experiment(
-                    ds, split_spec, specs, seed, req.eval, on_event, executor
-                ),
-                st.seed,
-                stats.repeats,
-            )
+        # each cell is recorded as it finishes; a matching interrupted compare is resumed
+        live = start_live(st, ds, split_spec, specs, stats.repeats, req.eval, no_store, asked,
+                          study_options(locals()))  # fmt: skip
+        try:
+            with cell_progress(st, n_cells) as on_event:
+                res = run_repeats(
+                    lambda seed: executors.run_experiment(
+                        ds,
+                        split_spec,
+                        specs,
+                        seed,
+                        req.eval,
+                        on_event,
+                        executor,
+                        *hooks(live, seed),
+                    ),
+                    st.seed,
+                    stats.repeats,
+                )
+        except BaseException as exc:  # the run's recorded cells stay; it is marked failed
+            if live is not None:
+                live.abort(exc)
+            raise
     if tuned:
         res.protocol = f"{res.protocol}; {tuned}"
     for label, best in studies.items():
@@ -318,7 +334,7 @@ def compare(
         res.protocol = f"{res.protocol}; {note}"
         if not leak_free:
             warn(note)
-    remember(st, res, "compare", no_store, save_study, asked, study_options(locals()))
+    remember(st, res, "compare", no_store, save_study, asked, study_options(locals()), live)
     _emit(st, res, req, by_segment, "compare", stats)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,8 +16,11 @@ from recbench.cli.common import State, info, out, state, warn, write_results
 from recbench.errors import UsageError
 from recbench.experiment import AlgoSpec, ExperimentResult
 from recbench.metrics import METRICS
-from recbench.store import Store
+from recbench.store import RunInfo, Store
+from recbench.store.command import manifest_extra, study_text
+from recbench.store.coverage import Coverage, coverage, restrict
 from recbench.store.diff import setting_changes, summary
+from recbench.store.live import LiveRun
 
 app = typer.Typer(
     help="Runs recorded in the results store (DATA_DIR/runs).",
@@ -71,6 +75,35 @@ def _store(st: State) -> Store:
     return Store.in_data_dir(st.cache_dir)
 
 
+def start_live(
+    st: State,
+    ds: Any,
+    split: Any,
+    specs: list[AlgoSpec],
+    repeats: int,
+    eval_config: Any,
+    no_store: bool,
+    asked: list[AlgoSpec],
+    options: dict[str, Any],
+) -> LiveRun | None:
+    """Before compare's cells: its store run, recorded cell by cell (None with --no-store). A
+    matching interrupted or failed compare is resumed, saying so."""
+    if no_store:
+        return None
+    seeds = list(range(st.seed, st.seed + repeats))
+    extra = manifest_extra(study_text("compare", asked, options, st.seed), options)
+    live = LiveRun(_store(st), ds, split, specs, seeds, eval_config, "compare", extra)
+    try:
+        live.open()
+    except OSError as exc:  # an unreadable store: run without resuming
+        warn(f"could not look for a run to resume in the results store ({exc.strerror or exc})")
+    if live.resumed is not None:
+        run_id, n = live.resumed
+        info(st, f"resuming run {run_id}: {n} of {live.n_cells} cells were recorded; running "
+                 "the rest (remove it with `recbench runs rm` to start over)")  # fmt: skip
+    return live
+
+
 def remember(
     st: State,
     res: ExperimentResult,
@@ -79,54 +112,64 @@ def remember(
     save_study: Path | None = None,
     specs: list[AlgoSpec] | None = None,
     options: dict[str, Any] | None = None,
+    live: LiveRun | None = None,
 ) -> str | None:
-    """After compare/evaluate: write ``--save-study`` and record the run (unless --no-store)."""
-    study_text = None
-    if specs is not None and options is not None:
-        from recbench.study.save import compare_study
-
-        opts = dict(options)
-        ds = opts.get("dataset")
-        if ds and ("/" in ds or "." in ds) and Path(ds).exists():
-            opts["dataset"] = str(Path(ds).resolve())
-        if opts.get("output") is not None:
-            opts["output"] = str(Path(opts["output"]).resolve())
-        study_text = compare_study(specs, opts, st.seed, command)
+    """After compare/evaluate: write ``--save-study`` and record the run (unless --no-store);
+    a compare's cells are recorded already (``live``): its run is marked complete."""
+    text = study_text(command, specs, options, st.seed)
     if save_study is not None:
-        if study_text is None:
+        if text is None:
             raise UsageError(f"--save-study applies to `recbench {command} --algo/--algos`")
-        write_results(save_study, study_text)
+        write_results(save_study, text)
         info(st, f"wrote study file {save_study} (run it with: recbench run {save_study})")
     if no_store:
         return None
     from recbench.store.record import record_experiment
 
-    extra: dict[str, Any] = {"study": study_text} if study_text else {}
-    if options is not None:
-        from recbench.render import parse_metrics
-
-        extra["metrics"] = list(parse_metrics(options.get("metrics")))
-    try:
-        run_id = record_experiment(_store(st), res, command, extra)
-    except OSError as exc:  # the results are still printed; say why they were not recorded
-        warn(f"run not recorded in the results store ({exc.strerror or exc}); see --no-store")
-        return None
-    info(st, f"recorded run {run_id} (see: recbench runs show {run_id})")
-    return run_id
+    extra = manifest_extra(text, options)
+    if live is not None:
+        return _recorded(st, lambda: live.finish(protocol=res.protocol, **extra))
+    return _recorded(st, lambda: record_experiment(_store(st), res, command, extra))
 
 
 def remember_tune(st: State, result: Any, dataset: Any, split: str, no_store: bool) -> None:
     """After ``recbench tune``: record the tuned (and default) test metrics as a run."""
-    if no_store:
-        return
-    from recbench.store.record import record_tune
+    if not no_store:
+        from recbench.store.record import record_tune
+
+        _recorded(st, lambda: record_tune(_store(st), result, dataset, split))
+
+
+def _recorded(st: State, record: Callable[[], str | None]) -> str | None:
+    """Record a run; a failed write is a warning (the results are printed all the same)."""
+    from recbench.store.runs import StoreWriteError
 
     try:
-        run_id = record_tune(_store(st), result, dataset, split)
+        run_id = record()
+    except StoreWriteError as exc:
+        warn(f"run not recorded in full in the results store ({exc.reason}): {exc.outcome}; "
+             "see --no-store")  # fmt: skip
+        return None
     except OSError as exc:
         warn(f"run not recorded in the results store ({exc.strerror or exc}); see --no-store")
-        return
-    info(st, f"recorded run {run_id} (see: recbench runs show {run_id})")
+        return None
+    if run_id is not None:
+        info(st, f"recorded run {run_id} (see: recbench runs show {run_id})")
+    return run_id
+
+
+def _coverage(store: Store, run: RunInfo) -> Coverage:
+    """The run's coverage, its notes warned on stderr (missing cells, folds left out)."""
+    cov = coverage(run, store.cells(run))
+    for line in cov.notes():
+        warn(line)
+    return cov
+
+
+def _results(store: Store, run: RunInfo) -> tuple[pd.DataFrame, Coverage]:
+    """A run's results, limited to the folds every algorithm finished when cells are missing."""
+    cov = _coverage(store, run)
+    return restrict(store.results(run), cov), cov
 
 
 def _fmt(value: Any) -> str:
@@ -144,33 +187,37 @@ def list_runs(
     """List recorded runs, oldest first."""
     runs = _store(state(ctx)).runs()
     if as_json:
-        typer.echo(json.dumps([_brief(r.manifest, len(r.cell_ids())) for r in runs], indent=2))
+        typer.echo(json.dumps([_brief(r, len(r.cell_ids())) for r in runs], indent=2))
         return
     title = escape(f"recbench runs · {_store(state(ctx)).root}")
     table = Table(title=title, title_style="bold")
     for col in ("run", "kind", "status", "started", "datasets", "splits", "algorithms", "cells"):
         table.add_column(col, no_wrap=col != "datasets", overflow="fold")
     for r in runs:
-        b = _brief(r.manifest, len(r.cell_ids()))
+        b = _brief(r, len(r.cell_ids()))
         row = (
             r.run_id,
-            b["kind"],
+            b["kind"] or "?",
             b["status"],
             str(b["started"] or "")[:16].replace("T", " "),
             ",".join(b["datasets"]),
             ",".join(b["splits"]),
-            str(len(b["algorithms"])),
+            str(len(b["algorithms"])) if r.problem is None else "?",
             f"{b['cells']}/{b['n_cells'] or '?'}",
         )
         table.add_row(*(escape(str(x)) for x in row))
     out.print(table)
+    for r in runs:
+        if r.problem is not None:
+            warn(f"run {r.run_id} is corrupt: {r.problem} (remove it: recbench runs rm {r.run_id})")
 
 
-def _brief(m: dict[str, Any], cells: int) -> dict[str, Any]:
+def _brief(r: RunInfo, cells: int) -> dict[str, Any]:
+    m = r.manifest
     return {
-        "run_id": m.get("run_id"),
+        "run_id": r.run_id,
         "kind": m.get("kind"),
-        "status": m.get("status"),
+        "status": r.status,
         "started": m.get("started"),
         "ended": m.get("ended"),
         "name": m.get("name"),
@@ -179,6 +226,8 @@ def _brief(m: dict[str, Any], cells: int) -> dict[str, Any]:
         "algorithms": [a.get("label") for a in m.get("algorithms") or []],
         "cells": cells,
         "n_cells": m.get("n_cells"),
+        **({"problem": r.problem} if r.problem else {}),
+        **({"error": m["error"]} if m.get("error") else {}),
     }
 
 
@@ -190,15 +239,18 @@ def show(
     """A run's manifest and its results (mean over folds and repeats)."""
     store = _store(state(ctx))
     info_ = store.get(run)
-    summ = summary(store.results(info_))
+    results, cov = _results(store, info_)
+    summ = summary(results)
     m = info_.manifest
     if as_json:
         doc = {k: v for k, v in m.items() if k != "study"}
+        doc["status"] = info_.status
+        doc["coverage"] = cov.to_dict()
         doc["summary"] = json.loads(summ.to_json(orient="records"))
         typer.echo(json.dumps(doc, indent=2, default=str))
         return
-    out.print(f"run {info_.run_id} · {m.get('kind')} · {m.get('status')}", markup=False)
-    for key in ("name", "started", "ended", "recbench_version", "python", "study_path"):
+    out.print(f"run {info_.run_id} · {m.get('kind')} · {info_.status}", markup=False)
+    for key in ("name", "started", "ended", "error", "recbench_version", "python", "study_path"):
         if m.get(key):
             out.print(f"  {key}: {m[key]}", markup=False)
     for d in m.get("datasets") or []:
@@ -216,7 +268,10 @@ def show(
         f"{machine.get('memory_gb')} GB",
         markup=False,
     )
-    out.print(summary_table(summ, f"results of {info_.run_id}"))
+    title = f"results of {info_.run_id}"
+    if not cov.is_complete:
+        title += f" ({cov.n_recorded} of {cov.n_cells} cells)"
+    out.print(summary_table(summ, title))
 
 
 def summary_table(summ: pd.DataFrame, title: str) -> Table:
@@ -256,7 +311,7 @@ def diff(
     store = _store(state(ctx))
     a, b = store.get(run_a), store.get(run_b)
     changes = setting_changes(a.manifest, b.manifest)
-    deltas = diff_runs(store.results(a), store.results(b))
+    deltas = diff_runs(_results(store, a)[0], _results(store, b)[0])
     if as_json:
         doc = {
             "a": a.run_id,
@@ -319,6 +374,7 @@ def export(
     st = state(ctx)
     store = _store(st)
     r = store.get(run)
+    cov = _coverage(store, r)
     frame = store.table(r, table)
     if output is None:
         typer.echo(frame.to_csv(index=False), nl=False)
@@ -327,7 +383,11 @@ def export(
     if suffix == ".csv":
         write_results(output, frame.to_csv(index=False))
     elif suffix == ".json":
-        doc = {"manifest": r.manifest, table: json.loads(frame.to_json(orient="records"))}
+        doc = {
+            "manifest": {**r.manifest, "status": r.status},
+            "coverage": cov.to_dict(),
+            table: json.loads(frame.to_json(orient="records")),
+        }
         write_results(output, json.dumps(doc, indent=2, default=str) + "\n")
     elif suffix == ".parquet":
         from recbench.atomic import atomic_file

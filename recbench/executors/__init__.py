@@ -45,6 +45,10 @@ from recbench.experiment import (
 from recbench.split import SplitSpec, make_splits
 
 OnEvent = Callable[[Event], None]
+#: called with each cell's outcome as soon as it is known (to record it), in the caller's thread
+OnOutcome = Callable[[CellOutcome], None]
+#: (fold, label) of cells not to run (recorded by an earlier, interrupted run)
+Skip = frozenset[tuple[int, str]]
 
 
 # --- executors ---------------------------------------------------------------------------------
@@ -71,8 +75,11 @@ class Executor(ABC):
         eval_config: EvalConfig,
         on_event: OnEvent | None,
         tolerate: bool,
+        skip: Skip = frozenset(),
+        on_outcome: OnOutcome | None = None,
     ) -> list[CellOutcome]:
-        """Every (algorithm, fold) cell's outcome, in any order."""
+        """Every (algorithm, fold) cell's outcome but those in ``skip``, in any order; each
+        passed to ``on_outcome`` as it finishes."""
 
     def close(self) -> None:
         return None
@@ -104,15 +111,21 @@ class InProcess(Executor):
         eval_config: EvalConfig,
         on_event: OnEvent | None,
         tolerate: bool,
+        skip: Skip = frozenset(),
+        on_outcome: OnOutcome | None = None,
     ) -> list[CellOutcome]:
         n_folds = split_spec.n_folds
-        return [
-            cell_here(
-                dataset.name, index, algo, split, seed, eval_config, n_folds, on_event, tolerate
-            )
-            for split in make_splits(dataset, split_spec, seed)
-            for index, algo in algos
-        ]
+        outcomes = []
+        for split in make_splits(dataset, split_spec, seed):
+            for index, algo in algos:
+                if (split.fold, algo.label) in skip:
+                    continue
+                outcome = cell_here(dataset.name, index, algo, split, seed, eval_config,
+                                    n_folds, on_event, tolerate)  # fmt: skip
+                if on_outcome is not None:
+                    on_outcome(outcome)
+                outcomes.append(outcome)
+        return outcomes
 
 
 # --- the experiment ----------------------------------------------------------------------------
@@ -138,22 +151,42 @@ def run_experiment(
     eval_config: EvalConfig | None = None,
     on_event: OnEvent | None = None,
     executor: Executor | None = None,
+    recorded: dict[tuple[int, str], CellOutcome] | None = None,
+    on_outcome: OnOutcome | None = None,
 ) -> ExperimentResult:
     """:func:`recbench.experiment.run_experiment` with refusals checked up front and the cells
     run by ``executor`` (in process by default). Same results, rows in the same order.
 
     An algorithm that refuses (before or, when others remain, while it runs) is reported in
     ``unable`` with its reason; when every algorithm refuses, the reasons are a UsageError.
+
+    ``recorded`` ((fold, label) -> outcome) are cells an interrupted run already holds: they are
+    not run again. ``on_outcome`` gets every other cell's outcome as it finishes (an algorithm
+    refused up front gets one per fold), so the caller can record it at once.
     """
     eval_config = eval_config or EvalConfig()
+    recorded = recorded or {}
     refused = preflight(dataset, algos, seed)
     runnable = [(i, a) for i, a in enumerate(algos) if a.label not in refused]
     if not runnable:
         raise UsageError("; ".join(f"{label}: {why}" for label, why in refused.items()))
     tolerate = len(algos) > 1
+    n_folds = split_spec.n_folds
+    if on_outcome is not None:  # refused up front: recorded as cells unable to run
+        for i, a in enumerate(algos):
+            for fold in range(n_folds) if a.label in refused else ():
+                if (fold, a.label) not in recorded:
+                    on_outcome(CellOutcome(i, a.label, fold, split_spec.describe(seed),
+                                           unable=refused[a.label]))  # fmt: skip
+    reused = [o for o in recorded.values() if o.label not in refused]
+    for o in reused if on_event is not None else ():
+        assert on_event is not None
+        on_event(Event("cell-done", o.label, o.fold, n_folds))
     outcomes = (executor or InProcess()).run(
-        dataset, split_spec, runnable, seed, eval_config, on_event, tolerate
-    )
+        dataset, split_spec, runnable, seed, eval_config, on_event, tolerate,
+        frozenset(recorded), on_outcome,
+    )  # fmt: skip
+    outcomes += reused
     outcomes.sort(key=lambda o: (o.fold, o.index))
     failed = {o.label: o.unable or "" for o in outcomes if o.refused}
     if len(refused) + len(failed) == len(algos):

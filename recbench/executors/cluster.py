@@ -30,6 +30,8 @@ from recbench.executors import (
     Executor,
     InProcess,
     OnEvent,
+    OnOutcome,
+    Skip,
     cell_here,
     evaluate_cell,
 )
@@ -210,14 +212,18 @@ class DaskExecutor(Executor):
         eval_config: EvalConfig,
         on_event: OnEvent | None,
         tolerate: bool,
+        skip: Skip = frozenset(),
+        on_outcome: OnOutcome | None = None,
     ) -> list[CellOutcome]:
         n_folds = split_spec.n_folds
-        cells = schedule(algos, n_folds)
+        cells = [c for c in schedule(algos, n_folds) if (c[0], c[2].label) not in skip]
         args = (dataset, split_spec, seed, eval_config, tolerate)
         self.ran_locally = 0
+        if not cells:
+            return []
         startup = self._startup
         if not self.local_cells or startup is None or startup.done.is_set():
-            return self._gather(self._submit(cells, *args), n_folds, on_event)
+            return self._gather(self._submit(cells, *args), n_folds, on_event, on_outcome)
         shared = _Shared(cells)
         outcomes: list[CellOutcome] = []
 
@@ -239,6 +245,8 @@ class DaskExecutor(Executor):
             split = _split_for(dataset, split_spec, seed, fold)
             outcomes.append(cell_here(dataset.name, index, algo, split, seed, eval_config,
                                        n_folds, on_event, tolerate))  # fmt: skip
+            if on_outcome is not None:
+                on_outcome(outcomes[-1])
             self.ran_locally += 1
         if not shared.taken:  # every cell ran here before the cluster came up
             return outcomes
@@ -246,7 +254,7 @@ class DaskExecutor(Executor):
         if shared.error is not None:
             raise shared.error
         assert shared.sent is not None
-        return outcomes + self._gather(shared.sent, n_folds, on_event)
+        return outcomes + self._gather(shared.sent, n_folds, on_event, on_outcome)
 
     def _submit(
         self,
@@ -273,7 +281,11 @@ class DaskExecutor(Executor):
         return futures, data
 
     def _gather(
-        self, submitted: Submitted, n_folds: int, on_event: OnEvent | None
+        self,
+        submitted: Submitted,
+        n_folds: int,
+        on_event: OnEvent | None,
+        on_outcome: OnOutcome | None = None,
     ) -> list[CellOutcome]:
         """The submitted cells' outcomes as they finish, with progress events."""
         from distributed import as_completed
@@ -287,6 +299,8 @@ class DaskExecutor(Executor):
         try:
             for fut in as_completed(list(futures)):
                 outcomes.append(fut.result())
+                if on_outcome is not None:
+                    on_outcome(outcomes[-1])
                 label, fold = pending.pop(fut)
                 if on_event:
                     on_event(Event("cell-done", label, fold, n_folds))

@@ -11,6 +11,7 @@ import pandas as pd
 from recbench.errors import RecbenchError
 from recbench.metrics import DEFAULT_METRICS, METRICS
 from recbench.store import RunInfo, Store
+from recbench.store.coverage import Coverage, coverage, restrict
 
 
 @dataclass
@@ -23,6 +24,8 @@ class RunData:
     segments: pd.DataFrame
     #: the protocol sentence of each dataset x split, as the cells recorded it
     protocols: list[str] = field(default_factory=list)
+    #: the cells the run holds against those it should (tables keep only complete folds)
+    coverage: Coverage | None = None
 
     @property
     def label(self) -> str:
@@ -31,17 +34,22 @@ class RunData:
 
 
 def read_runs(store: Store, refs: list[str]) -> list[RunData]:
+    """The runs' tables; where a run misses cells, only the folds every algorithm finished
+    (:mod:`recbench.store.coverage`; ``RunData.coverage.notes()`` says what was left out)."""
     runs = [store.get(r) for r in refs]
     out = []
     for r in runs:
-        protocols = [str(c.get("protocol")) for c in store.cells(r) if c.get("protocol")]
+        cells = store.cells(r)
+        cov = coverage(r, cells)
+        protocols = [str(c.get("protocol")) for c in cells if c.get("protocol")]
         out.append(
             RunData(
                 r,
-                store.results(r),
-                store.table(r, "per_user"),
-                store.table(r, "segments"),
+                restrict(store.results(r), cov),
+                restrict(store.table(r, "per_user"), cov),
+                restrict(store.table(r, "segments"), cov),
                 list(dict.fromkeys(protocols)),
+                cov,
             )
         )
     return out
@@ -170,11 +178,13 @@ def build(runs: list[RunData], metrics: tuple[str, ...] | None = None) -> Report
     summary = pd.DataFrame(rows)
     from recbench.report.significance import significance
 
+    notes = [line for rd in runs if rd.coverage is not None for line in rd.coverage.notes()]
     return ReportData(
         runs,
         summary,
         pd.concat(segs, ignore_index=True) if segs else pd.DataFrame(),
         pd.concat(times, ignore_index=True) if times else pd.DataFrame(),
+        notes=notes,
         marks=significance(runs, summary),
     )
 

@@ -31,6 +31,7 @@ td.best{font-weight:bold;background:#e3f4e1;color:#14632b}
 .charts{display:flex;flex-wrap:wrap;gap:18px}
 .chart{border:1px solid #eee;padding:6px}
 .meta{font-size:0.88em;color:#444} .meta li{margin:2px 0}
+.warning{color:#a14400;font-weight:600}
 #report-errors{color:#b00;white-space:pre-wrap}
 """
 
@@ -155,9 +156,16 @@ def _manifest_text(data: ReportData) -> str:
             if rel is not None
             else "every held-out rating is relevant"
         )
+        ended = (
+            f"ended {_esc(m.get('ended'))}"
+            if m.get("ended")
+            else "not ended (its process is gone)"
+            if rd.run.status == "interrupted"
+            else "not ended"
+        )
         lines = [
-            f"<b>run {_esc(rd.run.run_id)}</b> ({_esc(m.get('kind'))}, {_esc(m.get('status'))}), "
-            f"started {_esc(m.get('started'))}, ended {_esc(m.get('ended'))}",
+            f"<b>run {_esc(rd.run.run_id)}</b> ({_esc(m.get('kind'))}, {_esc(rd.run.status)}), "
+            f"started {_esc(m.get('started'))}, {ended}",
             f"Data: {_esc(ds)}",
             f"Protocol: {_esc('; '.join(protocols) or ', '.join(m.get('splits') or []))}. "
             f"Seeds {_esc(m.get('seeds'))}; K = {_esc(m.get('ks'))}; {_esc(relevance)}. Ranking "
@@ -199,7 +207,8 @@ def render_html(data: ReportData, js_bundle: str, title: str = "recbench report"
         f"<script>{_script_safe(js_bundle)}</script></head>"
         f'<body data-charts="{len(specs)}"><h1>{_esc(title)}</h1>'
         f'<p class="meta">Runs: {_esc(runs)}</p><pre id="report-errors"></pre>'
-        f"<h2>Summary</h2>{_summary_table(data)}"
+        + "".join(f'<p class="warning">warning: {_esc(n)}</p>' for n in data.notes)
+        + f"<h2>Summary</h2>{_summary_table(data)}"
         f'<h2>Charts</h2><div class="charts">{charts}</div>'
         f"<h2>Protocol and manifest</h2>{_manifest_text(data)}"
         f'<script type="application/json" id="chart-specs">{spec_json}</script>'

@@ -10,7 +10,7 @@ import pandas as pd
 
 from recbench.data.model import Dataset
 from recbench.experiment import ExperimentResult, results_frame
-from recbench.store.runs import Store
+from recbench.store.runs import RunWriter, Store, StoreWriteError, os_reason
 
 
 def experiment_manifest(res: ExperimentResult, kind: str) -> dict[str, Any]:
@@ -69,9 +69,16 @@ def record_experiment(
                 writer.record_cell(_cell_id(key), meta, rows, per_user, segments)
                 order += 1
         writer.finish("complete")
+    except OSError as exc:
+        raise _failed(writer, exc) from None
     finally:
         writer.close()
     return writer.run_id
+
+
+def _failed(writer: RunWriter, exc: OSError) -> StoreWriteError:
+    """Mark a run whose write failed as failed (or remove it): never left ``running``."""
+    return StoreWriteError(os_reason(exc), writer.fail(exc))
 
 
 def _seed_folds(res: ExperimentResult) -> list[tuple[int, int]]:
@@ -168,6 +175,8 @@ def record_tune(store: Store, result: Any, dataset: Dataset, split: str) -> str:
             frame = results_frame(rows)
             writer.record_cell(_cell_id(key_), meta, frame, pd.DataFrame(), pd.DataFrame())
         writer.finish("complete")
+    except OSError as exc:
+        raise _failed(writer, exc) from None
     finally:
         writer.close()
     return writer.run_id
