@@ -313,3 +313,32 @@ def test_compare_on_dask_resumes_only_the_missing_cell(
     assert len(kept) == 5 and set(after) == {*kept, gone["cell_id"]}
     assert {c: after[c] for c in kept} == kept  # the recorded cells were not written again
     pd.testing.assert_frame_equal(_values(store.results(done)), _values(before))
+
+
+def test_ctrl_c_during_compare_says_what_was_kept(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) mid-compare: exit 130 and one line saying the finished cells are kept and
+    the same command resumes; the run is then listed as interrupted."""
+    data = tmp_path / "sigint"
+    env = {**os.environ, "RECBENCH_DATA": str(data), "OPENBLAS_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "recbench", "-q", *COMPARE, "--split", "kfold:5"]
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a shell's background job ignores SIGINT, and a child inherits that: restore it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 300
+    while not _cells(data) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the compare ended before it could be interrupted"
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    line = _one_line_error(err)
+    assert line.startswith("error: interrupted;") and "resumes" in line
+    (run,) = Store.in_data_dir(data).runs()
+    assert run.status == "interrupted" and len(run.cell_ids()) >= 1

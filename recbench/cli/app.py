@@ -130,6 +130,13 @@ def _global_option_hint(name: str, command: Command, args: list[str]) -> str | N
     return f"{name} is a global option and goes before the command: {fixed}"
 
 
+INTERRUPTED = 130
+INTERRUPTED_HINT = (
+    "a stored compare or run keeps the cells it finished (the same command resumes it); "
+    "nothing else was recorded"
+)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: exit 0 ok, 1 a --fail-if condition held, 2 bad input (a full or read-only
     disk among them), 3 internal error, 130 interrupted, 141 output pipe closed."""
@@ -145,12 +152,10 @@ def main(argv: list[str] | None = None) -> None:
         # Usage errors from option parsing: one line, exit 2 (click's convention).
         err.print(f"error: {_click_error(exc, command, args)}", markup=False)
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        err.print("error: aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        err.print("error: interrupted; nothing was written")
-        sys.exit(130)
+    except (typer.Abort, KeyboardInterrupt):
+        # click turns Ctrl-C into Abort. compare and run record each cell as it finishes.
+        err.print(f"error: interrupted; {INTERRUPTED_HINT}", markup=False)
+        sys.exit(INTERRUPTED)
     except RecbenchError as exc:
         if debug:
             traceback.print_exc()
@@ -164,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.flush()  # a full disk or a closed pipe can first show here
     except OSError as exc:
         _os_error_exit(exc, debug)
+    if rv == INTERRUPTED:  # typer turns Ctrl-C inside a command into Exit(130)
+        err.print(f"error: interrupted; {INTERRUPTED_HINT}", markup=False)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
