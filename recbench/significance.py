@@ -50,6 +50,7 @@ from recbench.stats import (
     corrected_t_interval,
     pick_best,
     pool_by_user,
+    size_ratio,
     t_interval,
 )
 from recbench.stats.table import MARKS, StatsOptions, TableStats
@@ -115,10 +116,7 @@ def split_size_ratio(res: ExperimentResult) -> float:
     if not len(r) or "n_test" not in r:
         return 0.0
     n_test = r.groupby(_run_ids(r), sort=False)["n_test"].max().to_numpy(np.float64)
-    total = float(len(res.dataset.interactions))
-    n_train = total - n_test
-    ok = (n_train > 0) & np.isfinite(n_test)
-    return float(np.mean(n_test[ok] / n_train[ok])) if ok.any() else 0.0
+    return size_ratio(n_test, len(res.dataset.interactions))
 
 
 def _n_repeats(res: ExperimentResult) -> int:
@@ -434,9 +432,10 @@ def _test_note(
     else:
         test = _TESTS[opts.test].format(rounds=opts.n_rounds)
         pairing = (
-            "Pairing: the unit is the test user, with each user's value averaged over the folds "
-            "that tested them (a user counts once); all algorithms ran on the same seeded "
-            "splits. RMSE/MAE: each user's share of the pooled error (difference in MSE/MAE)."
+            "Pairing: the unit is the test user (under k-fold each user's value is averaged "
+            "over the folds that tested them, so a user counts once); all algorithms ran on the "
+            "same seeded splits. RMSE/MAE: each user's share of the pooled error (difference in "
+            "MSE/MAE)."
         )
     return [
         f"{MARKS['better']} / {MARKS['worse']}: significantly better / worse than {baseline}"

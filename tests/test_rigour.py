@@ -346,3 +346,29 @@ def test_fail_if_significance_condition(capsys, data_dir: Path, cli_json) -> Non
     assert hit.code == 1 and f"is significantly {verdict} than popularity" in hit.err
     miss = run_cli([*base, "--fail-if", f"baseline:ndcg@10 {other}"], capsys, data_dir)
     assert miss.code == 0, miss.err
+
+
+def test_report_under_repeats_uses_the_corrected_t(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A stored ``compare --repeats 3``: the report's intervals and marks are the corrected
+    resampled t over the runs, with the holdout's n_test/n_train, as the compare table's."""
+    from recbench.report.data import build, read_runs
+    from recbench.stats import corrected_t_interval
+    from recbench.store import Store
+
+    args = ["compare", "--algos", "popularity,random", "--split", "holdout:0.2", "--k", "10"]
+    res = run_cli([*args, "--repeats", "3", "--baseline", "popularity"], capsys, tmp_path)
+    assert res.code == 0, res.err
+    store = Store.in_data_dir(tmp_path)
+    runs = read_runs(store, [store.runs()[0].run_id])
+    data = build(runs, ("ndcg", "rmse"))
+    rows = runs[0].results
+    for algo, metric in (("popularity", "ndcg"), ("random", "rmse")):
+        mine = rows[(rows["algorithm"] == algo) & (rows["metric"] == metric)]
+        per_run = mine.groupby(["seed", "fold"])["value"].mean().to_numpy()
+        ratio = float((mine["n_test"] / (100836 - mine["n_test"])).mean())
+        ref = corrected_t_interval(per_run, ratio=ratio)
+        row = data.summary[
+            (data.summary["algorithm"] == algo) & (data.summary["metric"] == metric)
+        ].iloc[0]
+        assert (row["low"], row["high"]) == pytest.approx((ref.low, ref.high)), (algo, metric)
+    assert data.marks.verdicts  # random is far worse than popularity on NDCG@10, over 3 runs

@@ -55,6 +55,7 @@ from recbench.stats.resampled import (
     CORRECTED_T,
     corrected_t_interval,
     corrected_t_pvalues,
+    size_ratio,
     variance_factor,
 )
 
@@ -94,6 +95,7 @@ __all__ = [
     "pool_by_user",
     "randomization_pvalues",
     "significant",
+    "size_ratio",
     "t_interval",
     "variance_factor",
     "verdict",

@@ -46,6 +46,15 @@ def check_ratio(ratio: float) -> float:
     return r
 
 
+def size_ratio(n_test: ArrayLike, n_total: float) -> float:
+    """Mean ``n_test / n_train`` of runs that each hold out ``n_test`` of ``n_total`` ratings
+    (the rest counts as training); 0.0 when no run has both parts."""
+    t = np.asarray(n_test, dtype=np.float64).ravel()
+    train = float(n_total) - t
+    ok = np.isfinite(t) & (train > 0) & (t >= 0)
+    return float(np.mean(t[ok] / train[ok])) if ok.any() else 0.0
+
+
 def variance_factor(n_runs: int, ratio: float) -> float:
     """Nadeau & Bengio's factor ``1/J + n_test/n_train`` that multiplies the sample variance."""
     if n_runs < 2:
