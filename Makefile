@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-scale bench-knn venv clean browser bytecode
+.PHONY: demo test lint bench bench-scale bench-knn venv clean browser bytecode readme-tables
 
 venv: $(STAMP)
 
@@ -60,3 +60,9 @@ bench-knn: bytecode
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .ruff_cache
 	find recbench -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# The README's tables (Quick start demo, Surprise parity, the statistics section) rerun and
+# rewritten between their <!-- readme-tables:NAME --> markers; ml-100k from ../shared (skipped
+# with a message when absent). A few minutes.  READMETABLES_ARGS="--only stats" runs one block.
+readme-tables: bytecode
+	$(BIN)/python benchmarks/readme_tables.py $(READMETABLES_ARGS)

@@ -5,18 +5,23 @@ adds to the table, from the per-user values the experiment keeps:
 
 - **intervals** for every (algorithm, metric) cell by :func:`recbench.stats.cell_intervals`:
   one split -> a seeded BCa bootstrap over users; k folds -> a t-interval over the fold values;
-  N repeats -> a t-interval over the N repeat means. RMSE and MAE use each user's mean squared
-  (absolute) error weighted by their number of test ratings (RMSE rooted), so the interval is
-  centred on the pooled table value. Aggregate beyond-accuracy metrics (coverage, Gini,
-  personalisation) have no per-user values: an interval over folds or repeats only.
+  N repeats (k x N runs with k-fold) -> the corrected resampled t (Nadeau & Bengio 2003) over
+  every run's value, with the runs' ``n_test / n_train`` (:func:`split_size_ratio`). RMSE and
+  MAE use each user's mean squared (absolute) error weighted by their number of test ratings
+  (RMSE rooted), so the interval is centred on the pooled table value. Aggregate
+  beyond-accuracy metrics (coverage, Gini, personalisation) have no per-user values: an
+  interval over folds or repeats only.
 - **paired tests** of every algorithm against the baseline on every per-user metric column of
-  the table, one correction over the whole family (:func:`recbench.stats.compare_to_baseline`).
-  The unit is the user: each user's value is pooled (averaged) over every fold and repeat that
-  tested them (:func:`recbench.stats.pool_by_user`), so a user counts once however many runs
-  tested them; both sides of a comparison ran on the same seeded splits. RMSE and MAE are tested
-  on each user's share of the pooled error, ``n_u x e_u / mean(n)`` (``e_u`` the user's mean
-  squared or absolute error, ``n_u`` their test ratings): the mean paired difference is then
-  exactly the difference in pooled MSE (MAE).
+  the table, one correction over the whole family. On one split or one k-fold the unit is the
+  test user (:func:`recbench.stats.compare_to_baseline` with ``--test``), each user's value
+  pooled over the folds that tested them (:func:`recbench.stats.pool_by_user`). RMSE and MAE are
+  tested on each user's share of the pooled error, ``n_u x e_u / mean(n)`` (``e_u`` the user's
+  mean squared or absolute error, ``n_u`` their test ratings): the mean paired difference is
+  then exactly the difference in pooled MSE (MAE). With ``--repeats`` the unit is the run: the
+  corrected resampled paired t on the per-run differences of the table values
+  (:func:`recbench.stats.compare_runs_to_baseline`); both algorithms ran on the same seeded
+  splits. Repeats exist to measure the variation between training runs, which a test over
+  users pooled across repeats would treat as fixed.
 
 No printing, no files.
 """
@@ -40,9 +45,12 @@ from recbench.stats import (
     Interval,
     cell_intervals,
     check_baseline,
+    compare_runs_to_baseline,
     compare_to_baseline,
+    corrected_t_interval,
     pick_best,
     pool_by_user,
+    size_ratio,
     t_interval,
 )
 from recbench.stats.table import MARKS, StatsOptions, TableStats
@@ -54,6 +62,7 @@ __all__ = [
     "analyse",
     "check_pairable",
     "result_keys",
+    "split_size_ratio",
     "stats_options",
 ]
 
@@ -87,8 +96,12 @@ def result_keys(res: ExperimentResult) -> list[str]:
 
 def result_keys_of(r: pd.DataFrame) -> list[str]:
     """Every metric key of a results frame, in row order."""
-    keys = [m if pd.isna(k) else f"{m}@{int(k)}" for m, k in zip(r["metric"], r["k"], strict=True)]
-    return list(dict.fromkeys(keys))
+    return list(dict.fromkeys(result_keys_of_rows(r)))
+
+
+def result_keys_of_rows(r: pd.DataFrame) -> list[str]:
+    """The metric key of every row of a results frame (``ndcg@10``, ``rmse``)."""
+    return [m if pd.isna(k) else f"{m}@{int(k)}" for m, k in zip(r["metric"], r["k"], strict=True)]
 
 
 def _run_ids(frame: pd.DataFrame) -> pd.Series:
@@ -96,12 +109,28 @@ def _run_ids(frame: pd.DataFrame) -> pd.Series:
     return seed.astype(np.int64) * 1_000_003 + frame["fold"].astype(np.int64)
 
 
-def _fold_interval(rows: pd.DataFrame, level: float) -> Interval:
+def split_size_ratio(res: ExperimentResult) -> float:
+    """Mean ``n_test / n_train`` of the runs, for the corrected resampled t: each run's held-out
+    ratings against the rest of the dataset (fold-in ratings of cold users count as training)."""
+    r = res.results
+    if not len(r) or "n_test" not in r:
+        return 0.0
+    n_test = r.groupby(_run_ids(r), sort=False)["n_test"].max().to_numpy(np.float64)
+    return size_ratio(n_test, len(res.dataset.interactions))
+
+
+def _n_repeats(res: ExperimentResult) -> int:
+    r = res.results
+    return int(r["seed"].nunique()) if len(r) and "seed" in r else 1
+
+
+def _fold_interval(rows: pd.DataFrame, level: float, ratio: float) -> Interval:
     """Interval of an aggregate metric from its per-run values (folds, repeats)."""
     vals = rows.groupby(["seed", "fold"], sort=True)["value"].mean()
     seeds = vals.index.get_level_values(0)
     if seeds.nunique() > 1:
-        return t_interval(vals.groupby(level=0).mean().to_numpy(), level=level, over="repeats")
+        over = "repeats" if seeds.nunique() == len(vals) else "folds"
+        return corrected_t_interval(vals.to_numpy(), ratio=ratio, level=level, over=over)
     if len(vals) > 1:
         return t_interval(vals.to_numpy(), level=level, over="folds")
     v = float(vals.iloc[0]) if len(vals) else float("nan")
@@ -172,6 +201,7 @@ def _intervals(
         a: [k for k in result_keys_of(res.results[res.results["algorithm"] == a]) if k in keys]
         for a in algos
     }
+    ratio = split_size_ratio(res)
     cells = [c for a in algos if (c := _cell(res, a, own[a])).runs]
     single = [c for c in cells if len(c.runs) == 1]
     if single:
@@ -183,6 +213,7 @@ def _intervals(
             [x for _, x, _ in c.runs],
             weights=[w for _, _, w in c.runs],
             repeats=c.repeats,
+            ratio=ratio,
             root=[s.root for s in c.sources],
             level=opts.level,
             n_boot=opts.n_boot,
@@ -199,7 +230,7 @@ def _intervals(
                 (rows["metric"] == name) & (rows["k"].isna() if not k else rows["k"] == int(k))
             ]
             if len(sel):
-                out[(a, key)] = _fold_interval(sel, opts.level)
+                out[(a, key)] = _fold_interval(sel, opts.level, ratio)
     return out
 
 
@@ -227,6 +258,27 @@ def _pooled(
     return uniq, values, counts
 
 
+def _run_values(res: ExperimentResult, algo: str, sources: list[_Source]) -> np.ndarray:
+    """(runs, metrics) table values of one algorithm, rows in (seed, fold) order of the whole
+    experiment (NaN where it has no value in a run)."""
+    r = res.results
+    runs = np.unique(_run_ids(r).to_numpy())
+    mine = r[r["algorithm"] == algo]
+    ids = _run_ids(mine).to_numpy()
+    keys = np.array(
+        [
+            m if pd.isna(k) else f"{m}@{int(k)}"
+            for m, k in zip(mine["metric"], mine["k"], strict=True)
+        ]
+    )
+    out = np.full((len(runs), len(sources)), np.nan)
+    vals = mine["value"].to_numpy(np.float64)
+    for j, s in enumerate(sources):
+        sel = keys == s.key
+        out[np.searchsorted(runs, ids[sel]), j] = vals[sel]
+    return out
+
+
 def _comparisons(
     res: ExperimentResult, algos: list[str], family: list[str], opts: StatsOptions
 ) -> tuple[str, list[Comparison], str]:
@@ -252,12 +304,26 @@ def _comparisons(
         chosen = f" (best on {METRICS[name].column(int(k))})"
     else:
         baseline = check_baseline(opts.baseline, algos)
+    others = [x for x in algos if x != baseline]
+    if _n_repeats(res) > 1:
+        comps = compare_runs_to_baseline(
+            {a: _run_values(res, a, sources) for a in [baseline, *others]},
+            baseline,
+            [s.key for s in sources],
+            [METRICS[s.key.partition("@")[0]].higher_is_better for s in sources],
+            ratio=split_size_ratio(res),
+            correction=opts.correction,
+            alpha=opts.alpha,
+            level=opts.level,
+            skip_unpaired=True,
+        )
+        return baseline, comps, chosen
     pooled = {a: _pooled(res, a, sources) for a in algos}
     union = np.unique(np.concatenate([u for u, _, _ in pooled.values()]))
     base_counts = pooled[baseline][2]
     rated_scale = float(base_counts[base_counts > 0].mean()) if (base_counts > 0).any() else 1.0
     values: dict[str, np.ndarray] = {}
-    for a in [baseline, *[x for x in algos if x != baseline]]:
+    for a in [baseline, *others]:
         users, vals, counts = pooled[a]
         vals = vals.copy()
         for j, s in enumerate(sources):
@@ -296,42 +362,85 @@ _CORRECTIONS = {
 }
 
 
-def _interval_note(res: ExperimentResult, opts: StatsOptions, ivs: list[Interval]) -> str:
-    level = f"{opts.level:.0%}"
-    over = {iv.over for iv in ivs if iv.method != "none"}
-    if "repeats" in over:
-        how = (
-            f"t-interval over the {res.repeats} repeat means (seeds {res.seed}.."
-            f"{res.seed + res.repeats - 1}; each repeat's value is the mean of its folds)"
+def _kinds(ivs: list[Interval]) -> str:
+    """The intervals' kinds in words, cells of one kind merged: ``95% BCa over 609-610 users``."""
+    groups: dict[tuple[str, str, float], list[int]] = {}
+    for iv in ivs:
+        if iv.method != "none":
+            groups.setdefault((iv.method, iv.over, iv.level), []).append(iv.n)
+    out = []
+    for (method, over, level), ns in groups.items():
+        lo, hi = min(ns), max(ns)
+        kind = Interval(0.0, 0.0, 0.0, method, hi, over, level).kind
+        if lo != hi:
+            kind = kind.replace(f" over {hi:,} ", f" over {lo:,}-{hi:,} ")
+        out.append(kind)
+    return "; ".join(out)
+
+
+def _interval_note(
+    res: ExperimentResult, opts: StatsOptions, ivs: list[Interval], ratio: float
+) -> str:
+    kinds = _kinds(ivs)
+    runs = [iv for iv in ivs if iv.method == "corrected-t"]
+    if runs:
+        j = runs[0].n
+        shape = (
+            f"{res.repeats} repeats x {res.split.n_folds} folds, "
+            if res.repeats > 1 and res.split.n_folds > 1
+            else ""
         )
-    elif "folds" in over:
-        how = f"t-interval over the {res.split.n_folds} fold values"
+        seeds = f"seeds {res.seed}..{res.seed + res.repeats - 1}"
+        how = (
+            f" ({shape}Nadeau & Bengio's corrected resampled t: the variance of the {j} run "
+            f"values x (1/{j} + n_test/n_train {ratio:.3g}), {j - 1} df"
+            f"; {seeds})"
+        )
+        extra = ""
+    elif any(iv.method == "t" for iv in ivs):
+        how = f" (Student t over the {res.split.n_folds} fold values)"
+        extra = ""
     else:
         how = (
-            f"BCa bootstrap over test users ({opts.n_boot:,} resamples, seed {opts.seed}); "
-            "RMSE/MAE weight users by their test ratings"
+            f" (bootstrap over test users, {opts.n_boot:,} resamples, seed {opts.seed}; RMSE/MAE "
+            "weight users by their test ratings)"
         )
-    shown = set(res.results["metric"])
-    agg = [
-        m.name
-        for m in METRICS.values()
-        if getattr(m, "scope", "") == "aggregate" and m.name in shown
-    ]
-    extra = (
-        f"; {', '.join(agg)}: one value per split, no interval" if agg and over <= {"users"} else ""
-    )
-    return f"±: half-width of the {level} interval: {how}{extra}."
+        shown = set(res.results["metric"])
+        agg = [
+            m.name
+            for m in METRICS.values()
+            if getattr(m, "scope", "") == "aggregate" and m.name in shown
+        ]
+        extra = f"; {', '.join(agg)}: one value per split, no interval" if agg else ""
+    return f"±: half-width of the interval, {kinds}{how}{extra}."
 
 
-def _test_note(opts: StatsOptions, baseline: str, chosen: str, n: int) -> list[str]:
-    test = _TESTS[opts.test].format(rounds=opts.n_rounds)
+def _test_note(
+    opts: StatsOptions, baseline: str, chosen: str, comps: list[Comparison], ratio: float
+) -> list[str]:
     corr = _CORRECTIONS[opts.correction]
+    n = len(comps)
+    over_runs = any(c.result.test == "corrected-t" for c in comps)
+    if over_runs:
+        j = max(c.result.n for c in comps)
+        test = f"corrected resampled paired t over {j} runs (n_test/n_train {ratio:.3g})"
+        pairing = (
+            "Pairing: the unit is the run (each fold of each repeat): all algorithms ran on the "
+            "same seeded splits, and each run's table values are paired (Nadeau & Bengio 2003); "
+            "--test applies to single splits."
+        )
+    else:
+        test = _TESTS[opts.test].format(rounds=opts.n_rounds)
+        pairing = (
+            "Pairing: the unit is the test user (under k-fold each user's value is averaged "
+            "over the folds that tested them, so a user counts once); all algorithms ran on the "
+            "same seeded splits. RMSE/MAE: each user's share of the pooled error (difference in "
+            "MSE/MAE)."
+        )
     return [
         f"{MARKS['better']} / {MARKS['worse']}: significantly better / worse than {baseline}"
         f"{chosen} at alpha {opts.alpha:g}, {test}, p {corr} over the table's {n} comparisons.",
-        "Pairing: the unit is the test user, with each user's value averaged over every fold "
-        "and repeat that tested them (a user counts once); all algorithms ran on the same seeded "
-        "splits. RMSE/MAE: each user's share of the pooled error (difference in MSE/MAE).",
+        pairing,
     ]
 
 
@@ -352,14 +461,15 @@ def analyse(
     if opts.ci:
         intervals = _intervals(res, algos, keys, opts)
         if intervals:
-            notes.append(_interval_note(res, opts, list(intervals.values())))
+            ratio = split_size_ratio(res)
+            notes.append(_interval_note(res, opts, list(intervals.values()), ratio))
     comparisons: dict[tuple[str, str], Comparison] = {}
     baseline = None
     if opts.baseline is not None and algos:
         family = [k for k in keys if metrics is None or k.partition("@")[0] in metrics]
         baseline, comps, chosen = _comparisons(res, algos, family, opts)
         comparisons = {(c.algorithm, c.metric): c for c in comps}
-        notes += _test_note(opts, baseline, chosen, len(comps))
+        notes += _test_note(opts, baseline, chosen, comps, split_size_ratio(res))
     return TableStats(
         opts, intervals, comparisons, baseline, tuple(notes), time.perf_counter() - t0
     )

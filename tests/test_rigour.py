@@ -12,13 +12,14 @@ import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 
 from recbench.evaluation import EvalConfig, evaluate
 from recbench.experiment import RESULT_COLUMNS, AlgoSpec, run_experiment, run_repeats
 from recbench.metrics import BEYOND_NAMES, METRICS, resolve_metric
 from recbench.render import JSON_SCHEMA, columns_for, latex, markdown, parse_metrics, to_json
 from recbench.render.outputs import STATS_CSV_COLUMNS, render_text
-from recbench.significance import StatsOptions, analyse, stats_options
+from recbench.significance import StatsOptions, analyse, split_size_ratio, stats_options
 from recbench.split import make_split, parse_split
 
 from .helpers import checkerboard, run_cli
@@ -110,7 +111,7 @@ def test_intervals_are_centred_on_the_table_values(holdout) -> None:  # type: ig
         else:
             assert iv.method == "bootstrap-bca" and iv.over == "users"
             assert iv.low <= iv.mean <= iv.high
-    assert any("BCa bootstrap" in n for n in st.notes)
+    assert any(n.startswith("±: half-width of the interval, 95% BCa over ") for n in st.notes)
 
 
 def test_identical_models_get_p_1_and_no_mark(holdout) -> None:  # type: ignore[no-untyped-def]
@@ -166,19 +167,52 @@ def test_repeats_keep_per_user_values_per_repeat_and_interval_over_repeats() -> 
         .groupby("seed")["value"]
         .mean()
     )
-    assert iv.method == "t" and iv.over == "repeats" and iv.n == 3
+    assert iv.method == "corrected-t" and iv.over == "repeats" and iv.n == 3
     assert iv.mean == pytest.approx(per_repeat.mean())
-    # each user counts once in the paired test, pooled over the repeats that tested them
-    n_users = res.per_user[res.per_user["algorithm"] == "popularity"]["user"].nunique()
-    assert st.comparisons[("random", "ndcg@5")].result.n == n_users
+    # Nadeau & Bengio: variance x (1/J + n_test/n_train); holdout:0.3 -> ratio 0.3 / 0.7
+    ratio = split_size_ratio(res)
+    assert ratio == pytest.approx(0.3 / 0.7, rel=0.02)
+    ref = sps.t.interval(
+        0.95, 2, loc=per_repeat.mean(), scale=np.sqrt((1 / 3 + ratio) * per_repeat.var(ddof=1))
+    )
+    assert (iv.low, iv.high) == pytest.approx(ref)
+    assert any("95% corrected t over 3 repeats" in n for n in st.notes)
+    # the paired test is over the runs too: the corrected resampled t on per-run differences
+    comp = st.comparisons[("random", "ndcg@5")].result
+    assert comp.test == "corrected-t" and comp.n == 3
+    other = res.results[(res.results["algorithm"] == "random") & (res.results["metric"] == "ndcg")]
+    d = other.groupby("seed")["value"].mean() - per_repeat
+    t = d.mean() / np.sqrt((1 / 3 + ratio) * d.var(ddof=1))
+    assert comp.p == pytest.approx(2 * sps.t.sf(abs(t), 2))
+    assert any("corrected resampled paired t over 3 runs" in n for n in st.notes)
     assert run_repeats(once, seed=7, repeats=1).repeats == 1
 
 
 def test_kfold_intervals_are_over_folds() -> None:
     ds = checkerboard(40, 30)
     res = run_experiment(ds, parse_split("kfold:3"), [AlgoSpec("popularity")], 0, EvalConfig((5,)))
-    iv = analyse(res, StatsOptions()).intervals[("popularity", "ndcg@5")]
+    st = analyse(res, StatsOptions())
+    iv = st.intervals[("popularity", "ndcg@5")]
     assert iv.method == "t" and iv.over == "folds" and iv.n == 3
+    assert any("95% t over 3 folds" in n for n in st.notes)
+
+
+def test_kfold_with_repeats_uses_every_fold_of_every_repeat() -> None:
+    """k folds x N repeats: the corrected t over all k x N runs (Bouckaert & Frank 2004) with
+    n_test/n_train = 1/(k-1), for the interval and for the paired test."""
+    ds = checkerboard(40, 30)
+    algos = [AlgoSpec("popularity"), AlgoSpec("random")]
+
+    def once(seed: int):  # type: ignore[no-untyped-def]
+        return run_experiment(ds, parse_split("kfold:3"), algos, seed, EvalConfig((5,)))
+
+    res = run_repeats(once, seed=0, repeats=2)
+    st = analyse(res, StatsOptions(baseline="popularity"))
+    iv = st.intervals[("popularity", "ndcg@5")]
+    assert (iv.method, iv.over, iv.n) == ("corrected-t", "folds", 6)
+    assert split_size_ratio(res) == pytest.approx(0.5, rel=0.01)
+    assert any("2 repeats x 3 folds" in n for n in st.notes)
+    assert st.comparisons[("random", "ndcg@5")].result.n == 6
 
 
 def test_outputs_carry_intervals_marks_and_p_values(holdout) -> None:  # type: ignore[no-untyped-def]
@@ -312,3 +346,29 @@ def test_fail_if_significance_condition(capsys, data_dir: Path, cli_json) -> Non
     assert hit.code == 1 and f"is significantly {verdict} than popularity" in hit.err
     miss = run_cli([*base, "--fail-if", f"baseline:ndcg@10 {other}"], capsys, data_dir)
     assert miss.code == 0, miss.err
+
+
+def test_report_under_repeats_uses_the_corrected_t(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A stored ``compare --repeats 3``: the report's intervals and marks are the corrected
+    resampled t over the runs, with the holdout's n_test/n_train, as the compare table's."""
+    from recbench.report.data import build, read_runs
+    from recbench.stats import corrected_t_interval
+    from recbench.store import Store
+
+    args = ["compare", "--algos", "popularity,random", "--split", "holdout:0.2", "--k", "10"]
+    res = run_cli([*args, "--repeats", "3", "--baseline", "popularity"], capsys, tmp_path)
+    assert res.code == 0, res.err
+    store = Store.in_data_dir(tmp_path)
+    runs = read_runs(store, [store.runs()[0].run_id])
+    data = build(runs, ("ndcg", "rmse"))
+    rows = runs[0].results
+    for algo, metric in (("popularity", "ndcg"), ("random", "rmse")):
+        mine = rows[(rows["algorithm"] == algo) & (rows["metric"] == metric)]
+        per_run = mine.groupby(["seed", "fold"])["value"].mean().to_numpy()
+        ratio = float((mine["n_test"] / (100836 - mine["n_test"])).mean())
+        ref = corrected_t_interval(per_run, ratio=ratio)
+        row = data.summary[
+            (data.summary["algorithm"] == algo) & (data.summary["metric"] == metric)
+        ].iloc[0]
+        assert (row["low"], row["high"]) == pytest.approx((ref.low, ref.high)), (algo, metric)
+    assert data.marks.verdicts  # random is far worse than popularity on NDCG@10, over 3 runs

@@ -94,7 +94,8 @@ def test_every_cell_has_an_interval_in_json_and_table(acceptance) -> None:  # ty
             if key.partition("@")[0] in ("rmse", "mae", "precision", "recall", "ndcg", "novelty"):
                 n_cells += 1
     # every shown cell with per-user values shows its ±; one more in the caption's legend
-    assert table.count("±") == n_cells + 1 and "±: half-width of the 95% interval" in table
+    flat = " ".join(table.split())
+    assert table.count("±") == n_cells + 1 and "±: half-width of the interval, 95% BCa over" in flat
 
 
 def test_popularity_has_the_lowest_coverage_and_novelty_and_random_the_highest_coverage(
@@ -118,10 +119,15 @@ def test_repeats_report_eases_interval_over_repeats(data_dir: Path, tmp_path: Pa
     doc, table = _compare(args, data_dir, tmp_path / "r.json")
     cell = _metrics(doc)["ease"]["ndcg@10"]
     ci = cell["ci"]
-    assert ci["method"] == "t" and ci["over"] == "repeats" and ci["n"] == 5
-    assert ci["low"] < cell["mean"] < ci["high"] and ci["high"] - ci["low"] < 0.02
+    assert ci["method"] == "corrected-t" and ci["over"] == "repeats" and ci["n"] == 5
+    assert ci["kind"] == "95% corrected t over 5 repeats"
+    assert ci["low"] < cell["mean"] < ci["high"]
+    # issue 22's audit computed the Nadeau-Bengio interval independently: ±0.0086 (plain t over
+    # the repeats ±0.0053, per-user BCa on one split ±0.017)
+    assert (ci["high"] - ci["low"]) / 2 == pytest.approx(0.0086, abs=5e-5)
     assert len(cell["folds"]) == 5 and 0.46 < min(cell["folds"]) <= max(cell["folds"]) < 0.50
-    assert doc["statistics"]["repeats"] == 5
+    assert doc["statistics"]["repeats"] == 5 and doc["statistics"]["test"] == "corrected-t"
     assert "repeated 5 times with seeds 0..4" in doc["protocol"]["description"]
-    assert "t-interval over the 5 repeat means" in " ".join(table.split())
-    assert _metrics(doc)["popularity"]["ndcg@10"]["comparison"]["verdict"] == "worse"
+    assert "95% corrected t over 5 repeats" in " ".join(table.split())
+    comp = _metrics(doc)["popularity"]["ndcg@10"]["comparison"]
+    assert comp["verdict"] == "worse" and comp["test"] == "corrected-t" and comp["n_runs"] == 5

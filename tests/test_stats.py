@@ -22,6 +22,7 @@ from recbench.stats import (
     check_alpha,
     check_correction,
     check_test,
+    corrected_t_interval,
     paired_pvalues,
     paired_test,
     paired_tests,
@@ -116,6 +117,7 @@ def test_t_interval_by_hand() -> None:
     lo, hi = sps.t.interval(0.95, 4, loc=np.mean(v), scale=sps.sem(v))
     assert (ci.low, ci.high) == pytest.approx((lo, hi))
     assert (ci.method, ci.n, ci.over) == ("t", 5, "folds")
+    assert ci.kind == "95% t over 5 folds"
     with pytest.raises(UsageError, match="at least two"):
         t_interval([0.4])
 
@@ -125,16 +127,22 @@ def test_cell_intervals_pick_the_method() -> None:
     one = cell_interval([rng.random(100)])
     assert one.method == "bootstrap-bca" and one.over == "users"
     folds = [rng.random(80) for _ in range(5)]
-    five = cell_interval(folds)
+    five = cell_interval(folds)  # one k-fold: plain t over the folds (module notes)
     ref = t_interval([f.mean() for f in folds])
     assert (five.mean, five.low, five.high) == pytest.approx((ref.mean, ref.low, ref.high))
     assert (five.method, five.n, five.over) == ("t", 5, "folds")
+    assert five.kind == "95% t over 5 folds"
+    with pytest.raises(UsageError, match="test/train size ratio"):
+        cell_interval(folds, repeats=[0, 1, 2, 3, 4])
+    # k folds x N repeats: every fold of every repeat is a run (Bouckaert & Frank 2004)
     runs = [rng.random((60, 2)) for _ in range(6)]
-    rep = cell_intervals(runs, repeats=[0, 0, 1, 1, 2, 2])
-    means = [(runs[2 * r][:, 1].mean() + runs[2 * r + 1][:, 1].mean()) / 2 for r in range(3)]
-    ref = t_interval(means, over="repeats")
+    rep = cell_intervals(runs, repeats=[0, 0, 1, 1, 2, 2], ratio=1.0)
+    ref = corrected_t_interval([r[:, 1].mean() for r in runs], ratio=1.0)
     assert (rep[1].mean, rep[1].low, rep[1].high) == pytest.approx((ref.mean, ref.low, ref.high))
-    assert rep[1].n == 3 and rep[1].over == "repeats"
+    assert rep[1].n == 6 and rep[1].over == "folds"
+    # one run per repeat: over repeats
+    rep = cell_intervals(runs[:3], repeats=[0, 1, 2], ratio=1 / 3)
+    assert rep[0].kind == "95% corrected t over 3 repeats"
 
 
 def test_cell_interval_folds_use_each_folds_table_value() -> None:
@@ -219,7 +227,7 @@ def test_t_and_wilcoxon_match_scipy() -> None:
     lo, hi = sps.ttest_rel(a, b).confidence_interval(0.95)
     assert (t.low, t.high) == pytest.approx((lo, hi))
     w = paired_test(a, b, test="wilcoxon")
-    assert w.p == pytest.approx(sps.wilcoxon(a, b).pvalue)
+    assert w.p == pytest.approx(sps.wilcoxon(a, b, zero_method="pratt").pvalue)
     assert w.mean_diff == pytest.approx(np.mean(a - b))
 
 

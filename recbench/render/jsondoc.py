@@ -12,20 +12,22 @@ from recbench import __version__
 from recbench.experiment import ExperimentResult, fold_summary
 from recbench.metrics import metric_key_pattern
 from recbench.render.layout import caption, duplicates_dropped, segment_summary
-from recbench.stats import Comparison, Interval
+from recbench.stats import CORRECTED_T, Comparison, Interval
 from recbench.stats.table import TableStats
 
 JSON_SCHEMA_ID = "https://recbench.dev/schema/compare-1.json"
 
 _NUM_OR_NULL = {"type": ["number", "null"]}
-#: a cell's confidence interval (``method`` "none": too few values; low/high are null)
+#: a cell's confidence interval (``method`` "none": too few values; low/high are null);
+#: ``kind`` says it in words, as the caption does: "95% corrected t over 5 repeats"
 _CI_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["low", "high", "method", "level", "n", "over"],
+    "required": ["low", "high", "method", "kind", "level", "n", "over"],
     "properties": {
         "low": _NUM_OR_NULL,
         "high": _NUM_OR_NULL,
-        "method": {"enum": ["bootstrap-bca", "bootstrap-percentile", "t", "none"]},
+        "method": {"enum": ["bootstrap-bca", "bootstrap-percentile", "t", "corrected-t", "none"]},
+        "kind": {"type": "string"},
         "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
         "n": {"type": "integer", "minimum": 0},
         "over": {"enum": ["users", "folds", "repeats"]},
@@ -50,7 +52,7 @@ _COMPARISON_SCHEMA: dict[str, Any] = {
     ],
     "properties": {
         "baseline": {"type": "string"},
-        "test": {"enum": ["randomization", "t", "wilcoxon"]},
+        "test": {"enum": ["randomization", "t", "wilcoxon", "corrected-t"]},
         "p": {"type": "number", "minimum": 0, "maximum": 1},
         "p_adjusted": {"type": "number", "minimum": 0, "maximum": 1},
         "correction": {"enum": ["holm", "bonferroni", "bh", "none"]},
@@ -59,7 +61,8 @@ _COMPARISON_SCHEMA: dict[str, Any] = {
         "diff_low": _NUM_OR_NULL,
         "diff_high": _NUM_OR_NULL,
         "diff_of": {"enum": ["value", "mse", "mae"]},
-        "n_users": {"type": "integer", "minimum": 2},
+        "n_users": {"type": ["integer", "null"], "minimum": 2},
+        "n_runs": {"type": "integer", "minimum": 2},
         "verdict": {"enum": ["better", "worse", None]},
     },
     "additionalProperties": False,
@@ -178,6 +181,7 @@ def interval_json(iv: Interval) -> dict[str, Any]:
         "low": _num(iv.low),
         "high": _num(iv.high),
         "method": iv.method,
+        "kind": iv.kind,
         "level": iv.level,
         "n": iv.n,
         "over": iv.over,
@@ -188,7 +192,7 @@ def comparison_json(c: Comparison) -> dict[str, Any]:
     """A cell's comparison with the baseline as JSON."""
     r = c.result
     name = c.metric.partition("@")[0]
-    return {
+    out = {
         "baseline": c.baseline,
         "test": r.test,
         "p": float(r.p),
@@ -198,10 +202,16 @@ def comparison_json(c: Comparison) -> dict[str, Any]:
         "mean_diff": float(r.mean_diff),
         "diff_low": _num(r.low),
         "diff_high": _num(r.high),
-        "diff_of": {"rmse": "mse", "mae": "mae"}.get(name, "value"),
-        "n_users": int(r.n),
         "verdict": c.verdict,
     }
+    if r.test == CORRECTED_T:  # paired over runs: the difference of the runs' table values
+        return {**out, "diff_of": "value", "n_users": None, "n_runs": int(r.n)}
+    return {**out, "diff_of": {"rmse": "mse", "mae": "mae"}.get(name, "value"), "n_users": int(r.n)}
+
+
+def _test_used(st: TableStats) -> str:
+    """The test the comparisons used: ``--test``, or ``corrected-t`` over several runs."""
+    return next((c.result.test for c in st.comparisons.values()), st.options.test)
 
 
 def statistics_json(st: TableStats | None, repeats: int = 1) -> dict[str, Any] | None:
@@ -214,7 +224,7 @@ def statistics_json(st: TableStats | None, repeats: int = 1) -> dict[str, Any] |
         "level": o.level,
         "repeats": repeats,
         "baseline": st.baseline,
-        "test": o.test if tested else None,
+        "test": _test_used(st) if tested else None,
         "correction": o.correction if tested else None,
         "alpha": o.alpha,
         "n_comparisons": len(st.comparisons),

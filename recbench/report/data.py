@@ -10,6 +10,7 @@ import pandas as pd
 
 from recbench.errors import RecbenchError
 from recbench.metrics import DEFAULT_METRICS, METRICS
+from recbench.report.significance import run_ratio
 from recbench.store import RunInfo, Store
 from recbench.store.coverage import Coverage, coverage, restrict
 
@@ -68,10 +69,11 @@ class ReportData:
 
 
 def _intervals(
-    pu: pd.DataFrame, cols: list[str], folds: list[tuple[Any, Any]]
+    pu: pd.DataFrame, cols: list[str], folds: list[tuple[Any, Any]], ratio: float
 ) -> dict[str, tuple[float, float]]:
     """95% intervals of one algorithm's metric columns (stats.cell_intervals: bootstrap over
-    users for one split, t over folds or repeats otherwise); absent when not available."""
+    users for one split, t over folds, the corrected resampled t with repeats, ``ratio`` the
+    runs' n_test/n_train); absent when not available."""
     from recbench.stats import cell_intervals
 
     cols = [c for c in cols if c in pu]
@@ -88,10 +90,26 @@ def _intervals(
         runs.append(values)
         repeats.append(int(seed))
     try:
-        ivs = cell_intervals(runs, repeats=repeats, n_boot=1000, method="percentile")
+        ivs = cell_intervals(runs, repeats=repeats, ratio=ratio, n_boot=1000, method="percentile")
     except RecbenchError:
         return {}
     return {c: (iv.low, iv.high) for c, iv in zip(cols, ivs, strict=True)}
+
+
+def _run_interval(g: pd.DataFrame, ratio: float) -> tuple[float, float]:
+    """95% interval of a metric from its per-run values: t over the folds of one k-fold, the
+    corrected resampled t over every run with repeats (as ``compare``)."""
+    from recbench.stats import corrected_t_interval, t_interval
+
+    vals = g.groupby(["seed", "fold"], sort=True)["value"].mean().to_numpy(dtype=float)
+    try:
+        if g["seed"].nunique() > 1:
+            iv = corrected_t_interval(vals, ratio=ratio)
+        else:
+            iv = t_interval(vals)
+    except RecbenchError:
+        return float("nan"), float("nan")
+    return iv.low, iv.high
 
 
 def report_metrics(run: RunInfo, metrics: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -127,7 +145,10 @@ def build(runs: list[RunData], metrics: tuple[str, ...] | None = None) -> Report
             folds = list(dict.fromkeys(zip(g["fold"], g["seed"], strict=True)))
             if len(pu) and "algorithm" in pu:
                 intervals[(ds, sp, algo)] = _intervals(
-                    pu[pu["algorithm"] == algo], list(dict.fromkeys(cols)), folds
+                    pu[pu["algorithm"] == algo],
+                    list(dict.fromkeys(cols)),
+                    folds,
+                    run_ratio(rd.run.manifest, ds, g),
                 )
         for (ds, sp, algo, metric, k), g in res.groupby(keys, sort=False, dropna=False):
             mean = float(g["value"].mean())
@@ -138,9 +159,7 @@ def build(runs: list[RunData], metrics: tuple[str, ...] | None = None) -> Report
             if spec is not None and spec.kind == "ranking" and col in found:
                 low, high = found[col]
             elif len(g) > 1:
-                sd = float(g["value"].std(ddof=1))
-                half = 1.96 * sd / np.sqrt(len(g))
-                low, high = mean - half, mean + half
+                low, high = _run_interval(g, run_ratio(rd.run.manifest, ds, g))
             rows.append(
                 {
                     "run": rd.run.run_id,

@@ -124,15 +124,17 @@ def _summary_table(data: ReportData) -> str:
         )
     note = (
         '<p class="meta">Mean over folds and repeats; best value per column highlighted. '
-        "Brackets: 95% interval (ranking metrics: bootstrap over users for one split, t over "
-        "folds or repeats otherwise; rating metrics: over folds when there are several).</p>"
+        "Brackets: 95% interval (ranking metrics: percentile bootstrap over users for one "
+        "split, t over the folds of one k-fold, Nadeau &amp; Bengio's corrected resampled t over "
+        "every run with repeats; rating metrics: over folds when there are several).</p>"
     )
     if data.marks is not None and data.marks.baselines:
         st = data.marks.settings
         note += (
             f'<p class="meta">▲ / ▼: significantly better / worse than the baseline (marked) on '
-            f"that ranking metric: paired {_esc(st['test'])} test over users (folds and repeats "
-            f"pooled per user), {_esc(st['correction'])}-corrected over the table, alpha = "
+            f"that ranking metric: paired {_esc(st['test'])} test over users (folds pooled per "
+            "user; with repeats the corrected resampled t over runs), "
+            f"{_esc(st['correction'])}-corrected over the table, alpha = "
             f"{_esc(st['alpha'])}. Baseline: {_esc(st['baseline'])}.</p>"
         )
     return note + "".join(parts)

@@ -1,5 +1,7 @@
 """Significance marks for the report: every algorithm against a baseline on the ranking columns,
-paired over users (pooled across folds and repeats), one correction over the table."""
+one correction over the table. Paired over users (pooled across folds) for one split or one
+k-fold; with repeats, over runs by the corrected resampled t (Nadeau & Bengio 2003), as
+``compare`` does (:mod:`recbench.significance`)."""
 
 from __future__ import annotations
 
@@ -29,6 +31,18 @@ def _settings(manifest: dict[str, Any]) -> dict[str, Any]:
     return {k: manifest.get(k) or v for k, v in DEFAULTS.items()}
 
 
+def run_ratio(manifest: dict[str, Any], dataset: str, rows: pd.DataFrame) -> float:
+    """The runs' mean n_test/n_train for the corrected resampled t: each run's test ratings
+    (``n_test`` of its result rows) against the rest of the dataset the manifest records."""
+    from recbench.stats import size_ratio
+
+    sizes = [d.get("n_ratings") for d in manifest.get("datasets", []) if d.get("name") == dataset]
+    if not sizes or not sizes[0] or "n_test" not in rows:
+        return 0.0
+    per_run = rows.groupby(["seed", "fold"], sort=False)["n_test"].max()
+    return size_ratio(per_run.to_numpy(dtype=float), float(sizes[0]))
+
+
 def _group_values(
     pu: pd.DataFrame, algos: list[str], cols: list[str]
 ) -> dict[str, np.ndarray] | None:
@@ -48,6 +62,31 @@ def _group_values(
         full[np.searchsorted(users, p.users)] = p.values
         out[algo] = full
     return out
+
+
+def _run_values(
+    res: pd.DataFrame, algos: list[str], cols: list[str]
+) -> dict[str, np.ndarray] | None:
+    """(runs x cols) table values per algorithm, rows in (seed, fold) order."""
+    keys = [
+        m if pd.isna(k) else f"{m}@{int(k)}" for m, k in zip(res["metric"], res["k"], strict=True)
+    ]
+    frame = res.assign(_key=keys)
+    frame = frame[frame["_key"].isin(cols)]
+    table = frame.pivot_table(
+        index=["seed", "fold"], columns=["algorithm", "_key"], values="value", aggfunc="mean"
+    )
+    out = {}
+    for algo in algos:
+        out[algo] = np.column_stack(
+            [
+                table[(algo, c)].to_numpy(dtype=float)
+                if (algo, c) in table
+                else np.full(len(table), np.nan)
+                for c in cols
+            ]
+        )
+    return out if len(table) >= 2 else None
 
 
 def significance(runs: list[Any], summary: pd.DataFrame) -> Marks:
@@ -80,8 +119,12 @@ def significance(runs: list[Any], summary: pd.DataFrame) -> Marks:
             algos = list(dict.fromkeys(g["algorithm"]))
             if not cols or len(algos) < 2:
                 continue
-            sub = pu[pu["_group"] == (ds, sp)]
-            values = _group_values(sub, algos, cols)
+            rows = res[(res["dataset"] == ds) & (res["split"] == sp)]
+            repeated = "seed" in rows and rows["seed"].nunique() > 1
+            if repeated:
+                values = _run_values(rows, algos, cols)
+            else:
+                values = _group_values(pu[pu["_group"] == (ds, sp)], algos, cols)
             if values is None:
                 continue
             higher = [METRICS[c.split("@")[0]].higher_is_better for c in cols]
@@ -102,6 +145,7 @@ def significance(runs: list[Any], summary: pd.DataFrame) -> Marks:
                     correction=str(s["correction"]),
                     alpha=float(s["alpha"]),
                     skip_unpaired=True,
+                    ratio=run_ratio(rd.run.manifest, ds, rows) if repeated else None,
                 )
             except RecbenchError:
                 continue

@@ -1,8 +1,12 @@
 """Statistics for trustworthy comparisons: pure functions on per-user arrays.
 
+- :mod:`~recbench.stats.estimate`: the :class:`Interval` record and how it names its kind;
 - :mod:`~recbench.stats.intervals`: bootstrap (BCa) and t confidence intervals, and the rule that
   picks one for a table cell (:func:`cell_intervals`);
-- :mod:`~recbench.stats.paired`: paired randomization, t and Wilcoxon tests;
+- :mod:`~recbench.stats.resampled`: the corrected resampled t (Nadeau & Bengio 2003) over
+  training runs (folds, repeats);
+- :mod:`~recbench.stats.paired`: paired randomization, t and Wilcoxon (Pratt) tests over users,
+  and the corrected resampled paired t over runs;
 - :mod:`~recbench.stats.correction`: Holm, Bonferroni and Benjamini-Hochberg adjusted p-values;
 - :mod:`~recbench.stats.pooling`: one value per user across folds and repeats, user alignment;
 - :mod:`~recbench.stats.comparison`: every algorithm against a baseline, corrected over the table.
@@ -18,6 +22,7 @@ from recbench.stats.comparison import (
     BEST,
     Comparison,
     check_baseline,
+    compare_runs_to_baseline,
     compare_to_baseline,
     pick_best,
 )
@@ -38,6 +43,7 @@ from recbench.stats.paired import (
     TESTS,
     PairedResult,
     check_test,
+    corrected_paired_tests,
     paired_pvalues,
     paired_test,
     paired_tests,
@@ -45,10 +51,18 @@ from recbench.stats.paired import (
     verdict,
 )
 from recbench.stats.pooling import Pooled, align_users, pool_by_user
+from recbench.stats.resampled import (
+    CORRECTED_T,
+    corrected_t_interval,
+    corrected_t_pvalues,
+    size_ratio,
+    variance_factor,
+)
 
 __all__ = [
     "BEST",
     "BOOTSTRAP_METHODS",
+    "CORRECTED_T",
     "CORRECTIONS",
     "DEFAULT_LEVEL",
     "DEFAULT_N_BOOT",
@@ -69,7 +83,11 @@ __all__ = [
     "check_correction",
     "check_level",
     "check_test",
+    "compare_runs_to_baseline",
     "compare_to_baseline",
+    "corrected_paired_tests",
+    "corrected_t_interval",
+    "corrected_t_pvalues",
     "paired_pvalues",
     "paired_test",
     "paired_tests",
@@ -77,6 +95,8 @@ __all__ = [
     "pool_by_user",
     "randomization_pvalues",
     "significant",
+    "size_ratio",
     "t_interval",
+    "variance_factor",
     "verdict",
 ]

@@ -9,6 +9,10 @@ with :func:`recbench.stats.pooling.pool_by_user`, align with
 The family for the correction is every (algorithm, metric) comparison in the table, the baseline
 excluded. All comparisons are made in one call of the test, so the randomization test draws its
 sign patterns once for the whole table.
+
+:func:`compare_runs_to_baseline` is the same for results over several training runs (k folds,
+``--repeats``): the rows are runs, not users, and the test is the corrected resampled t of
+Nadeau & Bengio (2003).
 """
 
 from __future__ import annotations
@@ -23,7 +27,14 @@ from recbench.errors import UsageError, suggest
 from recbench.stats._checks import as_columns, check_alpha
 from recbench.stats.correction import adjust_pvalues, check_correction
 from recbench.stats.intervals import DEFAULT_LEVEL, DEFAULT_N_BOOT
-from recbench.stats.paired import DEFAULT_ROUNDS, PairedResult, check_test, paired_tests, verdict
+from recbench.stats.paired import (
+    DEFAULT_ROUNDS,
+    PairedResult,
+    check_test,
+    corrected_paired_tests,
+    paired_tests,
+    verdict,
+)
 
 #: ``--baseline best``: the best algorithm on the first ranking metric
 BEST = "best"
@@ -81,6 +92,7 @@ def compare_to_baseline(
     level: float = DEFAULT_LEVEL,
     n_boot: int = DEFAULT_N_BOOT,
     skip_unpaired: bool = False,
+    ratio: float | None = None,
 ) -> list[Comparison]:
     """Paired tests of every other algorithm against ``baseline`` on every metric column.
 
@@ -88,7 +100,8 @@ def compare_to_baseline(
     Returns one :class:`Comparison` per (algorithm, metric), algorithms in mapping order.
     With ``skip_unpaired``, an (algorithm, metric) with fewer than two users valued on both
     sides (a ranking-only baseline has no RMSE) is left out of the family and of the result
-    instead of raising.
+    instead of raising. With ``ratio`` (the runs' ``n_test / n_train``) the rows are runs and
+    every comparison is the corrected resampled t (``test`` is then not used).
     """
     name = check_test(test)
     corr = check_correction(correction)
@@ -123,15 +136,18 @@ def compare_to_baseline(
         stacked, tiled = stacked[:, keep], tiled[:, keep]
         if not pairs:
             return []
-    results = paired_tests(
-        stacked,
-        tiled,
-        test=name,
-        n_rounds=n_rounds,
-        seed=seed,
-        level=level,
-        n_boot=n_boot,
-    )
+    if ratio is not None:
+        results = corrected_paired_tests(stacked, tiled, ratio=ratio, level=level)
+    else:
+        results = paired_tests(
+            stacked,
+            tiled,
+            test=name,
+            n_rounds=n_rounds,
+            seed=seed,
+            level=level,
+            n_boot=n_boot,
+        )
     adjusted = adjust_pvalues([r.p for r in results], corr)
     out = []
     for c, (i, j) in enumerate(pairs):
@@ -150,3 +166,31 @@ def compare_to_baseline(
             )
         )
     return out
+
+
+def compare_runs_to_baseline(
+    values: Mapping[str, ArrayLike],
+    baseline: str,
+    metrics: Sequence[str],
+    higher_is_better: Sequence[bool],
+    *,
+    ratio: float,
+    correction: str = "holm",
+    alpha: float = 0.05,
+    level: float = DEFAULT_LEVEL,
+    skip_unpaired: bool = False,
+) -> list[Comparison]:
+    """:func:`compare_to_baseline` over training runs: ``values[algorithm]`` is (J, m), one row
+    per run (fold of a repeat) in the same order for every algorithm, holding the run's table
+    values; each comparison is the corrected resampled t on the per-run differences."""
+    return compare_to_baseline(
+        values,
+        baseline,
+        metrics,
+        higher_is_better,
+        correction=correction,
+        alpha=alpha,
+        level=level,
+        skip_unpaired=skip_unpaired,
+        ratio=ratio,
+    )

@@ -20,8 +20,20 @@ column. Three tests:
   m comparisons no adjusted p could fall below ``m / (R + 1)`` (0.003 for 60 comparisons).
 - ``"t"``: Student's paired t-test (``scipy.stats.ttest_rel``, computed as the equivalent
   one-sample test of the differences).
-- ``"wilcoxon"``: the Wilcoxon signed-rank test (``scipy.stats.wilcoxon``, zero differences
-  dropped as in Wilcoxon 1945, normal approximation with tie correction for large n).
+- ``"wilcoxon"``: the Wilcoxon signed-rank test (``scipy.stats.wilcoxon``, normal
+  approximation with tie correction for large n) with **Pratt's (1959) handling of zero
+  differences** (``zero_method="pratt"``): users whose two values are equal (typically both 0:
+  no hit for either model) are ranked with the others and then given no sign, rather than
+  dropped before ranking (Wilcoxon 1945, scipy's default). Those users are part of the sample:
+  dropping them ranks a small non-zero difference as if the ties did not exist, and Pratt showed
+  that dropping zeros can make the test non-monotone (a sample judged significantly positive
+  can stop being so when its values are increased). scipy adjusts the normal approximation
+  for the zeros (Cureton 1967). The randomization test is unaffected: a zero difference adds
+  nothing to any sign-flipped sum.
+
+Several training runs (k folds, ``--repeats``) are compared with
+:func:`corrected_paired_tests`: the corrected resampled t of Nadeau & Bengio (2003) on the
+per-run differences of the table values (:mod:`recbench.stats.resampled`).
 
 Identical arrays give ``p = 1`` exactly under every test. Each result also carries the mean
 paired difference and its confidence interval: a t-interval for the t-test, otherwise the
@@ -51,6 +63,7 @@ from recbench.stats.intervals import (
     t_interval,
 )
 from recbench.stats.lazy import sps
+from recbench.stats.resampled import CORRECTED_T, corrected_t_interval, corrected_t_pvalues
 
 TESTS = ("randomization", "t", "wilcoxon")
 DEFAULT_ROUNDS = 20_000
@@ -66,7 +79,8 @@ class PairedResult:
     """One paired comparison of ``a`` against ``b`` (two-sided).
 
     ``mean_diff`` is the mean over users of ``a - b``, with its ``level`` interval
-    ``[low, high]``; ``n`` is the number of paired users; ``p`` is the unadjusted p-value.
+    ``[low, high]``; ``n`` is the number of paired users (of runs for ``corrected-t``); ``p`` is
+    the unadjusted p-value.
     """
 
     test: str
@@ -247,6 +261,32 @@ def _scipy_p(d: Matrix, test: str) -> NDArray[np.float64]:
             if test == "t":
                 res = sps().ttest_1samp(x, 0.0, axis=0).pvalue
             else:
-                res = sps().wilcoxon(x, zero_method="wilcox", axis=0).pvalue
+                res = sps().wilcoxon(x, zero_method="pratt", axis=0).pvalue
         p[varied] = np.asarray(res, dtype=np.float64)
     return np.where(np.isnan(p), 1.0, p)
+
+
+def corrected_paired_tests(
+    a: ArrayLike, b: ArrayLike, *, ratio: float, level: float = DEFAULT_LEVEL
+) -> list[PairedResult]:
+    """Corrected resampled paired t of ``a`` against ``b``: (J, m) run values on the same runs.
+
+    ``b`` may be (J,) or (J, 1), compared against every column of ``a``. Each result's
+    ``mean_diff`` is the mean over runs of ``a - b`` with its corrected t-interval, ``n`` the
+    number of runs.
+    """
+    lev = check_level(level)
+    xa = as_columns(a, "per-run values")
+    xb = as_columns(b, "per-run values")
+    if xb.shape[1] == 1 and xa.shape[1] > 1:
+        xb = np.broadcast_to(xb, xa.shape)
+    if xa.shape != xb.shape:
+        raise UsageError(f"per-run values differ in shape: {xa.shape} and {xb.shape}")
+    d = xa - xb
+    p = corrected_t_pvalues(d, ratio=ratio)
+    out = []
+    for j in range(d.shape[1]):
+        col = d[~np.isnan(d[:, j]), j]
+        iv = corrected_t_interval(col, ratio=ratio, level=lev, over="runs")
+        out.append(PairedResult(CORRECTED_T, float(p[j]), iv.mean, iv.low, iv.high, len(col), lev))
+    return out
