@@ -127,9 +127,20 @@ def get_dataset(
             st,
             f"preprocessing ({summary['description']}): removed "
             f"{summary['ratings_removed']:,} ratings, {summary['users_removed']:,} users, "
-            f"{summary['items_removed']:,} items",
+            f"{summary['items_removed']:,} items"
+            + _given_test_note(summary),
         )
     return ds, source.spec
+
+
+def _given_test_note(summary: dict[str, object]) -> str:
+    """What preprocessing did to a given test part (nothing, bar the implicit threshold)."""
+    if "test_rows" not in summary:
+        return ""
+    below = summary.get("test_rows_below_threshold") or 0
+    return f"; the given test part's {summary['test_rows']:,} rows are kept" + (
+        f" (less {below:,} below the implicit threshold)" if below else ""
+    )
 
 
 @contextmanager
