@@ -3,8 +3,9 @@
 The metrics below were computed with the code before the redesign (commit 13ba331, on top of
 3b67d4e), full precision, by ``recbench compare --split S --k 10 --format json`` on the bundled
 ml-latest-small (seed 0); popularity and baseline keep the test fast, and baseline's RMSE
-moves with any change of the training rows. Every splitter draws over the rows in the order the dataset holds
-them, so a change of row order, duplicate handling or id maps would move these numbers.
+moves with any change of the training rows. Every splitter draws over the rows in the order
+the dataset holds them, so a change of row order, duplicate handling or id maps would move
+these numbers.
 """
 
 from __future__ import annotations
