@@ -235,3 +235,13 @@ def test_old_format_cache_is_rebuilt_with_a_note(tmp_path: Path) -> None:
     again: list[str] = []
     assert len(load_dataset(str(path), data, note=again.append).interactions) == 5
     assert again == []  # rebuilt once; the new entry is a plain hit
+
+
+def test_registry_points_at_files_that_exist() -> None:
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "datasets" / "registry.toml").read_text()
+    named = re.findall(r"recbench/[\w/]+\.py", text)
+    assert "recbench/data/formats.py" in named
+    assert all((root / p).is_file() for p in named), named
