@@ -245,3 +245,28 @@ def test_registry_points_at_files_that_exist() -> None:
     named = re.findall(r"recbench/[\w/]+\.py", text)
     assert "recbench/data/formats.py" in named
     assert all((root / p).is_file() for p in named), named
+
+
+def read_toy_events(path: Path, options: ReadOptions):  # type: ignore[no-untyped-def]
+    """A toy reader for an event log with its own split: ``user item time part`` lines."""
+    from recbench.data.tabular import Parsed
+
+    frame = pd.read_csv(path, sep=" ", names=["user", "item", "timestamp", "part"])
+    return Parsed(frame)
+
+
+def test_a_new_format_is_one_record(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from recbench.data.formats import Format
+
+    toy = Format("toy-events", "file", f"{__name__}:read_toy_events", "toy", dedup="none")
+    monkeypatch.setitem(FORMATS, toy.name, toy)
+    path = tmp_path / "log.txt"
+    path.write_text("a x 1 train\na y 2 train\na x 3 train\na z 4 test\nb y 1 train\nb x 2 test\n")
+    source = sources.Source("log", "file", path, "toy-events", sources.DatasetSpec(str(path)))
+    for _ in range(2):  # built, then from the cache
+        ds = load_dataset(source, tmp_path / "data")
+        inter = ds.interactions
+        assert inter.dedup == "none" and len(inter) == 6
+        assert items_of(ds, "a") == ["x", "y", "x", "z"]  # the repeat of x, in time order
+        split = given_split(ds)
+        assert sorted(split.test.items.raw(split.test.item)) == ["x", "z"]
