@@ -270,3 +270,17 @@ def test_a_new_format_is_one_record(monkeypatch: pytest.MonkeyPatch, tmp_path: P
         assert items_of(ds, "a") == ["x", "y", "x", "z"]  # the repeat of x, in time order
         split = given_split(ds)
         assert sorted(split.test.items.raw(split.test.item)) == ["x", "z"]
+
+
+def test_cli_says_an_old_cache_was_rebuilt(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpers import run_cli
+
+    data = tmp_path / "data"
+    wrong = pd.DataFrame({"user": np.int32([0]), "item": np.int32([0]), "rating": [5.0]})
+    _write_old_entry(
+        cache.entry_dir(data, "ml-latest-small", "0" * 64), "ml-latest-small", "0", wrong
+    )
+    res = run_cli(["compare", "--algos", "popularity", "--k", "10", "--no-store"], capsys, data)
+    assert res.code == 0, res.err
+    assert "ml-latest-small: the dataset cache held 1 entry in an older format" in res.err
+    assert "100,836 ratings" in res.flat  # the real data, not the old entry's one row
