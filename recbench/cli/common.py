@@ -127,8 +127,7 @@ def get_dataset(
             st,
             f"preprocessing ({summary['description']}): removed "
             f"{summary['ratings_removed']:,} ratings, {summary['users_removed']:,} users, "
-            f"{summary['items_removed']:,} items"
-            + _given_test_note(summary),
+            f"{summary['items_removed']:,} items" + _given_test_note(summary),
         )
     return ds, source.spec
 
