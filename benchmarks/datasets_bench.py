@@ -127,13 +127,13 @@ if step == "parse":
                frame_bytes=int(frame.memory_usage(deep=True).sum()))
 elif step == "first":
     base = start(); t = time.perf_counter()
-    ds = load_dataset(str(path), cache_dir=cache)
+    ds = load_dataset(str(path), data_dir=cache)
     out.update(seconds=time.perf_counter() - t, peak=peak() - base, rows=len(ds.interactions),
                users=ds.n_users, items=ds.n_items, dups=ds.source["duplicates_dropped"])
 else:
     times = []
     for _ in range(int(sys.argv[4])):
-        t = time.perf_counter(); ds = load_dataset(str(path), cache_dir=cache)
+        t = time.perf_counter(); ds = load_dataset(str(path), data_dir=cache)
         times.append(time.perf_counter() - t)
     out.update(times=times, rows=len(ds.interactions))
 print(json.dumps(out))

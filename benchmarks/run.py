@@ -354,7 +354,7 @@ def section_load(data: Data) -> None:
         specs.append(("ml-100k (u.data, TSV)", data.spec))
     specs.append(("ml-latest-small (bundled CSV)", "ml-latest-small"))
     table = Table(
-        title="load_dataset(spec, cache_dir=fresh temporary directory)",
+        title="load_dataset(spec, data_dir=fresh temporary directory)",
         title_justify="left",
         title_style="bold",
     )
@@ -370,10 +370,10 @@ def section_load(data: Data) -> None:
     for label, spec in specs:
         with tempfile.TemporaryDirectory() as tmp:
             cache_dir = Path(tmp)
-            first_s, first = timed(lambda s=spec, c=cache_dir: load_dataset(s, cache_dir=c))
+            first_s, first = timed(lambda s=spec, c=cache_dir: load_dataset(s, data_dir=c))
             times = []
             for _ in range(CACHED_LOADS):
-                t, again = timed(lambda s=spec, c=cache_dir: load_dataset(s, cache_dir=c))
+                t, again = timed(lambda s=spec, c=cache_dir: load_dataset(s, data_dir=c))
                 times.append(t)
             cached_s = statistics.median(times)
             same = len(again.interactions) == len(first.interactions)
@@ -450,7 +450,7 @@ def section_every_algorithm(data: Data, split: Split) -> None:
 
         with tempfile.TemporaryDirectory(prefix="recbench-bench-") as tmp:
             import_dataset("ml-100k", locate_ml100k().parent, Path(tmp))
-            featured = load_dataset("ml-100k", cache_dir=Path(tmp))
+            featured = load_dataset("ml-100k", data_dir=Path(tmp))
         data = Data(featured, "ml-100k", "ml-100k with item and user features", True)
         split = make_split(featured, parse_split(SPLIT), SEED)
     table = Table(

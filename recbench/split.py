@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from recbench.data.model import Dataset, Interactions
+from recbench.data.model import PART_NAMES, PART_TEST, PART_TRAIN, PART_VALID, Dataset, Interactions
 from recbench.errors import UsageError, suggest
 
 #: share of each held-out user's ratings given as fold-in history under user-cold
@@ -343,6 +343,17 @@ class Split:
     cold: str | None = None
     #: the full split spec this split came from, e.g. ``kfold:5`` (``name`` is ``fold-3``)
     spec: str = ""
+    #: validation rows (choosing epochs or parameters), neither trained on nor tested
+    valid: Interactions | None = None
+    #: what a test user's ranking is given as history when that differs from ``train`` (e.g.
+    #: leave-one-out: train plus the validation item, which is never a training target);
+    #: None means ``train``
+    history: Interactions | None = None
+
+    @property
+    def test_history(self) -> Interactions:
+        """The interactions that are a test user's history: ``history``, else ``train``'s."""
+        return self.history if self.history is not None else self.train.interactions
 
 
 def fold_assignment(dataset: Dataset, spec: SplitSpec, seed: int) -> np.ndarray:
@@ -416,3 +427,30 @@ def _split_from(
     candidates = np.unique(test.item) if kind.cold == "items" else None
     protocol = spec.describe(seed)
     return Split(train, test, name, fold, protocol, fold_in, candidates, kind.cold, str(spec))
+
+
+def given_split(dataset: Dataset) -> Split:
+    """The split a dataset comes with (``interactions.part``): train on the train rows, keep
+    the valid rows for validation, test on the test rows; a test user's history is train plus
+    valid (the validation items are history, never training targets)."""
+    inter = dataset.interactions
+    if inter.part is None:
+        raise UsageError(f"{dataset.name} comes with no split (no train/valid/test part)")
+    part = inter.part
+    test = inter.subset(part == PART_TEST)
+    if not len(test):
+        raise UsageError(f"the given split of {dataset.name} has no test rows")
+    valid = part == PART_VALID
+    counts = ", ".join(
+        f"{int(np.count_nonzero(part == code)):,} {name}" for code, name in enumerate(PART_NAMES)
+    )
+    return Split(
+        train=dataset.with_interactions(inter.subset(part == PART_TRAIN)),
+        test=test,
+        name="given",
+        fold=0,
+        protocol=f"given split ({counts} rows, as the data marks them)",
+        spec="given",
+        valid=inter.subset(valid) if valid.any() else None,
+        history=inter.subset(part != PART_TEST) if valid.any() else None,
+    )

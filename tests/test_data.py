@@ -547,7 +547,7 @@ def cache_entries(cache_dir: Path) -> list[Path]:
 def test_file_cache_round_trip(tmp_path, monkeypatch):
     src = write(tmp_path / "r.csv", CSV)
     cache_dir = tmp_path / "cache"
-    first = load_file(src, cache_dir=cache_dir)
+    first = load_file(src, data_dir=cache_dir)
     [entry] = cache_entries(cache_dir)
     assert (entry / "meta.json").exists()
     assert (entry / "interactions.parquet").exists()
@@ -556,16 +556,16 @@ def test_file_cache_round_trip(tmp_path, monkeypatch):
     def no_parse(*args, **kwargs):
         raise AssertionError("parsed again despite a cache entry")
 
-    monkeypatch.setattr(loading, "read_ratings_file", no_parse)
-    second = load_file(src, cache_dir=cache_dir)
+    monkeypatch.setattr(loading, "read_source", no_parse)
+    second = load_file(src, data_dir=cache_dir)
     assert_same_dataset(first, second)
     assert second.source == first.source
 
 
 def test_cache_keeps_string_ids_and_implicit_data(tmp_path):
     src = write(tmp_path / "r.csv", "user,item\nalice,x\nbob,y\nalice,y\n")
-    first = load_file(src, cache_dir=tmp_path)
-    second = load_file(src, cache_dir=tmp_path)
+    first = load_file(src, data_dir=tmp_path)
+    second = load_file(src, data_dir=tmp_path)
     assert_same_dataset(first, second)
     assert second.interactions.rating is None
     np.testing.assert_array_equal(second.interactions.users.index(["bob", "zed"]), [1, -1])
@@ -573,7 +573,7 @@ def test_cache_keeps_string_ids_and_implicit_data(tmp_path):
 
 
 def test_bundled_cache_round_trip(tmp_path, monkeypatch, ml):
-    first = load_dataset("ml-latest-small", cache_dir=tmp_path)
+    first = load_dataset("ml-latest-small", data_dir=tmp_path)
     assert_same_dataset(first, ml)
     [entry] = cache_entries(tmp_path)
     assert (entry / "meta.json").exists()
@@ -581,8 +581,8 @@ def test_bundled_cache_round_trip(tmp_path, monkeypatch, ml):
     def no_parse(*args, **kwargs):
         raise AssertionError("parsed again despite a cache entry")
 
-    monkeypatch.setattr(loading, "read_release", no_parse)
-    second = load_dataset("ml-latest-small", cache_dir=tmp_path)
+    monkeypatch.setattr(loading, "read_source", no_parse)
+    second = load_dataset("ml-latest-small", data_dir=tmp_path)
     assert_same_dataset(first, second)
     assert second.source == first.source
     assert second.source["orphan_ratings_dropped"] == 0
@@ -608,11 +608,11 @@ CORRUPTIONS = {
 def test_corrupted_cache_entry_is_ignored(tmp_path, corruption):
     src = write(tmp_path / "r.csv", CSV)
     cache_dir = tmp_path / "cache"
-    first = load_file(src, cache_dir=cache_dir)
+    first = load_file(src, data_dir=cache_dir)
     [entry] = cache_entries(cache_dir)
     CORRUPTIONS[corruption](entry)
     assert cache_mod.load(entry) is None
-    again = load_file(src, cache_dir=cache_dir)
+    again = load_file(src, data_dir=cache_dir)
     assert_same_dataset(first, again)
     assert triples(again) == triples(first)
 
@@ -621,10 +621,10 @@ def test_corrupted_cache_entry_is_rebuilt(tmp_path):
     # Regression: save() skipped any entry with a meta.json, so a corrupt one stayed forever.
     src = write(tmp_path / "r.csv", CSV)
     cache_dir = tmp_path / "cache"
-    load_file(src, cache_dir=cache_dir)
+    load_file(src, data_dir=cache_dir)
     [entry] = cache_entries(cache_dir)
     _truncate(entry / "interactions.parquet")
-    load_file(src, cache_dir=cache_dir)
+    load_file(src, data_dir=cache_dir)
     assert cache_mod.load(entry) is not None
     assert [p.name for p in cache_entries(cache_dir)] == [entry.name]
 
@@ -632,10 +632,10 @@ def test_corrupted_cache_entry_is_rebuilt(tmp_path):
 def test_cache_entry_with_non_object_meta_is_ignored(tmp_path):
     # Regression: meta.json 'null' crashed load_dataset with AttributeError.
     src = write(tmp_path / "r.csv", CSV)
-    first = load_file(src, cache_dir=tmp_path)
+    first = load_file(src, data_dir=tmp_path)
     [entry] = cache_entries(tmp_path)
     (entry / "meta.json").write_text("null")
-    assert_same_dataset(first, load_file(src, cache_dir=tmp_path))
+    assert_same_dataset(first, load_file(src, data_dir=tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -652,18 +652,18 @@ def test_cache_entry_with_non_object_meta_is_ignored(tmp_path):
 )
 def test_incomplete_cache_entry_is_ignored(tmp_path, corruption):
     src = write(tmp_path / "r.csv", CSV)
-    first = load_file(src, cache_dir=tmp_path)
+    first = load_file(src, data_dir=tmp_path)
     [entry] = cache_entries(tmp_path)
     corruption(entry)
-    assert_same_dataset(first, load_file(src, cache_dir=tmp_path))
+    assert_same_dataset(first, load_file(src, data_dir=tmp_path))
 
 
 def test_changing_the_source_changes_the_checksum(tmp_path):
     src = write(tmp_path / "r.csv", CSV)
     cache_dir = tmp_path / "cache"
-    before = load_file(src, cache_dir=cache_dir)
+    before = load_file(src, data_dir=cache_dir)
     write(src, CSV + "4,40,2.0,300\n")
-    after = load_file(src, cache_dir=cache_dir)
+    after = load_file(src, data_dir=cache_dir)
     assert after.checksum != before.checksum
     assert len(after.interactions) == len(before.interactions) + 1
     assert (4, 40, 2.0, 300) in triples(after)
@@ -673,7 +673,7 @@ def test_changing_the_source_changes_the_checksum(tmp_path):
 def test_checksum_depends_on_parse_options_not_on_cache(tmp_path):
     src = write(tmp_path / "r.csv", CSV)
     plain = load_file(src)
-    assert load_file(src, cache_dir=tmp_path / "c").checksum == plain.checksum
+    assert load_file(src, data_dir=tmp_path / "c").checksum == plain.checksum
     with_cols = load_file(src, "user,item,rating,timestamp")
     assert with_cols.checksum != plain.checksum
     assert triples(with_cols) == triples(plain)

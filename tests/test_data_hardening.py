@@ -56,10 +56,10 @@ def test_symlink_loop_is_a_usage_error_naming_it(tmp_path: Path, monkeypatch, ca
         resolve(DatasetSpec(str(a)), tmp_path / "data")
     assert "a.csv" in one_line(exc) and "symbolic link loop" in one_line(exc)
     with pytest.raises(UsageError, match="symbolic link loop"):
-        load_dataset(str(a), cache_dir=tmp_path / "data")
+        load_dataset(str(a), data_dir=tmp_path / "data")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UsageError, match="symbolic link loop"):
-        load_dataset("a.csv", cache_dir=tmp_path / "data")
+        load_dataset("a.csv", data_dir=tmp_path / "data")
     with pytest.raises(UsageError, match="symbolic link loop"):
         add_dataset("loop", a, tmp_path / "data", format="csv")
     res = run_cli(["datasets", "info", "a.csv"], capsys, tmp_path / "data")
@@ -70,7 +70,7 @@ def test_gzip_file_named_csv_says_it_is_gzip(tmp_path: Path) -> None:
     path = tmp_path / "ratings.csv"
     path.write_bytes(gzip.compress(CSV.encode()))
     with pytest.raises(UsageError) as exc:
-        load_dataset(str(path), cache_dir=tmp_path / "c")
+        load_dataset(str(path), data_dir=tmp_path / "c")
     msg = one_line(exc)
     assert "ratings.csv is gzip-compressed" in msg and "gunzip" in msg
     with pytest.raises(UsageError, match="gzip-compressed"):
@@ -88,7 +88,7 @@ def test_fifo_says_it_is_a_fifo_without_blocking(tmp_path: Path) -> None:
 
     def attempt() -> None:
         try:
-            load_dataset(str(fifo), cache_dir=tmp_path / "c")
+            load_dataset(str(fifo), data_dir=tmp_path / "c")
         except BaseException as exc:  # recorded for the assertion below
             caught.append(exc)
 
@@ -113,14 +113,14 @@ def test_parquet_content_is_recognised_whatever_the_name(tmp_path: Path) -> None
 def test_altered_cache_entry_is_rebuilt_not_served(tmp_path: Path) -> None:
     src = write(tmp_path / "r.csv", CSV)
     cache_dir = tmp_path / "cache"
-    first = load_dataset(str(src), cache_dir=cache_dir)
+    first = load_dataset(str(src), data_dir=cache_dir)
     [entry] = entries(cache_dir)
     inter = entry / "interactions.parquet"
     frame = pd.read_parquet(inter)
     frame["rating"] = np.float32(1.0)  # a valid Parquet file with other data in it
     frame.to_parquet(inter, index=False)
     assert load_entry(entry) is None
-    again = load_dataset(str(src), cache_dir=cache_dir)
+    again = load_dataset(str(src), data_dir=cache_dir)
     np.testing.assert_array_equal(again.interactions.rating, first.interactions.rating)
     assert load_entry(entry) is not None  # rewritten
     np.testing.assert_array_equal(
@@ -130,7 +130,7 @@ def test_altered_cache_entry_is_rebuilt_not_served(tmp_path: Path) -> None:
     meta["rating_scale"] = [0, 100]  # meta.json is covered too
     (entry / "meta.json").write_text(json.dumps(meta))
     assert load_entry(entry) is None
-    assert load_dataset(str(src), cache_dir=cache_dir).rating_scale == first.rating_scale
+    assert load_dataset(str(src), data_dir=cache_dir).rating_scale == first.rating_scale
 
 
 # --- user dataset names win over same-named paths ----------------------------------------------
@@ -144,12 +144,12 @@ def test_registered_user_dataset_wins_over_same_named_file(tmp_path: Path, monke
     write(work / "shop", "user,item,rating\n7,70,1\n")  # a file called like the dataset
     monkeypatch.chdir(work)
     assert resolve(DatasetSpec("shop"), data) == DatasetSpec("shop")
-    ds = load_dataset("shop", cache_dir=data)
+    ds = load_dataset("shop", data_dir=data)
     assert ds.source["kind"] == "user" and len(ds.interactions) == 5
     # The file stays reachable as a path.
-    assert len(load_dataset("./shop", cache_dir=data).interactions) == 1
+    assert len(load_dataset("./shop", data_dir=data).interactions) == 1
     # Without the registration, a bare name that is a file is still the file.
-    assert len(load_dataset("shop", cache_dir=tmp_path / "other").interactions) == 1
+    assert len(load_dataset("shop", data_dir=tmp_path / "other").interactions) == 1
 
 
 # --- --columns must account for every column ---------------------------------------------------
@@ -175,7 +175,7 @@ def test_columns_with_fewer_roles_than_columns_is_an_error(tmp_path: Path) -> No
 
 
 def test_clean_data_has_an_empty_warning_list(tmp_path: Path) -> None:
-    ds = load_dataset(str(write(tmp_path / "r.csv", CSV)), cache_dir=tmp_path / "c")
+    ds = load_dataset(str(write(tmp_path / "r.csv", CSV)), data_dir=tmp_path / "c")
     assert ds.source["warnings"] == []
     assert load_dataset("ml-latest-small").source["warnings"] == []
 
@@ -184,13 +184,13 @@ def test_ratings_off_the_scale_and_negative_are_warned(tmp_path: Path) -> None:
     # 300 ratings on a 1-5 scale, one of 99 (a typo for 9? a percentage?) and one of -2.
     rows = "".join(f"{u},{i},{1 + (u + i) % 5}\n" for u in range(30) for i in range(10))
     src = write(tmp_path / "r.csv", "user,item,rating\n" + rows + "40,1,99\n41,2,-2\n")
-    ds = load_dataset(str(src), cache_dir=tmp_path / "c")
+    ds = load_dataset(str(src), data_dir=tmp_path / "c")
     warnings = ds.source["warnings"]
     assert len(warnings) == 2, warnings
     assert warnings[0] == "1 negative rating (e.g. -2 by user 41 for item 2)"
     assert warnings[1] == "1 rating outside the usual scale 0-5 (e.g. 99 by user 40 for item 1)"
     assert all("\n" not in w for w in warnings)
-    cached = load_dataset(str(src), cache_dir=tmp_path / "c")
+    cached = load_dataset(str(src), data_dir=tmp_path / "c")
     assert cached.source["warnings"] == warnings  # kept in the cache entry
     frame = pd.DataFrame({"user": [1, 2, 3], "item": [1, 2, 3], "rating": [1.0, 5.0, 6.0]})
     declared = build_dataset("x", frame, checksum="c", rating_scale=(1.0, 5.0))
@@ -238,7 +238,7 @@ def slow(self, *args, **kwargs):
     time.sleep(120)
 pd.DataFrame.to_parquet = slow
 from recbench.data import load_dataset
-load_dataset(sys.argv[1], cache_dir=Path(sys.argv[2]))
+load_dataset(sys.argv[1], data_dir=Path(sys.argv[2]))
 """
 CLEANER = """
 import sys
@@ -278,7 +278,7 @@ def test_clean_stale_data_dir_removes_a_killed_writers_cache_temporary(tmp_path:
     )
     assert cleaner.returncode == 0, cleaner.stderr
     assert not left[0].exists() and live.exists()
-    ds = load_dataset(str(src), cache_dir=data)  # and the cache works afterwards
+    ds = load_dataset(str(src), data_dir=data)  # and the cache works afterwards
     assert len(ds.interactions) == 5 and len(entries(data)) == 1
 
 
@@ -324,18 +324,18 @@ def test_headerless_file_suggests_columns_that_fit(tmp_path: Path, text: str, hi
     """An all-numeric first line is data, not a header; the suggested --columns then loads it."""
     path = write(tmp_path / "r.txt", text)
     with pytest.raises(DataError) as exc:
-        load_dataset(str(path), cache_dir=tmp_path / "data")
+        load_dataset(str(path), data_dir=tmp_path / "data")
     message = one_line(exc)
     assert "has no header: line 1 is all numbers" in message and hint in message, message
     columns = hint.split()[1]
-    ds = load_dataset(DatasetSpec(str(path), columns=columns), cache_dir=tmp_path / "data")
+    ds = load_dataset(DatasetSpec(str(path), columns=columns), data_dir=tmp_path / "data")
     assert len(ds.interactions) == len(text.strip().splitlines())
 
 
 def test_unrecognised_header_suggests_columns_that_fit(tmp_path: Path) -> None:
     path = write(tmp_path / "r.csv", "a,b\nx,y\n")
     with pytest.raises(DataError) as exc:
-        load_dataset(str(path), cache_dir=tmp_path / "data")
+        load_dataset(str(path), data_dir=tmp_path / "data")
     assert one_line(exc).endswith("e.g. --columns user,item")
 
 
@@ -345,8 +345,8 @@ def test_sasrec_two_column_file_loads_with_the_suggested_columns(tmp_path: Path)
     if not path.exists():
         pytest.skip("games-sasrec/Video.txt is not here (it is never committed)")
     with pytest.raises(DataError, match="--columns user,item "):
-        load_dataset(str(path), cache_dir=tmp_path / "data")
-    ds = load_dataset(DatasetSpec(str(path), columns="user,item"), cache_dir=tmp_path / "data")
+        load_dataset(str(path), data_dir=tmp_path / "data")
+    ds = load_dataset(DatasetSpec(str(path), columns="user,item"), data_dir=tmp_path / "data")
     pairs = {tuple(line.split()) for line in path.open() if line.strip()}
     assert len(ds.interactions) == len(pairs)
     assert ds.interactions.rating is None
@@ -355,7 +355,7 @@ def test_sasrec_two_column_file_loads_with_the_suggested_columns(tmp_path: Path)
 @pytest.mark.parametrize("sep", [" ", "space"])
 def test_space_separator(tmp_path: Path, sep: str) -> None:
     path = write(tmp_path / "r.txt", "user item rating\n1 10 4\n2 20 3\n")
-    ds = load_dataset(DatasetSpec(str(path), sep=sep), cache_dir=tmp_path / "data")
+    ds = load_dataset(DatasetSpec(str(path), sep=sep), data_dir=tmp_path / "data")
     assert len(ds.interactions) == 2
 
 
@@ -371,7 +371,7 @@ def test_binary_file_says_it_is_not_a_text_ratings_file(tmp_path: Path, head: by
     path = tmp_path / "ratings.csv"
     path.write_bytes(head + b"\n1,2,3\n4,5\n")
     with pytest.raises(UsageError) as exc:
-        load_dataset(str(path), cache_dir=tmp_path / "data")
+        load_dataset(str(path), data_dir=tmp_path / "data")
     assert "is binary data, not a text ratings file" in one_line(exc)
 
 
@@ -380,5 +380,5 @@ def test_latin1_and_utf8_text_is_not_taken_for_binary(tmp_path: Path) -> None:
     for encoding in ("utf-8", "latin-1"):
         path = tmp_path / f"{encoding}.csv"
         path.write_bytes(text.encode(encoding))
-        ds = load_dataset(str(path), cache_dir=tmp_path / "data")
+        ds = load_dataset(str(path), data_dir=tmp_path / "data")
         assert len(ds.interactions) == 2

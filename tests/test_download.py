@@ -20,7 +20,8 @@ import pytest
 
 import recbench.data.registry as reg
 from recbench.data import archives, datadir, downloading, installing, load_dataset
-from recbench.data.registry import DatasetEntry, get_entry
+from recbench.data.registry import BuiltinDataset, get_entry
+from recbench.data.sources import builtin_source
 from recbench.errors import DataError, UsageError
 from tests.helpers import run_cli
 from tests.test_ds_fixtures import (
@@ -60,14 +61,14 @@ def one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:
     return msg
 
 
-def pinned(name: str, archive: Path | None = None, **kw: object) -> DatasetEntry:
+def pinned(name: str, archive: Path | None = None, **kw: object) -> BuiltinDataset:
     """The registry entry of ``name`` pinned to a fixture archive's md5 (members unpinned)."""
     md5sum = md5(archive) if archive is not None else None
     base = {"archive_md5": md5sum, "archive_sha256": None, "members": {}}
     return replace(get_entry(name), **{**base, **kw})  # type: ignore[arg-type]
 
 
-def use_entries(monkeypatch: pytest.MonkeyPatch, *entries: DatasetEntry) -> None:
+def use_entries(monkeypatch: pytest.MonkeyPatch, *entries: BuiltinDataset) -> None:
     """Make the registry hand out these entries (for the CLI and load_dataset)."""
     real = reg._entries()
     patched = {**real, **{e.name: e for e in entries}}
@@ -117,12 +118,12 @@ def test_download_every_movielens_format(
     use_entries(monkeypatch, entry)
     data = tmp_path / "data"
     with pytest.raises(DataError, match=f"recbench datasets download {name}"):
-        load_dataset(name, cache_dir=data)  # never downloads implicitly
+        load_dataset(name, data_dir=data)  # never downloads implicitly
     report = downloading.download_dataset(name, data, mirror=mirror, **FAST)
     assert report.action == "downloaded"
     assert report.verified and report.verification["method"] == "archive checksum"
     assert report.origin == f"{mirror}/{archive.name}"
-    ds = load_dataset(name, cache_dir=data)
+    ds = load_dataset(name, data_dir=data)
     assert (len(ds.interactions), ds.n_users, ds.n_items) == (N_RATINGS, N_USERS, n_items)
     assert ds.source["kind"] == "downloaded" and ds.source["verification"] == "verified"
     assert leftovers(data) == []
@@ -143,7 +144,7 @@ def test_download_netflix_through_a_mirror(tmp_path: Path, monkeypatch, file_ser
     assert report.verified
     installed = datadir.installed_dir(data, "netflix")
     assert (installed / "training_set.tar").is_file()  # kept whole, parsed streaming
-    ds = load_dataset("netflix", cache_dir=data)
+    ds = load_dataset("netflix", data_dir=data)
     assert len(ds.interactions) == len(netflix_frame())
     assert ds.item_features is not None
     assert "Alien Hunter, The Sequel, Part 2" in set(ds.item_features["title"])
@@ -404,12 +405,12 @@ def test_interrupted_download_leaves_nothing_usable(
     (data / "datasets" / ".ml-100k.rbtmp-tmp-999999999-0badc0de" / "final").mkdir(parents=True)
     shutil.copytree(tmp_path / "src100k", data / "datasets" / "ml-100k")
     with pytest.raises(DataError, match="not downloaded yet"):
-        load_dataset("ml-100k", cache_dir=data)
+        load_dataset("ml-100k", data_dir=data)
     monkeypatch.undo()
     use_entries(monkeypatch, entry)
     assert downloading.download_dataset("ml-100k", data, mirror=file_server.url, **FAST).verified
     assert leftovers(data) == []
-    assert len(load_dataset("ml-100k", cache_dir=data).interactions) == N_RATINGS
+    assert len(load_dataset("ml-100k", data_dir=data).interactions) == N_RATINGS
 
 
 def test_installed_files_are_checked_at_load(tmp_path: Path, monkeypatch) -> None:
@@ -420,10 +421,10 @@ def test_installed_files_are_checked_at_load(tmp_path: Path, monkeypatch) -> Non
     path = datadir.installed_dir(data, "ml-1m") / "ratings.dat"
     path.write_text(path.read_text().replace("::4::", "::1::"))
     with pytest.raises(DataError, match="changed after installation"):
-        load_dataset("ml-1m", cache_dir=data)
+        load_dataset("ml-1m", data_dir=data)
     path.unlink()
     with pytest.raises(DataError, match="incomplete"):
-        load_dataset("ml-1m", cache_dir=data)
+        load_dataset("ml-1m", data_dir=data)
 
 
 def test_disk_full_is_one_line(tmp_path: Path, monkeypatch) -> None:
@@ -480,11 +481,11 @@ def test_auto_download_is_explicit(tmp_path: Path, monkeypatch, file_server) -> 
     monkeypatch.setenv("RECBENCH_MIRROR", serve(file_server, archive))
     data = tmp_path / "data"
     with pytest.raises(DataError, match="not downloaded yet"):
-        load_dataset("ml-100k", cache_dir=data)
-    assert len(load_dataset("ml-100k", cache_dir=data, download=True).interactions) == N_RATINGS
+        load_dataset("ml-100k", data_dir=data)
+    assert len(load_dataset("ml-100k", data_dir=data, download=True).interactions) == N_RATINGS
     other = tmp_path / "other"
     monkeypatch.setenv("RECBENCH_AUTO_DOWNLOAD", "1")
-    assert len(load_dataset("ml-100k", cache_dir=other).interactions) == N_RATINGS
+    assert len(load_dataset("ml-100k", data_dir=other).interactions) == N_RATINGS
     assert file_server.count("ml-100k.zip") == 2
 
 
@@ -542,9 +543,7 @@ def test_import_netflix_layouts(tmp_path: Path) -> None:
         report = installing.import_dataset("netflix", src, data, entry=entry)
         assert report.verification is not None
         assert report.verification["status"] == "unverified"
-        from recbench.data.loading import _load_installed
-
-        ds = _load_installed(entry, data, False, None)
+        ds = load_dataset(builtin_source(entry, data), data)
         assert len(ds.interactions) == want, src
 
 

@@ -226,12 +226,12 @@ def test_netflix_file_works_as_dataset_path(tmp_path: Path) -> None:
     path.write_text(netflix_text())
     assert looks_like_netflix(path)
     assert not looks_like_netflix(write_ml20m(tmp_path / "csv") / "ratings.csv")
-    ds = load_dataset(str(path), cache_dir=tmp_path / "cache")
+    ds = load_dataset(str(path), data_dir=tmp_path / "cache")
     assert len(ds.interactions) == len(netflix_frame())
-    again = load_dataset(str(path), cache_dir=tmp_path / "cache")
+    again = load_dataset(str(path), data_dir=tmp_path / "cache")
     assert again.checksum == ds.checksum
     with pytest.raises(Exception, match="Netflix-Prize format"):
-        load_dataset(DatasetSpec(str(path), columns="user,item"), cache_dir=tmp_path / "cache")
+        load_dataset(DatasetSpec(str(path), columns="user,item"), data_dir=tmp_path / "cache")
 
 
 # --- installed releases load as Datasets -------------------------------------------------------
@@ -258,7 +258,7 @@ def test_imported_directories_load(
     report = import_dataset(name, src, data)
     assert report.action == "imported"
     assert report.verification is not None and report.verification["status"] == "unverified"
-    ds = load_dataset(name, cache_dir=data)
+    ds = load_dataset(name, data_dir=data)
     assert len(ds.interactions) == N_RATINGS
     assert ds.n_users == N_USERS
     assert ds.n_items == items and int((ds.interactions.item_counts() > 0).sum()) == N_RATED_ITEMS
@@ -302,7 +302,7 @@ def test_real_ml100k_import_and_netflix_round_trip(tmp_path: Path) -> None:
     assert v is not None and v["status"] == "verified"
     assert v["method"] == "pinned member checksums"
     assert "all 5 pinned member sha256s match" in v["checked"]
-    ds = load_dataset("ml-100k", cache_dir=data)
+    ds = load_dataset("ml-100k", data_dir=data)
     assert (len(ds.interactions), ds.n_users, ds.n_items) == (100_000, 943, 1_682)
     assert ds.rating_scale == (1.0, 5.0)
     assert ds.item_features is not None and ds.user_features is not None
@@ -317,7 +317,7 @@ def test_real_ml100k_import_and_netflix_round_trip(tmp_path: Path) -> None:
     # the format has no time of day).
     nf = tmp_path / "ml100k_netflix.txt"
     write_netflix_format(ds.interactions.to_frame(), nf)
-    back = load_dataset(str(nf), cache_dir=data)
+    back = load_dataset(str(nf), data_dir=data)
     a = ds.interactions.to_frame()
     b = back.interactions.to_frame()
     a["timestamp"] = a["timestamp"] // 86400 * 86400

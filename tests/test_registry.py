@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from recbench.data import DatasetSpec, add_dataset, all_datasets, available, load_dataset
-from recbench.data.registry import DatasetEntry, entries, get_entry, registry
-from recbench.data.releases import RELEASE_FORMATS
+from recbench.data.formats import release_formats
+from recbench.data.registry import BuiltinDataset, entries, get_entry, registry
 from recbench.data.user_datasets import user_datasets
 from recbench.errors import DataError, UsageError
 from tests.helpers import run_cli
@@ -41,7 +41,7 @@ def test_registry_has_every_dataset_with_its_metadata() -> None:
     found = entries()
     assert set(found) == NAMES
     for name, e in found.items():
-        assert e.title and e.format in RELEASE_FORMATS, name
+        assert e.title and e.format in release_formats(), name
         assert e.license and e.citation and e.features and e.size, name
         assert e.rating_scale is not None, name
         if e.bundled or e.import_only:
@@ -80,13 +80,13 @@ def test_registry_matches_the_shared_readme() -> None:
 
 def test_registry_entries_are_validated() -> None:
     with pytest.raises(DataError, match="unknown key 'urll'"):
-        DatasetEntry.from_toml("x", {"title": "t", "format": "ml-100k", "urll": []})
+        BuiltinDataset.from_toml("x", {"title": "t", "format": "ml-100k", "urll": []})
     with pytest.raises(DataError, match="'format' is required"):
-        DatasetEntry.from_toml("x", {"title": "t"})
+        BuiltinDataset.from_toml("x", {"title": "t"})
     with pytest.raises(DataError, match="unknown format"):
-        DatasetEntry.from_toml("x", {"title": "t", "format": "xml"})
+        BuiltinDataset.from_toml("x", {"title": "t", "format": "xml"})
     with pytest.raises(DataError, match="not a hex checksum"):
-        DatasetEntry.from_toml("x", {"title": "t", "format": "ml-100k", "archive_md5": "abc"})
+        BuiltinDataset.from_toml("x", {"title": "t", "format": "ml-100k", "archive_md5": "abc"})
 
 
 def test_mirror_replaces_the_base_url() -> None:
@@ -138,7 +138,7 @@ def test_add_csv_and_use_it_by_name(tmp_path: Path, capsys) -> None:  # type: ig
     assert "added mine: 4 ratings, 3 users, 4 items" in res.err
     saved = json.loads((data / "user-datasets.json").read_text())
     assert saved["datasets"]["mine"]["path"] == str(src.resolve())
-    ds = load_dataset("mine", cache_dir=data)
+    ds = load_dataset("mine", data_dir=data)
     assert ds.n_items == 4 and ds.item_features is not None
     assert list(ds.item_features["title"]) == ["A (1999)", "B", "C", "D"]
     assert "title_words" in ds.item_features
@@ -156,12 +156,12 @@ def test_add_csv_and_use_it_by_name(tmp_path: Path, capsys) -> None:  # type: ig
     assert json.loads(info.out)["ratings"] == 4
     # --columns/--sep belong to the registration, not to each use.
     with pytest.raises(UsageError, match="registered dataset"):
-        load_dataset(DatasetSpec("mine", columns="user,item"), cache_dir=data)
+        load_dataset(DatasetSpec("mine", columns="user,item"), data_dir=data)
     res = run_cli(["datasets", "remove", "mine"], capsys, data)
     assert res.code == 0 and "your own files were left in place" in res.err
     assert src.exists() and "mine" not in user_datasets(data)
     with pytest.raises(UsageError, match="unknown dataset 'mine'"):
-        load_dataset("mine", cache_dir=data)
+        load_dataset("mine", data_dir=data)
 
 
 def test_add_netflix_tsv_and_parquet(tmp_path: Path) -> None:
@@ -189,7 +189,7 @@ def test_add_netflix_tsv_and_parquet(tmp_path: Path) -> None:
     _, ds = add_dataset("pq", pq, data, format="parquet")
     assert ds.interactions.rating is not None and len(ds.interactions) == 2
     assert set(user_datasets(data)) == {"nf", "nf-file", "tab", "pq"}
-    assert len(load_dataset("nf", cache_dir=data).interactions) == 5
+    assert len(load_dataset("nf", data_dir=data).interactions) == 5
 
 
 @pytest.mark.parametrize(
@@ -224,16 +224,16 @@ def test_add_validates_by_loading_and_needs_force_to_replace(tmp_path: Path) -> 
     with pytest.raises(UsageError, match="--force"):
         add_dataset("r", src, data, format="csv", columns="user,item,rating", sep=";")
     add_dataset("r", src, data, format="csv", columns="user,item,-", sep=";", force=True)
-    assert load_dataset("r", cache_dir=data).interactions.rating is None
+    assert load_dataset("r", data_dir=data).interactions.rating is None
     with pytest.raises(DataError, match="does not exist"):
         add_dataset("gone", tmp_path / "nope.csv", data, format="csv")
     src.unlink()
     with pytest.raises(DataError, match="no longer exists"):
-        load_dataset("r", cache_dir=data)
+        load_dataset("r", data_dir=data)
 
 
 def test_corrupt_user_registry_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "user-datasets.json").write_text("{not json")
     with pytest.raises(DataError, match="user-dataset list"):
-        load_dataset("mine", cache_dir=tmp_path)
+        load_dataset("mine", data_dir=tmp_path)
     assert len(load_dataset("ml-latest-small").interactions) == 100_836  # built-ins unaffected

@@ -25,7 +25,7 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from recbench import data as store
+from recbench import data
 from recbench.algorithms.plugins import describe_all, load
 from recbench.algorithms.space import describe_space
 from recbench.cli.common import err, info, out, state, status
@@ -163,7 +163,7 @@ class _NoProgress:
         return None
 
 
-def _print_report(report: store.InstallReport, quiet: bool) -> None:
+def _print_report(report: data.InstallReport, quiet: bool) -> None:
     if quiet:
         return
     for line in report.lines():
@@ -238,9 +238,9 @@ def info_cmd(
     st = state(ctx)
     if name in registry():
         entry = get_entry(name)
-        if not entry.bundled and store.read_install_manifest(st.cache_dir, name) is None:
+        if not entry.bundled and data.read_install_manifest(st.cache_dir, name) is None:
             doc = {**entry.to_dict(), "status": "not installed"}
-            doc["get_it"] = store.not_installed_message(name)
+            doc["get_it"] = data.not_installed_message(name)
             if fmt == "json":
                 typer.echo(json.dumps(doc, indent=2, default=str))
                 return
@@ -261,7 +261,7 @@ def info_cmd(
     with status(st, f"loading {spec.dataset}"):
         ds = load_dataset(spec, st.cache_dir)
     doc = dataset_summary(ds)
-    manifest = store.read_install_manifest(st.cache_dir, name) if name in registry() else None
+    manifest = data.read_install_manifest(st.cache_dir, name) if name in registry() else None
     if manifest is not None:
         doc["installed"] = {
             "action": manifest.get("action"),
@@ -349,7 +349,7 @@ def download_cmd(
         raise UsageError("--retries must be >= 0")
     bar = RichDownloadProgress(name) if not st.quiet else None
     with bar or _NoProgress():
-        report = store.download_dataset(
+        report = data.download_dataset(
             name,
             st.cache_dir,
             mirror=mirror,
@@ -372,7 +372,7 @@ def import_cmd(
     """Install a registry dataset from a copy you have; report what could not be verified."""
     st = state(ctx)
     with status(st, f"importing {name}"):
-        report = store.import_dataset(name, path, st.cache_dir, force=force)
+        report = data.import_dataset(name, path, st.cache_dir, force=force)
     _print_report(report, st.quiet)
 
 
@@ -404,7 +404,7 @@ def add_cmd(
     """Register your own ratings so `--dataset NAME` works in every command."""
     st = state(ctx)
     with status(st, f"reading {path}"):
-        record, ds = store.add_dataset(
+        record, ds = data.add_dataset(
             name,
             path,
             st.cache_dir,
@@ -429,7 +429,7 @@ def remove_cmd(
 ) -> None:
     """Remove a downloaded or imported copy (and its cache), or forget one of your datasets."""
     st = state(ctx)
-    removed = store.remove_dataset(name, st.cache_dir)
+    removed = data.remove_dataset(name, st.cache_dir)
     for what in removed:
         info(st, f"removed {what}")
     if name not in registry():

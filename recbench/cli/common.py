@@ -25,8 +25,8 @@ from recbench.data import (
     clean_stale_data_dir,
     default_data_dir,
     load_dataset,
+    resolve_source,
 )
-from recbench.data.loading import resolve
 from recbench.data.oserrors import disk_error_message
 from recbench.data.preprocess import apply as apply_preprocessing
 from recbench.data.text import strip_control
@@ -113,10 +113,12 @@ def clean_leftovers(st: State) -> None:
 def get_dataset(
     st: State, spec: DatasetSpec, prep: Preprocessing | None = None
 ) -> tuple[Dataset, DatasetSpec]:
-    """Load (from the cache when possible) and preprocess; notes and warnings go to stderr."""
-    spec = resolve(spec, st.cache_dir)
-    with status(st, f"loading {spec.dataset}"):
-        ds = load_dataset(spec, cache_dir=st.cache_dir)
+    """Load (from the cache when possible) and preprocess; notes and warnings go to stderr.
+
+    Returns the dataset and the spec to record (a file path made absolute)."""
+    source = resolve_source(spec, st.cache_dir)
+    with status(st, f"loading {source.spec.dataset}"):
+        ds = load_dataset(source, st.cache_dir, note=lambda message: info(st, message))
     for message in ds.source.get("warnings") or []:
         warn(f"{ds.name}: {message}")
     if prep is not None and not prep.is_identity:
@@ -125,9 +127,19 @@ def get_dataset(
             st,
             f"preprocessing ({summary['description']}): removed "
             f"{summary['ratings_removed']:,} ratings, {summary['users_removed']:,} users, "
-            f"{summary['items_removed']:,} items",
+            f"{summary['items_removed']:,} items" + _given_test_note(summary),
         )
-    return ds, spec
+    return ds, source.spec
+
+
+def _given_test_note(summary: dict[str, object]) -> str:
+    """What preprocessing did to a given test part (nothing, bar the implicit threshold)."""
+    if "test_rows" not in summary:
+        return ""
+    below = summary.get("test_rows_below_threshold") or 0
+    return f"; the given test part's {summary['test_rows']:,} rows are kept" + (
+        f" (less {below:,} below the implicit threshold)" if below else ""
+    )
 
 
 @contextmanager

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from recbench.data.idmap import IdMap
-from recbench.data.model import Dataset, Interactions
+from recbench.data.model import PART_NAMES, Dataset, Dedup, Interactions
 from recbench.data.text import CONTROL
+from recbench.errors import DataError
 
 #: Rating scales in common use; without a declared scale, the smallest that holds nearly all
 #: ratings is taken as the dataset's, and the few ratings outside it are reported.
@@ -104,13 +105,30 @@ def align_features(feats: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
 
 
 def pair_order(
-    uidx: np.ndarray, iidx: np.ndarray, n_items: int, ts: np.ndarray | None
+    uidx: np.ndarray,
+    iidx: np.ndarray,
+    n_items: int,
+    ts: np.ndarray | None,
+    *,
+    dedup: Dedup = "latest",
+    part: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Row order by (user, item) with duplicate pairs reduced to their latest row."""
+    """Row order by (user, item); under ``latest`` duplicate pairs are reduced to their latest
+    row, under ``none`` every row is kept (a pair's rows in file order).
+
+    With ``part`` (a given split), a pair is only a duplicate within one part, so that a test
+    row is never resolved away by a training row of the same pair.
+    """
     key = uidx.astype(np.int64)
     key *= max(n_items, 1)
     key += iidx
-    order = np.argsort(key)
+    if part is not None:
+        key *= len(PART_NAMES)
+        key += part
+    if dedup == "none":
+        order = np.argsort(key, kind="stable")
+        return order.astype(np.int32) if len(order) < np.iinfo(np.int32).max else order
+    order = np.argsort(key)  # the canonical order every result so far was computed on
     if len(order) < np.iinfo(np.int32).max:
         order = order.astype(np.int32)  # halves every later copy of the order
     key = key[order]  # sorted keys; the unsorted ones are no longer needed
@@ -133,6 +151,23 @@ def pair_order(
     return order[keep[order]]
 
 
+def _parts(ratings: pd.DataFrame) -> np.ndarray | None:
+    """The ``part`` column as int8 (0 train, 1 valid, 2 test), or None when absent."""
+    if "part" not in ratings:
+        return None
+    part = ratings["part"].to_numpy()
+    if part.dtype.kind in "OUS":
+        text = pd.Series(part, dtype=object).astype(str).str.strip().str.lower()
+        codes = text.map({name: code for code, name in enumerate(PART_NAMES)})
+        if codes.isna().any():
+            bad = text[codes.isna()].iloc[0]
+            raise DataError(f"part column: unknown part '{bad}' (use train, valid or test)")
+        return codes.to_numpy(np.int8)
+    if len(part) and (part.min() < 0 or part.max() >= len(PART_NAMES)):
+        raise DataError("part column: values must be 0 (train), 1 (valid) or 2 (test)")
+    return part.astype(np.int8)
+
+
 def build_dataset(
     name: str,
     ratings: pd.DataFrame,
@@ -144,14 +179,19 @@ def build_dataset(
     license: str = "",
     citation: str = "",
     source: dict[str, Any] | None = None,
+    dedup: Dedup = "latest",
 ) -> Dataset:
-    """Canonical frame -> Dataset: build id maps, drop duplicate pairs (keep the latest).
+    """Canonical frame -> Dataset: build id maps, resolve duplicate pairs by ``dedup``.
 
-    Rows are ordered by one ``argsort`` of a combined (user, item) key; only the rows of
-    duplicated pairs are then ordered by timestamp and file position, and all but the latest of
-    each pair (the later row in the file among equal timestamps) are dropped. The count goes to
-    ``source["duplicates_dropped"]``; what looks wrong in the data (see :func:`quality_warnings`)
-    to ``source["warnings"]``, one line each (library code never prints).
+    Rows are ordered by one ``argsort`` of a combined (user, item) key. Under ``latest`` only
+    the rows of duplicated pairs are then ordered by timestamp and file position, and all but
+    the latest of each pair (the later row in the file among equal timestamps) are dropped;
+    under ``none`` all rows stay. Each row keeps its frame position (``position``), so the event
+    order survives the canonical row order. An optional ``part`` column (0/1/2: train, valid,
+    test) marks a given split. The count of dropped rows goes to
+    ``source["duplicates_dropped"]``; what looks wrong in the data (see
+    :func:`quality_warnings`) to ``source["warnings"]``, one line each (library code never
+    prints).
     """
     source = dict(source or {})
     n_before = len(ratings)
@@ -168,11 +208,22 @@ def build_dataset(
         feats = None
     ufeats = align_features(user_features, users.ids) if user_features is not None else None
     ts = ratings["timestamp"].to_numpy(np.int64) if "timestamp" in ratings else None
-    order = pair_order(uidx, iidx, len(items), ts)
+    part = _parts(ratings)
+    order = pair_order(uidx, iidx, len(items), ts, dedup=dedup, part=part)
     source["duplicates_dropped"] = int(n_before - len(order))
     u, i = uidx[order], iidx[order]
     rating = ratings["rating"].to_numpy(np.float32)[order] if "rating" in ratings else None
-    inter = Interactions(u, i, rating, None if ts is None else ts[order], users, items)
+    inter = Interactions(
+        u,
+        i,
+        rating,
+        None if ts is None else ts[order],
+        users,
+        items,
+        position=order,
+        part=None if part is None else part[order],
+        dedup=dedup,
+    )
     source["warnings"] = quality_warnings(inter, feats, rating_scale)
     if rating_scale is None and rating is not None and len(rating):
         rating_scale = (float(rating.min()), float(rating.max()))

@@ -1,10 +1,12 @@
 """Parsed datasets cached as Parquet, keyed by the checksum of their source files.
 
-An entry is a directory ``<cache_dir>/parsed/<name>-<key>`` of Parquet files plus ``meta.json``.
+An entry is a directory ``<data_dir>/parsed/<name>-<key>`` of Parquet files plus ``meta.json``;
+the key is :func:`recbench.data.sources.fingerprint` of the source.
 ``meta.json`` records the sha256 of every Parquet file and of its own other fields, and each load
 checks them: an entry altered after it was written (edited, truncated, bit-rotted) is a miss and
 is rebuilt from the source, never served. Entries are built in a staging directory and renamed
 into place (:mod:`recbench.atomic`), so an interrupted run leaves nothing a later run trusts.
+An entry of another ``CACHE_FORMAT`` is never read: :func:`drop_stale` removes it and says so.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,9 @@ from recbench.data.idmap import IdMap
 from recbench.data.model import Dataset, Interactions
 from recbench.data.oserrors import io_errors
 
-CACHE_FORMAT = "2"
+#: Layout of an entry; an entry of another format is rebuilt, never read. 3: interactions keep
+#: ``position`` (event order) and ``part`` (given splits), meta.json the ``dedup`` policy.
+CACHE_FORMAT = "3"
 PARSED_DIR = "parsed"
 HASHES_FILE = "file-hashes.json"
 #: A file modified less than this before its hash was recorded may change again within the same
@@ -47,20 +50,20 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def file_sha256(path: Path, cache_dir: Path | None = None) -> str:
-    """sha256 of a user's file, remembered in ``<cache_dir>/file-hashes.json`` by stat.
+def file_sha256(path: Path, data_dir: Path | None = None) -> str:
+    """sha256 of a user's file, remembered in ``<data_dir>/file-hashes.json`` by stat.
 
     A recorded hash is reused while the file's size, mtime, ctime and inode are unchanged and
     the file had been at rest for two seconds when it was hashed, so loading a large file from
-    the Parquet cache does not re-read it. Without ``cache_dir`` the file is always hashed.
+    the Parquet cache does not re-read it. Without ``data_dir`` the file is always hashed.
     """
     path = Path(path)
-    if cache_dir is None:
+    if data_dir is None:
         return sha256_file(path)
     st = path.stat()
     key = str(path.resolve())
     stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-    store = Path(cache_dir) / HASHES_FILE
+    store = Path(data_dir) / HASHES_FILE
     known = _read_hashes(store)
     rec = known.get(key)
     if (
@@ -104,14 +107,14 @@ def _safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
 
 
-def entry_dir(cache_dir: Path, name: str, checksum: str) -> Path:
+def entry_dir(data_dir: Path, name: str, checksum: str) -> Path:
     """Where the entry of dataset ``name`` with source ``checksum`` lives."""
-    return Path(cache_dir) / PARSED_DIR / f"{_safe_name(name)}-{checksum[:20]}"
+    return Path(data_dir) / PARSED_DIR / f"{_safe_name(name)}-{checksum[:20]}"
 
 
-def drop_entries(cache_dir: Path, name: str) -> list[str]:
+def drop_entries(data_dir: Path, name: str) -> list[str]:
     """Remove every cache entry of dataset ``name`` (whatever its checksum); return them."""
-    parsed = Path(cache_dir) / PARSED_DIR
+    parsed = Path(data_dir) / PARSED_DIR
     if not parsed.is_dir():
         return []
     pattern = re.compile(re.escape(_safe_name(name)) + r"-[0-9a-f]{20}")
@@ -159,6 +162,9 @@ def load(path: Path) -> Dataset | None:
             timestamp=inter["timestamp"].to_numpy(np.int64) if "timestamp" in inter else None,
             users=IdMap(frames["users"]["id"].to_numpy()),
             items=items,
+            position=inter["position"].to_numpy() if "position" in inter else None,
+            part=inter["part"].to_numpy(np.int8) if "part" in inter else None,
+            dedup=meta["dedup"],
         )
         scale = meta.get("rating_scale")
         name, checksum = str(meta["name"]), str(meta["checksum"])
@@ -184,6 +190,10 @@ def _write_entry(dataset: Dataset, tmp: Path) -> None:
         cols["rating"] = inter.rating
     if inter.timestamp is not None:
         cols["timestamp"] = inter.timestamp
+    if inter.position is not None:
+        cols["position"] = inter.position
+    if inter.part is not None:
+        cols["part"] = inter.part
     frames: dict[str, pd.DataFrame] = {
         "interactions": pd.DataFrame(cols),
         "users": pd.DataFrame({"id": inter.users.ids}),
@@ -204,6 +214,7 @@ def _write_entry(dataset: Dataset, tmp: Path) -> None:
         "name": dataset.name,
         "checksum": dataset.checksum,
         "rating_scale": list(dataset.rating_scale) if dataset.rating_scale else None,
+        "dedup": inter.dedup,
         "license": dataset.license,
         "citation": dataset.citation,
         "source": dataset.source,
@@ -229,36 +240,53 @@ def save(dataset: Dataset, path: Path) -> None:
         replace_dir(tmp, path)
 
 
-def cached(
-    cache_dir: Path | None,
-    name: str,
-    key_parts: list[str],
-    build: Callable[[str], Dataset],
-) -> Dataset:
-    """The dataset whose source is keyed by ``key_parts``: from the cache, else built and saved.
+def get(data_dir: Path, name: str, key: str) -> Dataset | None:
+    """The cached dataset ``name`` whose source has fingerprint ``key``, or None (a miss)."""
+    return load(entry_dir(data_dir, name, key))
 
-    ``build(checksum)`` parses the source; without ``cache_dir`` nothing is cached.
-    """
-    checksum = combined_key(key_parts)
-    if cache_dir is None:
-        return build(checksum)
-    path = entry_dir(cache_dir, name, checksum)
-    hit = load(path)
-    if hit is not None:
-        return hit
-    ds = build(checksum)
-    save(ds, path)
-    return ds
+
+def put(data_dir: Path, name: str, key: str, dataset: Dataset) -> None:
+    """Keep ``dataset`` (built from the source of ``name`` with fingerprint ``key``)."""
+    save(dataset, entry_dir(data_dir, name, key))
+
+
+def drop_stale(data_dir: Path, name: str) -> str | None:
+    """Remove the entries of ``name`` written in another cache format (by an older recbench);
+    a one-line note saying so, or None when there were none. Entries of this format stay."""
+    parsed = Path(data_dir) / PARSED_DIR
+    if not parsed.is_dir():
+        return None
+    pattern = re.compile(re.escape(_safe_name(name)) + r"-[0-9a-f]{20}")
+    stale: list[str] = []
+    for p in sorted(parsed.iterdir()):
+        if not pattern.fullmatch(p.name):
+            continue
+        try:
+            fmt = json.loads((p / "meta.json").read_text()).get("format")
+        except (OSError, ValueError, AttributeError):
+            continue  # unreadable or half-written: not ours to judge here
+        if fmt != CACHE_FORMAT:
+            stale.append(str(fmt))
+            shutil.rmtree(p, ignore_errors=True)
+    if not stale:
+        return None
+    return (
+        f"{name}: the dataset cache held {len(stale)} entr{'y' if len(stale) == 1 else 'ies'} "
+        f"in an older format ({', '.join(sorted(set(stale)))}; now {CACHE_FORMAT}); "
+        "rebuilt from the source"
+    )
 
 
 __all__ = [
     "CACHE_FORMAT",
-    "cached",
     "combined_key",
     "drop_entries",
+    "drop_stale",
     "entry_dir",
     "file_sha256",
+    "get",
     "load",
+    "put",
     "save",
     "sha256_file",
 ]

@@ -31,8 +31,7 @@ from recbench.atomic import MARK, clean_stale, file_lock
 from recbench.data import archives
 from recbench.data.cache import PARSED_DIR
 from recbench.data.oserrors import io_errors
-from recbench.data.registry import get_entry
-from recbench.errors import DataError, MissingExtraError, UsageError
+from recbench.errors import DataError, MissingExtraError
 
 INSTALL_MANIFEST = ".recbench-install.json"
 MANIFEST_FORMAT = 1
@@ -157,15 +156,18 @@ def read_install_manifest(data_dir: Path, name: str) -> dict[str, Any] | None:
     return doc
 
 
-def check_installed(data_dir: Path, name: str) -> dict[str, Any]:
+def check_installed(data_dir: Path, name: str, verb: str = "download") -> dict[str, Any]:
     """The manifest of an installed copy whose files are unchanged since installation.
 
     Files are compared by size and modification time; a file that differs is hashed again and
-    must still match its recorded sha256. Raises a DataError saying how to get the data.
+    must still match its recorded sha256. Raises a DataError naming ``recbench datasets VERB``
+    (``download`` or ``import``: the caller knows how ``name`` is got; this module does not
+    look in the registry).
     """
+    fix = f"run `recbench datasets {verb} {name} --force`"
     manifest = read_install_manifest(data_dir, name)
     if manifest is None:
-        raise DataError(not_installed_message(name))
+        raise DataError(f"dataset '{name}' is not installed: run `recbench datasets {verb} {name}`")
     root = installed_dir(data_dir, name)
     for rel, info in manifest["files"].items():
         path = root / rel
@@ -173,43 +175,15 @@ def check_installed(data_dir: Path, name: str) -> dict[str, Any]:
             st = path.stat()
         except OSError:
             raise DataError(
-                f"the installed copy of {name} is incomplete ({rel} is missing); "
-                f"run `recbench datasets {_get_verb(name)} {name} --force`"
+                f"the installed copy of {name} is incomplete ({rel} is missing); {fix}"
             ) from None
         if st.st_size == info["size"] and st.st_mtime_ns == info["mtime_ns"]:
             continue
         if archives.file_digests(path)["sha256"] != info["sha256"]:
             raise DataError(
-                f"{rel} of the installed copy of {name} changed after installation; "
-                f"run `recbench datasets {_get_verb(name)} {name} --force`"
+                f"{rel} of the installed copy of {name} changed after installation; {fix}"
             )
     return manifest
-
-
-def _get_verb(name: str) -> str:
-    try:
-        entry = get_entry(name)
-    except UsageError:
-        return "download"
-    return "import" if entry.import_only else "download"
-
-
-def not_installed_message(name: str) -> str:
-    """How to get a registry dataset that is not in the data directory yet."""
-    try:
-        entry = get_entry(name)
-    except UsageError:
-        return f"dataset '{name}' is not installed"
-    if entry.import_only:
-        return (
-            f"dataset '{name}' is not installed and has no public download: get the data "
-            f"({entry.homepage or 'see its license'}) and run "
-            f"`recbench datasets import {name} PATH`"
-        )
-    return (
-        f"dataset '{name}' is not downloaded yet: run `recbench datasets download {name}` "
-        f"(or `recbench datasets import {name} PATH` for a copy you already have)"
-    )
 
 
 @dataclass

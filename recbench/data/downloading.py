@@ -22,13 +22,12 @@ from recbench.data.datadir import (
     clean_leftovers,
     io_errors,
     lock,
-    not_installed_message,
     read_install_manifest,
     report_from_manifest,
     require,
 )
 from recbench.data.installing import install_copy
-from recbench.data.registry import MIRROR_ENV, DatasetEntry, get_entry
+from recbench.data.registry import MIRROR_ENV, BuiltinDataset, get_entry, not_installed_message
 from recbench.errors import DataError
 
 DEFAULT_TIMEOUT = 60.0
@@ -135,7 +134,7 @@ def download_dataset(
     retries: int = DEFAULT_RETRIES,
     backoff: float = 1.0,
     force: bool = False,
-    entry: DatasetEntry | None = None,
+    entry: BuiltinDataset | None = None,
     lock_timeout: float = LOCK_TIMEOUT,
 ) -> InstallReport:
     """Download, verify and install a registry dataset into ``data_dir``.

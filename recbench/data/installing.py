@@ -36,9 +36,9 @@ from recbench.data.datadir import (
     read_install_manifest,
     report_from_manifest,
 )
+from recbench.data.formats import find_root, get_format
 from recbench.data.netflix import MV_FILE
-from recbench.data.registry import DatasetEntry, get_entry
-from recbench.data.releases import find_root, release_format
+from recbench.data.registry import BuiltinDataset, get_entry
 from recbench.data.user_datasets import delete_user_dataset, user_datasets
 from recbench.data.verification import archive_check, internal_checksums, verify
 from recbench.errors import DataError, UsageError, suggest
@@ -70,7 +70,7 @@ def _is_netflix_training_tar(path: Path) -> bool:
 
 
 def install_copy(
-    entry: DatasetEntry,
+    entry: BuiltinDataset,
     data_dir: Path,
     source: Path,
     *,
@@ -116,7 +116,7 @@ def install_copy(
                 root = find_root(fmt, staging / "x") or _no_root(entry, source)
         else:
             root = find_root(fmt, source) or _no_root(entry, source)
-        required = release_format(fmt).required_files
+        required = get_format(fmt).required_files
         missing = [r for r in required if not (root / r).exists()]
         if missing:
             raise DataError(f"{source} is not a complete {name} copy: {missing[0]} is missing")
@@ -161,8 +161,8 @@ def _copy_tree(src: Path, dst: Path) -> None:
     dst.mkdir(parents=True, exist_ok=True)
 
 
-def _no_root(entry: DatasetEntry, source: Path) -> Path:
-    keys = " or ".join(release_format(entry.format).key_files)
+def _no_root(entry: BuiltinDataset, source: Path) -> Path:
+    keys = " or ".join(get_format(entry.format).key_files)
     raise DataError(f"{source} holds no {entry.name} data ({keys} not found)")
 
 
@@ -173,7 +173,7 @@ def import_dataset(
     *,
     on_stage: Stage | None = None,
     force: bool = False,
-    entry: DatasetEntry | None = None,
+    entry: BuiltinDataset | None = None,
     lock_timeout: float = LOCK_TIMEOUT,
 ) -> InstallReport:
     """Install a registry dataset from a copy the user has: the official archive or a directory.
@@ -220,7 +220,7 @@ def remove_dataset(name: str, data_dir: Path) -> list[str]:
     data_dir = Path(data_dir)
     users = user_datasets(data_dir)
     try:
-        entry: DatasetEntry | None = get_entry(name)
+        entry: BuiltinDataset | None = get_entry(name)
     except UsageError:
         entry = None
     if entry is not None and entry.bundled:

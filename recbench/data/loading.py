@@ -1,120 +1,76 @@
-"""Resolve ``--dataset`` (a registry name, a user dataset or a file path) to a :class:`Dataset`.
+"""Load ``--dataset`` (a registry name, a user dataset or a file path) as a :class:`Dataset`.
 
-Loading is a pipeline of plain functions: locate the source files, verify them, parse them into
-a canonical frame (:mod:`recbench.data.releases`, :mod:`recbench.data.ratings_file`), build
-dense id maps (:mod:`recbench.data.build`), and (when the caller passes a cache directory) keep
-the result as Parquet keyed by the source checksum (:func:`recbench.data.cache.cached`).
+One straight line, each step a function of :mod:`recbench.data.sources` that never calls back
+into an earlier one::
 
-Where data comes from, in the order a name is looked up:
+    resolve_source(spec) -> Source          registry, user datasets, paths: looked up once
+      -> ensure_local(source)               verify / download / check files; their sha256s
+      -> fingerprint(source)                the one cache-key recipe (with FORMAT_VERSION)
+      -> cache.get(key)                     a hit ends the line
+      -> read_source(source)                the one reader table (recbench.data.formats)
+      -> build_source -> build_dataset      id maps, duplicates by the format's policy
+      -> cache.put(key)
 
-- registry datasets: bundled ones (ml-latest-small) ship inside the package; others must have
-  been downloaded or imported into the data directory (``recbench datasets download NAME`` /
-  ``import NAME PATH``). Loading never downloads unless the caller opts in:
-  ``load_dataset(..., download=True)`` or ``RECBENCH_AUTO_DOWNLOAD=1``;
-- users' own datasets registered with ``recbench datasets add``: a registered name wins over a
-  same-named file in the working directory (give ``./NAME`` for the file);
-- any CSV/TSV/Parquet or Netflix-format ratings file given by path.
-
-The data directory is ``cache_dir`` when given, else :func:`default_data_dir`.
+Where data comes from, in the order a name is looked up: built-in registry datasets (bundled
+ones ship inside the package; others must have been downloaded or imported into the data
+directory, and loading never downloads unless the caller opts in: ``download=True`` or
+``RECBENCH_AUTO_DOWNLOAD=1``); users' own datasets registered with ``recbench datasets add``
+(a registered name wins over a same-named file in the working directory: ``./NAME`` is the
+file); any CSV/TSV/Parquet or Netflix-format ratings file given by path.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from recbench.data import cache
-from recbench.data.build import build_dataset
-from recbench.data.datadir import (
-    ProgressBar,
-    check_installed,
-    default_data_dir,
-    installed_dir,
-    not_installed_message,
-    read_install_manifest,
-)
-from recbench.data.downloading import download_dataset
+from recbench.data.datadir import ProgressBar, default_data_dir, now_iso, read_install_manifest
 from recbench.data.model import Dataset
-from recbench.data.netflix import looks_like_netflix, read_netflix
-from recbench.data.ratings_file import (
-    PARSER_VERSION,
-    absolute_path,
-    check_ratings_path,
-    decode_sep,
-    parse_columns,
-    read_ratings_file,
+from recbench.data.ratings_file import absolute_path, decode_sep, parse_columns
+from recbench.data.registry import datasets_root, get_entry, registry
+from recbench.data.sources import (
+    DEFAULT_DATASET,
+    DatasetSpec,
+    Source,
+    build_source,
+    ensure_local,
+    fingerprint,
+    read_source,
+    resolve_source,
+    user_source,
 )
-from recbench.data.registry import DatasetEntry, datasets_root, get_entry, registry
-from recbench.data.releases import FORMAT_VERSION, read_release
 from recbench.data.user_datasets import (
+    USER_FORMATS,
     UserDataset,
+    check_user_name,
     counts_now,
-    load_user_dataset,
+    files_stamp,
+    save_user_dataset,
     user_datasets,
 )
-from recbench.errors import DataError, UsageError, suggest
+from recbench.errors import DataError, UsageError
 
 __all__ = [
     "AUTO_DOWNLOAD_ENV",
     "DEFAULT_DATASET",
     "DatasetSpec",
+    "Source",
+    "add_dataset",
     "all_datasets",
     "available",
     "datasets_root",
     "default_data_dir",
     "load_dataset",
-    "load_user_dataset",
     "registry",
     "resolve",
+    "resolve_source",
 ]
 
-DEFAULT_DATASET = "ml-latest-small"
 AUTO_DOWNLOAD_ENV = "RECBENCH_AUTO_DOWNLOAD"
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """How to load a dataset; recorded in model manifests so runs can be reproduced."""
-
-    dataset: str = DEFAULT_DATASET
-    columns: str | None = None
-    sep: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "columns": self.columns, "sep": self.sep}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DatasetSpec:
-        return cls(dataset=d["dataset"], columns=d.get("columns"), sep=d.get("sep"))
-
-
-def _looks_like_path(name: str) -> bool:
-    """Names with a separator or a dot are paths (user dataset names can have neither)."""
-    return os.sep in name or "/" in name or "." in Path(name).name
-
-
-def _user_dataset_names(data_dir: Path | None) -> dict[str, UserDataset]:
-    return user_datasets(data_dir if data_dir is not None else default_data_dir())
-
-
-def resolve(spec: DatasetSpec, data_dir: Path | None = None) -> DatasetSpec:
-    """Make a file path absolute so the spec stays valid from any working directory.
-
-    Registry names and the user's registered dataset names (in ``data_dir``, else
-    :func:`default_data_dir`) are left alone: a registered name wins over a same-named file.
-    A symbolic-link loop is a UsageError naming it.
-    """
-    name = spec.dataset
-    if name in registry():
-        return spec
-    if not _looks_like_path(name) and name in _user_dataset_names(data_dir):
-        return spec
-    p = Path(name).expanduser()
-    if p.exists() or p.is_symlink() or _looks_like_path(name):
-        return DatasetSpec(str(absolute_path(p)), spec.columns, spec.sep)
-    return spec
 
 
 def _auto_download(download: bool | None) -> bool:
@@ -123,159 +79,115 @@ def _auto_download(download: bool | None) -> bool:
     return os.environ.get(AUTO_DOWNLOAD_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def resolve(spec: DatasetSpec, data_dir: Path | None = None) -> DatasetSpec:
+    """The spec to record for ``spec``: a file path made absolute, names left as they are."""
+    return resolve_source(spec, data_dir).spec
+
+
 def load_dataset(
-    spec: DatasetSpec | str,
-    cache_dir: Path | None = None,
+    spec: DatasetSpec | str | Source,
+    data_dir: Path | None = None,
     *,
     download: bool | None = None,
     progress: ProgressBar | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> Dataset:
-    """Load a dataset by registry name, user dataset name or path.
+    """Load a dataset by registry name, user dataset name or path (or an already resolved
+    :class:`Source`), along the loading line above.
 
-    With ``cache_dir``, parsed data is cached there, and downloaded/imported/user datasets are
-    looked up there (else in :func:`default_data_dir`). A registry dataset that is not installed
-    raises a DataError naming the ``recbench datasets download`` / ``import`` command, unless
-    ``download=True`` (or ``$RECBENCH_AUTO_DOWNLOAD=1``) allows fetching it now; ``progress``
-    then receives the download's progress. What looks wrong in the data (negative ratings,
-    ratings off the scale, control characters) is listed in ``dataset.source["warnings"]``.
+    ``data_dir`` holds installed and user datasets and the Parquet cache; without it they are
+    looked up in :func:`default_data_dir` and nothing is cached. A registry dataset that is
+    not installed is a DataError naming the ``recbench datasets download`` / ``import``
+    command, unless ``download=True`` (or ``$RECBENCH_AUTO_DOWNLOAD=1``) allows fetching it
+    now; ``progress`` then receives the download's progress. ``note`` receives one-line notes
+    (an old cache entry rebuilt). What looks wrong in the data (negative ratings, ratings off
+    the scale, control characters) is listed in ``dataset.source["warnings"]``.
     """
-    if isinstance(spec, str):
-        spec = DatasetSpec(spec)
-    reg = registry()
-    if spec.dataset in reg:
-        entry = get_entry(spec.dataset)
-        if spec.columns or spec.sep:
-            raise UsageError("--columns and --sep apply to files, not to registry datasets")
-        if entry.bundled:
-            return _load_bundled(entry, reg[spec.dataset], cache_dir)
-        return _load_installed(entry, cache_dir, _auto_download(download), progress)
-    path = Path(spec.dataset).expanduser()
-    looks_like_path = _looks_like_path(spec.dataset)
-    users: dict[str, UserDataset] = {}
-    if not looks_like_path:
-        users = _user_dataset_names(cache_dir)
-        if spec.dataset in users:
-            if spec.columns or spec.sep:
-                raise UsageError(
-                    f"--columns and --sep apply to files; '{spec.dataset}' is a registered "
-                    "dataset (re-add it with `recbench datasets add --force` to change them)"
-                )
-            return load_user_dataset(users[spec.dataset], cache_dir)
-    if path.exists() or path.is_symlink():
-        return _load_file(path, spec, cache_dir)
-    if looks_like_path:
-        raise DataError(f"ratings file not found: {path}")
-    names = sorted({*reg, *users})
-    raise UsageError(
-        f"unknown dataset '{spec.dataset}'{suggest(spec.dataset, names)} "
-        f"(available: {', '.join(names)}; or give a path to a CSV/TSV/Parquet file)"
+    source = spec if isinstance(spec, Source) else resolve_source(spec, data_dir)
+    source = ensure_local(source, data_dir, download=_auto_download(download), progress=progress)
+    key = fingerprint(source)
+    if data_dir is not None:
+        hit = cache.get(data_dir, source.name, key)
+        if hit is not None:
+            return hit
+        stale = cache.drop_stale(data_dir, source.name)
+        if stale is not None and note is not None:
+            note(stale)
+    dataset = build_source(source, read_source(source), key)
+    if data_dir is not None:
+        cache.put(data_dir, source.name, key, dataset)
+    return dataset
+
+
+def add_dataset(
+    name: str,
+    path: Path,
+    data_dir: Path,
+    *,
+    format: str,
+    columns: str | None = None,
+    sep: str | None = None,
+    item_features: Path | None = None,
+    force: bool = False,
+) -> tuple[UserDataset, Dataset]:
+    """Register the user's own ratings so ``--dataset NAME`` works everywhere; load it once.
+
+    The files stay where they are (recorded by absolute path); loading them once validates the
+    options and warms the Parquet cache. Returns the record and the loaded Dataset.
+    """
+    check_user_name(name)
+    if format not in USER_FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(USER_FORMATS)}, not '{format}'")
+    parse_columns(columns)
+    decode_sep(sep)
+    if format in ("parquet", "netflix") and sep:
+        raise UsageError(f"--sep does not apply to --format {format}")
+    if format == "netflix" and columns:
+        raise UsageError("--columns does not apply to --format netflix")
+    path = absolute_path(Path(path))
+    if not path.exists():
+        raise DataError(f"{path} does not exist")
+    if path.is_dir() and format != "netflix":
+        raise DataError(f"{path} is a directory; give the ratings file itself")
+    feats = absolute_path(Path(item_features)) if item_features else None
+    if feats is not None and not feats.is_file():
+        raise DataError(f"item features file not found: {feats}")
+    existing = user_datasets(data_dir).get(name)
+    if existing is not None and not force:
+        raise UsageError(f"dataset '{name}' is already registered; pass --force to replace it")
+    record = UserDataset(
+        name=name,
+        path=str(path),
+        format=format,
+        columns=columns,
+        sep=sep,
+        item_features=str(feats) if feats else None,
+        added=now_iso(),
     )
+    record, ds = load_counted(record, data_dir)
+    save_user_dataset(data_dir, record)
+    return record, ds
 
 
-def _load_bundled(entry: DatasetEntry, raw: dict[str, Any], cache_dir: Path | None) -> Dataset:
-    """A dataset shipped inside the package, checked against its pinned member checksums."""
-    name = entry.name
-    root = datasets_root() / name
-    sums = []
-    for member, expected in raw.get("members", {}).items():
-        path = root / member
-        if not path.exists():
-            raise DataError(f"bundled dataset {name}: {member} is missing from {root}")
-        got = cache.sha256_file(path)
-        if got != expected:
-            raise DataError(
-                f"bundled dataset {name}: {member} fails its checksum "
-                f"(sha256 {got[:12]}…, expected {expected[:12]}…); reinstall recbench"
-            )
-        sums.append(f"{member}:{got}")
-
-    def build(checksum: str) -> Dataset:
-        return _release_dataset(entry, root, checksum, {"kind": "bundled", "path": str(root)})
-
-    return cache.cached(cache_dir, name, [*sums, "parser", PARSER_VERSION], build)
+def load_counted(record: UserDataset, data_dir: Path) -> tuple[UserDataset, Dataset]:
+    """Load a new user dataset; the record comes back with its counts, so that ``datasets``
+    can list them without reading the files (unless they changed while being read)."""
+    stamp = files_stamp(record)
+    ds = load_dataset(user_source(record), data_dir)
+    if stamp is not None and stamp == files_stamp(record):
+        inter = ds.interactions
+        counts = {"ratings": len(inter), "users": inter.n_users, "items": inter.n_items}
+        record = replace(record, counts={**counts, "stamp": stamp})
+    return record, ds
 
 
-def _release_dataset(
-    entry: DatasetEntry, root: Path, checksum: str, source: dict[str, Any]
-) -> Dataset:
-    """Parse a registry release in ``root`` into a Dataset with the entry's metadata;
-    ``source`` says where the files came from (the parser's own notes are added to it)."""
-    parsed = read_release(entry.format, root)
-    return build_dataset(
-        entry.name,
-        parsed.ratings,
-        item_features=parsed.item_features,
-        user_features=parsed.user_features,
-        checksum=checksum,
-        rating_scale=entry.rating_scale,
-        license=entry.license,
-        citation=entry.citation,
-        source={**source, **parsed.info},
-    )
-
-
-def _load_installed(
-    entry: DatasetEntry,
-    cache_dir: Path | None,
-    download: bool,
-    progress: ProgressBar | None,
-) -> Dataset:
-    """A downloaded or imported registry dataset from the data directory."""
-    name = entry.name
-    data_dir = cache_dir if cache_dir is not None else default_data_dir()
-    if read_install_manifest(data_dir, name) is None:
-        if not download:
-            raise DataError(not_installed_message(name))
-        download_dataset(name, data_dir, progress=progress)
-    manifest = check_installed(data_dir, name)
-    root = installed_dir(data_dir, name)
-    sums = [f"{rel}:{info['sha256']}" for rel, info in sorted(manifest["files"].items())]
-
-    def build(checksum: str) -> Dataset:
-        verification = manifest.get("verification") or {}
-        source = {
-            "kind": manifest.get("action", "installed"),
-            "path": str(root),
-            "origin": manifest.get("origin", ""),
-            "verification": verification.get("status", "unverified"),
-        }
-        return _release_dataset(entry, root, checksum, source)
-
-    key = [*sums, "format", entry.format, "parser", PARSER_VERSION, FORMAT_VERSION]
-    return cache.cached(cache_dir, name, key, build)
-
-
-def _load_file(path: Path, spec: DatasetSpec, cache_dir: Path | None) -> Dataset:
-    """A ratings file given by path (CSV/TSV/Parquet, or Netflix format)."""
-    check_ratings_path(path)
-    netflix = looks_like_netflix(path)
-    if netflix and (spec.columns or spec.sep):
-        raise UsageError(f"{path} is in Netflix-Prize format; --columns and --sep do not apply")
-    columns = parse_columns(spec.columns)
-    sep = decode_sep(spec.sep)
-    file_sum = cache.file_sha256(path, cache_dir)
-    fmt = ["format=netflix", FORMAT_VERSION] if netflix else []
-
-    def build(checksum: str) -> Dataset:
-        ratings = read_netflix(path) if netflix else read_ratings_file(path, columns, sep)
-        return build_dataset(
-            path.name,
-            ratings,
-            checksum=checksum,
-            source={"kind": "file", "path": str(path.resolve()), "sha256": file_sum},
-        )
-
-    key = [file_sum, f"columns={columns}", f"sep={sep!r}", *fmt, "parser", PARSER_VERSION]
-    return cache.cached(cache_dir, path.name, key, build)
-
-
-def available(cache_dir: Path | None = None) -> list[dict[str, Any]]:
+def available(data_dir: Path | None = None) -> list[dict[str, Any]]:
     """One row per dataset (built-in, then the user's): counts, license, where it stands now.
 
     ``status`` is ``bundled``, ``downloaded``, ``imported``, ``user``, ``not downloaded`` or
     ``import needed``; ``available`` says whether it loads offline now.
     """
-    data_dir = cache_dir if cache_dir is not None else default_data_dir()
+    data_dir = data_dir if data_dir is not None else default_data_dir()
     rows = []
     for name, raw in sorted(registry().items()):
         entry = get_entry(name)
@@ -327,8 +239,8 @@ def available(cache_dir: Path | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-def all_datasets(cache_dir: Path | None) -> dict[str, dict[str, Any]]:
-    """Built-in registry entries plus the user's datasets in ``cache_dir``, as plain dicts.
+def all_datasets(data_dir: Path | None) -> dict[str, dict[str, Any]]:
+    """Built-in registry entries plus the user's datasets in ``data_dir``, as plain dicts.
 
     Each dict has ``kind`` = ``"builtin"`` or ``"user"``; built-in names win (``add`` refuses
     to shadow them anyway).
@@ -336,6 +248,6 @@ def all_datasets(cache_dir: Path | None) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {
         name: {**raw, "kind": "builtin"} for name, raw in registry().items()
     }
-    for name, ds in user_datasets(cache_dir).items():
+    for name, ds in user_datasets(data_dir).items():
         out.setdefault(name, ds.to_dict())
     return out

@@ -1,15 +1,46 @@
-"""Core data types: Interactions (who rated what) and Dataset (interactions plus metadata)."""
+"""Core data types: Interactions (who rated what, in a stable event order) and Dataset.
+
+Rows are stored in the canonical order the splitters and matrices see: by (user, item) for
+deduplicated rating data, which every result so far was computed on. The order in which the
+events happened is kept beside it, never instead of it: ``position`` (the row's place in the
+source file) with ``timestamp`` gives the event order (timestamp, then file order; file order
+alone without timestamps), which :meth:`Interactions.event_order` and
+:meth:`Interactions.sequences` use.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from recbench.data.idmap import IdMap
+
+#: How repeated (user, item) pairs are resolved when a dataset is built: ``latest`` keeps the
+#: latest row of each pair (rating data: a re-rating replaces the rating); ``none`` keeps every
+#: row (event and sequence data, where a repeat is a new event).
+Dedup = Literal["latest", "none"]
+DEDUP_POLICIES: tuple[Dedup, ...] = ("latest", "none")
+
+#: Values of :attr:`Interactions.part` for data that comes with its own split.
+PART_TRAIN, PART_VALID, PART_TEST = 0, 1, 2
+PART_NAMES = ("train", "valid", "test")
+
+
+class Sequences(NamedTuple):
+    """Each user's items in event order, CSR by user: user ``u``'s items are
+    ``items[indptr[u]:indptr[u + 1]]``; ``rows`` gives the interaction row of each entry."""
+
+    indptr: np.ndarray
+    items: np.ndarray
+    rows: np.ndarray
+
+    def of(self, user: int) -> np.ndarray:
+        """The items of one user (dense index), in order."""
+        return self.items[self.indptr[user] : self.indptr[user + 1]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -19,6 +50,12 @@ class Interactions:
     ``user`` and ``item`` are int32 indices into ``users`` and ``items``; ``rating`` is float32 or
     None (implicit data); ``timestamp`` is int64 seconds or None. Orientation is always users x
     items, and the shape is the size of the id maps, so every split of one dataset shares a shape.
+
+    ``position`` (int64 or None) is each row's place in the source file: with ``timestamp`` it
+    fixes the event order, which the row order (canonical, by user and item) does not show.
+    None means row order is file order. ``part`` (int8 or None) marks the rows of a given split:
+    :data:`PART_TRAIN`, :data:`PART_VALID`, :data:`PART_TEST`. ``dedup`` states how repeated
+    pairs were resolved when the data was built (:data:`Dedup`).
     """
 
     user: np.ndarray
@@ -27,15 +64,20 @@ class Interactions:
     timestamp: np.ndarray | None
     users: IdMap
     items: IdMap
+    position: np.ndarray | None = None
+    part: np.ndarray | None = None
+    dedup: Dedup = "latest"
 
     def __post_init__(self) -> None:
         n = len(self.user)
         if len(self.item) != n:
             raise ValueError("user and item arrays differ in length")
-        for name in ("rating", "timestamp"):
+        for name in ("rating", "timestamp", "position", "part"):
             arr = getattr(self, name)
             if arr is not None and len(arr) != n:
                 raise ValueError(f"{name} array differs in length from user array")
+        if self.dedup not in DEDUP_POLICIES:
+            raise ValueError(f"unknown dedup policy '{self.dedup}'")
 
     def __len__(self) -> int:
         return len(self.user)
@@ -65,10 +107,29 @@ class Interactions:
             item=self.item[sel],
             rating=take(self.rating),
             timestamp=take(self.timestamp),
+            position=take(self.position),
+            part=take(self.part),
         )
 
+    def event_order(self) -> np.ndarray:
+        """Row indices in the order the events happened: timestamp, then file order (file
+        order alone without timestamps). Stable: equal keys keep row order."""
+        pos = self.position if self.position is not None else np.arange(len(self))
+        if self.timestamp is None:
+            return np.argsort(pos, kind="stable")
+        return np.lexsort((pos, self.timestamp))
+
+    def sequences(self) -> Sequences:
+        """Each user's items in event order (repeats included when ``dedup`` is ``none``)."""
+        pos = self.position if self.position is not None else np.arange(len(self))
+        keys = (pos, self.user) if self.timestamp is None else (pos, self.timestamp, self.user)
+        rows = np.lexsort(keys)
+        indptr = np.zeros(self.n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.user, minlength=self.n_users), out=indptr[1:])
+        return Sequences(indptr, self.item[rows], rows)
+
     def csr(self, values: Literal["rating", "binary"] = "rating") -> sp.csr_array:
-        """Users x items sparse matrix; duplicates are summed (datasets hold none)."""
+        """Users x items sparse matrix; repeated pairs are summed (none under ``latest``)."""
         if values == "rating" and self.rating is not None:
             data = self.rating.astype(np.float32)
         else:

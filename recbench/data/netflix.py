@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from recbench.data.archives import archive_kind, iter_tar_files
+from recbench.data.formats import ReadOptions
 from recbench.data.tabular import Parsed, arrow_message, int_ids, split_fields, title_features
 from recbench.errors import DataError
 
@@ -255,6 +256,12 @@ def read_netflix(path: Path, *, block_size: int = NETFLIX_BLOCK) -> pd.DataFrame
                 for view in _file_blocks(src, block_size):
                     parser.feed(view, str(src))
     return parser.finish(str(path))
+
+
+def read_netflix_ratings(path: Path, options: ReadOptions) -> Parsed:
+    """A user's Netflix-format ratings (file, directory or archive); reader of the
+    ``netflix-ratings`` format (no read options apply)."""
+    return Parsed(read_netflix(path))
 
 
 def read_netflix_titles(path: Path) -> pd.DataFrame:

@@ -20,7 +20,7 @@ import numpy as np
 
 from recbench.data import cache as cache_mod
 from recbench.data.idmap import IdMap
-from recbench.data.model import Dataset, Interactions
+from recbench.data.model import PART_TEST, Dataset, Interactions
 from recbench.errors import DataError, UsageError
 
 MAX_ITERATIONS = 1000
@@ -126,8 +126,10 @@ def apply(dataset: Dataset, prep: Preprocessing) -> tuple[Dataset, dict[str, Any
 
     Summary keys: ``description``, ``ratings_before/after/removed``, ``users_before/after/
     removed``, ``items_before/after/removed``, ``below_threshold`` (ratings dropped by the
-    implicit threshold) and ``iterations`` (k-core passes). The new dataset's checksum covers
-    the preprocessing, and ``source["preprocessing"]`` records it.
+    implicit threshold) and ``iterations`` (k-core passes). Rows of a given test part
+    (``interactions.part``) are never removed by the k-core filter; with such a part the
+    summary also has ``test_rows`` and ``test_rows_below_threshold``. The new dataset's
+    checksum covers the preprocessing, and ``source["preprocessing"]`` records it.
     """
     inter = dataset.interactions
     n = len(inter)
@@ -157,15 +159,22 @@ def apply(dataset: Dataset, prep: Preprocessing) -> tuple[Dataset, dict[str, Any
             )
         keep = inter.rating >= np.float32(prep.implicit_threshold)
         summary["below_threshold"] = int(n - keep.sum())
-    keep, summary["iterations"] = k_core_mask(
+    # A given test part is the benchmark's: the k-core filter counts and trims the other rows
+    # only, and every test row that passes the implicit threshold stays (counted, not silent).
+    test = np.zeros(n, dtype=bool) if inter.part is None else inter.part == PART_TEST
+    core, summary["iterations"] = k_core_mask(
         inter.user,
         inter.item,
         inter.n_users,
         inter.n_items,
         prep.min_user_ratings,
         prep.min_item_ratings,
-        keep,
+        keep & ~test,
     )
+    if test.any():
+        summary["test_rows"] = int(test.sum())
+        summary["test_rows_below_threshold"] = int(np.count_nonzero(test & ~keep))
+    keep = core | (keep & test)
     if not keep.any():
         raise DataError(f"preprocessing ({prep.describe()}) leaves no ratings in {dataset.name}")
     had_user = np.bincount(inter.user, minlength=inter.n_users) > 0
@@ -208,6 +217,9 @@ def _compact(
         timestamp=None if inter.timestamp is None else inter.timestamp[rows],
         users=users,
         items=items,
+        position=None if inter.position is None else inter.position[rows],
+        part=None if inter.part is None else inter.part[rows],
+        dedup=inter.dedup,
     )
 
     def take(feats: Any, mask: np.ndarray) -> Any:

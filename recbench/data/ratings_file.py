@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from recbench.data.archives import archive_kind
+from recbench.data.formats import ReadOptions
+from recbench.data.tabular import Parsed
 from recbench.errors import DataError, UsageError
 
 ROLES = ("user", "item", "rating", "timestamp")
@@ -206,6 +208,26 @@ def read_ratings_file(
     )
     frame = _read_parquet(path, columns) if is_parquet else _read_text(path, columns, sep)
     return _canonicalise(frame, path, header_lines=frame.attrs.get("header_lines", 0))
+
+
+def read_table(path: Path, options: ReadOptions) -> Parsed:
+    """Reader of the ``table`` format: CSV, TSV or Parquet, told apart by suffix and content."""
+    return Parsed(read_ratings_file(path, options.columns, options.sep))
+
+
+def read_csv(path: Path, options: ReadOptions) -> Parsed:
+    """Reader of the ``csv`` format (separator sniffed unless given)."""
+    return Parsed(read_ratings_file(path, options.columns, options.sep, kind="csv"))
+
+
+def read_tsv(path: Path, options: ReadOptions) -> Parsed:
+    """Reader of the ``tsv`` format (tab-separated unless another separator is given)."""
+    return Parsed(read_ratings_file(path, options.columns, options.sep or "\t", kind="tsv"))
+
+
+def read_parquet(path: Path, options: ReadOptions) -> Parsed:
+    """Reader of the ``parquet`` format."""
+    return Parsed(read_ratings_file(path, options.columns, options.sep, kind="parquet"))
 
 
 def _read_parquet(path: Path, columns: tuple[str, ...] | None) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """The built-in dataset registry: specs as data (``datasets/registry.toml``).
 
-Entries are read once into :class:`DatasetEntry` records, validated (unknown keys, formats and
+Entries are read once into :class:`BuiltinDataset` records, validated (unknown keys, formats and
 malformed checksums are errors). Users' own datasets are in :mod:`recbench.data.user_datasets`.
 Nothing here downloads, prints or writes.
 """
@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from recbench.data.releases import RELEASE_FORMATS
+from recbench.data.formats import release_formats
 from recbench.errors import DataError, UsageError, suggest
 
 if sys.version_info >= (3, 11):
@@ -42,7 +42,7 @@ def registry() -> dict[str, dict[str, Any]]:
 
 
 @dataclass(frozen=True)
-class DatasetEntry:
+class BuiltinDataset:
     """One built-in dataset: where it comes from, how to verify and parse it, what it holds."""
 
     name: str
@@ -67,7 +67,7 @@ class DatasetEntry:
     notes: str = ""
 
     @classmethod
-    def from_toml(cls, name: str, raw: dict[str, Any]) -> DatasetEntry:
+    def from_toml(cls, name: str, raw: dict[str, Any]) -> BuiltinDataset:
         """Validate one registry table; unknown keys are errors so typos cannot hide."""
         known = {f.name for f in fields(cls)} - {"name"}
         unknown = sorted(set(raw) - known)
@@ -76,7 +76,7 @@ class DatasetEntry:
         for key in ("title", "format"):
             if not raw.get(key):
                 raise DataError(f"registry entry {name}: '{key}' is required")
-        if raw["format"] not in RELEASE_FORMATS:
+        if raw["format"] not in release_formats():
             raise DataError(f"registry entry {name}: unknown format '{raw['format']}'")
         data = dict(raw)
         for key in ("urls", "features"):
@@ -89,6 +89,11 @@ class DatasetEntry:
             if digest is not None and not re.fullmatch(r"[0-9a-f]{32}|[0-9a-f]{64}", digest):
                 raise DataError(f"registry entry {name}: '{digest}' is not a hex checksum")
         return cls(name=name, **data)
+
+    @property
+    def get_verb(self) -> str:
+        """The ``recbench datasets`` command that installs it: ``import`` or ``download``."""
+        return "import" if self.import_only else "download"
 
     @property
     def pinned(self) -> bool:
@@ -110,16 +115,33 @@ class DatasetEntry:
 
 
 @cache
-def _entries() -> dict[str, DatasetEntry]:
-    return {name: DatasetEntry.from_toml(name, raw) for name, raw in registry().items()}
+def _entries() -> dict[str, BuiltinDataset]:
+    return {name: BuiltinDataset.from_toml(name, raw) for name, raw in registry().items()}
 
 
-def entries() -> dict[str, DatasetEntry]:
+def entries() -> dict[str, BuiltinDataset]:
     """Every built-in dataset, by name."""
     return dict(_entries())
 
 
-def get_entry(name: str) -> DatasetEntry:
+def not_installed_message(name: str) -> str:
+    """How to get a registry dataset that is not in the data directory yet."""
+    entry = _entries().get(name)
+    if entry is None:
+        return f"dataset '{name}' is not installed"
+    if entry.import_only:
+        return (
+            f"dataset '{name}' is not installed and has no public download: get the data "
+            f"({entry.homepage or 'see its license'}) and run "
+            f"`recbench datasets import {name} PATH`"
+        )
+    return (
+        f"dataset '{name}' is not downloaded yet: run `recbench datasets download {name}` "
+        f"(or `recbench datasets import {name} PATH` for a copy you already have)"
+    )
+
+
+def get_entry(name: str) -> BuiltinDataset:
     """The built-in entry called ``name`` (a one-line UsageError naming close matches if none)."""
     found = _entries().get(name)
     if found is None:

@@ -34,11 +34,11 @@ import pandas as pd
 
 from recbench.atomic import atomic_write_text, replace_dir, staging_dir
 from recbench.data.datadir import io_errors, now_iso
+from recbench.data.loading import load_counted
 from recbench.data.model import Dataset
 from recbench.data.user_datasets import (
     UserDataset,
     check_user_name,
-    load_counted,
     save_user_dataset,
     user_datasets,
 )

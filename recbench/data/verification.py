@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recbench.data.registry import DatasetEntry
+from recbench.data.registry import BuiltinDataset
 from recbench.errors import DataError
 
 
@@ -39,7 +39,7 @@ def _short(h: str) -> str:
 
 
 def verify(
-    entry: DatasetEntry,
+    entry: BuiltinDataset,
     files: dict[str, dict[str, Any]],
     archive_digests: dict[str, str] | None,
     *,
@@ -106,7 +106,7 @@ def verify(
 
 
 def archive_check(
-    entry: DatasetEntry, archive_digests: dict[str, str] | None
+    entry: BuiltinDataset, archive_digests: dict[str, str] | None
 ) -> tuple[bool | None, str]:
     """Whether an archive matches its published checksum (None when none applies), and how."""
     if archive_digests is None:

@@ -63,7 +63,7 @@ def load_datasets(plan: Plan, data_dir: Path) -> tuple[list[Dataset], list[str]]
     for d in plan.datasets:
         try:
             spec = resolve(d.spec, data_dir)
-            ds = load_dataset(spec, cache_dir=data_dir)
+            ds = load_dataset(spec, data_dir)
             if not d.prep.is_identity:
                 ds, summary = apply_preprocessing(ds, d.prep)
                 notes.append(
