@@ -403,7 +403,10 @@ def plan_cmd(
     elif baseline is not None:
         notes.append("planning a per-user proportion; for a CTR add --impressions-mean or --pilot")
     elif run is not None:
-        values, label = stored_per_user(Store.in_data_dir(st.cache_dir), run, algo, column)
+        store = Store.in_data_dir(st.cache_dir)
+        info_run = store.get(run)
+        frame = store.table(info_run, "per_user")
+        values, label = stored_per_user(info_run.run_id, frame, algo, column)
     elif algo is not None:
         values = _offline_per_user(st, algo, param, column, dataset, columns, sep, split)
         label = algo

@@ -17,10 +17,10 @@ from recbench.errors import UsageError
 from recbench.experiment import AlgoSpec, ExperimentResult
 from recbench.metrics import METRICS
 from recbench.store import RunInfo, Store
-from recbench.store.command import manifest_extra, study_text
 from recbench.store.coverage import Coverage, coverage, restrict
 from recbench.store.diff import setting_changes, summary
 from recbench.store.live import LiveRun
+from recbench.study.command import manifest_extra, study_text
 
 app = typer.Typer(
     help="Runs recorded in the results store (DATA_DIR/runs).",

@@ -16,7 +16,6 @@ from recbench.errors import DataError, UsageError
 from recbench.online.analysis import order_arms
 from recbench.online.logs import load_log, read_log
 from recbench.online.power import RatioModel, ratio_model_from_log
-from recbench.store import Store
 
 
 def pilot_model(path: Path, control: str | None = None) -> tuple[float, RatioModel, str | None]:
@@ -44,32 +43,28 @@ def per_user_values(path: Path, column: str) -> np.ndarray:
 
 
 def stored_per_user(
-    store: Store, ref: str, algo: str | None, column: str
+    run_id: str, frame: pd.DataFrame, algo: str | None, column: str
 ) -> tuple[np.ndarray, str]:
-    """Per-user ``column`` values of one algorithm in a stored run (its first fold)."""
-    info_run = store.get(ref)
-    frame = store.table(info_run, "per_user")
+    """Per-user ``column`` values of one algorithm in a stored run's per-user table (``frame``;
+    its first fold). The caller reads the store: online sits beside it, never above it."""
     if not len(frame) or "algorithm" not in frame.columns:
-        raise UsageError(f"run {info_run.run_id} has no per-user values")
+        raise UsageError(f"run {run_id} has no per-user values")
     algos = list(dict.fromkeys(str(a) for a in frame["algorithm"]))
     if algo is None:
         if len(algos) > 1:
             raise UsageError(
-                f"run {info_run.run_id} has several algorithms ({', '.join(algos)}); "
-                "pick one with --algo"
+                f"run {run_id} has several algorithms ({', '.join(algos)}); pick one with --algo"
             )
         algo = algos[0]
     if algo not in algos:
-        raise UsageError(f"run {info_run.run_id} has no algorithm '{algo}' ({', '.join(algos)})")
+        raise UsageError(f"run {run_id} has no algorithm '{algo}' ({', '.join(algos)})")
     if column not in frame.columns:
         have = [c for c in frame.columns if "@" in str(c) or c in ("rmse", "mae")]
-        raise UsageError(
-            f"run {info_run.run_id} has no per-user '{column}' (it has: {', '.join(have)})"
-        )
+        raise UsageError(f"run {run_id} has no per-user '{column}' (it has: {', '.join(have)})")
     part = frame[frame["algorithm"] == algo]
     if "fold" in part.columns:
         part = part[part["fold"] == part["fold"].min()]
-    return part[column].to_numpy(np.float64), f"{algo} in run {info_run.run_id}"
+    return part[column].to_numpy(np.float64), f"{algo} in run {run_id}"
 
 
 def ctr_model(
