@@ -71,13 +71,32 @@ def test_bracket_values_win_over_the_study(capsys, data_dir, ratings, tuned) -> 
     assert row["name"] == "ease[@study=ease-s,l2=7]" and row["params"]["l2"] == 7
 
 
-def test_another_seed_is_flagged_as_possible_leakage(capsys, data_dir, ratings, tuned) -> None:
-    res = _compare(capsys, data_dir, ratings, "ease[@study=ease-s]", "--seed", "3")
+@pytest.mark.parametrize(
+    ("before", "after", "which"),
+    [(["--seed", "3"], [], "seed 3"), ([], ["--repeats", "3"], "seeds 1, 2")],
+)
+def test_another_seed_of_the_same_split_is_refused(  # type: ignore[no-untyped-def]
+    capsys, data_dir, ratings, tuned, before: list[str], after: list[str], which: str
+) -> None:
+    """Every repeat's seed is checked: on the data and split the study was tuned on, a seed
+    other than its own has test pairs that were the study's training or validation data."""
+    res = run_cli([*before, "compare", "--algos", "ease[@study=ease-s]", *data_args(ratings),
+                   *SPLIT, *after, "--format", "json", "--no-store"], capsys, data_dir)  # fmt: skip
+    assert res.code == 2, res.err
+    assert len(res.err.strip().splitlines()) == 1 and "Traceback" not in res.err
+    assert "study ease-s was tuned on seed 0's user-holdout:0.25 split" in res.err
+    assert f"the test pairs of {which} were among its trials' training" in res.err
+
+
+def test_another_split_is_flagged_as_possible_leakage(capsys, data_dir, ratings, tuned) -> None:  # type: ignore[no-untyped-def]
+    res = run_cli(["compare", "--algos", "ease[@study=ease-s]", *data_args(ratings),
+                   "--split", "holdout:0.2", "--repeats", "2", "--format", "json", "--no-store"],
+                  capsys, data_dir)  # fmt: skip
     assert res.code == 0, res.err
-    assert "warning:" in res.err and "tuned with another seed" in res.err
+    assert "warning:" in res.err and "tuned with another split (" in res.err
     assert "this test part may have informed the choice" in res.err
     doc = json.loads(res.out)
-    assert "tuned with another seed" in doc["protocol"]["description"]
+    assert "tuned with another split (" in doc["protocol"]["description"]
 
 
 @pytest.mark.parametrize(

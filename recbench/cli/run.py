@@ -70,7 +70,7 @@ from recbench.persistence import load_model, model_origin
 from recbench.render import parse_metrics, print_table, render_text, table_text, tables
 from recbench.significance import StatsOptions, analyse, check_pairable, stats_options
 from recbench.split import make_split, parse_split, split_help
-from recbench.tuning.reuse import StoredBest, reuse_note
+from recbench.tuning.reuse import StoredBest, check_reuse
 
 
 class Request:
@@ -293,28 +293,33 @@ def compare(
                 else:
                     kept.append(spec)
             specs = kept
-        tuned = None
+        seeds = [st.seed + r for r in range(stats.repeats)]
+        # a stored study is checked for every repeat's seed, before any work (reuse.py: rule)
+        reused = [check_reuse(b, label, ds.checksum, str(split_spec), seeds)
+                  for label, b in studies.items()]  # fmt: skip
+        tuning = None
         asked = specs  # --save-study writes the rows as given (its `tune` tunes them again)
-        if tune_trials:  # on Dask, the trial loops run on the cluster's workers too
+        if tune_trials:  # each repeat tuned on its own training part; on Dask, trials there too
             from recbench.cli.tune import tune_for_compare
 
             metric = tune_metric or f"ndcg@{req.eval.ks[0]}"
-            specs, tuned = tune_for_compare(st, ds, split_spec, specs, tune_trials, metric,
-                                            relevance_threshold, memory_mb,
-                                            executor if on_dask else None)  # fmt: skip
+            tuning = tune_for_compare(st, ds, split_spec, specs, tune_trials, metric,
+                                      relevance_threshold, memory_mb, seeds,
+                                      executor if on_dask else None)  # fmt: skip
+        rows_for = tuning.specs_for if tuning is not None else (lambda seed: specs)
         n_cells = len(specs) * split_spec.n_folds * stats.repeats
         with cell_progress(st, n_cells) as on_event:
             res = run_repeats(
                 lambda seed: executors.run_experiment(
-                    ds, split_spec, specs, seed, req.eval, on_event, executor
+                    ds, split_spec, rows_for(seed), seed, req.eval, on_event, executor
                 ),
                 st.seed,
                 stats.repeats,
             )
-    if tuned:
-        res.protocol = f"{res.protocol}; {tuned}"
-    for label, best in studies.items():
-        note, leak_free = reuse_note(best, label, ds.checksum, str(split_spec), st.seed)
+    if tuning is not None:
+        res.protocol = f"{res.protocol}; {tuning.note()}"
+        res.tuning = tuning.to_json()
+    for note, leak_free in reused:
         res.protocol = f"{res.protocol}; {note}"
         if not leak_free:
             warn(note)
