@@ -141,3 +141,27 @@ def test_a_study_file_entry_reuses_a_stored_study(
         Exception, match=r"s.toml:\d+: algorithms\[0\].study: @study=gone: no stored"
     ):
         make_plan(load_study(path), data_dir)
+
+
+def test_a_study_file_with_repeats_is_checked_for_every_seed(
+    capsys, data_dir, ratings, tuned, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """``recbench run``: a stored study reused on its own split is leak-free for its seed only;
+    with ``repeats = 2`` the second seed is refused before any work, naming file, line, key."""
+    body = (
+        'splits = ["user-holdout:0.25"]\n[output]\nformat = "json"\n'
+        f'[[datasets]]\nname = "{ratings}"\ncolumns = "user,item,rating,timestamp"\nsep = ","\n'
+        '[[algorithms]]\nname = "ease"\nstudy = "ease-s"\n'
+    )
+    path = tmp_path / "s.toml"
+    path.write_text(body)
+    res = run_cli(["-q", "run", str(path), "--no-store"], capsys, data_dir)
+    assert res.code == 0, res.err
+    desc = json.loads(res.out)["protocol"]["description"]
+    assert "ease: parameters of study ease-s" in desc
+    assert "tuned on this split's training part only" in desc
+    path.write_text("repeats = 2\n" + body)
+    res = run_cli(["-q", "run", str(path), "--no-store"], capsys, data_dir)
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1, res.err
+    assert "s.toml:" in res.err and "algorithms[0].study" in res.err
+    assert "the test pairs of seed 1 were among its trials' training" in res.err

@@ -234,7 +234,7 @@ def compare(
         typer.Option(
             "--tune",
             help="Tune each algorithm first: N trials on a validation split cut from the "
-            "training part (see `recbench tune`).",
+            "training part, in each repeat from that repeat's own (see `recbench tune`).",
         ),
     ] = 0,
     tune_metric: Annotated[
