@@ -41,6 +41,7 @@ class RepeatTuning:
     seed: int
     specs: list[AlgoSpec]
     found: dict[str, SearchResult]
+    seconds: float = 0.0
 
 
 @dataclass
@@ -115,6 +116,7 @@ class RowTuning:
             "repeats": [
                 {
                     "seed": r.seed,
+                    "seconds": round(r.seconds, 3),
                     "algorithms": {
                         label: {
                             "params": dict(s.best.params),
@@ -186,6 +188,7 @@ def tuned_specs(
     split carved from the training part of ``split_spec`` drawn with ``seed`` (its own
     parameters stay fixed). Rows without a search space are returned unchanged. The outer test
     part is not touched. ``runner_for`` gives each tune's spec and trial runner (e.g. Dask)."""
+    t0 = time.perf_counter()
     out: list[AlgoSpec] = []
     found: dict[str, SearchResult] = {}
     for algo in algos:
@@ -208,7 +211,7 @@ def tuned_specs(
         res = search(dataset, split_spec, spec, on_progress=report, trial_runner=runner)
         found[algo.label] = res
         out.append(AlgoSpec(algo.name, {**algo.params, **res.best.params}, algo.variant))
-    return RepeatTuning(seed, out, found)
+    return RepeatTuning(seed, out, found, time.perf_counter() - t0)
 
 
 def tune_rows(
