@@ -175,7 +175,9 @@ def execute(
     store twice.
     """
     datasets, notes = load_datasets(plan, data_dir)
-    notes += _check_stored(plan, datasets, data_dir)
+    reuse_notes, warnings = _check_stored(plan, datasets, data_dir)
+    notes += warnings
+    plan = replace(plan, extras={**plan.extras, "reuse_notes": reuse_notes})
     if plan.tune:
         plan = _tune(plan, datasets)
     cells = plan.cells()
@@ -242,10 +244,12 @@ def _tune(plan: Plan, datasets: list[Dataset]) -> Plan:
     return replace(plan, tuned=tuned, extras=extras)
 
 
-def _check_stored(plan: Plan, datasets: list[Dataset], data_dir: Path) -> list[str]:
+def _check_stored(
+    plan: Plan, datasets: list[Dataset], data_dir: Path
+) -> tuple[dict[tuple[int, str], list[str]], list[str]]:
     """Rows reusing a stored study (``study = "NAME"``), checked for every dataset, split and
-    seed before any work (the rule: :mod:`recbench.tuning.reuse`); caption lines go into the
-    plan's extras, and the warnings are returned."""
+    seed before any work (the rule: :mod:`recbench.tuning.reuse`): the caption lines per
+    (dataset, split), and the warnings."""
     from recbench.tuning.reuse import check_reuse, stored_best
 
     warnings: list[str] = []
@@ -265,8 +269,7 @@ def _check_stored(plan: Plan, datasets: list[Dataset], data_dir: Path) -> list[s
                         warnings.append(f"warning: {ds.name}, {spec}: {note}")
         except RecbenchError as exc:
             raise plan.source.error(("algorithms", i, "study"), str(exc)) from None
-    plan.extras["reuse_notes"] = lines
-    return warnings
+    return lines, warnings
 
 
 def _batches(pending: list[tuple[int, Cell]], executor: Executor) -> list[list[tuple[int, Cell]]]:
