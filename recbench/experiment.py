@@ -98,6 +98,9 @@ class ExperimentResult:
     repeats: int = 1
     #: intervals and baseline comparisons (recbench.significance.analyse), when computed
     stats: TableStats | None = None
+    #: ``--tune`` / a study's ``tune``: parameters chosen per repeat and their spread
+    #: (recbench.tuning.repeats.RowTuning.to_json), None when nothing was tuned
+    tuning: dict[str, Any] | None = None
 
     def summary(self) -> pd.DataFrame:
         """Mean and standard deviation over folds per (algorithm, metric, k)."""

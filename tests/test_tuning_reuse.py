@@ -71,13 +71,32 @@ def test_bracket_values_win_over_the_study(capsys, data_dir, ratings, tuned) -> 
     assert row["name"] == "ease[@study=ease-s,l2=7]" and row["params"]["l2"] == 7
 
 
-def test_another_seed_is_flagged_as_possible_leakage(capsys, data_dir, ratings, tuned) -> None:
-    res = _compare(capsys, data_dir, ratings, "ease[@study=ease-s]", "--seed", "3")
+@pytest.mark.parametrize(
+    ("before", "after", "which"),
+    [(["--seed", "3"], [], "seed 3"), ([], ["--repeats", "3"], "seeds 1, 2")],
+)
+def test_another_seed_of_the_same_split_is_refused(  # type: ignore[no-untyped-def]
+    capsys, data_dir, ratings, tuned, before: list[str], after: list[str], which: str
+) -> None:
+    """Every repeat's seed is checked: on the data and split the study was tuned on, a seed
+    other than its own has test pairs that were the study's training or validation data."""
+    res = run_cli([*before, "compare", "--algos", "ease[@study=ease-s]", *data_args(ratings),
+                   *SPLIT, *after, "--format", "json", "--no-store"], capsys, data_dir)  # fmt: skip
+    assert res.code == 2, res.err
+    assert len(res.err.strip().splitlines()) == 1 and "Traceback" not in res.err
+    assert "study ease-s was tuned on seed 0's user-holdout:0.25 split" in res.err
+    assert f"the test pairs of {which} were among its trials' training" in res.err
+
+
+def test_another_split_is_flagged_as_possible_leakage(capsys, data_dir, ratings, tuned) -> None:  # type: ignore[no-untyped-def]
+    res = run_cli(["compare", "--algos", "ease[@study=ease-s]", *data_args(ratings),
+                   "--split", "holdout:0.2", "--repeats", "2", "--format", "json", "--no-store"],
+                  capsys, data_dir)  # fmt: skip
     assert res.code == 0, res.err
-    assert "warning:" in res.err and "tuned with another seed" in res.err
+    assert "warning:" in res.err and "tuned with another split (" in res.err
     assert "this test part may have informed the choice" in res.err
     doc = json.loads(res.out)
-    assert "tuned with another seed" in doc["protocol"]["description"]
+    assert "tuned with another split (" in doc["protocol"]["description"]
 
 
 @pytest.mark.parametrize(
@@ -122,3 +141,27 @@ def test_a_study_file_entry_reuses_a_stored_study(
         Exception, match=r"s.toml:\d+: algorithms\[0\].study: @study=gone: no stored"
     ):
         make_plan(load_study(path), data_dir)
+
+
+def test_a_study_file_with_repeats_is_checked_for_every_seed(
+    capsys, data_dir, ratings, tuned, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """``recbench run``: a stored study reused on its own split is leak-free for its seed only;
+    with ``repeats = 2`` the second seed is refused before any work, naming file, line, key."""
+    body = (
+        'splits = ["user-holdout:0.25"]\n[output]\nformat = "json"\n'
+        f'[[datasets]]\nname = "{ratings}"\ncolumns = "user,item,rating,timestamp"\nsep = ","\n'
+        '[[algorithms]]\nname = "ease"\nstudy = "ease-s"\n'
+    )
+    path = tmp_path / "s.toml"
+    path.write_text(body)
+    res = run_cli(["-q", "run", str(path), "--no-store"], capsys, data_dir)
+    assert res.code == 0, res.err
+    desc = json.loads(res.out)["protocol"]["description"]
+    assert "ease: parameters of study ease-s" in desc
+    assert "tuned on this split's training part only" in desc
+    path.write_text("repeats = 2\n" + body)
+    res = run_cli(["-q", "run", str(path), "--no-store"], capsys, data_dir)
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1, res.err
+    assert "s.toml:" in res.err and "algorithms[0].study" in res.err
+    assert "the test pairs of seed 1 were among its trials' training" in res.err

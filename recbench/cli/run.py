@@ -71,7 +71,7 @@ from recbench.render import parse_metrics, print_table, render_text, table_text,
 from recbench.significance import StatsOptions, analyse, check_pairable, stats_options
 from recbench.split import make_split, parse_split, split_help
 from recbench.store.live import hooks
-from recbench.tuning.reuse import StoredBest, reuse_note
+from recbench.tuning.reuse import StoredBest, check_reuse
 
 
 class Request:
@@ -235,7 +235,7 @@ def compare(
         typer.Option(
             "--tune",
             help="Tune each algorithm first: N trials on a validation split cut from the "
-            "training part (see `recbench tune`).",
+            "training part, in each repeat from that repeat's own (see `recbench tune`).",
         ),
     ] = 0,
     tune_metric: Annotated[
@@ -294,18 +294,23 @@ def compare(
                 else:
                     kept.append(spec)
             specs = kept
-        tuned = None
+        seeds = [st.seed + r for r in range(stats.repeats)]
+        # a stored study is checked for every repeat's seed, before any work (reuse.py: rule)
+        reused = [check_reuse(b, label, ds.checksum, str(split_spec), seeds)
+                  for label, b in studies.items()]  # fmt: skip
+        tuning = None
         asked = specs  # --save-study writes the rows as given (its `tune` tunes them again)
-        if tune_trials:  # on Dask, the trial loops run on the cluster's workers too
+        if tune_trials:  # each repeat tuned on its own training part; on Dask, trials there too
             from recbench.cli.tune import tune_for_compare
 
             metric = tune_metric or f"ndcg@{req.eval.ks[0]}"
-            specs, tuned = tune_for_compare(st, ds, split_spec, specs, tune_trials, metric,
-                                            relevance_threshold, memory_mb,
-                                            executor if on_dask else None)  # fmt: skip
+            tuning = tune_for_compare(st, ds, split_spec, specs, tune_trials, metric,
+                                      relevance_threshold, memory_mb, seeds,
+                                      executor if on_dask else None)  # fmt: skip
+        rows_for = tuning.specs_for if tuning is not None else (lambda seed: specs)
         n_cells = len(specs) * split_spec.n_folds * stats.repeats
         # each cell is recorded as it finishes; a matching interrupted compare is resumed
-        live = start_live(st, ds, split_spec, specs, stats.repeats, req.eval, no_store, asked,
+        live = start_live(st, ds, split_spec, rows_for, stats.repeats, req.eval, no_store, asked,
                           study_options(locals()))  # fmt: skip
         try:
             with cell_progress(st, n_cells) as on_event:
@@ -313,7 +318,7 @@ def compare(
                     lambda seed: executors.run_experiment(
                         ds,
                         split_spec,
-                        specs,
+                        rows_for(seed),
                         seed,
                         req.eval,
                         on_event,
@@ -327,10 +332,10 @@ def compare(
             if live is not None:
                 live.abort(exc)
             raise
-    if tuned:
-        res.protocol = f"{res.protocol}; {tuned}"
-    for label, best in studies.items():
-        note, leak_free = reuse_note(best, label, ds.checksum, str(split_spec), st.seed)
+    if tuning is not None:
+        res.protocol = f"{res.protocol}; {tuning.note()}"
+        res.tuning = tuning.to_json()
+    for note, leak_free in reused:
         res.protocol = f"{res.protocol}; {note}"
         if not leak_free:
             warn(note)

@@ -79,7 +79,7 @@ def start_live(
     st: State,
     ds: Any,
     split: Any,
-    specs: list[AlgoSpec],
+    rows_for: Callable[[int], list[AlgoSpec]],
     repeats: int,
     eval_config: Any,
     no_store: bool,
@@ -90,9 +90,9 @@ def start_live(
     matching interrupted or failed compare is resumed, saying so."""
     if no_store:
         return None
-    seeds = list(range(st.seed, st.seed + repeats))
+    rows = {seed: rows_for(seed) for seed in range(st.seed, st.seed + repeats)}
     extra = manifest_extra(study_text("compare", asked, options, st.seed), options)
-    live = LiveRun(_store(st), ds, split, specs, seeds, eval_config, "compare", extra)
+    live = LiveRun(_store(st), ds, split, rows, eval_config, "compare", extra)
     try:
         live.open()
     except OSError as exc:  # an unreadable store: run without resuming

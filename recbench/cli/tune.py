@@ -48,7 +48,7 @@ from recbench.tuning import (
 )
 from recbench.tuning.distributed import check_jobs, trials_on
 from recbench.tuning.pruning import PruneSpec
-from recbench.tuning.search import tuned_specs, tuning_note
+from recbench.tuning.repeats import RowTuning, tune_rows
 
 
 def _fmt_value(v: Any) -> str:
@@ -376,12 +376,12 @@ def tune_for_compare(
     metric: str,
     relevance_threshold: float | None,
     memory_mb: int,
+    seeds: list[int],
     dask: Any = None,
-) -> tuple[list[AlgoSpec], str]:
-    """``compare --tune N``: tuned AlgoSpecs and the line the caption adds about the tuning;
-    with ``dask`` (a Dask executor) the trial loops run on its workers."""
-    if n_trials < 1:
-        raise UsageError(f"--tune must be at least 1 trial, got {n_trials}")
+) -> RowTuning:
+    """``compare --tune N``: :func:`recbench.tuning.repeats.tune_rows` (each repeat's seed
+    tuned on its own training part) behind a progress bar; with ``dask`` (a Dask executor) the
+    trial loops run on its workers."""
     objective = parse_objective(metric)
     with _live(st, n_trials, objective.key) as show:
 
@@ -389,10 +389,8 @@ def tune_for_compare(
             show(p, label)
 
         runner_for = None if dask is None else (lambda spec: trials_on(dask, spec))
-        tuned, found = tuned_specs(ds, split_spec, specs, n_trials, objective, st.seed,
-                                   relevance_threshold, memory_mb, on_progress,
-                                   runner_for)  # fmt: skip
-    return tuned, tuning_note(n_trials, st.seed, objective, specs, found)
+        return tune_rows(ds, split_spec, specs, n_trials, objective, seeds,
+                         relevance_threshold, memory_mb, on_progress, runner_for)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

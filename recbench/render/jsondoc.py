@@ -167,6 +167,11 @@ JSON_SCHEMA: dict[str, Any] = {
                 "required": ["algorithm", "segment", "metric", "mean"],
             },
         },
+        #: with --tune: the parameters each repeat chose and their spread (tuning/repeats.py)
+        "tuning": {
+            "type": "object",
+            "required": ["protocol", "trials", "metric", "seeds", "repeats", "spread"],
+        },
     },
 }
 
@@ -307,4 +312,5 @@ def to_json(res: ExperimentResult) -> dict[str, Any]:
         "rows": rows,
         "statistics": statistics_json(res.stats, res.repeats),
         "segments": json.loads(segment_summary(res).to_json(orient="records")),
+        **({"tuning": res.tuning} if res.tuning is not None else {}),
     }

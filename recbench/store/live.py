@@ -51,19 +51,21 @@ _STORE_COLUMNS = ("run_id", "cell_id")
 def fingerprint(
     dataset: Dataset,
     split: SplitSpec,
-    specs: list[AlgoSpec],
-    seeds: list[int],
+    rows: dict[int, list[AlgoSpec]],
     eval_config: EvalConfig,
     kind: str = "compare",
 ) -> str:
-    """What a resumed compare must match: same data, split, seeds, evaluation and rows."""
+    """What a resumed compare must match: same data, split, seeds, evaluation and each seed's
+    rows (a tuned compare's parameters differ by repeat)."""
     doc = {
         "kind": kind,
         "checksum": dataset.checksum,
         "split": str(split),
-        "seeds": list(seeds),
+        "seeds": list(rows),
         "eval": dataclasses.asdict(eval_config),
-        "algorithms": [[s.label, s.params] for s in specs],
+        "algorithms": [
+            [seed, [[s.label, s.params] for s in specs]] for seed, specs in rows.items()
+        ],
     }
     text = json.dumps(doc, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
@@ -71,15 +73,15 @@ def fingerprint(
 
 class LiveRun:
     """The store run of one compare: records its cells as they finish; resumes a matching
-    interrupted or failed run when there is one."""
+    interrupted or failed run when there is one. ``rows`` maps each repeat's seed to its
+    algorithm rows: the same labels in the same order, parameters per repeat when tuned."""
 
     def __init__(
         self,
         store: Store,
         dataset: Dataset,
         split: SplitSpec,
-        specs: list[AlgoSpec],
-        seeds: list[int],
+        rows: dict[int, list[AlgoSpec]],
         eval_config: EvalConfig,
         kind: str = "compare",
         extra: dict[str, Any] | None = None,
@@ -87,10 +89,11 @@ class LiveRun:
         self.store = store
         self.dataset = dataset
         self.split = split
-        self.specs = specs
-        self.seeds = list(seeds)
+        self.rows = rows
+        self.seeds = list(rows)
+        self.specs = specs = rows[self.seeds[0]]  # labels and names; parameters: the first seed's
         self.n_cells = len(specs) * split.n_folds * len(self.seeds)
-        self.fingerprint = fingerprint(dataset, split, specs, self.seeds, eval_config, kind)
+        self.fingerprint = fingerprint(dataset, split, rows, eval_config, kind)
         self.manifest: dict[str, Any] = {
             "kind": kind,
             "name": None,
@@ -178,7 +181,7 @@ class LiveRun:
 
     def _write(self, seed: int, o: CellOutcome) -> None:
         assert self.writer is not None
-        spec = self.specs[o.index]
+        spec = self.rows[seed][o.index]
         key = {"dataset": 0, "split": str(self.split), "seed": seed, "fold": o.fold}
         key.update(label=o.label, params=spec.params)
         per_user = o.per_user.copy()

@@ -79,12 +79,15 @@ class Plan:
     #: ``tune``: trials per algorithm (0: no tuning) and the metric they optimise
     tune: int = 0
     tune_objective: Objective | None = None
-    #: (dataset index, split) -> the tuned algorithm rows, once tuning has run
-    tuned: dict[tuple[int, str], list[AlgoSpec]] = field(default_factory=dict)
+    #: (dataset index, split, seed) -> the tuned algorithm rows, once tuning has run (each
+    #: repeat's seed tuned on its own training part: recbench.tuning.repeats)
+    tuned: dict[tuple[int, str, int], list[AlgoSpec]] = field(default_factory=dict)
 
-    def algorithms_for(self, dataset: int, split: str) -> list[AlgoSpec]:
-        """The rows run on one (dataset, split): tuned ones when tuning has run."""
-        return self.tuned.get((dataset, split), self.algorithms)
+    def algorithms_for(self, dataset: int, split: str, seed: int | None = None) -> list[AlgoSpec]:
+        """The rows run on one (dataset, split, seed; default the first seed): tuned ones when
+        tuning has run. Labels are the same for every seed; tuned parameters may differ."""
+        key = (dataset, split, self.seeds[0] if seed is None else seed)
+        return self.tuned.get(key, self.algorithms)
 
     def cells(self) -> list[Cell]:
         """Every cell, in run order: dataset, split, seed, fold, algorithm."""
@@ -93,7 +96,7 @@ class Plan:
             for sp in self.splits:
                 for seed in self.seeds:
                     for fold in range(sp.n_folds):
-                        for algo in self.algorithms_for(d, str(sp)):
+                        for algo in self.algorithms_for(d, str(sp), seed):
                             out.append(Cell(d, str(sp), seed, fold, sp.n_folds, algo))
         return out
 

@@ -5,7 +5,8 @@ checksums, same cells) resumes: recorded cells are read back, the others are run
 assembled from the cells in plan order, so a resumed run and an uninterrupted one give the same
 tables. Nothing is printed; notes are returned for the caller.
 
-With ``tune`` each (dataset, split) is tuned first, as ``compare --tune`` does. With ``workers`` /
+With ``tune`` each (dataset, split, seed) is tuned first, as ``compare --tune`` does (each seed on
+its own training part: :mod:`recbench.tuning.repeats`). With ``workers`` /
 ``scheduler`` the cells go through :mod:`recbench.executors` (Dask): the pending cells of one
 (dataset, split, seed) run as one batch and are recorded when it comes back, each once.
 """
@@ -167,12 +168,16 @@ def execute(
 ) -> StudyRun:
     """Run every cell of ``plan`` not yet recorded; return results grouped by dataset x split.
 
-    With ``tune``, each (dataset, split) is tuned first (as ``compare --tune``; tuning is seeded,
-    so a resumed run tunes to the same rows and finds its cells). With ``workers``/``scheduler``
-    the pending cells of one (dataset, split, seed) go to Dask as one batch and are recorded
-    when the batch comes back; a recorded cell is never run into the store twice.
+    With ``tune``, each (dataset, split, seed) is tuned first (as ``compare --tune``; tuning is
+    seeded, so a resumed run tunes to the same rows and finds its cells). With
+    ``workers``/``scheduler`` the pending cells of one (dataset, split, seed) go to Dask as one
+    batch and are recorded when the batch comes back; a recorded cell is never run into the
+    store twice.
     """
     datasets, notes = load_datasets(plan, data_dir)
+    reuse_notes, warnings = _check_stored(plan, datasets, data_dir)
+    notes += warnings
+    plan = replace(plan, extras={**plan.extras, "reuse_notes": reuse_notes})
     if plan.tune:
         plan = _tune(plan, datasets)
     cells = plan.cells()
@@ -214,26 +219,57 @@ def execute(
 
 
 def _tune(plan: Plan, datasets: list[Dataset]) -> Plan:
-    """``tune = N``: each (dataset, split)'s rows tuned as ``compare --tune N`` tunes them."""
-    from recbench.tuning.search import tuned_specs, tuning_note
+    """``tune = N``: each (dataset, split) tuned as ``compare --tune N`` tunes it, once per
+    seed, each seed on validation carved from its own training part."""
+    from recbench.tuning.repeats import tune_rows
 
     assert plan.tune_objective is not None
-    tuned: dict[tuple[int, str], list[AlgoSpec]] = {}
+    tuned: dict[tuple[int, str, int], list[AlgoSpec]] = {}
     notes: dict[tuple[int, str], str] = {}
+    docs: dict[tuple[int, str], dict[str, Any]] = {}
     for d, ds in enumerate(datasets):
         for spec in plan.splits:
             try:
-                specs, found = tuned_specs(
-                    ds, spec, plan.algorithms, plan.tune, plan.tune_objective, plan.seeds[0],
+                tuning = tune_rows(
+                    ds, spec, plan.algorithms, plan.tune, plan.tune_objective, plan.seeds,
                     plan.eval.relevance_threshold, plan.eval.memory_mb,
                 )  # fmt: skip
             except RecbenchError as exc:
                 raise plan.source.error(("tune",), str(exc)) from None
-            tuned[(d, str(spec))] = specs
-            notes[(d, str(spec))] = tuning_note(
-                plan.tune, plan.seeds[0], plan.tune_objective, plan.algorithms, found
-            )
-    return replace(plan, tuned=tuned, extras={**plan.extras, "tune_notes": notes})
+            for seed in plan.seeds:
+                tuned[(d, str(spec), seed)] = tuning.specs_for(seed)
+            notes[(d, str(spec))] = tuning.note()
+            docs[(d, str(spec))] = tuning.to_json()
+    extras = {**plan.extras, "tune_notes": notes, "tunings": docs}
+    return replace(plan, tuned=tuned, extras=extras)
+
+
+def _check_stored(
+    plan: Plan, datasets: list[Dataset], data_dir: Path
+) -> tuple[dict[tuple[int, str], list[str]], list[str]]:
+    """Rows reusing a stored study (``study = "NAME"``), checked for every dataset, split and
+    seed before any work (the rule: :mod:`recbench.tuning.reuse`): the caption lines per
+    (dataset, split), and the warnings."""
+    from recbench.tuning.reuse import check_reuse, stored_best
+
+    warnings: list[str] = []
+    lines: dict[tuple[int, str], list[str]] = {}
+    for i, entry in enumerate(plan.source.study.algorithms):
+        if entry.study is None:
+            continue
+        try:
+            best = stored_best(data_dir, entry.study, entry.name)
+            for d, ds in enumerate(datasets):
+                for spec in plan.splits:
+                    note, leak_free = check_reuse(
+                        best, entry.name, ds.checksum, str(spec), plan.seeds
+                    )
+                    lines.setdefault((d, str(spec)), []).append(note)
+                    if not leak_free:
+                        warnings.append(f"warning: {ds.name}, {spec}: {note}")
+        except RecbenchError as exc:
+            raise plan.source.error(("algorithms", i, "study"), str(exc)) from None
+    return lines, warnings
 
 
 def _batches(pending: list[tuple[int, Cell]], executor: Executor) -> list[list[tuple[int, Cell]]]:
@@ -259,7 +295,7 @@ def _run_batch(
     first = batch[0][1]
     ds = datasets[first.dataset]
     spec = next(s for s in plan.splits if str(s) == first.split)
-    rows = plan.algorithms_for(first.dataset, first.split)
+    rows = plan.algorithms_for(first.dataset, first.split, first.seed)
     wanted = {(c.fold, c.algorithm.label): (o, c) for o, c in batch}
     labels = {label for _, label in wanted}
     algos = [(i, a) for i, a in enumerate(rows) if a.label in labels]
@@ -355,6 +391,8 @@ def _assemble(
             note = plan.extras.get("tune_notes", {}).get((d, str(spec)))
             if note:
                 protocol = f"{protocol}; {note}"
+            for line in plan.extras.get("reuse_notes", {}).get((d, str(spec)), []):
+                protocol = f"{protocol}; {line}"
             algorithms = plan.algorithms_for(d, str(spec))
             results = (
                 results_frame(pd.concat(rows, ignore_index=True).to_dict("records"))
@@ -377,6 +415,7 @@ def _assemble(
                     if segs
                     else pd.DataFrame(columns=SEGMENT_COLUMNS),
                     {a.label: a.params for a in algorithms},
+                    tuning=plan.extras.get("tunings", {}).get((d, str(spec))),
                 )
             )
     return groups

@@ -7,9 +7,12 @@ so a later ``compare`` runs exactly the chosen configuration without searching a
 
 Leakage: a study chose its parameters on a validation split cut from the *training part* of its
 own outer split. Reused on the same data, split and seed, the comparison's test part was never
-seen by any trial. On other data, another split or another seed, the comparison's test pairs
-may have been among the study's training or validation pairs; :func:`reuse_note` says which
-of the two holds, so the caption can tell the reader.
+seen by any trial. The rule, checked for every repeat's seed by :func:`check_reuse` before any
+work: on the same dataset and split, a seed other than the study's is refused (that seed's test
+pairs were, most of them, the study's training or validation pairs: a certain leak, and with
+``--repeats`` > 1 every repeat but one is such a seed); on another dataset or split the reuse is
+allowed (carrying parameters over is a legitimate use) and :func:`reuse_note` says the test part
+may have informed the choice, so the caption and a warning tell the reader.
 """
 
 from __future__ import annotations
@@ -109,3 +112,23 @@ def reuse_note(
         "the choice",
         False,
     )
+
+
+def check_reuse(
+    best: StoredBest, label: str, checksum: str, split: str, seeds: list[int]
+) -> tuple[str, bool]:
+    """:func:`reuse_note` for a comparison repeated with ``seeds``, each seed checked. Refused
+    (one-line UsageError) when the study was tuned on this dataset and split but any seed
+    differs from the study's: that repeat's test pairs were in the study's trials."""
+    ident = best.identity
+    same_data = checksum == ident.get("checksum") and split == ident.get("split")
+    other = [s for s in seeds if s != ident.get("seed")]
+    if same_data and other:
+        which = ("seeds " if len(other) > 1 else "seed ") + ", ".join(str(s) for s in other)
+        tuned = ident.get("seed")
+        raise UsageError(
+            f"{label}: study {best.name} was tuned on seed {tuned}'s {split} split of this "
+            f"dataset, so the test pairs of {which} were among its trials' training or "
+            f"validation data; tune each repeat with --tune N instead, or run seed {tuned} alone"
+        )
+    return reuse_note(best, label, checksum, split, seeds[0])

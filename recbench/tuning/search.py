@@ -455,66 +455,6 @@ def tune(
     )
 
 
-def tuned_specs(
-    dataset: Dataset,
-    split_spec: SplitSpec,
-    algos: list[AlgoSpec],
-    n_trials: int,
-    objective: Objective,
-    seed: int = 0,
-    relevance_threshold: float | None = None,
-    memory_mb: int = 256,
-    on_progress: Callable[[str, TuneProgress], None] | None = None,
-    runner_for: Callable[[TuneSpec], tuple[TuneSpec, TrialRunner | None]] | None = None,
-) -> tuple[list[AlgoSpec], dict[str, SearchResult]]:
-    """For ``compare --tune``: each algorithm's best parameters from ``n_trials`` trials on a
-    validation split cut from the training part (its own parameters stay fixed). Algorithms
-    without a search space are returned unchanged. The outer test part is not touched.
-    ``runner_for`` gives each tune's spec and trial runner (e.g. trial loops on Dask)."""
-    if split_spec.n_folds > 1:
-        raise UsageError(
-            f"tuning needs one train/test split, not {split_spec}: each fold's training part "
-            "holds the other folds' test data (use holdout, user-holdout, temporal or last)"
-        )
-    out: list[AlgoSpec] = []
-    found: dict[str, SearchResult] = {}
-    for algo in algos:
-        cls = plugins.load(algo.name)
-        space = {k: d for k, d in cls.search_space.items() if k not in algo.params}
-        if not space:
-            out.append(algo)
-            continue
-        spec = TuneSpec(algo.name, space, dict(algo.params), objective, n_trials=n_trials,
-                        seed=seed, relevance_threshold=relevance_threshold,
-                        memory_mb=memory_mb, prune=None)  # fmt: skip
-
-        def report(p: TuneProgress, label: str = algo.label) -> None:
-            if on_progress is not None:
-                on_progress(label, p)
-
-        runner = None
-        if runner_for is not None:
-            spec, runner = runner_for(spec)
-        res = search(dataset, split_spec, spec, on_progress=report, trial_runner=runner)
-        found[algo.label] = res
-        out.append(AlgoSpec(algo.name, {**algo.params, **res.best.params}, algo.variant))
-    return out, found
-
-
-def tuning_note(
-    n_trials: int, seed: int, objective: Objective, algos: list[AlgoSpec], found: dict[str, Any]
-) -> str:
-    """The line a ``compare --tune`` (or a study's ``tune``) caption adds about the tuning."""
-    untuned = [s.label for s in algos if s.label not in found]
-    val = next(iter(found.values())).validation.protocol if found else ""
-    return (
-        f"parameters tuned per algorithm with {n_trials} trials (Optuna TPE, seed {seed}) "
-        f"on validation {objective.key}; validation: {val}, cut from the training part only, "
-        "the test part used once per algorithm"
-        + (f"; not tuned (no search space or all fixed): {', '.join(untuned)}" if untuned else "")
-    )
-
-
 @contextlib.contextmanager
 def _study_files(files: StudyFiles | None) -> Iterator[StudyFiles]:
     if files is not None:
