@@ -1,0 +1,79 @@
+"""Graph and linear item-item models (gf-cf, rp3beta, slim) against direct dense numpy
+computations of their published formulas on small random data.
+
+(The shared contract - shapes, determinism, save/load identity, contributions - is the
+conformance test in test_algo_conformance.py, parametrised over every registered plugin.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recbench.algorithms import make
+from recbench.algorithms.linear.item_weights import keep_top_k
+from recbench.data.model import Dataset
+
+from .helpers import make_dataset
+
+
+def random_data(
+    n_users: int = 60, n_items: int = 45, density: float = 0.15, seed: int = 0
+) -> Dataset:
+    """Random binary interactions; the last item and the last user have none."""
+    rng = np.random.default_rng(seed)
+    dense = rng.random((n_users, n_items)) < density
+    dense[-1, :] = False
+    dense[:, -1] = False
+    u, i = np.nonzero(dense)
+    return make_dataset(u, i, n_users=n_users, n_items=n_items)
+
+
+def dense_x(ds: Dataset) -> np.ndarray:
+    return ds.interactions.csr("binary").toarray().astype(np.float64)
+
+
+def inv_sqrt(d: np.ndarray) -> np.ndarray:
+    return np.where(d > 0, 1.0 / np.sqrt(np.where(d > 0, d, 1.0)), 0.0)
+
+
+def gf_cf_reference(x: np.ndarray, vectors: int, alpha: float) -> np.ndarray:
+    """Shen et al. 2021, eq. for GF-CF, computed densely."""
+    du, di = inv_sqrt(x.sum(axis=1)), inv_sqrt(x.sum(axis=0))
+    xn = du[:, None] * x * di[None, :]
+    _, _, vt = np.linalg.svd(xn, full_matrices=False)
+    v = vt[:vectors]
+    d_sqrt = np.where(di > 0, 1.0 / np.where(di > 0, di, 1.0), 0.0)
+    return x @ (xn.T @ xn) + alpha * ((x * di[None, :]) @ v.T @ v) * d_sqrt[None, :]
+
+
+@pytest.mark.parametrize("vectors", [8, 200])  # ARPACK (8 < min shape - 1) and dense SVD
+def test_gf_cf_equals_the_dense_formula(vectors: int) -> None:
+    ds = random_data()
+    model = make("gf-cf", {"vectors": vectors, "alpha": 0.3}).fit(ds)
+    users = np.arange(ds.n_users)
+    expected = gf_cf_reference(dense_x(ds), vectors, 0.3)
+    np.testing.assert_allclose(model.score(users), expected, rtol=1e-4, atol=1e-5)
+    assert np.all(model.score(users)[-1] == 0)  # no history, no score
+
+
+def test_gf_cf_without_the_low_pass_is_the_normalised_item_filter() -> None:
+    ds = random_data(seed=1)
+    model = make("gf-cf", {"alpha": 0.0}).fit(ds)
+    x = dense_x(ds)
+    np.testing.assert_allclose(
+        model.score(np.arange(ds.n_users)), gf_cf_reference(x, 1, 0.0), rtol=1e-5, atol=1e-6
+    )
+    assert model.get_state()["V_"].shape == (0, ds.n_items)
+
+
+def test_keep_top_k_keeps_each_rows_largest() -> None:
+    rng = np.random.default_rng(3)
+    dense = np.where(rng.random((30, 30)) < 0.4, rng.random((30, 30)), 0.0)
+    dense[4, :6] = 0.5  # a tie: lower columns are kept first
+    kept = keep_top_k(sp.csr_array(dense), 3).toarray()
+    for row, out in zip(dense, kept, strict=True):
+        order = sorted(np.flatnonzero(row), key=lambda j: (-row[j], j))[:3]
+        assert sorted(np.flatnonzero(out)) == sorted(order)
+        np.testing.assert_array_equal(out[order], row[order])
