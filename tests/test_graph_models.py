@@ -7,6 +7,8 @@ conformance test in test_algo_conformance.py, parametrised over every registered
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -77,3 +79,52 @@ def test_keep_top_k_keeps_each_rows_largest() -> None:
         order = sorted(np.flatnonzero(row), key=lambda j: (-row[j], j))[:3]
         assert sorted(np.flatnonzero(out)) == sorted(order)
         np.testing.assert_array_equal(out[order], row[order])
+
+
+def rp3beta_reference(
+    x: np.ndarray, k: int, alpha: float, beta: float, normalize: bool
+) -> np.ndarray:
+    """Paudel et al. 2017 / Dacrema et al. 2019's RP3beta weights, dense, one row at a time."""
+
+    def stochastic(m: np.ndarray) -> np.ndarray:
+        s = m.sum(axis=1, keepdims=True)
+        p = np.divide(m, s, out=np.zeros_like(m), where=s > 0)
+        return np.where(p > 0, p**alpha, 0.0)  # the walk's edges only (0 ** 0 is no edge)
+
+    pop = x.sum(axis=0)
+    penalty = np.where(pop > 0, np.where(pop > 0, pop, 1.0) ** -beta, 0.0)
+    full = stochastic(x.T) @ stochastic(x) * penalty[None, :]
+    np.fill_diagonal(full, 0.0)
+    w = np.zeros_like(full)
+    for i, row in enumerate(full):
+        top = sorted(np.flatnonzero(row), key=lambda j: (-row[j], j))[:k]
+        w[i, top] = row[top]
+        if normalize and w[i].sum() > 0:
+            w[i] /= w[i].sum()
+    return w
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"k": 10, "alpha": 1.0, "beta": 0.6, "normalize": False},
+        {"k": 5, "alpha": 0.7, "beta": 0.3, "normalize": True},
+        {"k": 200, "alpha": 0.0, "beta": 1.2, "normalize": False},
+    ],
+)
+def test_rp3beta_equals_the_dense_random_walk(params: dict[str, Any]) -> None:
+    ds = random_data(seed=2)
+    model = make("rp3beta", params).fit(ds)
+    x = dense_x(ds)
+    w = rp3beta_reference(x, **params)
+    np.testing.assert_allclose(model.weights.toarray(), w, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(model.score(np.arange(ds.n_users)), x @ w, rtol=1e-5, atol=1e-6)
+
+
+def test_rp3beta_blocks_do_not_change_the_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    from recbench.algorithms.graph import rp3beta
+
+    ds = random_data(seed=4)
+    whole = make("rp3beta", {"k": 7}).fit(ds).weights.toarray()
+    monkeypatch.setattr(rp3beta, "BLOCK_ITEMS", 4)
+    np.testing.assert_array_equal(make("rp3beta", {"k": 7}).fit(ds).weights.toarray(), whole)
