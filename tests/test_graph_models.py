@@ -128,3 +128,42 @@ def test_rp3beta_blocks_do_not_change_the_weights(monkeypatch: pytest.MonkeyPatc
     whole = make("rp3beta", {"k": 7}).fit(ds).weights.toarray()
     monkeypatch.setattr(rp3beta, "BLOCK_ITEMS", 4)
     np.testing.assert_array_equal(make("rp3beta", {"k": 7}).fit(ds).weights.toarray(), whole)
+
+
+def slim_reference(x: np.ndarray, alpha: float, l1_ratio: float, k: int) -> np.ndarray:
+    """SLIM as Dacrema et al. fit it: one ElasticNet per target on the whole matrix with the
+    target's column zeroed, then its k largest weights."""
+    from sklearn.linear_model import ElasticNet
+
+    n = x.shape[1]
+    w = np.zeros((n, n))
+    for j in range(n):
+        xz = x.copy()
+        xz[:, j] = 0.0
+        enet = ElasticNet(
+            alpha=alpha, l1_ratio=l1_ratio, positive=True, fit_intercept=False,
+            max_iter=100_000, tol=1e-12,
+        )  # fmt: skip
+        coef = enet.fit(xz, x[:, j]).coef_
+        top = sorted(np.flatnonzero(coef > 0), key=lambda i: (-coef[i], i))[:k]
+        w[top, j] = coef[top]
+    return w
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_slim_equals_elasticnet_on_the_whole_matrix(
+    threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only co-occurring items as features (and blocks in threads) give the same weights."""
+    from recbench.algorithms.linear import slim
+
+    monkeypatch.setattr(slim, "BLOCK_TARGETS", 4)  # several blocks
+    ds = random_data(n_users=50, n_items=25, density=0.2, seed=5)
+    params = {"alpha": 0.01, "l1_ratio": 0.1, "k": 6, "max_iter": 100_000, "tol": 1e-12}
+    model = make("slim", {**params, "num_threads": threads}).fit(ds)
+    x = dense_x(ds)
+    w = slim_reference(x, 0.01, 0.1, 6)
+    assert (w > 0).sum() > 2 * ds.n_items  # a non-trivial solution
+    np.testing.assert_allclose(model.weights.toarray(), w, rtol=1e-5, atol=1e-7)
+    assert np.all(np.diag(model.weights.toarray()) == 0)
+    np.testing.assert_allclose(model.score(np.arange(ds.n_users)), x @ w, rtol=1e-5, atol=1e-6)
