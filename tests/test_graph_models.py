@@ -14,7 +14,7 @@ import pytest
 import scipy.sparse as sp
 
 from recbench.algorithms import make
-from recbench.algorithms.linear.item_weights import keep_top_k
+from recbench.algorithms.linear.item_weights import keep_top_k, keep_top_k_dense
 from recbench.data.model import Dataset
 
 from .helpers import make_dataset
@@ -74,7 +74,10 @@ def test_keep_top_k_keeps_each_rows_largest() -> None:
     rng = np.random.default_rng(3)
     dense = np.where(rng.random((30, 30)) < 0.4, rng.random((30, 30)), 0.0)
     dense[4, :6] = 0.5  # a tie: lower columns are kept first
+    dense[7] = 0.0
+    dense[7, [1, 3, 4, 5, 8]] = [0.9, 0.25, 0.25, 0.25, 0.25]  # a tie straddling the cut
     kept = keep_top_k(sp.csr_array(dense), 3).toarray()
+    np.testing.assert_array_equal(keep_top_k_dense(dense, 3).toarray(), kept)
     for row, out in zip(dense, kept, strict=True):
         order = sorted(np.flatnonzero(row), key=lambda j: (-row[j], j))[:3]
         assert sorted(np.flatnonzero(out)) == sorted(order)
@@ -126,7 +129,7 @@ def test_rp3beta_blocks_do_not_change_the_weights(monkeypatch: pytest.MonkeyPatc
 
     ds = random_data(seed=4)
     whole = make("rp3beta", {"k": 7}).fit(ds).weights.toarray()
-    monkeypatch.setattr(rp3beta, "BLOCK_ITEMS", 4)
+    monkeypatch.setattr(rp3beta, "BLOCK_CELLS", 4 * ds.n_items)  # blocks of 4 items
     np.testing.assert_array_equal(make("rp3beta", {"k": 7}).fit(ds).weights.toarray(), whole)
 
 
@@ -167,3 +170,49 @@ def test_slim_equals_elasticnet_on_the_whole_matrix(
     np.testing.assert_allclose(model.weights.toarray(), w, rtol=1e-5, atol=1e-7)
     assert np.all(np.diag(model.weights.toarray()) == 0)
     np.testing.assert_allclose(model.score(np.arange(ds.n_users)), x @ w, rtol=1e-5, atol=1e-6)
+
+
+def ease_reference(x: np.ndarray, l2: float) -> np.ndarray:
+    """Steck 2019's closed form in float64 through a general inverse (the former LU path)."""
+    p = np.linalg.inv(x.T @ x + l2 * np.eye(x.shape[1]))
+    b = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    return b
+
+
+@pytest.mark.parametrize("one_thread_rows", [20_000, 0])  # BLAS threads as given / held to one
+def test_ease_cholesky_in_place_equals_the_lu_inverse(
+    one_thread_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """float32 Cholesky weights match the float64 LU ones, and so do the top-10 lists up to
+    float32 ties (scores within 1e-5 of each other)."""
+    from recbench.algorithms import ease
+
+    monkeypatch.setattr(ease, "ONE_THREAD_ROWS", one_thread_rows)
+    monkeypatch.setattr(ease, "_GRAM_BLOCK", 16)  # several column blocks of G
+    ds = random_data(n_users=300, n_items=120, density=0.1, seed=6)
+    x = dense_x(ds)
+    model = make("ease", {"l2": 20.0}).fit(ds)
+    b = ease_reference(x, 20.0)
+    assert model.B_.dtype == np.float32 and model.B_.flags.c_contiguous
+    np.testing.assert_allclose(model.B_, b, rtol=1e-3, atol=1e-6)
+    seen = ds.interactions.csr("binary")
+    users = np.arange(ds.n_users - 1)  # the last user has no history
+    got, _ = model.recommend(users, 10, exclude=seen)
+    exact = np.where(x[users] > 0, -np.inf, x[users] @ b)
+    for u, row in zip(users, got, strict=True):
+        ref = exact[u]
+        tenth = np.sort(ref)[::-1][9]
+        must = set(np.flatnonzero(ref > tenth + 1e-5))  # above the tenth beyond any tie
+        may = set(np.flatnonzero(ref >= tenth - 1e-5))
+        assert must <= set(row) <= may
+
+
+def test_ease_memory_need_is_one_float32_matrix() -> None:
+    from recbench.algorithms.ease import memory_need_gb
+
+    assert memory_need_gb(40_981) == pytest.approx(40_981**2 * 4 / 1e9, rel=0.12)
+    assert memory_need_gb(40_981) < 10
+    ds = random_data()
+    refusal = make("ease", {"max_memory_gb": 1e-6}).refusal(ds)
+    assert refusal is not None and "45 items needs about" in refusal and "\n" not in refusal

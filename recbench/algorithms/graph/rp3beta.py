@@ -10,7 +10,8 @@ normalised the same way, both raised element-wise to ``alpha``, the item-item we
 of which each item keeps its ``k`` largest (optionally renormalised to row sums 1); a user's
 scores are their binary training row times ``W``. Defaults are Dacrema et al.'s class defaults
 (k 100, alpha 1, beta 0.6); their search ranges are the tuning space. ``W`` is computed a block
-of items at a time from sparse products, so no item x item dense matrix is ever held.
+of items at a time (a sparse product made dense, ``BLOCK_CELLS`` cells), and only each row's top
+``k`` is kept, so no item x item dense matrix is ever held.
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig
-from recbench.algorithms.linear.item_weights import SparseItemWeights, binary_rows, keep_top_k
+from recbench.algorithms.linear.item_weights import (
+    SparseItemWeights,
+    binary_rows,
+    keep_top_k_dense,
+)
 from recbench.algorithms.space import Categorical, Float, Int, Space
 from recbench.data.model import Dataset
 
-#: items per block of the sparse product (bounds the block's nonzeros, not its result)
-BLOCK_ITEMS = 2048
+#: cells of one dense block of W (items per block = this / n_items): 128 MB of float64
+BLOCK_CELLS = 1 << 24
 
 
 class RP3betaConfig(AlgoConfig):
@@ -59,13 +64,13 @@ def rp3beta_weights(
     np.power(pop, -beta, out=penalty, where=pop > 0)
     scale = sp.diags_array(penalty)
     n = x.shape[1]
+    step = max(1, BLOCK_CELLS // max(n, 1))
     blocks = []
-    for start in range(0, n, BLOCK_ITEMS):
-        stop = min(start + BLOCK_ITEMS, n)
-        w = sp.coo_array(piu[start:stop] @ pui @ scale)
-        off = w.row + start != w.col  # no self-loops
-        w = sp.csr_array((w.data[off], (w.row[off], w.col[off])), shape=w.shape)
-        blocks.append(keep_top_k(w, k))
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        w = (piu[start:stop] @ pui @ scale).toarray()
+        w[np.arange(stop - start), np.arange(start, stop)] = 0.0  # no self-loops
+        blocks.append(keep_top_k_dense(w, k))
     weights = sp.csr_array(sp.vstack(blocks, format="csr"))
     if normalize:
         weights = row_stochastic(weights, 1.0)
