@@ -216,3 +216,42 @@ def test_ease_memory_need_is_one_float32_matrix() -> None:
     ds = random_data()
     refusal = make("ease", {"max_memory_gb": 1e-6}).refusal(ds)
     assert refusal is not None and "45 items needs about" in refusal and "\n" not in refusal
+
+
+def test_lightgcn_propagation_graph_is_the_normalised_bipartite_adjacency() -> None:
+    from recbench.algorithms.graph.lightgcn import normalised_graph
+
+    ds = random_data(n_users=12, n_items=9, density=0.3, seed=7)
+    x = dense_x(ds)
+    adj = np.block([[np.zeros((12, 12)), x], [x.T, np.zeros((9, 9))]])
+    d = inv_sqrt(adj.sum(axis=1))
+    np.testing.assert_allclose(normalised_graph(ds.interactions.csr("binary")).toarray(),
+                               d[:, None] * adj * d[None, :], rtol=1e-6)  # fmt: skip
+
+
+def test_lightgcn_negatives_are_never_the_users_items() -> None:
+    from recbench.algorithms.graph.lightgcn import sample_triples
+
+    ds = random_data(density=0.6, seed=8)
+    x = sp.csr_array(ds.interactions.csr("binary"))
+    users, pos, neg = sample_triples(x, 5000, np.random.default_rng(0))
+    assert np.all(x[users, pos] == 1) and not np.any(x[users, neg])
+
+
+def test_lightgcn_learns_the_checkerboard_and_keeps_its_learning_curve() -> None:
+    pytest.importorskip("torch")
+    from .helpers import checkerboard
+
+    ds = checkerboard()
+    losses: list[float] = []
+    params = {"dim": 16, "epochs": 40, "batch_size": 128, "lr": 0.01, "eval_every": 5}
+    model: Any = make("lightgcn", {**params, "val_fraction": 0.2}, seed=0)
+    model.fit(ds, lambda step, of, loss: losses.append(loss))
+    assert losses[-1] < 0.5 * losses[0], losses
+    epochs, recall = model.curve_[:, 0], model.curve_[:, 1]
+    assert list(epochs[:2]) == [5, 10] and recall.max() > 0.9
+    assert int(model.epochs_run_) == int(epochs[np.argmax(recall)])
+    users = np.arange(ds.n_users)
+    recs, _ = model.recommend(users, 3, exclude=ds.interactions.csr("binary"))
+    half = ds.n_items // 2
+    assert np.mean(np.where((users % 2 == 0)[:, None], recs < half, recs >= half)) >= 0.95
