@@ -124,12 +124,16 @@ def test_rp3beta_equals_the_dense_random_walk(params: dict[str, Any]) -> None:
     np.testing.assert_allclose(model.score(np.arange(ds.n_users)), x @ w, rtol=1e-5, atol=1e-6)
 
 
-def test_rp3beta_blocks_do_not_change_the_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("dense_share", [0.0, 1.0])  # every block dense / every block sparse
+def test_rp3beta_blocks_do_not_change_the_weights(
+    dense_share: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from recbench.algorithms.graph import rp3beta
 
     ds = random_data(seed=4)
     whole = make("rp3beta", {"k": 7}).fit(ds).weights.toarray()
     monkeypatch.setattr(rp3beta, "BLOCK_CELLS", 4 * ds.n_items)  # blocks of 4 items
+    monkeypatch.setattr(rp3beta, "DENSE_SHARE", dense_share)
     np.testing.assert_array_equal(make("rp3beta", {"k": 7}).fit(ds).weights.toarray(), whole)
 
 

@@ -10,8 +10,8 @@ normalised the same way, both raised element-wise to ``alpha``, the item-item we
 of which each item keeps its ``k`` largest (optionally renormalised to row sums 1); a user's
 scores are their binary training row times ``W``. Defaults are Dacrema et al.'s class defaults
 (k 100, alpha 1, beta 0.6); their search ranges are the tuning space. ``W`` is computed a block
-of items at a time (a sparse product made dense, ``BLOCK_CELLS`` cells), and only each row's top
-``k`` is kept, so no item x item dense matrix is ever held.
+of items at a time (``BLOCK_CELLS`` cells; a sparse product, made dense when it is dense-ish), and
+only each row's top ``k`` is kept, so no item x item dense matrix is ever held.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from recbench.algorithms.base import AlgoConfig
 from recbench.algorithms.linear.item_weights import (
     SparseItemWeights,
     binary_rows,
+    keep_top_k,
     keep_top_k_dense,
 )
 from recbench.algorithms.space import Categorical, Float, Int, Space
@@ -33,6 +34,8 @@ from recbench.data.model import Dataset
 
 #: cells of one dense block of W (items per block = this / n_items): 128 MB of float64
 BLOCK_CELLS = 1 << 24
+#: a block with more non-zeros than this share of its cells takes the dense top-k
+DENSE_SHARE = 0.125
 
 
 class RP3betaConfig(AlgoConfig):
@@ -68,9 +71,16 @@ def rp3beta_weights(
     blocks = []
     for start in range(0, n, step):
         stop = min(start + step, n)
-        w = (piu[start:stop] @ pui @ scale).toarray()
-        w[np.arange(stop - start), np.arange(start, stop)] = 0.0  # no self-loops
-        blocks.append(keep_top_k_dense(w, k))
+        w = sp.csr_array(piu[start:stop] @ pui @ scale)
+        if w.nnz > DENSE_SHARE * w.shape[0] * n:  # dense-ish (few users): partition rows
+            d = w.toarray()
+            d[np.arange(stop - start), np.arange(start, stop)] = 0.0  # no self-loops
+            blocks.append(keep_top_k_dense(d, k))
+        else:  # sparse (many users, long tail): sort the entries
+            c = sp.coo_array(w)
+            off = c.row + start != c.col
+            w = sp.csr_array((c.data[off], (c.row[off], c.col[off])), shape=w.shape)
+            blocks.append(keep_top_k(w, k))
     weights = sp.csr_array(sp.vstack(blocks, format="csr"))
     if normalize:
         weights = row_stochastic(weights, 1.0)
