@@ -66,3 +66,16 @@ clean:
 # with a message when absent). A few minutes.  READMETABLES_ARGS="--only stats" runs one block.
 readme-tables: bytecode
 	$(BIN)/python benchmarks/readme_tables.py $(READMETABLES_ARGS)
+
+# Graph CF and linear baselines on LightGCN's Gowalla split (../shared/datasets/gowalla-lightgcn,
+# never committed; skipped with a message when absent): Recall/NDCG@20 with 95% intervals, fit and
+# score seconds, peak memory per model (minutes). GOWALLA_ARGS="--only gf-cf" runs one model.
+# bench-ease: EASE's in-place float32 Cholesky fit against the former float64 LU path.
+.PHONY: bench-gowalla bench-ease
+bench-gowalla bench-ease: export OPENBLAS_NUM_THREADS ?= 1
+
+bench-gowalla: bytecode
+	$(BIN)/python benchmarks/gowalla_bench.py $(GOWALLA_ARGS)
+
+bench-ease: bytecode
+	$(BIN)/python benchmarks/ease_bench.py

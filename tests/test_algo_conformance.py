@@ -29,6 +29,7 @@ SMALL: dict[str, dict[str, Any]] = {
     "als": {"factors": 8},
     "bpr": {"factors": 8},
     "two-tower": {"dim": 8, "hidden": 16, "epochs": 2},
+    "lightgcn": {"dim": 8, "epochs": 3, "eval_every": 1},
 }
 #: non-default variants worth holding to the same contract
 EXTRA: list[tuple[str, dict[str, Any]]] = [
