@@ -101,18 +101,21 @@ def fit_bert4rec(
     """Fit BERT4Rec on training sequences (item ids in [0, n_items)); see ``fit_torch``."""
     cfg = config if config is not None else BERT4RecConfig.model_validate({})
 
-    def make_loss(tr: Sequences, n: int, c: Any, device: Any) -> tuple[int, BatchLoss]:
+    def make_loss(tr: Sequences, n: int, c: Any, device: Any) -> tuple[IntArray, BatchLoss]:
         import torch
         from torch.nn import functional as F
 
         w, lens = windows(tr, cfg.max_len)
         keep = lens >= 2
         seqs = torch.as_tensor(w[keep], device=device)
-        last = torch.as_tensor(lens[keep] - 1, device=device)
+        row_lens = lens[keep]
+        last = torch.as_tensor(row_lens - 1, device=device)
 
         def batch(net: Any, rows: IntArray, gen: Any) -> Any:
             idx = torch.as_tensor(rows, device=device)
             x = seqs[idx]
+            if cfg.bucket:  # right padding: columns past the longest row are padding only
+                x = x[:, : int(row_lens[rows].max())]
             real = x > 0
             masked = (torch.rand(x.shape, generator=gen, device=device) < cfg.mask_prob) & real
             # the paper's extra samples that mimic the test task: only the last item masked
@@ -124,7 +127,7 @@ def fit_bert4rec(
             h = net.hidden(inputs)[masked]
             return F.cross_entropy(net.logits(h), x[masked] - 1)
 
-        return int(keep.sum()), batch
+        return row_lens, batch
 
     return fit_torch(
         _net,

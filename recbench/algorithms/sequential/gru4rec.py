@@ -73,7 +73,7 @@ def fit_gru4rec(
     """Fit GRU4Rec on training sequences (item ids in [0, n_items)); see ``fit_torch``."""
     cfg = config if config is not None else GRU4RecConfig.model_validate({})
 
-    def make_loss(tr: Sequences, n: int, c: Any, device: Any) -> tuple[int, BatchLoss]:
+    def make_loss(tr: Sequences, n: int, c: Any, device: Any) -> tuple[IntArray, BatchLoss]:
         return causal_loss(
             tr, n, c, device, loss=cfg.loss, n_negatives=cfg.n_negatives, gbce_t=cfg.gbce_t
         )

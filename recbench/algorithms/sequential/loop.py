@@ -51,6 +51,13 @@ class TrainConfig(AlgoConfig):
         1, ge=0, description="CPU threads for torch (0: torch's default; more spin on a busy box)"
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train")
+    bucket: bool = Field(
+        True,
+        description="batch rows of similar length and drop all-padding columns (short sequences)",
+    )
+    max_seconds: float = Field(
+        0.0, ge=0, description="stop at the first validation past this many seconds (0: no limit)"
+    )
 
 
 @dataclass
@@ -62,6 +69,7 @@ class TrainLog:
     best_epoch: int = 0
     best_valid: float = float("nan")
     seconds_to_best: float = 0.0
+    stopped: str = "epochs"  # or "patience", "time"
 
     @property
     def epochs_run(self) -> int:
@@ -80,6 +88,7 @@ class TorchSeqModel:
 
         device = next(self.net.parameters()).device
         ids, lens = windows(histories, self.history_len)
+        ids = ids[:, : max(int(lens.max(initial=0)), 1)]  # right padding: drop padding columns
         was_training = self.net.training
         self.net.eval()
         try:
@@ -113,7 +122,7 @@ BatchLoss = Callable[[Any, IntArray, Any], Any]
 
 def fit_torch(
     build: NetBuilder,
-    make_loss: Callable[[Sequences, int, Any, Any], tuple[int, BatchLoss]],
+    make_loss: Callable[[Sequences, int, Any, Any], tuple[IntArray, BatchLoss]],
     train: Sequences,
     n_items: int,
     cfg: TrainConfig,
@@ -125,7 +134,8 @@ def fit_torch(
 ) -> TorchSeqModel:
     """Train ``build(n_items, cfg)`` on ``train`` with the loss from ``make_loss``.
 
-    ``make_loss(train, n_items, cfg, device)`` returns (number of training rows, batch loss).
+    ``make_loss(train, n_items, cfg, device)`` returns (real length of each training row,
+    batch loss); with ``cfg.bucket`` a batch holds rows of similar length.
     With ``valid_targets`` (one item per user of ``train``, -1 for none) the network of best
     validation NDCG@10 is kept and training stops early; without, the last network is kept.
     ``on_epoch(epoch, seconds, valid_ndcg or None)`` reports progress (the caller prints).
@@ -137,7 +147,8 @@ def fit_torch(
     valid_users = _valid_users(train, n_items, valid_targets, cfg.valid_users, seed)
     with TorchSession(seed, cfg.num_threads, device):
         net = build(n_items, cfg).to(device)
-        n_rows, batch_loss = make_loss(train, n_items, cfg, device)
+        row_lens, batch_loss = make_loss(train, n_items, cfg, device)
+        n_rows = len(row_lens)
         if n_rows == 0:
             raise ValueError("no training sequence has two items: nothing to learn from")
         opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -150,9 +161,8 @@ def fit_torch(
         for epoch in range(1, cfg.epochs + 1):
             start = time.perf_counter()
             net.train()
-            rows = order_rng.permutation(n_rows)
-            for s in range(0, n_rows, cfg.batch_size):
-                loss = batch_loss(net, rows[s : s + cfg.batch_size], gen)
+            for rows in _batches(row_lens, cfg, order_rng):
+                loss = batch_loss(net, rows, gen)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -176,13 +186,29 @@ def fit_torch(
             else:
                 waited += 1
                 if waited >= cfg.patience:
+                    log.stopped = "patience"
                     break
+            if cfg.max_seconds and elapsed >= cfg.max_seconds:
+                log.stopped = "time"
+                break
         if best_state is not None:
             net.load_state_dict(best_state)
         else:
             log.best_epoch, log.seconds_to_best = log.epochs_run, elapsed
         net.eval()
     return model
+
+
+def _batches(lens: IntArray, cfg: TrainConfig, rng: np.random.Generator) -> list[IntArray]:
+    """One epoch's batches of row indices: a seeded shuffle, or with ``cfg.bucket`` the shuffle
+    stably sorted by length, cut into batches, and the batches shuffled (less padding)."""
+    rows = rng.permutation(len(lens))
+    if cfg.bucket:
+        rows = rows[np.argsort(lens[rows], kind="stable")]
+    out = [rows[s : s + cfg.batch_size] for s in range(0, len(rows), cfg.batch_size)]
+    if cfg.bucket:
+        out = [out[i] for i in rng.permutation(len(out))]
+    return out
 
 
 def _valid_users(

@@ -93,7 +93,7 @@ def causal_loss(
     loss: Loss,
     n_negatives: int,
     gbce_t: float,
-) -> tuple[int, BatchLoss]:
+) -> tuple[IntArray, BatchLoss]:
     """Rows and batch loss of a causal model: each window of ``max_len + 1`` items gives
     inputs ``w[:-1]`` and next-item targets ``w[1:]`` at every position."""
     import torch
@@ -102,10 +102,14 @@ def causal_loss(
     keep = lens >= 2
     inputs = torch.as_tensor(w[keep, :-1], device=device)
     targets = torch.as_tensor(w[keep, 1:], device=device)
+    n_targets = lens[keep] - 1
 
     def batch(net: Any, rows: IntArray, gen: Any) -> Any:
         idx = torch.as_tensor(rows, device=device)
         x, y = inputs[idx], targets[idx]
+        if cfg.bucket:  # right padding: columns past the longest row are padding only
+            width = int(n_targets[rows].max())
+            x, y = x[:, :width], y[:, :width]
         return next_item_loss(
             net.hidden(x),
             x,
@@ -118,7 +122,7 @@ def causal_loss(
             gen=gen,
         )
 
-    return int(keep.sum()), batch
+    return n_targets, batch
 
 
 def fit_sasrec(
@@ -133,7 +137,7 @@ def fit_sasrec(
     """Fit SASRec on training sequences (item ids in [0, n_items)); see :func:`fit_torch`."""
     cfg = config if config is not None else SASRecConfig.model_validate({})
 
-    def make_loss(tr: Sequences, n: int, c: Any, device: Any) -> tuple[int, BatchLoss]:
+    def make_loss(tr: Sequences, n: int, c: Any, device: Any) -> tuple[IntArray, BatchLoss]:
         return causal_loss(
             tr, n, c, device, loss=cfg.loss, n_negatives=cfg.n_negatives, gbce_t=cfg.gbce_t
         )
