@@ -192,3 +192,37 @@ def test_fits_are_seeded_and_bad_input_is_a_value_error() -> None:
         seq.SASRecConfig(hidden=10, heads=3)
     with pytest.raises(ValueError):
         seq.SASRecConfig(loss="softmax")  # type: ignore[arg-type]
+
+
+def test_bucketed_batches_cover_every_row_once_with_similar_lengths() -> None:
+    lens = np.random.default_rng(0).integers(1, 50, size=1000)
+    rng = np.random.default_rng(1)
+    plain = loop_mod._batches(lens, seq.SASRecConfig(batch_size=100, bucket=False), rng)
+    bucketed = loop_mod._batches(lens, seq.SASRecConfig(batch_size=100), rng)
+    for batches in (plain, bucketed):
+        assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    spread = lambda bs: np.mean([np.ptp(lens[b]) for b in bs])  # noqa: E731
+    assert spread(bucketed) < 10 < spread(plain)
+
+
+def test_bucketing_leaves_scores_of_a_fitted_net_unchanged() -> None:
+    """Dropping all-padding columns must not change a real position's state."""
+    loo = seq.leave_one_out(cycle_sequences(30))
+    for cfg in (
+        seq.SASRecConfig(**{**TINY, "epochs": 1}),
+        seq.BERT4RecConfig(**{**TINY, "epochs": 1}),
+    ):
+        model = seq.fit(loo.train, N_ITEMS, cfg, seed=0)
+        short = seq.Sequences.from_lists([[1, 2]])
+        mixed = seq.Sequences.from_lists([[1, 2], list(range(3, 12))])
+        np.testing.assert_allclose(model.score(short)[0], model.score(mixed)[0], atol=1e-5)
+
+
+def test_max_seconds_stops_at_the_next_validation() -> None:
+    loo = seq.leave_one_out(cycle_sequences(40))
+    cfg = seq.GRU4RecConfig(
+        **{**TINY, "epochs": 50, "eval_every": 1, "patience": 50}, max_seconds=1e-9
+    )
+    model = seq.fit(loo.train, N_ITEMS, cfg, valid_targets=loo.valid, seed=0)
+    assert model.log.epochs_run == 1 and model.log.stopped == "time"
+    assert len(model.log.epoch_cpu_seconds) == 1

@@ -65,6 +65,8 @@ class TrainLog:
     """What a fit did: seconds per epoch, validation NDCG@10 per evaluation, the best epoch."""
 
     epoch_seconds: list[float] = field(default_factory=list)
+    #: this process's CPU seconds per epoch (all threads): the cost on a busy, shared machine
+    epoch_cpu_seconds: list[float] = field(default_factory=list)
     valid_ndcg: list[tuple[int, float]] = field(default_factory=list)
     best_epoch: int = 0
     best_valid: float = float("nan")
@@ -159,7 +161,7 @@ def fit_torch(
         best_state: dict[str, Any] | None = None
         waited, elapsed = 0, 0.0
         for epoch in range(1, cfg.epochs + 1):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             net.train()
             for rows in _batches(row_lens, cfg, order_rng):
                 loss = batch_loss(net, rows, gen)
@@ -168,6 +170,7 @@ def fit_torch(
                 opt.step()
             seconds = time.perf_counter() - start
             log.epoch_seconds.append(seconds)
+            log.epoch_cpu_seconds.append(time.process_time() - cpu_start)
             elapsed += seconds
             if valid_users is None or epoch % cfg.eval_every:
                 if on_epoch is not None:
