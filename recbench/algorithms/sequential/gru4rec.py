@@ -14,14 +14,12 @@ from pydantic import Field
 
 from recbench.algorithms.sequential.data import IntArray, Sequences
 from recbench.algorithms.sequential.loop import (
-    BatchLoss,
     EpochHook,
     TorchSeqModel,
     TrainConfig,
-    fit_torch,
 )
 from recbench.algorithms.sequential.losses import Loss
-from recbench.algorithms.sequential.sasrec import causal_loss
+from recbench.algorithms.sequential.sasrec import fit_causal
 
 
 class GRU4RecConfig(TrainConfig):
@@ -72,20 +70,6 @@ def fit_gru4rec(
 ) -> TorchSeqModel:
     """Fit GRU4Rec on training sequences (item ids in [0, n_items)); see ``fit_torch``."""
     cfg = config if config is not None else GRU4RecConfig.model_validate({})
-
-    def make_loss(tr: Sequences, n: int, c: Any, device: Any) -> tuple[IntArray, BatchLoss]:
-        return causal_loss(
-            tr, n, c, device, loss=cfg.loss, n_negatives=cfg.n_negatives, gbce_t=cfg.gbce_t
-        )
-
-    return fit_torch(
-        _net,
-        make_loss,
-        train,
-        n_items,
-        cfg,
-        history_len=cfg.max_len,
-        valid_targets=valid_targets,
-        seed=seed,
-        on_epoch=on_epoch,
+    return fit_causal(
+        _net, train, n_items, cfg, valid_targets=valid_targets, seed=seed, on_epoch=on_epoch
     )

@@ -125,6 +125,37 @@ def causal_loss(
     return n_targets, batch
 
 
+def fit_causal(
+    make_net: Any,
+    train: Sequences,
+    n_items: int,
+    cfg: Any,
+    *,
+    valid_targets: IntArray | None,
+    seed: int,
+    on_epoch: EpochHook | None,
+) -> TorchSeqModel:
+    """Fit a next-item network trained at every position at once (SASRec, GRU4Rec) with its
+    config's ``loss``; ``cfg`` has ``max_len``, ``loss``, ``n_negatives`` and ``gbce_t``."""
+
+    def make_loss(tr: Sequences, n: int, c: Any, device: Any) -> tuple[IntArray, BatchLoss]:
+        return causal_loss(
+            tr, n, c, device, loss=cfg.loss, n_negatives=cfg.n_negatives, gbce_t=cfg.gbce_t
+        )
+
+    return fit_torch(
+        make_net,
+        make_loss,
+        train,
+        n_items,
+        cfg,
+        history_len=cfg.max_len,
+        valid_targets=valid_targets,
+        seed=seed,
+        on_epoch=on_epoch,
+    )
+
+
 def fit_sasrec(
     train: Sequences,
     n_items: int,
@@ -136,20 +167,6 @@ def fit_sasrec(
 ) -> TorchSeqModel:
     """Fit SASRec on training sequences (item ids in [0, n_items)); see :func:`fit_torch`."""
     cfg = config if config is not None else SASRecConfig.model_validate({})
-
-    def make_loss(tr: Sequences, n: int, c: Any, device: Any) -> tuple[IntArray, BatchLoss]:
-        return causal_loss(
-            tr, n, c, device, loss=cfg.loss, n_negatives=cfg.n_negatives, gbce_t=cfg.gbce_t
-        )
-
-    return fit_torch(
-        _causal_net,
-        make_loss,
-        train,
-        n_items,
-        cfg,
-        history_len=cfg.max_len,
-        valid_targets=valid_targets,
-        seed=seed,
-        on_epoch=on_epoch,
+    return fit_causal(
+        _causal_net, train, n_items, cfg, valid_targets=valid_targets, seed=seed, on_epoch=on_epoch
     )
