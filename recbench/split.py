@@ -275,9 +275,10 @@ SPLIT_KIND_BY_NAME: dict[str, SplitKind] = {k.name: k for k in SPLIT_KINDS}
 KINDS: tuple[str, ...] = tuple(SPLIT_KIND_BY_NAME)
 
 
-def split_help(exclude: tuple[str, ...] = ()) -> str:
-    """``--split`` help: every kind (except ``exclude``) with what it holds out."""
-    kinds = [k for k in SPLIT_KINDS if k.name not in exclude]
+def split_help(exclude: tuple[str, ...] = (), holding_out: bool = False) -> str:
+    """``--split`` help: every kind (except ``exclude``, and with ``holding_out`` those that
+    hold nothing out) with what it holds out."""
+    kinds = [k for k in SPLIT_KINDS if k.name not in exclude and (k.holds_out or not holding_out)]
     parts = "; ".join(f"{k.usage} ({k.summary})" for k in kinds)
     return f"{parts}. F is a fraction in (0, 1), N a whole number."
 
@@ -304,6 +305,16 @@ class SplitSpec:
     @property
     def n_folds(self) -> int:
         return int(self.value) if self.record.multi_fold else 1
+
+    @property
+    def holds_out(self) -> bool:
+        """Whether this split holds out test data (False for ``none``)."""
+        return self.record.holds_out
+
+    @property
+    def multi_fold(self) -> bool:
+        """Whether this split is several folds (kfold) rather than one split."""
+        return self.record.multi_fold
 
     def describe(self, seed: int) -> str:
         """One line stating the protocol, printed under every table."""

@@ -206,8 +206,8 @@ def simulate_cmd(
     if k <= 0:
         raise UsageError(f"--k must be positive, got {k}")
     split_spec = parse_split(split)
-    if split_spec.kind == "none":
-        raise UsageError("abtest simulate needs a split with held-out data (not 'none')")
+    if not split_spec.holds_out:
+        raise UsageError(f"abtest simulate needs a split with held-out data (not '{split_spec}')")
     specs = parse_algos(algos, param, st.cache_dir)
     if len(specs) > 2:
         raise UsageError(f"--algos takes one or two algorithms, got {len(specs)}")
@@ -269,8 +269,8 @@ def _offline_per_user(
         raise UsageError(f"--column '{column}' is not METRIC@K, e.g. ndcg@10") from None
     (spec,) = parse_algos(algo, param, st.cache_dir)
     split_spec = parse_split(split)
-    if split_spec.kind == "none":
-        raise UsageError("--algo needs a split with held-out data (not 'none')")
+    if not split_spec.holds_out:
+        raise UsageError(f"--algo needs a split with held-out data (not '{split_spec}')")
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep))
     sp = make_split(ds, split_spec, st.seed)
     model = plugins.make(spec.name, spec.params, seed=st.seed)

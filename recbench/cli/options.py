@@ -40,7 +40,7 @@ SepOpt = Annotated[
         "default: sniffed from line 1."
     ),
 ]
-SplitOpt = Annotated[str, typer.Option("--split", help=split_help(exclude=("none",)))]
+SplitOpt = Annotated[str, typer.Option("--split", help=split_help(holding_out=True))]
 KOpt = Annotated[str, typer.Option("--k", help="Cut-offs for ranking metrics, e.g. 5,10,20.")]
 ParamOpt = Annotated[
     list[str] | None,

@@ -261,8 +261,8 @@ def compare(
     on_dask = executors.check_options(workers, scheduler)
     req = Request(k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if)
     split_spec = parse_split(split)
-    if split_spec.kind == "none":
-        raise UsageError("compare needs a split with test data (not 'none')")
+    if not split_spec.holds_out:
+        raise UsageError(f"compare needs a split with test data (not '{split_spec}')")
     studies: dict[str, StoredBest] = {}
     specs = parse_algos(algos, param, st.cache_dir, studies)
     sig = [(c.algorithm, c.text) for c in req.fail_if if c.significance]
@@ -363,7 +363,7 @@ def evaluate(
         typer.Option(
             "--split",
             help="With --algo (default holdout:0.2): "
-            + split_help(exclude=("none",))
+            + split_help(holding_out=True)
             + " A saved model is evaluated on the split in its manifest.",
         ),
     ] = None,
@@ -390,8 +390,8 @@ def evaluate(
     req = Request(k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if)
     if algo is not None:
         split_spec = parse_split(split or "holdout:0.2")
-        if split_spec.kind == "none":
-            raise UsageError("evaluate needs a split with test data (not 'none')")
+        if not split_spec.holds_out:
+            raise UsageError(f"evaluate needs a split with test data (not '{split_spec}')")
         specs = parse_algos(algo, param, st.cache_dir)
         prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
         spec = DatasetSpec(dataset or DEFAULT_DATASET, columns, sep)
@@ -419,8 +419,10 @@ def evaluate(
         raise UsageError("a saved model keeps the preprocessing recorded in its manifest")
     fitted, config, manifest = load_model(model)
     ds, split_obj, split_spec, seed = model_split(st, model, manifest, split)
-    if split_spec.kind == "none":
-        raise UsageError(f"model {model} was fitted on all ratings (split 'none'): no test data")
+    if not split_spec.holds_out:
+        raise UsageError(
+            f"model {model} was fitted on all ratings (split '{split_spec}'): no test data"
+        )
     req.fit_catalogue(st, ds)
     from recbench.evaluation import evaluate as run_eval
 

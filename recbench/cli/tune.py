@@ -108,7 +108,7 @@ def tune_command(
         typer.Option(
             "--split",
             help="Outer split; its test part is used once, after the search. "
-            + split_help(exclude=("none",)),
+            + split_help(holding_out=True),
         ),
     ] = "holdout:0.2",
     val_split: Annotated[

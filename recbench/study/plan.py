@@ -341,8 +341,8 @@ def make_plan(sf: StudyFile, data_dir: Path | None = None) -> Plan:
             spec = parse_split(text)
         except RecbenchError as exc:
             raise sf.error(("splits", j), str(exc)) from None
-        if spec.kind == "none":
-            raise sf.error(("splits", j), "a study needs splits with test data (not 'none')")
+        if not spec.holds_out:
+            raise sf.error(("splits", j), f"a study needs splits with test data (not '{spec}')")
         if str(spec) in {str(s) for s in splits}:
             raise sf.error(("splits", j), f"split '{spec}' is listed twice")
         splits.append(spec)

@@ -94,14 +94,14 @@ def validation_spec(outer: SplitSpec, text: str | None) -> SplitSpec:
     """
     if text is not None:
         spec = parse_split(text)
-    elif outer.kind == "kfold":
+    elif outer.multi_fold:
         spec = SplitSpec("holdout", 1.0 / outer.n_folds)
     else:
         spec = outer
-    if spec.kind == "none":
-        raise UsageError("--val-split needs held-out data (not 'none')")
-    if spec.kind == "kfold":
-        raise UsageError("--val-split takes one split, not kfold (e.g. holdout:0.2)")
+    if not spec.holds_out:
+        raise UsageError(f"--val-split needs held-out data (not '{spec}')")
+    if spec.multi_fold:
+        raise UsageError(f"--val-split takes one split, not {spec.kind} (e.g. holdout:0.2)")
     return spec
 
 

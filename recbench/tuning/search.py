@@ -302,8 +302,8 @@ def prepare(
     if reason:
         raise UsageError(f"{spec.algorithm} {reason}, and {dataset.name} has none")
     check_produces(spec.objective, spec.algorithm, cls, dataset)
-    if split_spec.kind == "none":
-        raise UsageError("tune needs a split with test data (not 'none')")
+    if not split_spec.holds_out:
+        raise UsageError(f"tune needs a split with test data (not '{split_spec}')")
     outer = make_split(dataset, split_spec, spec.seed)
     gap = capability_gap(plugins.make(spec.algorithm, spec.fixed), outer)
     if gap:
