@@ -28,8 +28,7 @@ import scipy.sparse as sp
 from recbench.algorithms.base import Recommender
 from recbench.errors import UsageError
 from recbench.metrics import BEYOND_NAMES, METRIC_SPECS, RATING_SPECS, ranking_metrics
-from recbench.metrics.beyond import beyond_metrics
-from recbench.metrics.rating import per_user_errors
+from recbench.metrics.beyond import BEYOND_METRICS, beyond_metrics
 from recbench.ranking import Ranker
 from recbench.split import Split
 
@@ -38,7 +37,10 @@ EvalProgress = Callable[[int, int], None]
 #: bytes per (user, item) cell held while a batch is ranked: scores, their negation, partition
 _BYTES_PER_CELL = 16
 #: per-user columns that are not metrics (weights of the rating metrics)
-WEIGHT_COLUMNS = ("mse", "n_ratings")
+WEIGHT_COLUMNS = (
+    *(m.paired_column for m in RATING_SPECS if m.paired_column != m.name),
+    "n_ratings",
+)
 
 
 @dataclass(frozen=True)
@@ -175,13 +177,14 @@ def evaluate(
             if sel.any():
                 seg = {s.name: s.overall(pred[sel], test.rating[sel]) for s in RATING_SPECS}
                 result.segments[label] = {**seg, "n_test": float(sel.sum())}
-        has = np.bincount(test.user, minlength=test.n_users) > 0
+        count = np.bincount(test.user, minlength=test.n_users)
+        has = count > 0
         rated = {"user": np.flatnonzero(has)}
         for spec in RATING_SPECS:
             rated[spec.name] = spec.per_user(test.user, pred, test.rating, test.n_users)[has]
-        errs = per_user_errors(test.user, pred, test.rating, test.n_users)
-        rated["mse"] = errs["rmse"][has] ** 2
-        rated["n_ratings"] = errs["count"][has]
+            if spec.root:
+                rated[spec.paired_column] = rated[spec.name] ** 2
+        rated["n_ratings"] = count[has]
         frames.append(pd.DataFrame(rated))
     if frames:
         per_user = frames[0]
@@ -313,7 +316,8 @@ def beyond_values(
     train = split.train.interactions.csr("binary")
     popularity = np.asarray(train.sum(axis=0)).ravel()
     n_train_users = int(np.count_nonzero(np.diff(train.indptr)))
-    vectors = ild_vectors(split)[0] if "ild" in config.beyond else None
+    wanted = [BEYOND_METRICS[n] for n in config.beyond if n in BEYOND_METRICS]
+    vectors = ild_vectors(split)[0] if any(b.needs_vectors for b in wanted) else None
     names = tuple(n for n in BEYOND_NAMES if n in config.beyond)
     return beyond_metrics(
         lists, list(config.ks), popularity, max(n_train_users, 1), item_vectors=vectors, names=names

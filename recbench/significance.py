@@ -38,7 +38,7 @@ from recbench.data.model import Dataset
 from recbench.errors import UsageError
 from recbench.evaluation import relevant_pairs
 from recbench.experiment import ExperimentResult
-from recbench.metrics import METRICS
+from recbench.metrics import METRICS, RatingMetric
 from recbench.split import SplitSpec, make_split
 from recbench.stats import (
     Comparison,
@@ -82,8 +82,8 @@ def _source(key: str) -> _Source | None:
     spec = METRICS.get(name)
     if spec is None:
         return None
-    if spec.kind == "rating":
-        return _Source(key, "mse" if name == "rmse" else name, True, name == "rmse")
+    if isinstance(spec, RatingMetric):
+        return _Source(key, spec.paired_column, True, spec.root)
     if spec.kind == "beyond" and getattr(spec, "scope", "per_user") == "aggregate":
         return None
     return _Source(key, key, False, False)

@@ -23,6 +23,7 @@ McClave (ICCBR 2001).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,70 +43,36 @@ Vector = NDArray[np.float64]
 
 
 @dataclass(frozen=True)
+class BeyondInput:
+    """What every beyond-accuracy metric is computed from, for one K: the lists, training
+    popularity (validated), catalogue and training-user counts, the long-tail mask, and item
+    vectors (None when not needed or not available)."""
+
+    topk: ArrayLike
+    k: int
+    popularity: Vector
+    n_users: int
+    tail: NDArray[np.bool_]
+    item_vectors: NDArray[np.floating] | sp.sparray | sp.spmatrix | None = None
+
+    @property
+    def n_items(self) -> int:
+        return len(self.popularity)
+
+
+@dataclass(frozen=True)
 class BeyondInfo:
-    """What a beyond-accuracy metric is: ``per_user`` (one value per user) or ``aggregate``."""
+    """What a beyond-accuracy metric is: ``per_user`` (one value per user) or ``aggregate``,
+    and how it is computed. Adding a metric is its function plus one record here."""
 
     name: str
     label: str
     higher_is_better: bool
     scope: Literal["per_user", "aggregate"]
     help: str
-
-
-BEYOND_METRICS: dict[str, BeyondInfo] = {
-    m.name: m
-    for m in (
-        BeyondInfo(
-            "coverage",
-            "Cov",
-            True,
-            "aggregate",
-            "share of the catalogue recommended to at least one user",
-        ),
-        BeyondInfo(
-            "gini",
-            "Gini",
-            False,
-            "aggregate",
-            "Gini index of how often each catalogue item is recommended (0 = even exposure)",
-        ),
-        BeyondInfo(
-            "novelty",
-            "Nov",
-            True,
-            "per_user",
-            "mean self-information -log2(share of training users) of recommended items, bits",
-        ),
-        BeyondInfo(
-            "arp",
-            "ARP",
-            False,
-            "per_user",
-            "average recommendation popularity: mean training popularity of recommended items",
-        ),
-        BeyondInfo(
-            "aplt",
-            "APLT",
-            True,
-            "per_user",
-            "share of recommended items in the long tail (outside the top 20% by popularity)",
-        ),
-        BeyondInfo(
-            "ild",
-            "ILD",
-            True,
-            "per_user",
-            "intra-list diversity: 1 - mean pairwise cosine of recommended items' vectors",
-        ),
-        BeyondInfo(
-            "personalisation",
-            "Pers",
-            True,
-            "aggregate",
-            "1 - mean overlap of two users' lists (share of K items in common)",
-        ),
-    )
-}
+    compute: Callable[[BeyondInput], Vector | float]
+    #: needs item vectors (skipped when none are given)
+    needs_vectors: bool = False
 
 
 # --------------------------------------------------------------------------- inputs
@@ -344,6 +311,81 @@ def _batches(cost: NDArray[np.int64]) -> NDArray[np.int64]:
     return np.asarray(bounds, dtype=np.int64)
 
 
+def _aplt(x: BeyondInput) -> Vector:
+    items, valid = _lists(x.topk, x.k, x.n_items)
+    return _per_user_mean(x.tail[np.where(valid, items, 0)].astype(np.float64), valid)
+
+
+def _ild(x: BeyondInput) -> Vector:
+    assert x.item_vectors is not None
+    return ild_at_k(x.topk, x.k, x.item_vectors)
+
+
+#: Every beyond-accuracy metric, by name, in display order.
+BEYOND_METRICS: dict[str, BeyondInfo] = {
+    m.name: m
+    for m in (
+        BeyondInfo(
+            "coverage",
+            "Cov",
+            True,
+            "aggregate",
+            "share of the catalogue recommended to at least one user",
+            lambda x: coverage_at_k(x.topk, x.k, x.n_items),
+        ),
+        BeyondInfo(
+            "gini",
+            "Gini",
+            False,
+            "aggregate",
+            "Gini index of how often each catalogue item is recommended (0 = even exposure)",
+            lambda x: gini_at_k(x.topk, x.k, x.n_items),
+        ),
+        BeyondInfo(
+            "novelty",
+            "Nov",
+            True,
+            "per_user",
+            "mean self-information -log2(share of training users) of recommended items, bits",
+            lambda x: novelty_at_k(x.topk, x.k, x.popularity, x.n_users),
+        ),
+        BeyondInfo(
+            "arp",
+            "ARP",
+            False,
+            "per_user",
+            "average recommendation popularity: mean training popularity of recommended items",
+            lambda x: arp_at_k(x.topk, x.k, x.popularity),
+        ),
+        BeyondInfo(
+            "aplt",
+            "APLT",
+            True,
+            "per_user",
+            "share of recommended items in the long tail (outside the top 20% by popularity)",
+            _aplt,
+        ),
+        BeyondInfo(
+            "ild",
+            "ILD",
+            True,
+            "per_user",
+            "intra-list diversity: 1 - mean pairwise cosine of recommended items' vectors",
+            _ild,
+            needs_vectors=True,
+        ),
+        BeyondInfo(
+            "personalisation",
+            "Pers",
+            True,
+            "aggregate",
+            "1 - mean overlap of two users' lists (share of K items in common)",
+            lambda x: personalisation_at_k(x.topk, x.k, x.n_items),
+        ),
+    )
+}
+
+
 # --------------------------------------------------------------------------- all at once
 
 
@@ -359,10 +401,10 @@ def beyond_metrics(
     """Every requested beyond-accuracy metric at every K: ``{(name, k): value}``.
 
     Per-user metrics map to an (n_users,) array, aggregate ones to a float (see
-    :data:`BEYOND_METRICS`). ``ild`` is skipped when ``item_vectors`` is None.
+    :data:`BEYOND_METRICS`). Metrics that need item vectors (``ild``) are skipped when
+    ``item_vectors`` is None.
     """
     pop = _popularity(popularity)
-    n_items = len(pop)
     chosen = names if names is not None else tuple(BEYOND_METRICS)
     for name in chosen:
         if name not in BEYOND_METRICS:
@@ -370,22 +412,10 @@ def beyond_metrics(
     tail = long_tail_mask(pop)
     out: dict[tuple[str, int], Vector | float] = {}
     for k in ks:
+        x = BeyondInput(topk, k, pop, n_users, tail, item_vectors)
         for name in chosen:
-            if name == "coverage":
-                out[name, k] = coverage_at_k(topk, k, n_items)
-            elif name == "gini":
-                out[name, k] = gini_at_k(topk, k, n_items)
-            elif name == "personalisation":
-                out[name, k] = personalisation_at_k(topk, k, n_items)
-            elif name == "novelty":
-                out[name, k] = novelty_at_k(topk, k, pop, n_users)
-            elif name == "arp":
-                out[name, k] = arp_at_k(topk, k, pop)
-            elif name == "aplt":
-                items, valid = _lists(topk, k, n_items)
-                out[name, k] = _per_user_mean(
-                    tail[np.where(valid, items, 0)].astype(np.float64), valid
-                )
-            elif name == "ild" and item_vectors is not None:
-                out[name, k] = ild_at_k(topk, k, item_vectors)
+            info = BEYOND_METRICS[name]
+            if info.needs_vectors and item_vectors is None:
+                continue
+            out[name, k] = info.compute(x)
     return out

@@ -59,6 +59,8 @@ RATING_SPECS: tuple[RatingMetric, ...] = (
         default=True,
         overall=rmse,
         per_user=per_user_rmse,
+        paired="mse",
+        root=True,
     ),
     RatingMetric(
         name="mae",

@@ -62,6 +62,16 @@ class RatingMetric(MetricSpec):
     kind: ClassVar[Literal["rating", "ranking", "beyond"]] = "rating"
     overall: RatingFn
     per_user: PerUserRatingFn
+    #: the per-user column paired tests compare: the mean this metric is built on ("mse" for
+    #: RMSE), weighted by each user's test ratings; the metric's own name when it is a mean
+    paired: str = ""
+    #: the table value is the square root of that weighted mean (RMSE)
+    root: bool = False
+
+    @property
+    def paired_column(self) -> str:
+        """The per-user column paired tests and ``diff_of`` use (``mse`` for RMSE)."""
+        return self.paired or self.name
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from recbench import __version__
 from recbench.experiment import ExperimentResult, fold_summary
-from recbench.metrics import metric_key_pattern
+from recbench.metrics import METRICS, RATING_SPECS, RatingMetric, metric_key_pattern
 from recbench.render.layout import caption, duplicates_dropped, segment_summary
 from recbench.stats import CORRECTED_T, Comparison, Interval
 from recbench.stats.table import TableStats
@@ -60,7 +60,7 @@ _COMPARISON_SCHEMA: dict[str, Any] = {
         "mean_diff": {"type": "number"},
         "diff_low": _NUM_OR_NULL,
         "diff_high": _NUM_OR_NULL,
-        "diff_of": {"enum": ["value", "mse", "mae"]},
+        "diff_of": {"enum": ["value", *(m.paired_column for m in RATING_SPECS)]},
         "n_users": {"type": ["integer", "null"], "minimum": 2},
         "n_runs": {"type": "integer", "minimum": 2},
         "verdict": {"enum": ["better", "worse", None]},
@@ -211,7 +211,9 @@ def comparison_json(c: Comparison) -> dict[str, Any]:
     }
     if r.test == CORRECTED_T:  # paired over runs: the difference of the runs' table values
         return {**out, "diff_of": "value", "n_users": None, "n_runs": int(r.n)}
-    return {**out, "diff_of": {"rmse": "mse", "mae": "mae"}.get(name, "value"), "n_users": int(r.n)}
+    spec = METRICS.get(name)
+    diff_of = spec.paired_column if isinstance(spec, RatingMetric) else "value"
+    return {**out, "diff_of": diff_of, "n_users": int(r.n)}
 
 
 def _test_used(st: TableStats) -> str:
@@ -274,7 +276,9 @@ def to_json(res: ExperimentResult) -> dict[str, Any]:
                 if comp is not None:
                     mets[key]["comparison"] = comparison_json(comp)
         s = summ[summ["algorithm"] == name]
-        fb = s.loc[s["metric"] == "rmse", "n_fallback"]
+        fb = s.loc[
+            s["metric"] == RATING_SPECS[0].name, "n_fallback"
+        ]  # same for every rating metric
         algos.append(
             {
                 "name": str(name),

@@ -12,7 +12,7 @@ import pandas as pd
 
 from recbench.data.model import Dataset
 from recbench.experiment import ExperimentResult, fold_summary
-from recbench.metrics import DEFAULT_METRICS, METRIC_SPECS, METRICS
+from recbench.metrics import DEFAULT_METRICS, METRIC_SPECS, METRICS, RATING_SPECS
 from recbench.stats import Interval
 from recbench.stats.table import TableStats
 
@@ -120,7 +120,7 @@ def caption(res: ExperimentResult) -> list[str]:
         n = max(cold.values())
         lines.append(f"{n:,} test users with no training ratings are not ranked (see cold-start).")
     s = fold_summary(res.results)
-    fb = s[(s["metric"] == "rmse") & (s["n_fallback"] > 0)]
+    fb = s[(s["metric"] == RATING_SPECS[0].name) & (s["n_fallback"] > 0)]
     if len(fb):
         n_test = int(fb["n_test"].iloc[0])
         parts = ", ".join(f"{r.algorithm} {int(r.n_fallback):,}" for r in fb.itertuples())

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from recbench.errors import RecbenchError
-from recbench.metrics import DEFAULT_METRICS, METRICS
+from recbench.metrics import DEFAULT_METRICS, METRICS, RATING_METRICS
 from recbench.report.significance import run_ratio
 from recbench.store import RunInfo, Store
 from recbench.store.coverage import Coverage, coverage, restrict
@@ -210,4 +210,4 @@ def build(runs: list[RunData], metrics: tuple[str, ...] | None = None) -> Report
 
 def _higher(metric: str) -> bool:
     spec = METRICS.get(metric)
-    return bool(spec.higher_is_better) if spec is not None else metric not in ("rmse", "mae")
+    return bool(spec.higher_is_better) if spec is not None else metric not in RATING_METRICS
