@@ -18,7 +18,9 @@ import multiprocessing.forkserver
 import os
 
 #: what every worker needs, imported once by the fork server; a missing one is skipped.
-#: Torch (two-tower, neural) is left out: it takes longer to import than most runs' cells.
+#: The algorithms come from the plugin table (:mod:`recbench.algorithms.preload`: every
+#: registered algorithm without an optional extra, so torch is left out: it takes longer to
+#: import than most runs' cells).
 WORKER_MODULES = (
     "__main__",  # the `recbench` script: workers then do not run it again
     "distributed",
@@ -26,13 +28,7 @@ WORKER_MODULES = (
     "pandas",
     "scipy.sparse",
     "recbench.executors.cluster",
-    "recbench.algorithms.baselines",
-    "recbench.algorithms.knn",
-    "recbench.algorithms.surprise_mf",
-    "recbench.algorithms.implicit_mf",
-    "recbench.algorithms.ease",
-    "surprise",
-    "implicit.cpu.als",
+    "recbench.algorithms.preload",
 )
 
 #: thread counts Dask's nanny sets to 1 before it starts a worker (its
