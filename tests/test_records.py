@@ -60,8 +60,8 @@ def test_every_metric_states_its_direction() -> None:
 
 
 def test_derived_lists_follow_the_table() -> None:
-    assert tuple(m.name for m in METRIC_SPECS if isinstance(m, RatingMetric)) == RATING_METRICS
-    assert tuple(m.name for m in METRIC_SPECS if isinstance(m, RankingMetric)) == RANKING_METRICS
+    assert [m.name for m in METRIC_SPECS if isinstance(m, RatingMetric)] == RATING_METRICS
+    assert [m.name for m in METRIC_SPECS if isinstance(m, RankingMetric)] == RANKING_METRICS
     assert DEFAULT_METRICS == ("rmse", "mae", "precision", "recall", "ndcg")
     assert metric_names((5, 10)) == [
         *RATING_METRICS,

@@ -13,7 +13,11 @@ Beyond-accuracy metrics are computed only when selected (``--metrics``, or ``all
 
 from __future__ import annotations
 
-from recbench.metrics.beyond import BEYOND_METRICS
+from collections.abc import Callable
+from typing import Any
+
+from recbench.errors import UsageError
+from recbench.metrics.beyond import BEYOND_METRICS, BeyondInfo
 from recbench.metrics.ranking import RANKING_METRICS, RANKING_SPECS, ranking_metrics
 from recbench.metrics.rating import RATING_METRICS, RATING_SPECS, mae, per_user_errors, rmse
 from recbench.metrics.spec import BeyondMetric, MetricSpec, RankingMetric, RatingMetric
@@ -23,7 +27,7 @@ _BEYOND_ALIASES: dict[str, tuple[str, ...]] = {
     "ild": ("diversity",),
 }
 #: The beyond-accuracy metrics (``recbench.metrics.beyond``), reported at every K when selected.
-BEYOND_SPECS: tuple[BeyondMetric, ...] = tuple(
+BEYOND_SPECS: list[BeyondMetric] = [
     BeyondMetric(
         name=b.name,
         label=b.label,
@@ -33,16 +37,60 @@ BEYOND_SPECS: tuple[BeyondMetric, ...] = tuple(
         scope=b.scope,
     )
     for b in BEYOND_METRICS.values()
-)
-BEYOND_NAMES = tuple(m.name for m in BEYOND_SPECS)
+]
+BEYOND_NAMES = [m.name for m in BEYOND_SPECS]
 
 #: Every metric, in display order: rating metrics, then ranking, then beyond-accuracy metrics.
-METRIC_SPECS: tuple[MetricSpec, ...] = (*RATING_SPECS, *RANKING_SPECS, *BEYOND_SPECS)
+METRIC_SPECS: list[MetricSpec] = [*RATING_SPECS, *RANKING_SPECS, *BEYOND_SPECS]
 METRICS: dict[str, MetricSpec] = {m.name: m for m in METRIC_SPECS}
 #: Alternative spellings accepted on the command line (``--fail-if "p@10<0.1"``).
 METRIC_ALIASES: dict[str, str] = {a: m.name for m in METRIC_SPECS for a in m.aliases}
 #: Metrics shown when ``--metrics`` is not given.
 DEFAULT_METRICS: tuple[str, ...] = tuple(m.name for m in METRIC_SPECS if m.default)
+
+
+def register(spec: MetricSpec, beyond: BeyondInfo | None = None) -> Callable[[], None]:
+    """Add a metric to every table at once (a plugin's or a test's metric); returns the undo.
+
+    ``spec`` is a :class:`RatingMetric`, :class:`RankingMetric` or :class:`BeyondMetric` (then
+    ``beyond`` is its :class:`~recbench.metrics.beyond.BeyondInfo`, the function). The tables
+    are changed in place, so every module that imported them sees the metric. A registered
+    metric is computed when selected (``--metrics``), never by default.
+    """
+    if spec.name in METRICS or spec.name in METRIC_ALIASES:
+        raise UsageError(f"metric '{spec.name}' is already registered")
+    if spec.default:
+        raise UsageError(f"registered metric '{spec.name}' cannot be a default metric")
+    if isinstance(spec, BeyondMetric) != (beyond is not None):
+        raise UsageError(f"metric '{spec.name}': a beyond-accuracy metric needs its BeyondInfo")
+    tables: list[tuple[list[Any], Any]] = []
+    if isinstance(spec, RatingMetric):
+        tables = [(RATING_SPECS, spec), (RATING_METRICS, spec.name)]
+        at = len(RATING_SPECS)
+    elif isinstance(spec, RankingMetric):
+        tables = [(RANKING_SPECS, spec), (RANKING_METRICS, spec.name)]
+        at = len(RATING_SPECS) + len(RANKING_SPECS)
+    else:
+        assert isinstance(spec, BeyondMetric) and beyond is not None
+        tables = [(BEYOND_SPECS, spec), (BEYOND_NAMES, spec.name)]
+        at = len(METRIC_SPECS)
+        BEYOND_METRICS[spec.name] = beyond
+    for table, item in tables:
+        table.append(item)
+    METRIC_SPECS.insert(at, spec)
+    METRICS[spec.name] = spec
+    METRIC_ALIASES.update(dict.fromkeys(spec.aliases, spec.name))
+
+    def undo() -> None:
+        for table, item in tables:
+            table.remove(item)
+        METRIC_SPECS.remove(spec)
+        del METRICS[spec.name]
+        for a in spec.aliases:
+            METRIC_ALIASES.pop(a, None)
+        BEYOND_METRICS.pop(spec.name, None)
+
+    return undo
 
 
 def resolve_metric(name: str) -> MetricSpec | None:
@@ -92,6 +140,7 @@ __all__ = [
     "metric_key_pattern",
     "per_user_errors",
     "ranking_metrics",
+    "register",
     "resolve_metric",
     "rmse",
 ]

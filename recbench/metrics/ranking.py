@@ -75,7 +75,7 @@ def hitrate_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray
 
 
 #: The ranking metrics, in display order (one record per metric; see recbench.metrics.spec).
-RANKING_SPECS: tuple[RankingMetric, ...] = (
+RANKING_SPECS: list[RankingMetric] = [
     RankingMetric(
         name="precision",
         label="P",
@@ -125,8 +125,8 @@ RANKING_SPECS: tuple[RankingMetric, ...] = (
         aliases=("hr", "hit"),
         at_k=hitrate_at_k,
     ),
-)
-RANKING_METRICS = tuple(m.name for m in RANKING_SPECS)
+]
+RANKING_METRICS = [m.name for m in RANKING_SPECS]
 
 
 def ranking_metrics(

@@ -50,7 +50,7 @@ def per_user_mae(
 
 
 #: The rating metrics, in display order (one record per metric; see recbench.metrics.spec).
-RATING_SPECS: tuple[RatingMetric, ...] = (
+RATING_SPECS: list[RatingMetric] = [
     RatingMetric(
         name="rmse",
         label="RMSE",
@@ -71,5 +71,5 @@ RATING_SPECS: tuple[RatingMetric, ...] = (
         overall=mae,
         per_user=per_user_mae,
     ),
-)
-RATING_METRICS = tuple(m.name for m in RATING_SPECS)
+]
+RATING_METRICS = [m.name for m in RATING_SPECS]
