@@ -270,6 +270,8 @@ SPLIT_KINDS: tuple[SplitKind, ...] = (
         holds_out=False,
     ),
 )
+#: The kinds by name: what parsing, help and dispatch read (a plugin or test registers a kind
+#: by adding it here).
 SPLIT_KIND_BY_NAME: dict[str, SplitKind] = {k.name: k for k in SPLIT_KINDS}
 #: split kind names, in help order
 KINDS: tuple[str, ...] = tuple(SPLIT_KIND_BY_NAME)
@@ -278,7 +280,11 @@ KINDS: tuple[str, ...] = tuple(SPLIT_KIND_BY_NAME)
 def split_help(exclude: tuple[str, ...] = (), holding_out: bool = False) -> str:
     """``--split`` help: every kind (except ``exclude``, and with ``holding_out`` those that
     hold nothing out) with what it holds out."""
-    kinds = [k for k in SPLIT_KINDS if k.name not in exclude and (k.holds_out or not holding_out)]
+    kinds = [
+        k
+        for k in SPLIT_KIND_BY_NAME.values()
+        if k.name not in exclude and (k.holds_out or not holding_out)
+    ]
     parts = "; ".join(f"{k.usage} ({k.summary})" for k in kinds)
     return f"{parts}. F is a fraction in (0, 1), N a whole number."
 
@@ -292,7 +298,8 @@ class SplitSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in SPLIT_KIND_BY_NAME:
-            raise UsageError(f"unknown split kind '{self.kind}' (use one of: {', '.join(KINDS)})")
+            known = ", ".join(SPLIT_KIND_BY_NAME)
+            raise UsageError(f"unknown split kind '{self.kind}' (use one of: {known})")
 
     @property
     def record(self) -> SplitKind:
@@ -332,8 +339,9 @@ def parse_split(text: str) -> SplitSpec:
     name = name.lower()
     kind = SPLIT_KIND_BY_NAME.get(name)
     if kind is None:
-        examples = ", ".join(k.example for k in SPLIT_KINDS)
-        raise UsageError(f"unknown split '{name}'{suggest(name, KINDS)} (use one of: {examples})")
+        examples = ", ".join(k.example for k in SPLIT_KIND_BY_NAME.values())
+        close = suggest(name, tuple(SPLIT_KIND_BY_NAME))
+        raise UsageError(f"unknown split '{name}'{close} (use one of: {examples})")
     return SplitSpec(kind.name, kind.parse_value(arg))
 
 

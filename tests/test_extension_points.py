@@ -21,6 +21,7 @@ from recbench.algorithms.base import AlgoConfig, Recommender
 from recbench.data import load_dataset, sources
 from recbench.data.formats import FORMATS, Format, ReadOptions
 from recbench.data.model import Dataset
+from recbench.errors import UsageError
 from recbench.evaluation import EvalConfig
 from recbench.experiment import AlgoSpec, run_experiment
 from recbench.metrics.beyond import BeyondInfo, BeyondInput
@@ -197,6 +198,9 @@ def test_compare_with_every_toy_extension(extensions: None, tmp_path: Path) -> N
 
     spec = split.parse_split("every-third")
     assert spec.holds_out and not spec.multi_fold and spec.n_folds == 1
+    assert "every-third (every third rating held out)" in split.split_help()
+    with pytest.raises(UsageError, match="did you mean 'every-third'"):
+        split.parse_split("every-thrd")
     config = EvalConfig(ks=(5,), beyond=("distinct", "coverage"))
     res = run_experiment(ds, spec, [AlgoSpec("toy-mean"), AlgoSpec("popularity")], 0, config)
     r = res.results
@@ -230,7 +234,5 @@ def test_cli_compare_shows_the_toy_extensions(extensions: None, capsys, tmp_path
 
 
 def test_a_registered_metric_name_is_refused_twice(extensions: None) -> None:
-    from recbench.errors import UsageError
-
     with pytest.raises(UsageError, match="already registered"):
         metrics.register(TOY_RATING)
