@@ -236,3 +236,18 @@ def test_cli_compare_shows_the_toy_extensions(extensions: None, capsys, tmp_path
 def test_a_registered_metric_name_is_refused_twice(extensions: None) -> None:
     with pytest.raises(UsageError, match="already registered"):
         metrics.register(TOY_RATING)
+
+
+def test_worker_preload_follows_the_plugin_table(extensions: None) -> None:
+    """The fork server's preload list comes from the plugin table: a registered extra-free
+    algorithm is on it, torch algorithms (``extra = "deep"``) are not."""
+    from recbench.algorithms.preload import worker_modules
+
+    mods = worker_modules()
+    assert __name__ in mods  # the toy algorithm's module
+    assert "recbench.algorithms.ease" in mods and "surprise" in mods
+    assert not {
+        "torch",
+        "recbench.algorithms.neural.ncf",
+        "recbench.algorithms.two_tower.model",
+    } & set(mods)
