@@ -131,6 +131,15 @@ FORMATS: dict[str, Format] = {
             "recbench.data.netflix:read_netflix_ratings",
             "Netflix-Prize-format ratings (a file, a directory of mv_*.txt or an archive)",
         ),
+        Format(
+            "lightgcn",
+            "file",
+            "recbench.data.lightgcn:read_lightgcn",
+            "LightGCN/NGCF split: a directory of train.txt, test.txt (valid.txt), "
+            "'user item item ...' lines",
+            key_files=("train.txt",),
+            required_files=("train.txt", "test.txt"),
+        ),
     )
 }
 

@@ -28,6 +28,7 @@ from recbench.data.datadir import (
 from recbench.data.downloading import download_dataset
 from recbench.data.formats import FORMAT_VERSION, ReadOptions, get_format
 from recbench.data.item_features import read_item_features
+from recbench.data.lightgcn import is_lightgcn_dir, lightgcn_files
 from recbench.data.model import Dataset
 from recbench.data.netflix import looks_like_netflix, netflix_sources
 from recbench.data.ratings_file import (
@@ -164,6 +165,11 @@ def user_source(record: UserDataset) -> Source:
 
 
 def _file_source(path: Path, spec: DatasetSpec) -> Source:
+    if is_lightgcn_dir(path):
+        if spec.columns or spec.sep:
+            raise UsageError(f"{path} is a LightGCN split; --columns and --sep do not apply")
+        info = {"kind": "file", "path": str(path.resolve())}
+        return Source(path.name, "file", path, "lightgcn", DatasetSpec(str(path)), info=info)
     check_ratings_path(path)
     netflix = looks_like_netflix(path)
     if netflix and (spec.columns or spec.sep):
@@ -264,6 +270,8 @@ def _content_key(path: Path, data_dir: Path | None) -> list[str]:
     """Content parts of a user's file or directory: sha256s, or stats for big directories."""
     if path.is_file():
         return [cache.file_sha256(path, data_dir)]
+    if is_lightgcn_dir(path):
+        return [f"{f.name}:{cache.file_sha256(f, data_dir)}" for f in lightgcn_files(path)]
     files = netflix_sources(path)
     if len(files) <= MAX_HASHED_FILES:
         return [f"{f.name}:{cache.file_sha256(f, data_dir)}" for f in files]
