@@ -56,6 +56,8 @@ class SplitKind:
     needs_timestamps: bool = False
     #: False for "none": nothing is held out, so an empty test set is expected
     holds_out: bool = True
+    #: the split the data comes with (its ``part`` rows), not one drawn here: ``given``
+    uses_parts: bool = False
 
     @property
     def example(self) -> str:
@@ -109,6 +111,18 @@ def _pct(value: float) -> str:
 
 def _train_only(dataset: Dataset) -> np.ndarray:
     return np.full(len(dataset.interactions), TRAIN, dtype=np.int32)
+
+
+def _assign_given(dataset: Dataset, value: float, rng: np.random.Generator) -> np.ndarray:
+    part = dataset.interactions.part
+    if part is None:
+        raise UsageError(
+            f"split 'given' needs a dataset that comes with its own train/test files, "
+            f"and {dataset.name} has none (e.g. a LightGCN directory of train.txt, test.txt)"
+        )
+    folds = _train_only(dataset)
+    folds[part == PART_TEST] = 0
+    return folds
 
 
 def _assign_none(dataset: Dataset, value: float, rng: np.random.Generator) -> np.ndarray:
@@ -260,6 +274,14 @@ SPLIT_KINDS: tuple[SplitKind, ...] = (
         ),
         _assign_item_cold,
         cold="items",
+    ),
+    SplitKind(
+        "given",
+        "none",
+        "the dataset's own train / (valid) / test files, as published",
+        lambda v, seed: "given split: the dataset's own train and test files",
+        _assign_given,
+        uses_parts=True,
     ),
     SplitKind(
         "none",
@@ -433,6 +455,8 @@ def make_splits(dataset: Dataset, spec: SplitSpec, seed: int) -> Iterator[Split]
 def _split_from(
     dataset: Dataset, spec: SplitSpec, seed: int, folds: np.ndarray, fold: int
 ) -> Split:
+    if spec.record.uses_parts:
+        return given_split(dataset)
     inter = dataset.interactions
     test_mask = folds == fold
     if spec.record.holds_out and not test_mask.any():
@@ -451,7 +475,13 @@ def _split_from(
 def given_split(dataset: Dataset) -> Split:
     """The split a dataset comes with (``interactions.part``): train on the train rows, keep
     the valid rows for validation, test on the test rows; a test user's history is train plus
-    valid (the validation items are history, never training targets)."""
+    valid (the validation items are history, never training targets).
+
+    The rules, stated in the protocol line with their counts: test users with no training
+    rows are not ranked (cold users, as under every split); test items never trained on stay in
+    the catalogue (a model can rank them only by its fallback); a test pair also in training is
+    kept, but its item is masked as seen, so it cannot be hit.
+    """
     inter = dataset.interactions
     if inter.part is None:
         raise UsageError(f"{dataset.name} comes with no split (no train/valid/test part)")
@@ -463,13 +493,52 @@ def given_split(dataset: Dataset) -> Split:
     counts = ", ".join(
         f"{int(np.count_nonzero(part == code)):,} {name}" for code, name in enumerate(PART_NAMES)
     )
+    train = inter.subset(part == PART_TRAIN)
+    protocol = f"given split ({counts} rows, as the data marks them)"
+    notes = _given_notes(train, test)
+    if notes:
+        protocol += "; " + "; ".join(notes)
     return Split(
-        train=dataset.with_interactions(inter.subset(part == PART_TRAIN)),
+        train=dataset.with_interactions(train),
         test=test,
         name="given",
         fold=0,
-        protocol=f"given split ({counts} rows, as the data marks them)",
+        protocol=protocol,
         spec="given",
         valid=inter.subset(valid) if valid.any() else None,
         history=inter.subset(part != PART_TEST) if valid.any() else None,
     )
+
+
+def given_counts(train: Interactions, test: Interactions) -> dict[str, int]:
+    """What a given test file holds that training does not: test users and items with no
+    training rows, and test pairs that are also training pairs."""
+    n_items = max(train.n_items, 1)
+    trained_users = np.zeros(max(train.n_users, test.n_users), dtype=bool)
+    trained_users[train.user] = True
+    trained_items = np.zeros(max(train.n_items, test.n_items), dtype=bool)
+    trained_items[train.item] = True
+    test_users = np.unique(test.user)
+    test_items = np.unique(test.item)
+    train_keys = np.unique(train.user.astype(np.int64) * n_items + train.item)
+    test_keys = np.unique(test.user.astype(np.int64) * n_items + test.item)
+    return {
+        "cold_users": int(np.count_nonzero(~trained_users[test_users])),
+        "cold_items": int(np.count_nonzero(~trained_items[test_items])),
+        "overlap_pairs": int(np.isin(test_keys, train_keys, assume_unique=True).sum()),
+    }
+
+
+def _given_notes(train: Interactions, test: Interactions) -> list[str]:
+    c = given_counts(train, test)
+    notes = []
+    if c["cold_users"]:
+        notes.append(f"{c['cold_users']:,} test users with no training rows are not ranked")
+    if c["cold_items"]:
+        notes.append(f"{c['cold_items']:,} test items never trained on stay in the catalogue")
+    if c["overlap_pairs"]:
+        notes.append(
+            f"warning: {c['overlap_pairs']:,} test pairs are also training pairs "
+            "(masked as seen, so never hits)"
+        )
+    return notes

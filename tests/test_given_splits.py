@@ -71,3 +71,89 @@ def test_gowalla_counts(tmp_path: Path) -> None:
     assert (inter.n_users, inter.n_items) == (29_858, 40_981)
     assert int(np.count_nonzero(inter.part == PART_TRAIN)) == 810_128
     assert int(np.count_nonzero(inter.part == PART_TEST)) == 217_242
+
+
+# train: item 0 four times, items 1 (2), 2 and 3 (1 each); item 4 only in test (cold item);
+# user 4 only in test (cold user); (3, 0) in train and test (an overlapping pair)
+HAND_TRAIN = "0 0 1\n1 0 2\n2 0 1 3\n3 0\n"
+HAND_TEST = "0 2 3\n1 1\n2 4\n3 1 0\n4 2\n"
+
+
+def test_given_split_counts_cold_users_items_and_overlaps(tmp_path: Path) -> None:
+    from recbench.split import given_counts, make_split, parse_split
+
+    ds = load(write_split(tmp_path / "h", HAND_TRAIN, HAND_TEST), tmp_path)
+    split = make_split(ds, parse_split("given"), seed=0)
+    assert split.name == "given" and len(split.test) == 7
+    assert len(split.train.interactions) == 8
+    assert given_counts(split.train.interactions, split.test) == {
+        "cold_users": 1,
+        "cold_items": 1,
+        "overlap_pairs": 1,
+    }
+    assert "1 test users with no training rows are not ranked" in split.protocol
+    assert "1 test items never trained on stay in the catalogue" in split.protocol
+    assert "warning: 1 test pairs are also training pairs" in split.protocol
+    assert split.train.interactions.n_items == 5  # the cold item stays in the catalogue
+
+
+def test_split_given_needs_parts(tmp_path: Path) -> None:
+    from recbench.split import make_split, parse_split
+    from tests.helpers import checkerboard
+
+    with pytest.raises(UsageError, match="split 'given' needs a dataset that comes with"):
+        make_split(checkerboard(), parse_split("given"), seed=0)
+    with pytest.raises(UsageError, match="takes no value"):
+        parse_split("given:0.2")
+
+
+def test_compare_given_end_to_end(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpers import run_cli
+
+    d = write_split(tmp_path / "h", HAND_TRAIN, HAND_TEST)
+    args = ["compare", "--dataset", str(d), "--split", "given", "--no-store"]
+    res = run_cli([*args, "--algos", "popularity,item-knn", "--k", "5"], capsys, tmp_path)
+    assert res.code == 0, res.err
+    # by hand: user 0 ranks [2, 3, 4] (hits 2, 3), user 1 [1, 3, 4] (hit 1), user 2 [2, 4]
+    # (hit 4 at rank 2), user 3 [1, 2, 3, 4] (hit 1; its test item 0 is seen, so missed)
+    # P@5 = (2 + 1 + 1 + 1) / 5 / 4; R@5 = (1 + 1 + 1 + 0.5) / 4;
+    # NDCG@5 = (1 + 1 + 1/log2(3) + 1/(1 + 1/log2(3))) / 4
+    ndcg = (2 + 1 / np.log2(3) + 1 / (1 + 1 / np.log2(3))) / 4
+    assert f"popularity — — 0.2500 ±0.075 0.8750 ±0.188 {ndcg:.4f}" in res.flat
+    assert "item-knn unable" in res.flat  # it needs ratings, and a LightGCN split has none
+    assert "1 test users with no training rows are not ranked" in res.flat
+    # a dataset without parts: one line, exit 2
+    res = run_cli(
+        ["compare", "--split", "given", "--algos", "popularity", "--no-store"], capsys, tmp_path
+    )
+    assert res.code == 2 and "split 'given' needs a dataset" in res.err
+    assert len(res.err.strip().splitlines()) == 1 and "Traceback" not in res.err
+    # an empty test file: one line, exit 2
+    empty = write_split(tmp_path / "e", HAND_TRAIN, "4\n")
+    res = run_cli(
+        ["compare", "--dataset", str(empty), *args[3:], "--algos", "popularity"], capsys, tmp_path
+    )
+    assert res.code == 2 and "test file lists no interactions" in res.err
+    assert len(res.err.strip().splitlines()) == 1
+
+
+def test_tune_on_given_carves_validation_from_training_only(tmp_path: Path) -> None:
+    from recbench.split import make_split, parse_split
+    from recbench.tuning.problem import carve_validation, validation_spec
+
+    rng = np.random.default_rng(0)
+    train = "".join(
+        f"{u} " + " ".join(map(str, rng.choice(30, 8, replace=False))) + "\n" for u in range(20)
+    )
+    test = "".join(f"{u} {30 + u % 5} {u % 30}\n" for u in range(20))
+    ds = load(write_split(tmp_path / "t", train, test), tmp_path)
+    outer = make_split(ds, parse_split("given"), seed=0)
+    spec = validation_spec(parse_split("given"), None)
+    assert str(spec) == "user-holdout:0.2"
+    inner = carve_validation(outer, spec, seed=0)
+    test_rows = set(outer.test.position.tolist())
+    seen = set(inner.train.interactions.position.tolist()) | set(inner.test.position.tolist())
+    assert seen and not seen & test_rows  # no validation trial sees a test row
+    assert len(seen) == len(outer.train.interactions)
+    with pytest.raises(UsageError, match="--val-split given"):
+        validation_spec(parse_split("given"), "given")

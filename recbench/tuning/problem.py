@@ -90,10 +90,18 @@ def validation_spec(outer: SplitSpec, text: str | None) -> SplitSpec:
     """The split that carves validation data out of the outer training part.
 
     By default the same kind as the outer split (kfold:N becomes holdout:1/N), so validation
-    mimics the test protocol.
+    mimics the test protocol. A given split's validation is carved from its given training
+    part alone (user-holdout:0.2 by default), so the given test (and valid) rows are never seen.
     """
     if text is not None:
         spec = parse_split(text)
+        if spec.record.uses_parts:
+            raise UsageError(
+                "--val-split given: validation is carved from the training part; "
+                "give a split such as user-holdout:0.2"
+            )
+    elif outer.record.uses_parts:
+        spec = SplitSpec("user-holdout", 0.2)
     elif outer.multi_fold:
         spec = SplitSpec("holdout", 1.0 / outer.n_folds)
     else:
