@@ -259,3 +259,17 @@ def test_lightgcn_learns_the_checkerboard_and_keeps_its_learning_curve() -> None
     recs, _ = model.recommend(users, 3, exclude=ds.interactions.csr("binary"))
     half = ds.n_items // 2
     assert np.mean(np.where((users % 2 == 0)[:, None], recs < half, recs >= half)) >= 0.95
+
+
+def test_lightgcn_max_seconds_stops_at_the_first_validation_past_the_budget() -> None:
+    pytest.importorskip("torch")
+    from .helpers import checkerboard
+
+    ds = checkerboard()
+    params = {"dim": 8, "epochs": 40, "batch_size": 128, "eval_every": 2, "val_fraction": 0.2}
+    capped: Any = make("lightgcn", {**params, "max_seconds": 1e-9}, seed=0)
+    capped.fit(ds)
+    assert capped.curve_[:, 0].tolist() == [2.0]  # one measurement, then the budget is spent
+    free: Any = make("lightgcn", {**params, "patience": 100}, seed=0)
+    free.fit(ds)
+    assert len(free.curve_) == 20  # without a budget it runs every epoch

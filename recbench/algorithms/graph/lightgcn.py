@@ -22,6 +22,7 @@ for the best epoch count. Defaults are the paper's (64-d, 3 layers, lr 1e-3, reg
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -53,6 +54,9 @@ class LightGCNConfig(AlgoConfig):
     refit: bool = Field(False, description="retrain on all rows for the best epoch count")
     num_threads: int = Field(1, ge=0, description="CPU threads for torch (0: torch's default)")
     device: Literal["auto", "cpu", "cuda"] = Field("cpu", description="where to train")
+    max_seconds: float = Field(
+        0.0, ge=0, description="stop at the first validation past this many seconds (0: no limit)"
+    )
 
 
 def normalised_graph(x: sp.csr_array) -> sp.coo_array:
@@ -188,6 +192,7 @@ class LightGCNRecommender(Recommender[LightGCNConfig]):
             self.user_emb_, self.item_emb_ = out[:n_u].copy(), out[n_u:].copy()
 
         n = int(x.nnz)
+        started = time.perf_counter()
         curve: list[tuple[float, float]] = []
         best, best_epoch, since = -1.0, 0, 0
         best_state: tuple[np.ndarray, np.ndarray] | None = None
@@ -224,6 +229,8 @@ class LightGCNRecommender(Recommender[LightGCNConfig]):
                 since += 1
                 if since >= cfg.patience:
                     break
+            if cfg.max_seconds and time.perf_counter() - started >= cfg.max_seconds:
+                break  # the stated training budget: keep the best epoch so far
         if held is None:
             return curve, epochs
         assert best_state is not None
