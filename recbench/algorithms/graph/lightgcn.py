@@ -23,6 +23,7 @@ for the best epoch count. Defaults are the paper's (64-d, 3 layers, lr 1e-3, reg
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -69,6 +70,38 @@ def normalised_graph(x: sp.csr_array) -> sp.coo_array:
     out = sp.coo_array(sp.diags_array(d) @ adj @ sp.diags_array(d), dtype=np.float32)
     assert out.shape == (n_u + n_i, n_u + n_i)
     return out
+
+
+def symmetric_spmm(g: sp.coo_array, device: Any) -> Any:
+    """``h -> G @ h`` for the symmetric normalised graph ``G`` as a CSR tensor on ``device``,
+    differentiable in ``h``. Its gradient is ``G @ grad`` (``G`` is symmetric), so backward is
+    one more CSR product instead of the transpose torch would build for a COO matrix each batch.
+    """
+    import torch
+
+    csr = sp.csr_array(g)
+    csr.sort_indices()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+        graph = torch.sparse_csr_tensor(
+            torch.from_numpy(csr.indptr.astype(np.int64)),
+            torch.from_numpy(csr.indices.astype(np.int64)),
+            torch.from_numpy(csr.data.astype(np.float32)),
+            csr.shape,
+            device=device,
+            check_invariants=True,  # once, here: scipy's CSR is already valid
+        )
+
+    class SymSpMM(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, h: torch.Tensor) -> torch.Tensor:
+            return graph @ h
+
+        @staticmethod
+        def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+            return graph @ grad
+
+    return SymSpMM.apply
 
 
 def sample_triples(
@@ -166,13 +199,7 @@ class LightGCNRecommender(Recommender[LightGCNConfig]):
         cfg = self.config
         n_u, n_i = x.shape
         g = normalised_graph(x)
-        graph = torch.sparse_coo_tensor(
-            torch.from_numpy(np.vstack([g.row, g.col]).astype(np.int64)),
-            torch.from_numpy(g.data),
-            g.shape,
-            device=device,
-            check_invariants=True,
-        ).coalesce()
+        spmm = symmetric_spmm(g, device)
         gen = torch.Generator().manual_seed(self.seed)
         emb = torch.nn.Parameter((torch.randn(n_u + n_i, cfg.dim, generator=gen) * 0.1).to(device))
         opt = torch.optim.Adam([emb], lr=cfg.lr)
@@ -182,7 +209,7 @@ class LightGCNRecommender(Recommender[LightGCNConfig]):
             h: torch.Tensor = emb
             layers = [h]
             for _ in range(cfg.layers):
-                h = torch.sparse.mm(graph, h)
+                h = spmm(h)
                 layers.append(h)
             return torch.stack(layers).mean(dim=0)
 
@@ -197,12 +224,13 @@ class LightGCNRecommender(Recommender[LightGCNConfig]):
         best, best_epoch, since = -1.0, 0, 0
         best_state: tuple[np.ndarray, np.ndarray] | None = None
         for epoch in range(1, epochs + 1):
-            users, pos, neg = sample_triples(x, n, rng)
-            total = 0.0
+            triples = [torch.from_numpy(a).to(device) for a in sample_triples(x, n, rng)]
+            users, pos, neg = triples[0], triples[1] + n_u, triples[2] + n_u
+            total = torch.zeros((), device=device)  # summed on the device: no sync per batch
             for s in range(0, n, cfg.batch_size):
-                u = torch.from_numpy(users[s : s + cfg.batch_size]).to(device)
-                p = torch.from_numpy(pos[s : s + cfg.batch_size] + n_u).to(device)
-                q = torch.from_numpy(neg[s : s + cfg.batch_size] + n_u).to(device)
+                u = users[s : s + cfg.batch_size]
+                p = pos[s : s + cfg.batch_size]
+                q = neg[s : s + cfg.batch_size]
                 final = propagate()
                 diff = (final[u] * (final[p] - final[q])).sum(dim=1)
                 reg = (emb[u].pow(2).sum() + emb[p].pow(2).sum() + emb[q].pow(2).sum()) / 2
@@ -210,8 +238,8 @@ class LightGCNRecommender(Recommender[LightGCNConfig]):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                total += float(loss.detach()) * len(u)
-            self.report(epoch, epochs, total / max(n, 1))
+                total += loss.detach() * len(u)
+            self.report(epoch, epochs, float(total) / max(n, 1))
             if held is None:
                 if epoch == epochs:
                     keep()
