@@ -380,10 +380,18 @@ def import_cmd(
 def add_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="A name for --dataset (letters, digits, - _).")],
-    path: Annotated[Path, typer.Argument(help="Your ratings file (a directory for netflix).")],
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="Your ratings file, or a sequence file or split directory."),
+    ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help=f"One of {', '.join(USER_FORMATS)}.")
-    ] = "csv",
+        str | None,
+        typer.Option(
+            "--format",
+            help=f"One of {', '.join(USER_FORMATS)}; default: told by the path's shape "
+            "(a LightGCN/RecBole/NCF directory, .inter, Amazon JSON, S3-Rec lines), else csv.",
+        ),
+    ] = None,
     columns: Annotated[
         str | None,
         typer.Option(help="Column roles in file order, e.g. user,item,rating,timestamp."),
@@ -399,11 +407,16 @@ def add_cmd(
         Path | None,
         typer.Option(help="CSV/TSV/Parquet of item features with an item id column."),
     ] = None,
+    train: Annotated[
+        Path | None, typer.Option(help="A given split's training table (with --test).")
+    ] = None,
+    valid: Annotated[Path | None, typer.Option(help="A given split's validation table.")] = None,
+    test: Annotated[Path | None, typer.Option(help="A given split's test table.")] = None,
     force: Annotated[bool, typer.Option(help="Replace a dataset of the same name.")] = False,
 ) -> None:
     """Register your own ratings so `--dataset NAME` works in every command."""
     st = state(ctx)
-    with status(st, f"reading {path}"):
+    with status(st, f"reading {path or train}"):
         record, ds = data.add_dataset(
             name,
             path,
@@ -413,6 +426,7 @@ def add_cmd(
             sep=sep,
             item_features=item_features,
             force=force,
+            parts={"train": train, "valid": valid, "test": test},
         )
     info(
         st,
