@@ -50,13 +50,15 @@ def read_given_tables(path: Path, options: ReadOptions) -> Parsed:
         shown = ", ".join(f"{part} {parts[part].name} is {kind}" for part, kind in kinds.items())
         raise DataError(f"the split's files are in different formats ({shown}); use one format")
     frames: list[pd.DataFrame] = []
+    layout: list[str] = []
     for part, file in parts.items():
         frame = read_ratings_file(file, options.columns, options.sep)
-        if frames and sorted(frame.columns) != sorted(frames[0].columns):
+        if frames and sorted(frame.columns) != layout:
             raise DataError(
                 f"{file}: columns {', '.join(frame.columns)} differ from the training file's "
-                f"({', '.join(frames[0].columns)}); the split's files must share one layout"
+                f"({', '.join(layout)}); the split's files must share one layout"
             )
+        layout = sorted(frame.columns)
         frame["part"] = part
         frames.append(frame)
     info = {"files": {part: str(file) for part, file in parts.items()}}

@@ -80,9 +80,10 @@ def _read_rating(path: Path) -> pd.DataFrame:
     out = {}
     for col in cols:
         num = pd.to_numeric(frame[col].str.strip(), errors="coerce")
-        bad = num.isna().to_numpy()
+        values = num.to_numpy(float)
+        bad = ~np.isfinite(values)
         if col in ("user", "item"):
-            bad |= ~np.isfinite(num.to_numpy(float)) | (num.to_numpy(float) % 1 != 0)
+            bad |= np.nan_to_num(values) % 1 != 0
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise DataError(
@@ -118,13 +119,15 @@ def read_ncf(path: Path, options: ReadOptions | None = None) -> Parsed:
     if not parts:
         raise DataError(f"{path}: an NCF split needs NAME.train.rating and NAME.test.rating")
     frames: list[pd.DataFrame] = []
+    width = 0
     for part, _ in PARTS:
         frame = _read_rating(parts[part])
-        if frames and list(frame.columns) != list(frames[0].columns):
+        if frames and frame.shape[1] != width:
             raise DataError(
-                f"{parts[part]}: {len(frame.columns)} columns, the training file has "
-                f"{len(frames[0].columns)}; the split's files must share one layout"
+                f"{parts[part]}: {frame.shape[1]} columns, the training file has {width}; "
+                "the split's files must share one layout"
             )
+        width = frame.shape[1]
         frame["part"] = part
         frames.append(frame)
     info: dict[str, object] = {}
