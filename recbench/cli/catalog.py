@@ -251,6 +251,8 @@ def info_cmd(
                 t.add_row(key, _count(doc[key]))
             t.add_row("rating scale", str(entry.rating_scale or "?"))
             t.add_row("features", ", ".join(entry.features) or "—")
+            if entry.split:
+                t.add_row("split", f"{entry.split} (its own train/test files: --split given)")
             t.add_row("size", entry.size or "?")
             t.add_row("license", entry.license)
             t.add_row("citation", entry.citation)
@@ -306,9 +308,16 @@ def _render_info(doc: dict[str, Any]) -> None:
     if doc.get("genres"):
         t.add_row("genres", f"{len(doc['genres'])}: " + ", ".join(doc["genres"]))
     t.add_row("user features", ", ".join(doc["user_features"]) or "—")
+    if doc.get("parts"):
+        counts = ", ".join(f"{n:,} {part}" for part, n in doc["parts"].items())
+        t.add_row("given split", f"{counts} (--split given)")
     src = doc["source"]
     where = src.get("path", "")
     t.add_row("source", f"{src.get('kind', '?')}: {where}")
+    if src.get("order"):
+        t.add_row("event order", str(src["order"]))
+    for note in src.get("notes") or []:
+        t.add_row("note", escape(str(note)))
     if "installed" in doc and doc["installed"]["verification"]:
         v = doc["installed"]["verification"]
         t.add_row("verification", f"{v['status']} ({v['method']})")
