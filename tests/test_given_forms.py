@@ -171,11 +171,24 @@ def test_datasets_add_split_directories(capsys, tmp_path: Path, form: str) -> No
     res = run_cli(["datasets", "add", "hand", str(d)], capsys, data)
     assert res.code == 0, res.err
     assert f"added hand: 15 ratings, 5 users, 5 items ({form}," in res.err
-    args = ["compare", "--dataset", "hand", "--split", "given", "--no-store", "--k", "5"]
+    args = ["compare", "--dataset", "hand", "--no-store", "--k", "5"]  # --split given: default
     res = run_cli([*args, "--algos", "popularity"], capsys, data)
     assert res.code == 0, res.err
     assert "given split (8 train, 0 valid, 7 test rows" in res.flat
     assert "1 test users with no training rows are not ranked" in res.flat
+
+
+def test_default_split_is_given_only_for_data_that_comes_split(tmp_path: Path) -> None:
+    from recbench.data.sources import DEFAULT_SPLIT, default_split
+
+    assert default_split(str(write_ncf(tmp_path / "ncf"))) == "given"
+    assert default_split(str(write_recbole_split(tmp_path / "rb"))) == "given"
+    assert default_split("gowalla-lightgcn") == "given"  # the registry entry says so
+    assert default_split("ml-latest-small") == DEFAULT_SPLIT == "holdout:0.2"
+    assert default_split(str(tmp_path / "missing.csv")) == DEFAULT_SPLIT  # loading says why
+    train, test = write_tables(tmp_path / "t")
+    add_dataset("pair", None, tmp_path / "d", parts={"train": train, "test": test})
+    assert default_split("pair", tmp_path / "d") == "given"
 
 
 def test_cli_given_bad_input_exit_2_nothing_recorded(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -155,7 +155,10 @@ def test_cli_download_and_compare_given(
     data = tmp_path / "data"
     res = run_cli(["datasets", "download", NAME, "--mirror", mirror], capsys, data)
     assert res.code == 0, res.err
-    args = ["compare", "--dataset", NAME, "--split", "given", "--no-store", "--k", "5"]
+    # no --split: the entry's split is given, so that is the default
+    args = ["compare", "--dataset", NAME, "--no-store", "--k", "5"]
     res = run_cli([*args, "--algos", "popularity"], capsys, data)
     assert res.code == 0, res.err
     assert "given split (8 train, 0 valid, 7 test rows" in res.flat
+    res = run_cli([*args, "--split", "holdout:0.2", "--algos", "popularity"], capsys, data)
+    assert res.code == 0 and "given split" not in res.flat  # an explicit split still wins

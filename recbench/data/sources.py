@@ -45,7 +45,7 @@ from recbench.data.registry import (
 )
 from recbench.data.tabular import Parsed
 from recbench.data.user_datasets import SEQUENCE_AND_SPLIT_FORMATS, UserDataset, user_datasets
-from recbench.errors import DataError, UsageError, suggest
+from recbench.errors import DataError, RecbenchError, UsageError, suggest
 
 DEFAULT_DATASET = "ml-latest-small"
 #: Directories with more files than this are fingerprinted by file stats, not content hashes.
@@ -190,6 +190,23 @@ def _file_source(path: Path, spec: DatasetSpec) -> Source:
     resolved = DatasetSpec(str(path), spec.columns, spec.sep)
     info = {"kind": "file", "path": str(path.resolve())}
     return Source(path.name, "file", path, fmt, resolved, options, info=info)
+
+
+#: the split a command uses when none is given: a held-out share of rows, or the dataset's own
+DEFAULT_SPLIT = "holdout:0.2"
+
+
+def default_split(spec: DatasetSpec | str, data_dir: Path | None = None) -> str:
+    """``given`` for a dataset that comes with its own train/test split (a registry entry
+    marked ``split = "given"``, or a source in a split format: LightGCN, RecBole benchmark,
+    NCF, tables named with ``--train/--test``), else :data:`DEFAULT_SPLIT`. A spec that does
+    not resolve gets the usual default (loading then says what is wrong)."""
+    try:
+        source = resolve_source(spec, data_dir)
+    except RecbenchError:
+        return DEFAULT_SPLIT
+    given = source.builtin is not None and source.builtin.split == "given"
+    return "given" if given or get_format(source.format).split else DEFAULT_SPLIT
 
 
 # --- 2. ensure local ---------------------------------------------------------------------------
@@ -352,10 +369,12 @@ def build_source(source: Source, parsed: Parsed, key: str) -> Dataset:
 
 __all__ = [
     "DEFAULT_DATASET",
+    "DEFAULT_SPLIT",
     "DatasetSpec",
     "Source",
     "build_source",
     "builtin_source",
+    "default_split",
     "ensure_local",
     "fingerprint",
     "read_source",
