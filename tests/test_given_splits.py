@@ -54,7 +54,7 @@ def test_lightgcn_bad_files_are_one_line_errors(tmp_path: Path) -> None:
     bad = write_split(tmp_path / "b", "0 x\n", "0 1\n")
     with pytest.raises(DataError, match="line 1: expected whole-number ids"):
         load(bad, tmp_path)
-    with pytest.raises(UsageError, match="LightGCN split; --columns"):
+    with pytest.raises(UsageError, match="LightGCN/NGCF split; --columns"):
         from recbench.data.sources import DatasetSpec
 
         resolve_source(DatasetSpec(str(bad), sep=","))

@@ -251,6 +251,8 @@ def info_cmd(
                 t.add_row(key, _count(doc[key]))
             t.add_row("rating scale", str(entry.rating_scale or "?"))
             t.add_row("features", ", ".join(entry.features) or "—")
+            if entry.split:
+                t.add_row("split", f"{entry.split} (its own train/test files: --split given)")
             t.add_row("size", entry.size or "?")
             t.add_row("license", entry.license)
             t.add_row("citation", entry.citation)
@@ -306,9 +308,16 @@ def _render_info(doc: dict[str, Any]) -> None:
     if doc.get("genres"):
         t.add_row("genres", f"{len(doc['genres'])}: " + ", ".join(doc["genres"]))
     t.add_row("user features", ", ".join(doc["user_features"]) or "—")
+    if doc.get("parts"):
+        counts = ", ".join(f"{n:,} {part}" for part, n in doc["parts"].items())
+        t.add_row("given split", f"{counts} (--split given)")
     src = doc["source"]
     where = src.get("path", "")
     t.add_row("source", f"{src.get('kind', '?')}: {where}")
+    if src.get("order"):
+        t.add_row("event order", str(src["order"]))
+    for note in src.get("notes") or []:
+        t.add_row("note", escape(str(note)))
     if "installed" in doc and doc["installed"]["verification"]:
         v = doc["installed"]["verification"]
         t.add_row("verification", f"{v['status']} ({v['method']})")
@@ -380,10 +389,18 @@ def import_cmd(
 def add_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="A name for --dataset (letters, digits, - _).")],
-    path: Annotated[Path, typer.Argument(help="Your ratings file (a directory for netflix).")],
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="Your ratings file, or a sequence file or split directory."),
+    ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help=f"One of {', '.join(USER_FORMATS)}.")
-    ] = "csv",
+        str | None,
+        typer.Option(
+            "--format",
+            help=f"One of {', '.join(USER_FORMATS)}; default: told by the path's shape "
+            "(a LightGCN/RecBole/NCF directory, .inter, Amazon JSON, S3-Rec lines), else csv.",
+        ),
+    ] = None,
     columns: Annotated[
         str | None,
         typer.Option(help="Column roles in file order, e.g. user,item,rating,timestamp."),
@@ -399,11 +416,16 @@ def add_cmd(
         Path | None,
         typer.Option(help="CSV/TSV/Parquet of item features with an item id column."),
     ] = None,
+    train: Annotated[
+        Path | None, typer.Option(help="A given split's training table (with --test).")
+    ] = None,
+    valid: Annotated[Path | None, typer.Option(help="A given split's validation table.")] = None,
+    test: Annotated[Path | None, typer.Option(help="A given split's test table.")] = None,
     force: Annotated[bool, typer.Option(help="Replace a dataset of the same name.")] = False,
 ) -> None:
     """Register your own ratings so `--dataset NAME` works in every command."""
     st = state(ctx)
-    with status(st, f"reading {path}"):
+    with status(st, f"reading {path or train}"):
         record, ds = data.add_dataset(
             name,
             path,
@@ -413,6 +435,7 @@ def add_cmd(
             sep=sep,
             item_features=item_features,
             force=force,
+            parts={"train": train, "valid": valid, "test": test},
         )
     info(
         st,

@@ -40,7 +40,11 @@ SepOpt = Annotated[
         "default: sniffed from line 1."
     ),
 ]
-SplitOpt = Annotated[str, typer.Option("--split", help=split_help(holding_out=True))]
+#: what --split is when not given (recbench.data.sources.default_split)
+SPLIT_DEFAULT_HELP = " Default: given for data that comes with its own split, else holdout:0.2."
+SplitOpt = Annotated[
+    str | None, typer.Option("--split", help=split_help(holding_out=True) + SPLIT_DEFAULT_HELP)
+]
 KOpt = Annotated[str, typer.Option("--k", help="Cut-offs for ranking metrics, e.g. 5,10,20.")]
 ParamOpt = Annotated[
     list[str] | None,

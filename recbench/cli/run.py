@@ -56,6 +56,7 @@ from recbench.cli.options import (
 from recbench.cli.runs import NoStoreOpt, SaveStudyOpt, remember, start_live, study_options
 from recbench.data import Dataset, DatasetSpec, Preprocessing
 from recbench.data.loading import DEFAULT_DATASET
+from recbench.data.sources import default_split
 from recbench.errors import ModelDirError, UsageError
 from recbench.evaluation import EvalConfig
 from recbench.experiment import (
@@ -215,7 +216,7 @@ def compare(
     dataset: DatasetOpt = DEFAULT_DATASET,
     columns: ColumnsOpt = None,
     sep: SepOpt = None,
-    split: SplitOpt = "holdout:0.2",
+    split: SplitOpt = None,
     k: KOpt = "10",
     param: ParamOpt = None,
     relevance_threshold: ThresholdOpt = None,
@@ -260,7 +261,9 @@ def compare(
     st = state(ctx)
     on_dask = executors.check_options(workers, scheduler)
     req = Request(k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if)
-    split_spec = parse_split(split)
+    split_spec = parse_split(
+        split or default_split(DatasetSpec(dataset, columns, sep), st.cache_dir)
+    )
     if not split_spec.holds_out:
         raise UsageError(f"compare needs a split with test data (not '{split_spec}')")
     studies: dict[str, StoredBest] = {}

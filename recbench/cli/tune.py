@@ -17,6 +17,7 @@ from recbench import executors
 from recbench.algorithms import plugins
 from recbench.cli.common import State, counting_bar, get_dataset, out, state
 from recbench.cli.options import (
+    SPLIT_DEFAULT_HELP,
     ColumnsOpt,
     DatasetOpt,
     ImplicitOpt,
@@ -32,6 +33,7 @@ from recbench.data import DatasetSpec
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.data.model import Dataset
 from recbench.data.preprocess import Preprocessing
+from recbench.data.sources import default_split
 from recbench.errors import UsageError
 from recbench.experiment import AlgoSpec
 from recbench.metrics import METRICS
@@ -104,13 +106,14 @@ def tune_command(
     columns: ColumnsOpt = None,
     sep: SepOpt = None,
     split: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--split",
             help="Outer split; its test part is used once, after the search. "
-            + split_help(holding_out=True),
+            + split_help(holding_out=True)
+            + SPLIT_DEFAULT_HELP,
         ),
-    ] = "holdout:0.2",
+    ] = None,
     val_split: Annotated[
         str | None,
         typer.Option(
@@ -204,7 +207,9 @@ def tune_command(
     fmt = _check_format(fmt)
     check_jobs(jobs, workers, scheduler)
     on_dask = executors.check_options(workers, scheduler)
-    split_spec = parse_split(split)
+    split_spec = parse_split(
+        split or default_split(DatasetSpec(dataset, columns, sep), st.cache_dir)
+    )
     objective = parse_objective(metric)
     if val_split is not None:
         parse_split(val_split)

@@ -118,6 +118,35 @@ def _copy_with_progress(src: Path, dest: Path, progress: ProgressBar | None) -> 
         progress.close()
 
 
+def _fetch_files(
+    files: tuple[str, ...],
+    base: str,
+    work: Path,
+    progress: ProgressBar | None,
+    on_stage: Stage | None,
+    fetch: dict[str, float],
+) -> Path:
+    """Fetch each of ``files`` from ``<base>/<file>`` into a directory under ``work``; the
+    directory (what :func:`install_copy` then verifies and installs)."""
+    root = work / "files"
+    root.mkdir()
+    for name in files:
+        url = f"{base}/{name}"
+        if on_stage:
+            on_stage(f"downloading {url}")
+        part = root / (name + ".part")
+        _fetch(
+            url,
+            part,
+            timeout=fetch["timeout"],
+            retries=int(fetch["retries"]),
+            backoff=fetch["backoff"],
+            progress=progress,
+        )
+        os.replace(part, root / name)
+    return root
+
+
 def resolve_mirror(mirror: str | None) -> str | None:
     """``--mirror`` wins over ``$RECBENCH_MIRROR``; empty means none."""
     return mirror or os.environ.get(MIRROR_ENV) or None
@@ -167,27 +196,30 @@ def download_dataset(
                     io_errors(f"downloading {name} into {downloads}"),
                     staging_dir(downloads / name) as work,
                 ):
-                    part = work / (archive_name + ".part")
-                    if on_stage:
-                        on_stage(f"downloading {url}")
-                    _fetch(
-                        url,
-                        part,
-                        timeout=timeout,
-                        retries=retries,
-                        backoff=backoff,
-                        progress=progress,
-                    )
-                    archive = work / archive_name
-                    os.replace(part, archive)
+                    fetch = {"timeout": timeout, "retries": retries, "backoff": backoff}
+                    if entry.files:
+                        copy = _fetch_files(entry.files, url, work, progress, on_stage, fetch)
+                    else:
+                        copy = work / archive_name
+                        if on_stage:
+                            on_stage(f"downloading {url}")
+                        _fetch(
+                            url,
+                            work / (archive_name + ".part"),
+                            timeout=timeout,
+                            retries=retries,
+                            backoff=backoff,
+                            progress=progress,
+                        )
+                        os.replace(work / (archive_name + ".part"), copy)
                     try:
                         return install_copy(
                             entry,
                             data_dir,
-                            archive,
+                            copy,
                             action="downloaded",
                             origin=url,
-                            is_archive=True,
+                            is_archive=not entry.files,
                             on_stage=on_stage,
                         )
                     except DataError as exc:

@@ -27,13 +27,19 @@ if TYPE_CHECKING:
 #: it when a reader's output or the built dataset changes. 2: rows keep their event order.
 FORMAT_VERSION = "2"
 
+#: how a module-level helper of a reader is named in a record: ``module:function``
+_Ref = str
+
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """How a user's file is read: column roles in file order and the field separator."""
+    """How a user's file is read: column roles in file order and the field separator; for a
+    given split of tables, the other parts' files as (part, path) pairs (the source's path is
+    the training file)."""
 
     columns: tuple[str, ...] | None = None
     sep: str | None = None
+    parts: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,11 @@ class Format:
     lists the read options that apply. ``dedup`` is the policy for repeated pairs. For
     releases: ``key_files`` (any one marks the root directory), ``required_files`` (the root
     must hold all of them) and ``member_pattern`` (a further file-name pattern that marks a
-    root, Netflix's ``mv_*.txt``).
+    root, Netflix's ``mv_*.txt``). ``files`` (``module:function``, ``f(path, options) ->
+    [Path]``) lists the files a source of a multi-file format reads, which its cache key
+    covers (else the path itself); ``detect`` (``f(path) -> bool``) recognises a path given to
+    ``--dataset`` as this format where the shape is unambiguous; ``split`` says the format
+    comes with its own train/test parts (``--split given``).
     """
 
     name: str
@@ -58,6 +68,9 @@ class Format:
     key_files: tuple[str, ...] = ()
     required_files: tuple[str, ...] = ()
     member_pattern: str | None = None
+    files: _Ref | None = None
+    detect: _Ref | None = None
+    split: bool = False
 
     def is_root(self, names: set[str]) -> bool:
         """Whether a directory holding files called ``names`` is this release's root."""
@@ -70,13 +83,32 @@ class Format:
 
     def read(self, path: Path, options: ReadOptions) -> Parsed:
         """Parse ``path`` (a release root or a ratings file) with this format's reader."""
-        module, func = self.reader.split(":")
-        reader: Any = getattr(importlib.import_module(module), func)
+        reader: Any = _resolve(self.reader)
         result: Parsed = reader(path) if self.kind == "release" else reader(path, options)
         return result
 
+    def source_files(self, path: Path, options: ReadOptions) -> list[Path] | None:
+        """The files a source of this format reads (None: just ``path``, or a release)."""
+        if self.files is None:
+            return None
+        found: list[Path] = _resolve(self.files)(path, options)
+        return found
+
+    def matches(self, path: Path) -> bool:
+        """Whether ``path`` has this format's unambiguous shape (never for formats without a
+        ``detect`` function)."""
+        return self.detect is not None and bool(_resolve(self.detect)(path))
+
+
+def _resolve(ref: _Ref) -> Any:
+    module, func = ref.split(":")
+    return getattr(importlib.import_module(module), func)
+
 
 _ML = "recbench.data.movielens"
+_LGCN = "recbench.data.lightgcn"
+_RB = "recbench.data.recbole"
+_SEQ = "recbench.data.sequence_files"
 _FILE = "recbench.data.ratings_file"
 _TABLE = ("columns", "sep")
 
@@ -133,12 +165,80 @@ FORMATS: dict[str, Format] = {
         ),
         Format(
             "lightgcn",
-            "file",
-            "recbench.data.lightgcn:read_lightgcn",
+            "release",
+            f"{_LGCN}:read_lightgcn",
             "LightGCN/NGCF split: a directory of train.txt, test.txt (valid.txt), "
             "'user item item ...' lines",
             key_files=("train.txt",),
             required_files=("train.txt", "test.txt"),
+            files=f"{_LGCN}:lightgcn_files",
+            detect=f"{_LGCN}:is_lightgcn_dir",
+            split=True,
+        ),
+        Format(
+            "recbole-split",
+            "file",
+            f"{_RB}:read_recbole_split",
+            "RecBole benchmark split: a directory of NAME.train.inter, NAME.valid.inter "
+            "(optional), NAME.test.inter (+ NAME.item)",
+            files=f"{_RB}:recbole_split_files",
+            detect=f"{_RB}:is_recbole_split",
+            split=True,
+        ),
+        Format(
+            "ncf",
+            "file",
+            "recbench.data.ncf:read_ncf",
+            "NCF split: a directory of NAME.train.rating, NAME.test.rating "
+            "(+ NAME.test.negative, checked, not used)",
+            files="recbench.data.ncf:ncf_files",
+            detect="recbench.data.ncf:is_ncf_dir",
+            split=True,
+        ),
+        Format(
+            "given-tables",
+            "file",
+            "recbench.data.given_tables:read_given_tables",
+            "A given split as CSV/TSV/Parquet tables: --train FILE --test FILE (--valid FILE)",
+            options=_TABLE,
+            files="recbench.data.given_tables:table_files",
+            split=True,
+        ),
+        Format(
+            "recbole",
+            "file",
+            f"{_RB}:read_recbole",
+            "RecBole atomic files: NAME.inter (typed header) + NAME.item features; a file or "
+            "a directory holding one",
+            dedup="none",
+            files=f"{_RB}:recbole_files",
+            detect=f"{_RB}:looks_like_recbole",
+        ),
+        Format(
+            "sasrec",
+            "file",
+            f"{_SEQ}:read_sasrec",
+            "SASRec sequences: 'user item' lines, each user's in time order (file order; no "
+            "timestamps)",
+            dedup="none",
+        ),
+        Format(
+            "s3rec",
+            "file",
+            f"{_SEQ}:read_s3rec",
+            "S3-Rec sequences: one 'user item item ...' line per user in time order (file "
+            "order; no timestamps) + NAME_item2attributes.json features",
+            dedup="none",
+            files=f"{_SEQ}:s3rec_files",
+            detect=f"{_SEQ}:looks_like_s3rec",
+        ),
+        Format(
+            "amazon",
+            "file",
+            "recbench.data.amazon:read_amazon",
+            "Amazon reviews, JSON lines (2014/2018 or 2023 keys), gzip or not",
+            dedup="none",
+            detect="recbench.data.amazon:looks_like_amazon",
         ),
     )
 }
@@ -155,6 +255,14 @@ def get_format(name: str) -> Format:
 def release_formats() -> list[str]:
     """Names of the formats a registry entry may name (published releases)."""
     return [name for name, f in FORMATS.items() if f.kind == "release"]
+
+
+def detect_format(path: Path) -> str | None:
+    """The format whose shape ``path`` unambiguously has (in table order), or None."""
+    for record in FORMATS.values():
+        if record.matches(path):
+            return record.name
+    return None
 
 
 def find_root(fmt: str, path: Path, max_depth: int = 3) -> Path | None:
@@ -181,6 +289,7 @@ __all__ = [
     "FORMAT_VERSION",
     "Format",
     "ReadOptions",
+    "detect_format",
     "find_root",
     "get_format",
     "release_formats",

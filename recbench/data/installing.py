@@ -40,7 +40,12 @@ from recbench.data.formats import find_root, get_format
 from recbench.data.netflix import MV_FILE
 from recbench.data.registry import BuiltinDataset, get_entry
 from recbench.data.user_datasets import delete_user_dataset, user_datasets
-from recbench.data.verification import archive_check, internal_checksums, verify
+from recbench.data.verification import (
+    add_git_blob_ids,
+    archive_check,
+    internal_checksums,
+    verify,
+)
 from recbench.errors import DataError, UsageError, suggest
 
 
@@ -128,9 +133,11 @@ def install_copy(
             os.replace(root, final)
         internal = internal_checksums(final)
         files = hash_tree(final, with_md5=internal is not None, on_stage=on_stage)
+        add_git_blob_ids(entry, final, files)
         verification = verify(entry, files, archive_digests, internal=internal)
         for f in files.values():
             f.pop("md5", None)
+            f.pop("git_blob", None)
         manifest = {
             "format": MANIFEST_FORMAT,
             "name": name,

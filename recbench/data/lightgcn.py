@@ -27,7 +27,7 @@ def is_lightgcn_dir(path: Path) -> bool:
     return path.is_dir() and (path / "train.txt").is_file() and (path / "test.txt").is_file()
 
 
-def lightgcn_files(path: Path) -> list[Path]:
+def lightgcn_files(path: Path, options: ReadOptions | None = None) -> list[Path]:
     """The split's files that exist under ``path``, in part order."""
     return [path / name for _, name in PART_FILES if (path / name).is_file()]
 
@@ -60,7 +60,7 @@ def _read_part(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
     return u, i, repeated
 
 
-def read_lightgcn(path: Path, options: ReadOptions) -> Parsed:
+def read_lightgcn(path: Path, options: ReadOptions | None = None) -> Parsed:
     """Canonical frame (user, item, part) of a LightGCN split directory (no read options)."""
     if not is_lightgcn_dir(path):
         raise DataError(f"{path}: a LightGCN split needs train.txt and test.txt")

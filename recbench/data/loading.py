@@ -29,6 +29,7 @@ from typing import Any
 
 from recbench.data import cache
 from recbench.data.datadir import ProgressBar, default_data_dir, now_iso, read_install_manifest
+from recbench.data.formats import detect_format
 from recbench.data.model import Dataset
 from recbench.data.ratings_file import absolute_path, decode_sep, parse_columns
 from recbench.data.registry import datasets_root, get_entry, registry
@@ -121,33 +122,37 @@ def load_dataset(
 
 def add_dataset(
     name: str,
-    path: Path,
+    path: Path | None,
     data_dir: Path,
     *,
-    format: str,
+    format: str | None = None,
     columns: str | None = None,
     sep: str | None = None,
     item_features: Path | None = None,
     force: bool = False,
+    parts: dict[str, Path | None] | None = None,
 ) -> tuple[UserDataset, Dataset]:
-    """Register the user's own ratings so ``--dataset NAME`` works everywhere; load it once.
+    """Register the user's own data so ``--dataset NAME`` works everywhere; load it once.
 
+    ``path`` is a ratings file, or a file or directory in one of the sequence and given-split
+    formats; ``format`` None recognises the format by the path's shape where that is
+    unambiguous (a LightGCN, RecBole or NCF directory, a ``.inter`` file, Amazon JSON lines, an
+    S3-Rec sequence file) and takes a file for CSV otherwise. ``parts`` (``--train``,
+    ``--valid``, ``--test``) registers a given split of rating tables instead of ``path``.
     The files stay where they are (recorded by absolute path); loading them once validates the
     options and warms the Parquet cache. Returns the record and the loaded Dataset.
     """
     check_user_name(name)
+    path, format, others = _add_target(path, format, parts)
     if format not in USER_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(USER_FORMATS)}, not '{format}'")
     parse_columns(columns)
     decode_sep(sep)
-    if format in ("parquet", "netflix") and sep:
+    if format not in ("csv", "tsv", "given-tables") and sep:
         raise UsageError(f"--sep does not apply to --format {format}")
-    if format == "netflix" and columns:
-        raise UsageError("--columns does not apply to --format netflix")
-    path = absolute_path(Path(path))
-    if not path.exists():
-        raise DataError(f"{path} does not exist")
-    if path.is_dir() and format != "netflix":
+    if format not in ("csv", "tsv", "parquet", "given-tables") and columns:
+        raise UsageError(f"--columns does not apply to --format {format}")
+    if path.is_dir() and format in ("csv", "tsv", "parquet", "given-tables"):
         raise DataError(f"{path} is a directory; give the ratings file itself")
     feats = absolute_path(Path(item_features)) if item_features else None
     if feats is not None and not feats.is_file():
@@ -162,11 +167,47 @@ def add_dataset(
         columns=columns,
         sep=sep,
         item_features=str(feats) if feats else None,
+        parts=others or None,
         added=now_iso(),
     )
     record, ds = load_counted(record, data_dir)
     save_user_dataset(data_dir, record)
     return record, ds
+
+
+def _add_target(
+    path: Path | None, format: str | None, parts: dict[str, Path | None] | None
+) -> tuple[Path, str, dict[str, str]]:
+    """(the dataset's path, its format, the other parts' files) of ``datasets add``."""
+    given = {p: f for p, f in (parts or {}).items() if f is not None}
+    if given:
+        if path is not None:
+            raise UsageError("give either PATH or --train/--test files, not both")
+        if "train" not in given or "test" not in given:
+            raise UsageError("--train FILE and --test FILE go together (--valid FILE optional)")
+        if format not in (None, "given-tables"):
+            raise UsageError(f"--format {format} does not apply to --train/--test files")
+        files = {p: absolute_path(Path(f)) for p, f in given.items()}
+        for f in files.values():
+            if not f.exists():
+                raise DataError(f"{f} does not exist")
+        others = {p: str(f) for p, f in files.items() if p != "train"}
+        return files["train"], "given-tables", others
+    if path is None:
+        raise UsageError("give the dataset's PATH (or --train FILE --test FILE)")
+    path = absolute_path(Path(path))
+    if not path.exists():
+        raise DataError(f"{path} does not exist")
+    if format is None:
+        found = detect_format(path)
+        if found is None and path.is_dir():
+            raise DataError(
+                f"{path} is a directory in no format recbench recognises (LightGCN train.txt/"
+                "test.txt, RecBole .inter files, NCF .train.rating/.test.rating); give the "
+                "ratings file itself or --format"
+            )
+        format = found or "csv"
+    return path, format, {}
 
 
 def load_counted(record: UserDataset, data_dir: Path) -> tuple[UserDataset, Dataset]:

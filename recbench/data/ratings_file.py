@@ -282,6 +282,12 @@ def _read_text(path: Path, columns: tuple[str, ...] | None, sep: str | None) -> 
                 f"{path} has no header: line 1 is all numbers ({', '.join(fields[:6])}); "
                 f"name its {len(fields)} columns with --columns, e.g. --columns "
                 f"{columns_hint(len(fields))} (- skips a column)"
+                + (
+                    "; a SASRec sequence file ('user item' in time order) is read with "
+                    "`recbench datasets add NAME FILE --format sasrec`"
+                    if len(fields) == 2 and sep == " "
+                    else ""
+                )
             )
         header = True
     elif "rating" in columns and columns.index("rating") < len(fields):

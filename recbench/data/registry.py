@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from recbench.data.formats import release_formats
+from recbench.data.formats import get_format, release_formats
 from recbench.errors import DataError, UsageError, suggest
 
 if sys.version_info >= (3, 11):
@@ -60,6 +60,12 @@ class BuiltinDataset:
     items: int | None = None
     rating_scale: tuple[float, float] | None = None
     features: tuple[str, ...] = ()
+    #: files fetched one by one (no archive): each from ``<url>/<file>``, ``urls`` being base
+    #: URLs tried in order (a mirror serves ``<mirror>/<file>``)
+    files: tuple[str, ...] = ()
+    #: ``given``: the data comes with its own train/test split (``--split given``; ``tune``
+    #: carves its validation from the given training part)
+    split: str | None = None
     size: str = ""
     homepage: str = ""
     license: str = ""
@@ -78,15 +84,21 @@ class BuiltinDataset:
                 raise DataError(f"registry entry {name}: '{key}' is required")
         if raw["format"] not in release_formats():
             raise DataError(f"registry entry {name}: unknown format '{raw['format']}'")
+        if raw.get("split") not in (None, "given"):
+            raise DataError(f"registry entry {name}: split must be 'given', not {raw['split']!r}")
+        if raw.get("split") and not get_format(raw["format"]).split:
+            raise DataError(f"registry entry {name}: format {raw['format']} has no given split")
         data = dict(raw)
-        for key in ("urls", "features"):
+        for key in ("urls", "features", "files"):
             data[key] = tuple(data.get(key, ()))
         if "rating_scale" in data:
             lo, hi = data["rating_scale"]
             data["rating_scale"] = (float(lo), float(hi))
         data["members"] = dict(data.get("members", {}))
         for digest in (data.get("archive_md5"), *data["members"].values()):
-            if digest is not None and not re.fullmatch(r"[0-9a-f]{32}|[0-9a-f]{64}", digest):
+            if digest is not None and not re.fullmatch(
+                r"[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}", digest
+            ):
                 raise DataError(f"registry entry {name}: '{digest}' is not a hex checksum")
         return cls(name=name, **data)
 
@@ -101,7 +113,10 @@ class BuiltinDataset:
         return bool(self.archive_md5 or self.archive_sha256 or self.members)
 
     def download_urls(self, mirror: str | None = None) -> list[str]:
-        """Where to fetch the archive: the mirror (base URL or directory) or the registry URLs."""
+        """Where to fetch the archive: the mirror (base URL or directory) or the registry URLs.
+        For an entry of ``files``, the base URLs (the mirror's, or the registry's)."""
+        if self.files:
+            return [mirror.rstrip("/")] if mirror else list(self.urls)
         if mirror:
             if not self.archive:
                 raise UsageError(f"{self.name} has no archive name a mirror could serve")

@@ -26,9 +26,8 @@ from recbench.data.datadir import (
     read_install_manifest,
 )
 from recbench.data.downloading import download_dataset
-from recbench.data.formats import FORMAT_VERSION, ReadOptions, get_format
+from recbench.data.formats import FORMAT_VERSION, ReadOptions, detect_format, get_format
 from recbench.data.item_features import read_item_features
-from recbench.data.lightgcn import is_lightgcn_dir, lightgcn_files
 from recbench.data.model import Dataset
 from recbench.data.netflix import looks_like_netflix, netflix_sources
 from recbench.data.ratings_file import (
@@ -45,14 +44,23 @@ from recbench.data.registry import (
     not_installed_message,
 )
 from recbench.data.tabular import Parsed
-from recbench.data.user_datasets import UserDataset, user_datasets
-from recbench.errors import DataError, UsageError, suggest
+from recbench.data.user_datasets import SEQUENCE_AND_SPLIT_FORMATS, UserDataset, user_datasets
+from recbench.errors import DataError, RecbenchError, UsageError, suggest
 
 DEFAULT_DATASET = "ml-latest-small"
 #: Directories with more files than this are fingerprinted by file stats, not content hashes.
 MAX_HASHED_FILES = 64
-#: user dataset formats (``datasets add --format``) -> the reader table's format
-USER_READERS = {"csv": "csv", "tsv": "tsv", "parquet": "parquet", "netflix": "netflix-ratings"}
+#: user dataset formats (``datasets add --format``) -> the reader table's format (the
+#: sequence and given-split formats are named as in the table)
+USER_READERS = {
+    "csv": "csv",
+    "tsv": "tsv",
+    "parquet": "parquet",
+    "netflix": "netflix-ratings",
+    **{f: f for f in SEQUENCE_AND_SPLIT_FORMATS},
+}
+#: reader-table formats read as rating tables (``--columns`` / ``--sep`` apply)
+TABLE_FORMATS = ("csv", "tsv", "parquet", "table", "given-tables")
 
 SourceKind = Literal["bundled", "installed", "user", "file"]
 
@@ -156,7 +164,8 @@ def builtin_source(entry: BuiltinDataset, data_dir: Path | None = None) -> Sourc
 def user_source(record: UserDataset) -> Source:
     """The source of a dataset registered with ``recbench datasets add``."""
     path = Path(record.path)
-    options = ReadOptions(parse_columns(record.columns), decode_sep(record.sep))
+    parts = tuple(sorted((record.parts or {}).items()))
+    options = ReadOptions(parse_columns(record.columns), decode_sep(record.sep), parts)
     feats = Path(record.item_features) if record.item_features else None
     info = {"kind": "user", "path": str(path), "format": record.format}
     spec = DatasetSpec(record.name)
@@ -165,11 +174,13 @@ def user_source(record: UserDataset) -> Source:
 
 
 def _file_source(path: Path, spec: DatasetSpec) -> Source:
-    if is_lightgcn_dir(path):
+    fmt = detect_format(path)
+    if fmt is not None:
         if spec.columns or spec.sep:
-            raise UsageError(f"{path} is a LightGCN split; --columns and --sep do not apply")
-        info = {"kind": "file", "path": str(path.resolve())}
-        return Source(path.name, "file", path, "lightgcn", DatasetSpec(str(path)), info=info)
+            what = get_format(fmt).summary.split(":")[0]
+            raise UsageError(f"{path} is a {what}; --columns and --sep do not apply")
+        info = {"kind": "file", "path": str(path.resolve()), "format": fmt}
+        return Source(path.name, "file", path, fmt, DatasetSpec(str(path)), info=info)
     check_ratings_path(path)
     netflix = looks_like_netflix(path)
     if netflix and (spec.columns or spec.sep):
@@ -179,6 +190,23 @@ def _file_source(path: Path, spec: DatasetSpec) -> Source:
     resolved = DatasetSpec(str(path), spec.columns, spec.sep)
     info = {"kind": "file", "path": str(path.resolve())}
     return Source(path.name, "file", path, fmt, resolved, options, info=info)
+
+
+#: the split a command uses when none is given: a held-out share of rows, or the dataset's own
+DEFAULT_SPLIT = "holdout:0.2"
+
+
+def default_split(spec: DatasetSpec | str, data_dir: Path | None = None) -> str:
+    """``given`` for a dataset that comes with its own train/test split (a registry entry
+    marked ``split = "given"``, or a source in a split format: LightGCN, RecBole benchmark,
+    NCF, tables named with ``--train/--test``), else :data:`DEFAULT_SPLIT`. A spec that does
+    not resolve gets the usual default (loading then says what is wrong)."""
+    try:
+        source = resolve_source(spec, data_dir)
+    except RecbenchError:
+        return DEFAULT_SPLIT
+    given = source.builtin is not None and source.builtin.split == "given"
+    return "given" if given or get_format(source.format).split else DEFAULT_SPLIT
 
 
 # --- 2. ensure local ---------------------------------------------------------------------------
@@ -204,7 +232,7 @@ def ensure_local(
         return _installed(source, data_dir, download, progress)
     if source.kind == "user":
         _check_user_files(source)
-    parts = _content_key(source.path, data_dir)
+    parts = _content_key(source, data_dir)
     info = dict(source.info)
     if source.kind == "file":
         info["sha256"] = parts[0]
@@ -255,23 +283,29 @@ def _installed(
 
 def _check_user_files(source: Source) -> None:
     path, name, netflix = source.path, source.name, source.format == "netflix-ratings"
-    if not path.exists() and not path.is_symlink():
-        raise DataError(
-            f"user dataset '{name}': {path} no longer exists; re-register it with "
-            f"`recbench datasets add {name} PATH --force` or `recbench datasets remove`"
-        )
-    if not netflix or not path.is_dir():
-        check_ratings_path(path, archives_ok=netflix)
+    for file in (path, *(Path(f) for _, f in source.options.parts)):
+        if not file.exists() and not file.is_symlink():
+            raise DataError(
+                f"user dataset '{name}': {file} no longer exists; re-register it with "
+                f"`recbench datasets add {name} PATH --force` or `recbench datasets remove`"
+            )
+    if netflix and not path.is_dir():
+        check_ratings_path(path, archives_ok=True)
+    elif source.format in TABLE_FORMATS:
+        check_ratings_path(path)
     if source.item_features is not None and not source.item_features.is_file():
         raise DataError(f"user dataset '{name}': {source.item_features} no longer exists")
 
 
-def _content_key(path: Path, data_dir: Path | None) -> list[str]:
-    """Content parts of a user's file or directory: sha256s, or stats for big directories."""
+def _content_key(source: Source, data_dir: Path | None) -> list[str]:
+    """Content parts of a user's file or directory: sha256s (of every file a multi-file
+    format reads), or stats for big directories."""
+    path = source.path
+    files = get_format(source.format).source_files(path, source.options)
+    if files is not None:
+        return [f"{f.name}:{cache.file_sha256(f, data_dir)}" for f in files]
     if path.is_file():
         return [cache.file_sha256(path, data_dir)]
-    if is_lightgcn_dir(path):
-        return [f"{f.name}:{cache.file_sha256(f, data_dir)}" for f in lightgcn_files(path)]
     files = netflix_sources(path)
     if len(files) <= MAX_HASHED_FILES:
         return [f"{f.name}:{cache.file_sha256(f, data_dir)}" for f in files]
@@ -335,10 +369,12 @@ def build_source(source: Source, parsed: Parsed, key: str) -> Dataset:
 
 __all__ = [
     "DEFAULT_DATASET",
+    "DEFAULT_SPLIT",
     "DatasetSpec",
     "Source",
     "build_source",
     "builtin_source",
+    "default_split",
     "ensure_local",
     "fingerprint",
     "read_source",

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from recbench.data.model import Dataset
+from recbench.data.model import PART_NAMES, Dataset
 
 #: More distinct rating values than this are shown as a binned histogram.
 MAX_HISTOGRAM_VALUES = 20
@@ -62,6 +62,9 @@ def dataset_summary(ds: Dataset) -> dict[str, Any]:
         "checksum": ds.checksum,
         "source": ds.source,
     }
+    if inter.part is not None:
+        counts = np.bincount(inter.part, minlength=len(PART_NAMES))
+        out["parts"] = {name: int(counts[code]) for code, name in enumerate(PART_NAMES)}
     if inter.timestamp is not None and n:
         lo, hi = int(inter.timestamp.min()), int(inter.timestamp.max())
         out["time_span"] = {"first": _date(lo), "last": _date(hi), "days": (hi - lo) // 86400}

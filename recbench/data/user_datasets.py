@@ -20,8 +20,20 @@ from recbench.data.datadir import io_errors, lock
 from recbench.data.registry import registry
 from recbench.errors import DataError, UsageError
 
+#: Sequence and given-split formats a user dataset can name (as in the reader table,
+#: :data:`recbench.data.formats.FORMATS`).
+SEQUENCE_AND_SPLIT_FORMATS = (
+    "sasrec",
+    "s3rec",
+    "recbole",
+    "amazon",
+    "lightgcn",
+    "recbole-split",
+    "ncf",
+    "given-tables",
+)
 #: Formats of users' own datasets (``recbench datasets add --format``).
-USER_FORMATS = ("csv", "tsv", "parquet", "netflix")
+USER_FORMATS = ("csv", "tsv", "parquet", "netflix", *SEQUENCE_AND_SPLIT_FORMATS)
 USER_REGISTRY = "user-datasets.json"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
@@ -36,6 +48,9 @@ class UserDataset:
     columns: str | None = None
     sep: str | None = None
     item_features: str | None = None
+    #: a given split of tables (``--train/--valid/--test``): the other parts' files by part
+    #: (``path`` is the training file)
+    parts: dict[str, str] | None = None
     added: str = ""
     #: ratings, users and items as loaded when added, with the files' stamp then (see
     #: :func:`counts_now`); None in lists written before counts were kept
@@ -117,6 +132,9 @@ def files_stamp(record: UserDataset) -> list[list[int]] | None:
     """Size and modification time of a user dataset's files (None when one is missing): what
     tells whether the counts recorded when it was added still hold."""
     paths = [Path(record.path)] + ([Path(record.item_features)] if record.item_features else [])
+    paths += [Path(f) for _, f in sorted((record.parts or {}).items())]
+    if paths[0].is_dir():  # a split's or a release's directory: its files, not its entry list
+        paths += sorted(p for p in paths[0].iterdir() if p.is_file())
     try:
         stats = [p.stat() for p in paths]
     except OSError:

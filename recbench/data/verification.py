@@ -2,11 +2,15 @@
 
 A copy is accepted when its archive's published checksum or all of its pinned member checksums
 match; otherwise it is refused with a one-line DataError saying why. Datasets that pin nothing
-(archives that change upstream) are accepted and reported as unverified.
+(archives that change upstream) are accepted and reported as unverified. A member is pinned by
+its sha256 (64 hex digits) or, for files published in a git repository whose tree is the only
+published checksum, by its git blob id (40 hex digits: sha1 of ``blob <size>\0`` + the bytes,
+what ``git hash-object`` prints and GitHub's tree lists).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +36,32 @@ class Verification:
             "checked": self.checked,
             "unverified": self.unverified,
         }
+
+
+GIT_BLOB_LEN = 40
+
+
+def git_blob_id(path: Path) -> str:
+    """The git blob id of a file (``git hash-object``)."""
+    h = hashlib.sha1(usedforsecurity=False)
+    h.update(b"blob %d\0" % Path(path).stat().st_size)
+    with Path(path).open("rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def add_git_blob_ids(entry: BuiltinDataset, root: Path, files: dict[str, dict[str, Any]]) -> None:
+    """Record ``git_blob`` for the files the entry pins by git blob id (only those: it is a
+    second read of the file)."""
+    for member, pin in entry.members.items():
+        if len(pin) == GIT_BLOB_LEN and member in files:
+            files[member]["git_blob"] = git_blob_id(root / member)
+
+
+def _digest(info: dict[str, Any], pin: str) -> str | None:
+    """The digest of a file comparable with ``pin`` (a git blob id or a sha256)."""
+    return info.get("git_blob") if len(pin) == GIT_BLOB_LEN else info.get("sha256")
 
 
 def _short(h: str) -> str:
@@ -63,14 +93,18 @@ def verify(
     members_ok: bool | None = None
     if entry.members:
         missing = [m for m in entry.members if m not in files]
-        bad = [m for m, s in entry.members.items() if m in files and files[m]["sha256"] != s]
+        bad = [m for m, s in entry.members.items() if m in files and _digest(files[m], s) != s]
         members_ok = not missing and not bad
         if members_ok:
-            checked.append(f"all {len(entry.members)} pinned member sha256s match")
+            git = any(len(pin) == GIT_BLOB_LEN for pin in entry.members.values())
+            kinds = "checksums (sha256 or git blob id)" if git else "sha256s"
+            checked.append(f"all {len(entry.members)} pinned member {kinds} match")
         elif missing:
             failures.append(f"pinned member {missing[0]} is missing")
         else:
-            failures.append(f"{bad[0]} does not match its pinned sha256")
+            pin = entry.members[bad[0]]
+            kind = "git blob id" if len(pin) == GIT_BLOB_LEN else "sha256"
+            failures.append(f"{bad[0]} does not match its pinned {kind}")
     if internal:
         wrong = [
             rel for rel, md5 in internal.items() if rel in files and files[rel].get("md5") != md5
