@@ -11,7 +11,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,deep,scale]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,deep,scale,mlflow]'
 	touch $(STAMP)
 
 # recbench's own bytecode, as pip writes it when it installs a package (an editable install

@@ -18,6 +18,7 @@ RANKS: dict[str, int] = {
     "errors": 0,
     "atomic": 0,
     "forkserver": 0,
+    "extras": 0,
     "data": 1,
     "split": 2,
     "metrics": 3,
@@ -37,6 +38,7 @@ RANKS: dict[str, int] = {
     "study": 9,
     "report": 9,
     "api": 10,
+    "mlflow_export": 10,
     "cli": 11,
     "__main__": 12,
 }

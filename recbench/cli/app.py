@@ -10,7 +10,6 @@ from typing import Annotated, NoReturn
 import typer
 from rich.markup import escape
 
-from recbench import __version__
 from recbench.cli import abtest, catalog, models, predict, run, tune
 from recbench.cli import report as report_cli
 from recbench.cli import runs as runs_cli
@@ -44,7 +43,9 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"recbench {__version__}")
+        from recbench.extras import version_text
+
+        typer.echo(version_text())
         raise typer.Exit()
 
 

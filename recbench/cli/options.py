@@ -105,6 +105,14 @@ CorrectionOpt = Annotated[
     typer.Option(help="Multiple-comparison correction over the table: holm, bonferroni, bh, none."),
 ]
 AlphaOpt = Annotated[float, typer.Option(help="Significance level for --baseline marks.")]
+MlflowOpt = Annotated[
+    bool,
+    typer.Option(
+        "--mlflow",
+        help="Then export the recorded run to MLflow (extra: mlflow; MLFLOW_TRACKING_URI), as "
+        "`recbench runs export RUN --to mlflow`.",
+    ),
+]
 RepeatsOpt = Annotated[
     int,
     typer.Option(

@@ -38,6 +38,7 @@ from recbench.cli.options import (
     MetricsOpt,
     MinItemOpt,
     MinUserOpt,
+    MlflowOpt,
     OutputOpt,
     ParamOpt,
     RepeatsOpt,
@@ -67,6 +68,7 @@ from recbench.experiment import (
     single_result,
 )
 from recbench.metrics import BEYOND_NAMES, METRICS
+from recbench.mlflow_export import export_recorded, preflight
 from recbench.persistence import load_model, model_origin
 from recbench.render import parse_metrics, print_table, render_text, table_text, tables
 from recbench.significance import StatsOptions, analyse, check_pairable, stats_options
@@ -256,9 +258,12 @@ def compare(
     correction: CorrectionOpt = "holm",
     alpha: AlphaOpt = 0.05,
     repeats: RepeatsOpt = 1,
+    mlflow: MlflowOpt = False,
 ) -> None:
     """Fit and evaluate several algorithms on one dataset and split; print a comparison table."""
     st = state(ctx)
+    if mlflow:  # before any work: installed, and the tracking URI answers
+        preflight(recorded=not no_store)
     on_dask = executors.check_options(workers, scheduler)
     req = Request(k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if)
     split_spec = parse_split(
@@ -342,8 +347,14 @@ def compare(
         res.protocol = f"{res.protocol}; {note}"
         if not leak_free:
             warn(note)
-    remember(st, res, "compare", no_store, save_study, asked, study_options(locals()), live)
-    _emit(st, res, req, by_segment, "compare", stats)
+    run_id = remember(
+        st, res, "compare", no_store, save_study, asked, study_options(locals()), live
+    )
+    try:
+        _emit(st, res, req, by_segment, "compare", stats)
+    finally:  # from the recorded run, as `recbench runs export RUN --to mlflow`
+        if mlflow:
+            info(st, export_recorded(st.cache_dir, run_id))
 
 
 def evaluate(

@@ -362,43 +362,43 @@ def export(
     run: Annotated[str, typer.Argument(help="Run id, unique prefix, or latest.")],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="File: .csv, .json or .parquet (default: CSV out)."),
+        typer.Option("--output", "-o", help="File (format by suffix unless --to; default: out)."),
     ] = None,
     table: Annotated[
         str, typer.Option("--table", help="results, per_user or segments.")
     ] = "results",
+    to: Annotated[str | None, typer.Option(help="csv, jsonl, json, parquet or mlflow.")] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow's (MLFLOW_TRACKING_URI).")
+    ] = None,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment (recbench).")] = None,
 ) -> None:
-    """Export a run's tidy rows (or per-user values, or segments)."""
+    """Export a run's tidy rows (or per-user values, or segments), or the run to MLflow (extra:
+    mlflow; one MLflow run per algorithm row; exported again it is skipped or replaced)."""
+    from recbench.store.export import export_format, export_text, write_export
+
     if table not in ("results", "per_user", "segments"):
         raise UsageError(f"--table must be results, per_user or segments, got '{table}'")
     st = state(ctx)
+    fmt = export_format(output, to)
     store = _store(st)
+    if fmt == "mlflow":
+        from recbench.mlflow_export import export_run
+
+        done = export_run(store, run, tracking_uri=tracking_uri, experiment=experiment,
+                          cache_dir=st.cache_dir / "cache")  # fmt: skip
+        return info(st, done.message())
     r = store.get(run)
     cov = _coverage(store, r)
     frame = store.table(r, table)
+    manifest = {**r.manifest, "status": r.status}
     if output is None:
-        typer.echo(frame.to_csv(index=False), nl=False)
+        typer.echo(export_text(frame, fmt, table, manifest, cov.to_dict()), nl=False)
         return
-    suffix = output.suffix.lower()
-    if suffix == ".csv":
-        write_results(output, frame.to_csv(index=False))
-    elif suffix == ".json":
-        doc = {
-            "manifest": {**r.manifest, "status": r.status},
-            "coverage": cov.to_dict(),
-            table: json.loads(frame.to_json(orient="records")),
-        }
-        write_results(output, json.dumps(doc, indent=2, default=str) + "\n")
-    elif suffix == ".parquet":
-        from recbench.atomic import atomic_file
-
-        try:
-            with atomic_file(output, "wb") as fh:
-                frame.to_parquet(fh, index=False)
-        except OSError as exc:
-            raise UsageError(f"could not write --output {output} ({exc.strerror})") from None
-    else:
-        raise UsageError(f"--output {output}: use a .csv, .json or .parquet file")
+    try:
+        write_export(output, frame, table, manifest, cov.to_dict(), fmt)
+    except OSError as exc:
+        raise UsageError(f"could not write --output {output} ({exc.strerror})") from None
     info(st, f"wrote {len(frame):,} {table} rows of run {r.run_id} to {output}")
 
 
