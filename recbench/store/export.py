@@ -43,6 +43,20 @@ def export_format(output: Path | None, to: str | None) -> str:
     return fmt
 
 
+def _plain(value: Any) -> Any:
+    """A cell as a JSON value: numpy scalars as Python numbers, anything else odd as text."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows as dicts of JSON values, missing values as None. Floats keep every digit
+    (pandas' own to_json rounds to 10 significant digits)."""
+    plain = frame.astype(object).where(frame.notna(), None)
+    return [{str(k): _plain(v) for k, v in r.items()} for r in plain.to_dict(orient="records")]
+
+
 def export_text(
     frame: pd.DataFrame, fmt: str, table: str, manifest: dict[str, Any], coverage: dict[str, Any]
 ) -> str:
@@ -51,12 +65,12 @@ def export_text(
     if fmt == "csv":
         return frame.to_csv(index=False)
     if fmt == "jsonl":
-        return frame.to_json(orient="records", lines=True) + "\n" if len(frame) else ""
+        return "".join(json.dumps(r) + "\n" for r in records(frame))
     if fmt == "json":
         doc = {
             "manifest": manifest,
             "coverage": coverage,
-            table: json.loads(frame.to_json(orient="records")),
+            table: records(frame),
         }
         return json.dumps(doc, indent=2, default=str) + "\n"
     raise UsageError(f"{fmt} is not a text format")
