@@ -142,8 +142,8 @@ def _client(mlflow: Any, tracking_uri: str | None) -> tuple[Any, str]:
             client.search_experiments(max_results=1)
     except Exception as exc:  # MlflowException, requests' errors, an unknown scheme
         raise UsageError(
-            f"MLflow tracking URI {uri} cannot be used ({_reason(exc)}); "
-            f"check --tracking-uri or MLFLOW_TRACKING_URI ('{MLFLOW_EXTRA}' extra installed)"
+            f"MLflow ('{MLFLOW_EXTRA}' extra) cannot use tracking URI {uri} ({_reason(exc)}); "
+            "check --tracking-uri or MLFLOW_TRACKING_URI"
         ) from None
     return client, uri
 
@@ -377,7 +377,7 @@ def _export(
         )
         client.set_terminated(cid, _STATUS.get(run.status, "FINISHED"), end_time=end)
         rows[label] = cid
-    client.set_tag(pid, DIGEST_TAG, _digest(run))
+    client.set_tag(pid, DIGEST_TAG, digest)
     client.set_terminated(pid, _STATUS.get(run.status, "FINISHED"), end_time=end)
     return MlflowExport(
         run.run_id, uri, name, exp_id, pid, rows, "replaced" if found else "created"

@@ -44,6 +44,21 @@ def test_wheel_installs_and_runs_from_anywhere(tmp_path: Path) -> None:
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["RECBENCH_DATA"] = str(tmp_path / "cache")
+    # offline: any download would go to a proxy that is not there (the data ships in the wheel)
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        env[var] = "http://127.0.0.1:9"
+    version = subprocess.run(
+        [str(venv / "bin" / "recbench"), "--version"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert version.returncode == 0, version.stderr
+    lines = {ln.split()[0]: ln for ln in version.stdout.splitlines()[2:]}
+    assert version.stdout.startswith("recbench 0.") and {"deep", "scale", "mlflow"} <= set(lines)
+    assert "missing: dask" in lines["scale"] and "Dask" in lines["scale"]  # no extras installed
     res = subprocess.run(
         [str(venv / "bin" / "recbench"), "-q", "compare", "--algos", "popularity"],
         cwd=work,
