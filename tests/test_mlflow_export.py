@@ -181,43 +181,58 @@ sys.meta_path.insert(0, _Hide())
 """
 
 
-def _one_line_exit_2(res: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert res.returncode == 2, res.stderr
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1, res.stderr
-    assert "Traceback" not in res.stderr
+@pytest.fixture(scope="module")
+def popularity_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory holding one recorded compare of popularity."""
+    data = tmp_path_factory.mktemp("bad-input")
+    res = _cli(["-q", "compare", "--algos", "popularity"], data)
+    assert res.returncode == 0, res.stderr
+    return data
+
+
+def _one_line(res: Any, *words: str) -> None:
+    """``res`` (CliResult in process, CompletedProcess) failed with exit 2 and one line."""
+    code = getattr(res, "returncode", getattr(res, "code", None))
+    assert code == 2, res.stderr if hasattr(res, "stderr") else res.err
+    text = res.stderr if hasattr(res, "stderr") else res.err
+    lines = text.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in text, text
     for w in words:
         assert w in lines[0], lines[0]
 
 
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    data = tmp_path
-    _one_line_exit_2(
-        _cli(["runs", "export", "nosuchrun", "--to", "mlflow"], data), "no run 'nosuchrun'"
-    )
-    res = _cli(["-q", "compare", "--algos", "popularity", "--split", "holdout:0.2"], data)
-    assert res.returncode == 0, res.stderr
+def test_bad_input_is_one_line_and_exit_2(
+    popularity_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = popularity_run
+
+    def cli(*args: str) -> Any:
+        return run_cli(list(args), capsys, data)
+
+    _one_line(cli("runs", "export", "nosuchrun", "--to", "mlflow"), "no run 'nosuchrun'")
+    _one_line(cli("compare", "--mlflow", "--no-store", "--algos", "popularity"), "--no-store")
+    _one_line(cli("runs", "export", "latest", "--to", "parquet"), "--output")
+    _one_line(cli("runs", "export", "latest", "--to", "xml"), "--to must be")
+    # MLflow not installed: `import mlflow` fails in a subprocess
     hidden = _cli(["runs", "export", "latest", "--to", "mlflow"], data, HIDE_MLFLOW)
-    _one_line_exit_2(hidden, "'mlflow' extra", "pip install 'recbench[mlflow]'")
+    _one_line(hidden, "'mlflow' extra", "pip install 'recbench[mlflow]'")
     hidden = _cli(["compare", "--mlflow", "--algos", "popularity"], data, HIDE_MLFLOW)
-    _one_line_exit_2(hidden, "'mlflow' extra")
-    _one_line_exit_2(
-        _cli(["compare", "--mlflow", "--no-store", "--algos", "popularity"], data), "--no-store"
-    )
-    _one_line_exit_2(_cli(["runs", "export", "latest", "--to", "parquet"], data), "--output")
-    _one_line_exit_2(_cli(["runs", "export", "latest", "--to", "xml"], data), "--to must be")
+    _one_line(hidden, "'mlflow' extra")  # before any work
 
 
-def test_an_unreachable_tracking_uri_fails_fast(tmp_path: Path) -> None:
+def test_an_unreachable_tracking_uri_fails_fast(
+    popularity_run: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("mlflow")
-    res = _cli(["-q", "compare", "--algos", "popularity"], tmp_path)
-    assert res.returncode == 0, res.stderr
     uri = f"http://127.0.0.1:{_closed_port()}"
+    args = ["runs", "export", "latest", "--to", "mlflow", "--tracking-uri", uri]
     t0 = time.perf_counter()
-    res = _cli(["runs", "export", "latest", "--to", "mlflow", "--tracking-uri", uri], tmp_path)
+    res = run_cli(args, capsys, popularity_run)
     took = time.perf_counter() - t0
-    _one_line_exit_2(res, uri, "'mlflow' extra", "connection refused")
-    assert took < 30, took  # MLflow's own retries would take minutes
-    bad = _cli(["compare", "--mlflow", "--algos", "popularity"], tmp_path, "import os\n"
-               f"os.environ['MLFLOW_TRACKING_URI'] = {uri!r}")  # fmt: skip
-    _one_line_exit_2(bad, uri, "connection refused")
+    _one_line(res, uri, "'mlflow' extra", "connection refused")
+    assert took < 20, took  # MLflow's own retries would take minutes
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    before = len(Store.in_data_dir(popularity_run).runs())
+    _one_line(run_cli(["compare", "--mlflow", "--algos", "popularity"], capsys, popularity_run),
+              uri, "connection refused")  # fmt: skip
+    assert len(Store.in_data_dir(popularity_run).runs()) == before  # refused before any work
