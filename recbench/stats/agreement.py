@@ -1,0 +1,33 @@
+"""Agreement between two orderings of the same algorithms: Kendall's tau.
+
+Used to say when sampled-candidate metrics order algorithms differently from full-catalogue
+ranking (Krichene & Rendle 2020). Tau-b (ties allowed) from scipy; 1 means the same order,
+-1 the reverse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+
+def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
+    """Kendall's tau-b between two score lists over the same items (nan when undefined: fewer
+    than two items, or one list constant)."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"kendall_tau needs equal lengths, got {len(x)} and {len(y)}")
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(stats.kendalltau(x, y, variant="b").statistic)
+
+
+def order(
+    names: Sequence[str], values: Sequence[float], higher_is_better: bool = True
+) -> list[str]:
+    """``names`` from best to worst by ``values`` (stable for ties)."""
+    v = np.asarray(values, dtype=np.float64)
+    idx = np.argsort(-v if higher_is_better else v, kind="stable")
+    return [names[i] for i in idx]
