@@ -113,12 +113,12 @@ class SequenceRecommender(Recommender[C], Generic[C]):
         for col in range(len(items)):
             order = np.argsort(-drops[:, col], kind="stable")[:3]
             named = [
-                f"{{item:{int(recent[j])}}} (score -{drops[j, col]:.3g} without it)"
+                f"{{item:{int(recent[j])}}} (-{drops[j, col]:.3g})"
                 for j in order
                 if drops[j, col] > 0
             ]
             out.append(
-                "deleting history items lowers its score most for " + ", ".join(named)
+                "its score drops most when these history items are deleted: " + ", ".join(named)
                 if named
                 else "no single history item raises its score (deletion test)"
             )
