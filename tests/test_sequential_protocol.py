@@ -360,3 +360,20 @@ def test_explain_names_history_items_by_deletion() -> None:
     reasons = m.explain_user(u, recs)
     assert reasons is not None and len(reasons) == 1
     assert reasons[0].startswith("its score drops most") and f"{{item:{hist[-1]}}}" in reasons[0]
+
+
+def test_sampled_metrics_leave_the_tables_when_compare_ends(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recbench.metrics import METRICS
+
+    path = tmp_path / "seq.csv"
+    events(n_users=20).to_csv(path, index=False)
+    before = set(METRICS)
+    res = run_cli(
+        ["compare", "-d", str(path), "--split", "leave-one-out", "--no-store",
+         "--algos", "popularity", "--candidates", "sampled:5"],
+        capsys, tmp_path / "data",
+    )  # fmt: skip
+    assert res.code == 0, res.err
+    assert "(5 sampled)" in res.out and set(METRICS) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -102,8 +103,10 @@ class Request:
             candidates=candidates,
             exclude_history=not repeat_targets,
         )
+        #: removes the sampled metrics from the tables again (call when the command ends)
+        self.undo: Callable[[], None] = lambda: None
         if candidates is not None:  # sampled twins of the ranking metrics, beside them
-            self.metrics = install(candidates, self.metrics)[0]
+            self.metrics, self.undo = install(candidates, self.metrics)
         self.fmt = result_format(fmt, output)
         self.output = check_output(output)
         self.fail_if = parse_fail_if(fail_if, self.eval.ks)
@@ -276,6 +279,7 @@ def compare(
     cands = parse_candidates(candidates, st.seed)
     req = Request(k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if, cands,
                   repeat_targets)  # fmt: skip
+    ctx.call_on_close(req.undo)
     split_spec = parse_split(split)
     if not split_spec.holds_out:
         raise UsageError(f"compare needs a split with test data (not '{split_spec}')")
