@@ -10,6 +10,10 @@ the global mean) and counted. The per-user frame also keeps each user's mean squ
 (``mse``) and test-rating count (``n_ratings``), which intervals and paired tests of RMSE/MAE
 weight by.
 
+With ``EvalConfig.candidates`` each ranked user's test items are also ranked against sampled
+negatives (:mod:`recbench.candidates`), as ``ndcg_s100@10`` etc. beside the full-catalogue
+values; ``EvalConfig.exclude_history=False`` leaves the history unmasked (repeat targets).
+
 Beyond-accuracy metrics (``EvalConfig.beyond``) are computed from the same top-K lists: per-user
 ones (novelty, ARP, APLT, ILD) join the per-user frame as ``novelty@10`` etc.; aggregate ones
 (coverage, Gini, personalisation) are one number per evaluated split.
