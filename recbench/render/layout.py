@@ -91,7 +91,7 @@ def sampled_lines(res: ExperimentResult) -> list[str]:
     """The sampled-candidate caveat, and for each sampled column whose order of algorithms
     differs from its full-catalogue column's, a line with the Kendall tau of the two orders."""
     from recbench.candidates import CITATION, SampledMetric
-    from recbench.stats.agreement import kendall_tau, order
+    from recbench.stats.agreement import discordant_pairs, kendall_tau, order
 
     cand = res.eval_config.candidates
     if cand is None:
@@ -116,12 +116,14 @@ def sampled_lines(res: ExperimentResult) -> list[str]:
             full = [means[(a, spec.base, k)] for a in have]
             samp = [means[(a, spec.name, k)] for a in have]
             up = spec.higher_is_better
-            if order(have, full, up) == order(have, samp, up):
+            swapped = discordant_pairs(full, samp)
+            if not swapped:
                 continue
             tau = kendall_tau(full, samp)
+            pairs = f"{swapped} pair{'s' if swapped > 1 else ''} of algorithms swapped"
             lines.append(
                 f"{spec.column(k)} orders the algorithms differently from "
-                f"{METRICS[spec.base].column(k)}: Kendall tau {tau:.2f} "
+                f"{METRICS[spec.base].column(k)} ({pairs}): Kendall tau {tau:.2f} "
                 f"(full: {' > '.join(order(have, full, up))}; "
                 f"sampled: {' > '.join(order(have, samp, up))})."
             )

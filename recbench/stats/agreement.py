@@ -24,6 +24,15 @@ def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
     return float(stats.kendalltau(x, y, variant="b").statistic)
 
 
+def discordant_pairs(a: Sequence[float], b: Sequence[float]) -> int:
+    """Pairs ordered strictly one way by ``a`` and strictly the other way by ``b`` (a tie in
+    either list is no disagreement)."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    dx = np.sign(x[:, None] - x[None, :])
+    dy = np.sign(y[:, None] - y[None, :])
+    return int(np.count_nonzero(np.triu(dx * dy < 0, k=1)))
+
+
 def order(
     names: Sequence[str], values: Sequence[float], higher_is_better: bool = True
 ) -> list[str]:
