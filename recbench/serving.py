@@ -148,6 +148,8 @@ class Recommendations:
     seen: sp.csr_array
     #: True when the ANN index chose the items (approximate retrieval)
     approximate: bool
+    #: the training user the list is for (None for a user known only by a given history)
+    user: int | None = None
 
 
 def recommend(
@@ -177,7 +179,7 @@ def recommend(
         items, scores = top_k(block, n)
     items, scores = items[0], scores[0]
     keep = np.isfinite(scores)
-    return Recommendations(items[keep], scores[keep], seen, query is not None)
+    return Recommendations(items[keep], scores[keep], seen, query is not None, user)
 
 
 def _ann_top(
@@ -270,7 +272,11 @@ def explain(
     model: Recommender, recs: Recommendations, dataset: Dataset, algorithm: str
 ) -> list[str]:
     """The model's reason for each recommended item, with items named by title (or id)."""
-    found = model.explain(recs.seen, recs.items)
+    found = None
+    if recs.user is not None:  # sequence models read the training user's ordered history
+        found = model.explain_user(recs.user, recs.items)
+    if found is None:
+        found = model.explain(recs.seen, recs.items)
     if found is None:
         raise UsageError(f"{algorithm} gives no explanations")
     feats = dataset.item_features

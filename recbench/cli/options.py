@@ -81,6 +81,23 @@ SegmentOpt = Annotated[
         "--by-segment", help="Also show metrics by user history length and warm/cold items."
     ),
 ]
+CandidatesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--candidates",
+        help="full (default: rank the whole catalogue), or sampled:N[:uniform|popularity] to "
+        "also rank each test item against N sampled negatives per user, in labelled columns "
+        "beside the full ones (as papers do; see Krichene & Rendle 2020).",
+    ),
+]
+RepeatTargetsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--repeat-targets",
+        help="Do not exclude the user's history from the ranking, so a repeat of a history "
+        "item can be a hit (repeat-consumption data such as music).",
+    ),
+]
 MemoryOpt = Annotated[int, typer.Option(help="Memory budget in MB for one batch of user scores.")]
 CiOpt = Annotated[
     bool,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from recbench import executors
 from recbench.algorithms import plugins
+from recbench.candidates import CandidateSpec, install, parse_candidates
 from recbench.cli.common import (
     State,
     cell_progress,
@@ -26,6 +28,7 @@ from recbench.cli.common import (
 from recbench.cli.options import (
     AlphaOpt,
     BaselineOpt,
+    CandidatesOpt,
     CiOpt,
     ColumnsOpt,
     CorrectionOpt,
@@ -41,6 +44,7 @@ from recbench.cli.options import (
     OutputOpt,
     ParamOpt,
     RepeatsOpt,
+    RepeatTargetsOpt,
     ResultFormatOpt,
     SegmentOpt,
     SepOpt,
@@ -58,7 +62,7 @@ from recbench.data import Dataset, DatasetSpec, Preprocessing
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.data.sources import default_split
 from recbench.errors import ModelDirError, UsageError
-from recbench.evaluation import EvalConfig
+from recbench.evaluation import EvalConfig, check_candidates
 from recbench.experiment import (
     ExperimentResult,
     fold_summary,
@@ -66,7 +70,7 @@ from recbench.experiment import (
     run_repeats,
     single_result,
 )
-from recbench.metrics import BEYOND_NAMES, METRICS
+from recbench.metrics import BEYOND_NAMES, METRIC_ALIASES, METRICS
 from recbench.persistence import load_model, model_origin
 from recbench.render import parse_metrics, print_table, render_text, table_text, tables
 from recbench.significance import StatsOptions, analyse, check_pairable, stats_options
@@ -87,12 +91,23 @@ class Request:
         output: Path | None,
         metrics: str | None,
         fail_if: list[str] | None,
+        candidates: CandidateSpec | None = None,
+        repeat_targets: bool = False,
     ) -> None:
         self.metrics = _check_metrics(metrics)
         beyond = tuple(m for m in self.metrics if m in BEYOND_NAMES)
         self.eval = EvalConfig(
-            ks=parse_ks(ks), relevance_threshold=threshold, memory_mb=memory_mb, beyond=beyond
+            ks=parse_ks(ks),
+            relevance_threshold=threshold,
+            memory_mb=memory_mb,
+            beyond=beyond,
+            candidates=candidates,
+            exclude_history=not repeat_targets,
         )
+        #: removes the sampled metrics from the tables again (call when the command ends)
+        self.undo: Callable[[], None] = lambda: None
+        if candidates is not None:  # sampled twins of the ranking metrics, beside them
+            self.metrics, self.undo = install(candidates, self.metrics)
         self.fmt = result_format(fmt, output)
         self.output = check_output(output)
         self.fail_if = parse_fail_if(fail_if, self.eval.ks)
@@ -110,7 +125,7 @@ class Request:
 
 
 def _check_metrics(spec: str | None) -> tuple[str, ...]:
-    metrics = parse_metrics(spec)
+    metrics = tuple(METRIC_ALIASES.get(m, m) for m in parse_metrics(spec))  # hr -> hitrate
     for m in metrics:
         if m not in METRICS:
             raise UsageError(f"unknown metric '{m}' in --metrics (use {', '.join(METRICS)})")
@@ -256,11 +271,16 @@ def compare(
     correction: CorrectionOpt = "holm",
     alpha: AlphaOpt = 0.05,
     repeats: RepeatsOpt = 1,
+    candidates: CandidatesOpt = None,
+    repeat_targets: RepeatTargetsOpt = False,
 ) -> None:
     """Fit and evaluate several algorithms on one dataset and split; print a comparison table."""
     st = state(ctx)
     on_dask = executors.check_options(workers, scheduler)
-    req = Request(k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if)
+    cands = parse_candidates(candidates, st.seed)
+    req = Request(k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if, cands,
+                  repeat_targets)  # fmt: skip
+    ctx.call_on_close(req.undo)
     split_spec = parse_split(
         split or default_split(DatasetSpec(dataset, columns, sep), st.cache_dir)
     )
@@ -286,6 +306,7 @@ def compare(
     with executor:
         ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
         req.fit_catalogue(st, ds)
+        check_candidates(ds, split_spec, st.seed, req.eval)  # before anything is recorded
         if stats.baseline is not None:
             check_pairable(ds, split_spec, st.seed, relevance_threshold)
         if algos is None:  # the default set: every available algorithm that suits this dataset
