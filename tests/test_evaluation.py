@@ -116,10 +116,11 @@ def test_experiment_keeps_every_per_user_value_for_statistics() -> None:
     """Per-user values (the input of intervals and paired tests) survive run_experiment: one row
     per (algorithm, fold, user), one column per metric key, averaging to the reported value."""
     from recbench.evaluation import metric_names
-    from recbench.experiment import AlgoSpec, run_experiment
+    from recbench.executors import run_cells
+    from recbench.experiment import AlgoSpec
 
     ds = load_dataset("ml-latest-small")
-    res = run_experiment(
+    res = run_cells(
         ds,
         parse_split("kfold:2"),
         [AlgoSpec("popularity"), AlgoSpec("baseline")],

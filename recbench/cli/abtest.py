@@ -31,7 +31,7 @@ from recbench.cli.options import check_output, parse_algos
 from recbench.data import DatasetSpec
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.errors import UsageError
-from recbench.evaluation import EvalConfig, evaluate
+from recbench.evaluation import EvalConfig
 from recbench.online import power
 from recbench.online.analysis import analyze_users
 from recbench.online.clicks import ClickModel
@@ -48,6 +48,7 @@ from recbench.online.report import (
     to_json,
 )
 from recbench.online.simulate import SimConfig, build_population, repeat, simulate
+from recbench.pipeline import ExperimentRequest, check_split, offline_per_user
 from recbench.split import make_split, parse_split
 from recbench.store import Store
 
@@ -269,18 +270,12 @@ def _offline_per_user(
         raise UsageError(f"--column '{column}' is not METRIC@K, e.g. ndcg@10") from None
     (spec,) = parse_algos(algo, param, st.cache_dir)
     split_spec = parse_split(split)
-    if not split_spec.holds_out:
-        raise UsageError(f"--algo needs a split with held-out data (not '{split_spec}')")
+    check_split(split_spec, "abtest plan --algo")
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep))
-    sp = make_split(ds, split_spec, st.seed)
-    model = plugins.make(spec.name, spec.params, seed=st.seed)
+    request = ExperimentRequest(ds, split_spec, [spec], EvalConfig(ks=ks), st.seed,
+                                command="abtest plan --algo")  # fmt: skip
     with status(st, f"fitting and evaluating {spec.label}"):
-        model.fit(sp.train)
-        result = evaluate(model, sp, EvalConfig(ks=ks))
-    if column not in result.per_user.columns:
-        have = ", ".join(c for c in result.per_user.columns if c != "user")
-        raise UsageError(f"{algo} has no per-user '{column}' (it has: {have or 'none'})")
-    return result.per_user[column].to_numpy(np.float64)
+        return offline_per_user(request, column)
 
 
 def plan_cmd(

@@ -7,9 +7,10 @@ import errno
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -30,8 +31,12 @@ from recbench.data import (
 from recbench.data.oserrors import disk_error_message
 from recbench.data.preprocess import apply as apply_preprocessing
 from recbench.data.text import strip_control
-from recbench.errors import UsageError
+from recbench.errors import ModelDirError, UsageError
 from recbench.experiment import Event
+from recbench.split import Split, SplitSpec, make_split, parse_split
+
+if TYPE_CHECKING:
+    from recbench.tuning.records import TuneProgress
 
 #: the largest --seed (the numeric libraries take 32-bit seeds)
 MAX_SEED = 2**32 - 1
@@ -188,6 +193,96 @@ def cell_progress(st: State, total: int) -> Iterator[Callable[[Event], None] | N
 
     with bar:
         yield on_event
+
+
+@contextmanager
+def trial_bar(st: State, target: int | None, key: str) -> Iterator[Callable[..., None]]:
+    """A rich progress bar of tuning trials: count, best value so far, best parameters, elapsed;
+    yields ``update(progress, label="trials")``."""
+    if st.quiet or target == 0:
+        yield lambda *args: None
+        return
+    bar = counting_bar()
+    task = bar.add_task("trials", total=target)
+
+    def update(p: TuneProgress, label: str = "trials") -> None:
+        params = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.best_params.items()
+        )
+        best = (
+            f"best {key} {p.best_value:.4f} ({params})"
+            if p.best_value is not None
+            else "no trial finished yet"
+        )
+        extra = f", {p.running} running" if p.running else ""
+        extra += f", {p.pruned} pruned" if p.pruned else ""
+        extra += f", {p.failed} failed" if p.failed else ""
+        bar.update(
+            task,
+            completed=p.finished,
+            total=p.target,
+            description=escape(f"{label}{extra}: {best}"),
+        )
+
+    with bar:
+        yield update
+
+
+class RunDisplay:
+    """The progress of one experiment: the tuning trials' bar, then the cells' bar (rich shows
+    one live display at a time). ``cells()`` switches from the first to the second."""
+
+    def __init__(self, st: State, tune_trials: int, key: str) -> None:
+        self.st = st
+        self._tune, self._cells = ExitStack(), ExitStack()
+        self._show = self._tune.enter_context(trial_bar(st, tune_trials, key))
+        self._event: Callable[[Event], None] | None = None
+
+    def on_tune(self, label: str, progress: TuneProgress) -> None:
+        self._show(progress, label)
+
+    def on_event(self, event: Event) -> None:
+        if self._event is not None:
+            self._event(event)
+
+    def cells(self, n_cells: int) -> None:
+        self._tune.close()
+        self._event = self._cells.enter_context(cell_progress(self.st, n_cells))
+
+    def close(self) -> None:
+        self._tune.close()
+        self._cells.close()
+
+
+@contextmanager
+def run_display(st: State, tune_trials: int = 0, key: str = "") -> Iterator[RunDisplay]:
+    """A :class:`RunDisplay`, closed on the way out."""
+    display = RunDisplay(st, tune_trials, key)
+    try:
+        yield display
+    finally:
+        display.close()
+
+
+def model_split(
+    st: State, model: Path, manifest: dict[str, Any], split: str | None
+) -> tuple[Dataset, Split, SplitSpec, int]:
+    """The dataset and split a model was fitted on, checked against its manifest."""
+    from recbench.persistence import model_origin
+
+    origin = model_origin(model, manifest)
+    if split is not None and str(parse_split(split)) != str(origin.split):
+        raise UsageError(
+            f"model {model} was fitted on split '{origin.split}'; it is evaluated on that split "
+            f"(drop --split, or fit again with --split {split})"
+        )
+    ds, _ = get_dataset(st, origin.dataset, origin.preprocessing)
+    if ds.checksum != origin.checksum:
+        raise ModelDirError(
+            f"dataset {origin.dataset.dataset} has changed since model {model} was fitted "
+            "(checksum differs); fit the model again"
+        )
+    return ds, make_split(ds, origin.split, origin.seed, origin.fold), origin.split, origin.seed
 
 
 def write_results(path: Path, text: str) -> None:

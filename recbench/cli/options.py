@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,7 +13,7 @@ import typer
 from recbench.algorithms import plugins
 from recbench.errors import UsageError
 from recbench.experiment import AlgoSpec
-from recbench.metrics import METRIC_ALIASES, METRICS, metric_help
+from recbench.metrics import metric_help
 from recbench.render import FORMAT_BY_SUFFIX, format_help, output_format
 from recbench.split import split_help
 
@@ -294,70 +293,3 @@ def parse_algos(
     if dup:
         raise UsageError(f"--algos lists '{dup[0]}' twice")
     return specs
-
-
-@dataclass(frozen=True)
-class FailIf:
-    """One --fail-if condition: [ALGO:]METRIC[@K] OP VALUE, or [ALGO:]METRIC[@K] worse|better
-    (significantly worse / better than --baseline after correction)."""
-
-    text: str
-    algorithm: str | None
-    metric: str
-    k: int | None
-    op: str
-    value: float
-
-    def key(self) -> str:
-        return self.metric if self.k is None else f"{self.metric}@{self.k}"
-
-    @property
-    def significance(self) -> bool:
-        return self.op in ("worse", "better")
-
-    def triggered(self, actual: float) -> bool:
-        return {
-            "<": actual < self.value,
-            "<=": actual <= self.value,
-            ">": actual > self.value,
-            ">=": actual >= self.value,
-        }[self.op]
-
-
-_FAIL_RE = re.compile(
-    r"^\s*(?:(?P<algo>[^:]+?)\s*:)?\s*(?P<metric>[A-Za-z]+)\s*(?:@\s*(?P<k>\d+))?"
-    r"\s*(?:(?P<op><=|>=|<|>)\s*(?P<val>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
-    r"|\s(?P<sig>worse|better))\s*$",
-    re.IGNORECASE,
-)
-
-
-def parse_fail_if(texts: list[str] | None, ks: tuple[int, ...]) -> list[FailIf]:
-    """Parse every --fail-if against the metrics and the K list computed."""
-    conds = []
-    for text in texts or []:
-        m = _FAIL_RE.match(text)
-        if not m:
-            raise UsageError(
-                f"--fail-if '{text}' is not METRIC[@K] OP VALUE or [ALGO:]METRIC[@K] worse|better, "
-                "e.g. 'ndcg@10<0.30', 'svd:rmse>0.95' or 'als:ndcg@10 worse'"
-            )
-        metric = m["metric"].lower()
-        metric = METRIC_ALIASES.get(metric, metric)
-        if metric not in METRICS:
-            raise UsageError(f"--fail-if '{text}': unknown metric '{m['metric']}'")
-        kind = METRICS[metric].kind
-        k = int(m["k"]) if m["k"] else None
-        if kind != "rating" and k is None:
-            raise UsageError(f"--fail-if '{text}': {metric} needs @K, e.g. {metric}@{ks[0]}")
-        if kind == "rating" and k is not None:
-            raise UsageError(f"--fail-if '{text}': {metric} takes no @K")
-        if k is not None and k not in ks:
-            raise UsageError(
-                f"--fail-if '{text}': K={k} is not computed (--k {','.join(map(str, ks))})"
-            )
-        if m["sig"]:
-            conds.append(FailIf(text.strip(), m["algo"], metric, k, m["sig"].lower(), float("nan")))
-            continue
-        conds.append(FailIf(text.strip(), m["algo"], metric, k, m["op"], float(m["val"])))
-    return conds

@@ -16,9 +16,9 @@ from recbench.errors import UsageError
 def _metrics(spec: str | None) -> tuple[str, ...] | None:
     if spec is None:
         return None
-    from recbench.cli.run import _check_metrics
+    from recbench.render import check_metrics
 
-    return _check_metrics(spec)
+    return check_metrics(spec)
 
 
 def write_report(

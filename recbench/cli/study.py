@@ -13,7 +13,7 @@ from recbench.study import Plan, StudyRun, load_study, make_plan
 
 
 def _fail_if(plan: Plan):  # type: ignore[no-untyped-def]
-    from recbench.cli.options import parse_fail_if
+    from recbench.failif import parse_fail_if
 
     sf = plan.source
     conds = []
@@ -103,7 +103,7 @@ def emit_study(st: State, run: StudyRun) -> None:
 
         write_report(st, [run.run_id], sf.resolve_path(output.report))
     failures = []
-    from recbench.cli.run import check_fail_if
+    from recbench.failif import check_fail_if
 
     conds = _fail_if(plan)
     for g in run.groups:

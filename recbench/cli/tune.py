@@ -4,8 +4,7 @@ training data, then test the best configuration once. A thin wrapper over recben
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +14,7 @@ from rich.table import Table
 
 from recbench import executors
 from recbench.algorithms import plugins
-from recbench.cli.common import State, counting_bar, get_dataset, out, state
+from recbench.cli.common import get_dataset, out, state, trial_bar
 from recbench.cli.options import (
     ColumnsOpt,
     DatasetOpt,
@@ -30,14 +29,11 @@ from recbench.cli.options import (
 from recbench.cli.runs import NoStoreOpt, remember_tune
 from recbench.data import DatasetSpec
 from recbench.data.loading import DEFAULT_DATASET
-from recbench.data.model import Dataset
 from recbench.data.preprocess import Preprocessing
 from recbench.errors import UsageError
-from recbench.experiment import AlgoSpec
 from recbench.metrics import METRICS
-from recbench.split import SplitSpec, parse_split, split_help
+from recbench.split import parse_split, split_help
 from recbench.tuning import (
-    TuneProgress,
     TuneResult,
     TuneSpec,
     load_space_file,
@@ -48,7 +44,6 @@ from recbench.tuning import (
 )
 from recbench.tuning.distributed import check_jobs, trials_on
 from recbench.tuning.pruning import PruneSpec
-from recbench.tuning.repeats import RowTuning, tune_rows
 
 
 def _fmt_value(v: Any) -> str:
@@ -59,35 +54,6 @@ def _fmt_value(v: Any) -> str:
 
 def _fmt_params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={_fmt_value(v)}" for k, v in params.items())
-
-
-@contextmanager
-def _live(st: State, target: int | None, key: str) -> Iterator[Callable[..., None]]:
-    """A rich progress bar of trials: count, best value so far, best parameters, elapsed."""
-    if st.quiet:
-        yield lambda *args: None
-        return
-    bar = counting_bar()
-    task = bar.add_task("trials", total=target)
-
-    def update(p: TuneProgress, label: str = "trials") -> None:
-        best = (
-            f"best {key} {p.best_value:.4f} ({_fmt_params(p.best_params)})"
-            if p.best_value is not None
-            else "no trial finished yet"
-        )
-        extra = f", {p.running} running" if p.running else ""
-        extra += f", {p.pruned} pruned" if p.pruned else ""
-        extra += f", {p.failed} failed" if p.failed else ""
-        bar.update(
-            task,
-            completed=p.finished,
-            total=p.target,
-            description=escape(f"{label}{extra}: {best}"),
-        )
-
-    with bar:
-        yield update
 
 
 def _check_format(fmt: str) -> str:
@@ -233,7 +199,7 @@ def tune_command(
     prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
     dask = executors.make_executor(workers, scheduler, local_cells=False) if on_dask else None
-    with dask or nullcontext(), _live(st, n_trials, objective.key) as on_progress:
+    with dask or nullcontext(), trial_bar(st, n_trials, objective.key) as on_progress:
         spec, runner = trials_on(dask, spec)
         result = tune(ds, split_spec, spec, files, val_split, on_progress, reference, runner)
     remember_tune(st, result, ds, str(split_spec), no_store)
@@ -365,32 +331,6 @@ def _label(key: str) -> str:
     name, at, k = key.partition("@")
     info = METRICS.get(name)
     return f"{info.label if info else name}{at}{k}"
-
-
-def tune_for_compare(
-    st: State,
-    ds: Dataset,
-    split_spec: SplitSpec,
-    specs: list[AlgoSpec],
-    n_trials: int,
-    metric: str,
-    relevance_threshold: float | None,
-    memory_mb: int,
-    seeds: list[int],
-    dask: Any = None,
-) -> RowTuning:
-    """``compare --tune N``: :func:`recbench.tuning.repeats.tune_rows` (each repeat's seed
-    tuned on its own training part) behind a progress bar; with ``dask`` (a Dask executor) the
-    trial loops run on its workers."""
-    objective = parse_objective(metric)
-    with _live(st, n_trials, objective.key) as show:
-
-        def on_progress(label: str, p: TuneProgress) -> None:
-            show(p, label)
-
-        runner_for = None if dask is None else (lambda spec: trials_on(dask, spec))
-        return tune_rows(ds, split_spec, specs, n_trials, objective, seeds,
-                         relevance_threshold, memory_mb, on_progress, runner_for)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

@@ -221,7 +221,7 @@ def execute(
 def _tune(plan: Plan, datasets: list[Dataset]) -> Plan:
     """``tune = N``: each (dataset, split) tuned as ``compare --tune N`` tunes it, once per
     seed, each seed on validation carved from its own training part."""
-    from recbench.tuning.repeats import tune_rows
+    from recbench.pipeline import tune_request
 
     assert plan.tune_objective is not None
     tuned: dict[tuple[int, str, int], list[AlgoSpec]] = {}
@@ -230,10 +230,8 @@ def _tune(plan: Plan, datasets: list[Dataset]) -> Plan:
     for d, ds in enumerate(datasets):
         for spec in plan.splits:
             try:
-                tuning = tune_rows(
-                    ds, spec, plan.algorithms, plan.tune, plan.tune_objective, plan.seeds,
-                    plan.eval.relevance_threshold, plan.eval.memory_mb,
-                )  # fmt: skip
+                tuning = tune_request(ds, spec, plan.algorithms, plan.tune, plan.tune_objective,
+                                      plan.seeds, plan.eval)  # fmt: skip
             except RecbenchError as exc:
                 raise plan.source.error(("tune",), str(exc)) from None
             for seed in plan.seeds:
