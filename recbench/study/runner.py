@@ -213,7 +213,7 @@ def execute(
         if writer is not None:
             writer.close()
     groups = _assemble(plan, datasets, cells, collected)
-    _annotate(groups, plan)
+    annotate(groups, plan)
     run_id = writer.run_id if writer is not None else None
     return StudyRun(plan, groups, run_id, reused, ran, notes)
 
@@ -326,7 +326,7 @@ def _outcome_frames(o: CellOutcome, cell: Cell, order: int, ds: Dataset) -> Fram
     return meta, rows, per_user, segs
 
 
-def _annotate(groups: list[ExperimentResult], plan: Plan) -> None:
+def annotate(groups: list[ExperimentResult], plan: Plan) -> None:
     """Intervals (and, with a baseline, paired tests) for each table, as compare computes them."""
     study = plan.source.study
     for g in groups:
