@@ -36,6 +36,9 @@ from recbench.experiment import Event
 from recbench.split import Split, SplitSpec, make_split, parse_split
 
 if TYPE_CHECKING:
+    from recbench.evaluation import EvalConfig
+    from recbench.experiment import AlgoSpec, ExperimentResult
+    from recbench.store.live import LiveRun
     from recbench.tuning.records import TuneProgress
 
 #: the largest --seed (the numeric libraries take 32-bit seeds)
@@ -283,6 +286,75 @@ def model_split(
             "(checksum differs); fit the model again"
         )
     return ds, make_split(ds, origin.split, origin.seed, origin.fold), origin.split, origin.seed
+
+
+def start_live(
+    st: State,
+    ds: Dataset,
+    split: SplitSpec,
+    rows_for: Callable[[int], list[AlgoSpec]],
+    repeats: int,
+    eval_config: EvalConfig,
+    no_store: bool,
+    asked: list[AlgoSpec],
+    options: dict[str, Any],
+) -> LiveRun | None:
+    """Before compare's cells: its store run, recorded cell by cell (None with --no-store). A
+    matching interrupted or failed compare is resumed, saying so."""
+    if no_store:
+        return None
+    from recbench.store import Store
+    from recbench.study.command import open_live
+
+    rows = {seed: rows_for(seed) for seed in range(st.seed, st.seed + repeats)}
+    store = Store.in_data_dir(st.cache_dir)
+    live, note, warning = open_live(store, ds, split, rows, eval_config, asked, options, st.seed)
+    if warning is not None:
+        warn(warning)
+    if note is not None:
+        info(st, note)
+    return live
+
+
+def remember(
+    st: State,
+    res: ExperimentResult,
+    command: str,
+    no_store: bool = False,
+    save_study: Path | None = None,
+    specs: list[AlgoSpec] | None = None,
+    options: dict[str, Any] | None = None,
+    live: LiveRun | None = None,
+) -> str | None:
+    """After compare/evaluate: write ``--save-study`` and record the run (unless --no-store)."""
+    from recbench.store import Store
+    from recbench.study.command import record_run, study_text
+
+    text = study_text(command, specs, options, st.seed)
+    if save_study is not None:
+        if text is None:
+            raise UsageError(f"--save-study applies to `recbench {command} --algo/--algos`")
+        write_results(save_study, text)
+        info(st, f"wrote study file {save_study} (run it with: recbench run {save_study})")
+    if no_store:
+        return None
+    return recorded(st, record_run(Store.in_data_dir(st.cache_dir), res, command, text, options,
+                                   live))  # fmt: skip
+
+
+def recorded(st: State, record: Callable[[], str | None]) -> str | None:
+    """Record a run; a failed write is a warning (the results are printed all the same)."""
+    from recbench.store.runs import StoreWriteError
+    from recbench.study.command import recording_failure
+
+    try:
+        run_id = record()
+    except (StoreWriteError, OSError) as exc:
+        warn(recording_failure(exc))
+        return None
+    if run_id is not None:
+        info(st, f"recorded run {run_id} (see: recbench runs show {run_id})")
+    return run_id
 
 
 def write_results(path: Path, text: str) -> None:

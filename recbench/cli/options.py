@@ -53,6 +53,13 @@ ResultFormatOpt = Annotated[
     str | None,
     typer.Option("--format", "-f", help=format_help()),
 ]
+NoStoreOpt = Annotated[
+    bool, typer.Option("--no-store", help="Do not record this run in the results store.")
+]
+SaveStudyOpt = Annotated[
+    Path | None,
+    typer.Option("--save-study", help="Write the equivalent study file (for `recbench run`)."),
+]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write results here.")]
 FailIfOpt = Annotated[
     list[str] | None,

@@ -18,7 +18,9 @@ from recbench.cli.common import (
     info,
     model_split,
     out,
+    remember,
     run_display,
+    start_live,
     state,
     status,
     warn,
@@ -38,10 +40,12 @@ from recbench.cli.options import (
     MetricsOpt,
     MinItemOpt,
     MinUserOpt,
+    NoStoreOpt,
     OutputOpt,
     ParamOpt,
     RepeatsOpt,
     ResultFormatOpt,
+    SaveStudyOpt,
     SegmentOpt,
     SepOpt,
     SplitOpt,
@@ -52,7 +56,6 @@ from recbench.cli.options import (
     parse_ks,
     result_format,
 )
-from recbench.cli.runs import NoStoreOpt, SaveStudyOpt, remember, start_live, study_options
 from recbench.data import DatasetSpec, Preprocessing
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.errors import UsageError
@@ -74,6 +77,7 @@ from recbench.render import check_metrics, print_table, render_text, table_text,
 from recbench.significance import StatsOptions, analyse, stats_options
 from recbench.split import parse_split, split_help
 from recbench.store.live import LiveRun, hooks
+from recbench.study.command import study_options
 from recbench.tuning.problem import parse_objective
 from recbench.tuning.reuse import StoredBest
 

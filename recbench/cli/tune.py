@@ -14,7 +14,7 @@ from rich.table import Table
 
 from recbench import executors
 from recbench.algorithms import plugins
-from recbench.cli.common import get_dataset, out, state, trial_bar
+from recbench.cli.common import get_dataset, out, recorded, state, trial_bar
 from recbench.cli.options import (
     ColumnsOpt,
     DatasetOpt,
@@ -22,11 +22,11 @@ from recbench.cli.options import (
     MemoryOpt,
     MinItemOpt,
     MinUserOpt,
+    NoStoreOpt,
     ParamOpt,
     SepOpt,
     ThresholdOpt,
 )
-from recbench.cli.runs import NoStoreOpt, remember_tune
 from recbench.data import DatasetSpec
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.data.preprocess import Preprocessing
@@ -202,7 +202,12 @@ def tune_command(
     with dask or nullcontext(), trial_bar(st, n_trials, objective.key) as on_progress:
         spec, runner = trials_on(dask, spec)
         result = tune(ds, split_spec, spec, files, val_split, on_progress, reference, runner)
-    remember_tune(st, result, ds, str(split_spec), no_store)
+    if not no_store:
+        from recbench.store import Store
+        from recbench.store.record import record_tune
+
+        store = Store.in_data_dir(st.cache_dir)
+        recorded(st, lambda: record_tune(store, result, ds, str(split_spec)))
     if fmt == "json":
         typer.echo(json.dumps(result_json(result), indent=2, default=str))
         return
