@@ -22,7 +22,7 @@ from recbench.cli.common import (
     warn,
     write_results,
 )
-from recbench.cli.options import check_output, parse_algos
+from recbench.cli.options import check_output
 from recbench.data import DatasetSpec
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.errors import UsageError
@@ -41,6 +41,7 @@ from recbench.online.report import (
 )
 from recbench.online.simulate import SimConfig, build_population, fit_arms, repeat, simulate
 from recbench.pipeline import ExperimentRequest, check_split, offline_per_user
+from recbench.rows import parse_algos
 from recbench.split import make_split, parse_split
 from recbench.store import Store
 

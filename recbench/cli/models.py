@@ -23,13 +23,13 @@ from recbench.cli.options import (
     MinUserOpt,
     ParamOpt,
     SepOpt,
-    parse_algos,
 )
 from recbench.cli.run import model_split
 from recbench.data import DatasetSpec, Preprocessing
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.errors import UsageError
 from recbench.persistence import check_model_target, load_model, model_manifest, save_model
+from recbench.rows import parse_algos
 from recbench.split import make_split, parse_split, split_help
 
 

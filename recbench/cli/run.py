@@ -52,7 +52,6 @@ from recbench.cli.options import (
     TestOpt,
     ThresholdOpt,
     check_output,
-    parse_algos,
     parse_ks,
     result_format,
 )
@@ -74,6 +73,7 @@ from recbench.pipeline import (
     run_experiment,
 )
 from recbench.render import check_metrics, print_table, render_text, table_text, tables
+from recbench.rows import parse_algos
 from recbench.significance import StatsOptions, analyse, stats_options
 from recbench.split import parse_split, split_help
 from recbench.store.live import LiveRun, hooks
