@@ -33,7 +33,7 @@ RANKS: dict[str, int] = {
     "online": 8,
     "render": 8,
     "store": 8,
-    "rows": 8,
+    "rows": 9,
     "pipeline": 9,
     "failif": 9,
     "serving": 10,
