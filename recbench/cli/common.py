@@ -7,7 +7,7 @@ import errno
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgress
 
 from recbench.atomic import atomic_write_text
 from recbench.data import (
@@ -32,14 +30,12 @@ from recbench.data.oserrors import disk_error_message
 from recbench.data.preprocess import apply as apply_preprocessing
 from recbench.data.text import strip_control
 from recbench.errors import ModelDirError, UsageError
-from recbench.experiment import Event
 from recbench.split import Split, SplitSpec, make_split, parse_split
 
 if TYPE_CHECKING:
     from recbench.evaluation import EvalConfig
     from recbench.experiment import AlgoSpec, ExperimentResult
     from recbench.store.live import LiveRun
-    from recbench.tuning.records import TuneProgress
 
 #: the largest --seed (the numeric libraries take 32-bit seeds)
 MAX_SEED = 2**32 - 1
@@ -158,113 +154,6 @@ def status(st: State, message: str) -> Iterator[None]:
         return
     with err.status(escape(message)):
         yield
-
-
-def counting_bar() -> RichProgress:
-    """The CLI's progress bar on stderr: description, bar, done/total, elapsed; gone when done."""
-    return RichProgress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
-
-
-@contextmanager
-def cell_progress(st: State, total: int) -> Iterator[Callable[[Event], None] | None]:
-    """A rich progress bar over experiment cells (terminals only); yields an Event callback."""
-    if st.quiet or not err.is_terminal:
-        yield None
-        return
-    bar = counting_bar()
-    task = bar.add_task("starting", total=total)
-
-    def on_event(ev: Event) -> None:
-        fold = f" fold {ev.fold + 1}/{ev.n_folds}" if ev.n_folds > 1 else ""
-        name = escape(ev.algorithm)
-        if ev.kind == "cell-start":
-            bar.update(task, description=f"{name}{fold}: fitting")
-        elif ev.kind == "train-progress":
-            loss = f", loss {ev.loss:.4f}" if ev.loss is not None else ""
-            bar.update(task, description=f"{name}{fold}: epoch {ev.done}/{ev.total}{loss}")
-        elif ev.kind == "eval-progress":
-            bar.update(task, description=f"{name}{fold}: ranking {ev.done}/{ev.total} users")
-        elif ev.kind == "cell-done":
-            bar.advance(task)
-
-    with bar:
-        yield on_event
-
-
-@contextmanager
-def trial_bar(st: State, target: int | None, key: str) -> Iterator[Callable[..., None]]:
-    """A rich progress bar of tuning trials: count, best value so far, best parameters, elapsed;
-    yields ``update(progress, label="trials")``."""
-    if st.quiet or target == 0:
-        yield lambda *args: None
-        return
-    bar = counting_bar()
-    task = bar.add_task("trials", total=target)
-
-    def update(p: TuneProgress, label: str = "trials") -> None:
-        params = ", ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.best_params.items()
-        )
-        best = (
-            f"best {key} {p.best_value:.4f} ({params})"
-            if p.best_value is not None
-            else "no trial finished yet"
-        )
-        extra = f", {p.running} running" if p.running else ""
-        extra += f", {p.pruned} pruned" if p.pruned else ""
-        extra += f", {p.failed} failed" if p.failed else ""
-        bar.update(
-            task,
-            completed=p.finished,
-            total=p.target,
-            description=escape(f"{label}{extra}: {best}"),
-        )
-
-    with bar:
-        yield update
-
-
-class RunDisplay:
-    """The progress of one experiment: the tuning trials' bar, then the cells' bar (rich shows
-    one live display at a time). ``cells()`` switches from the first to the second."""
-
-    def __init__(self, st: State, tune_trials: int, key: str) -> None:
-        self.st = st
-        self._tune, self._cells = ExitStack(), ExitStack()
-        self._show = self._tune.enter_context(trial_bar(st, tune_trials, key))
-        self._event: Callable[[Event], None] | None = None
-
-    def on_tune(self, label: str, progress: TuneProgress) -> None:
-        self._show(progress, label)
-
-    def on_event(self, event: Event) -> None:
-        if self._event is not None:
-            self._event(event)
-
-    def cells(self, n_cells: int) -> None:
-        self._tune.close()
-        self._event = self._cells.enter_context(cell_progress(self.st, n_cells))
-
-    def close(self) -> None:
-        self._tune.close()
-        self._cells.close()
-
-
-@contextmanager
-def run_display(st: State, tune_trials: int = 0, key: str = "") -> Iterator[RunDisplay]:
-    """A :class:`RunDisplay`, closed on the way out."""
-    display = RunDisplay(st, tune_trials, key)
-    try:
-        yield display
-    finally:
-        display.close()
 
 
 def model_split(

@@ -10,16 +10,13 @@ from rich.table import Table
 
 from recbench import executors, failif
 from recbench.cli.common import (
-    RunDisplay,
     State,
-    cell_progress,
     err,
     get_dataset,
     info,
     model_split,
     out,
     remember,
-    run_display,
     start_live,
     state,
     status,
@@ -73,6 +70,7 @@ from recbench.pipeline import (
     run_experiment,
 )
 from recbench.render import check_metrics, print_table, render_text, table_text, tables
+from recbench.render.progress import RunDisplay, cell_progress, run_display
 from recbench.rows import parse_algos
 from recbench.significance import StatsOptions, analyse, stats_options
 from recbench.split import parse_split, split_help
@@ -245,7 +243,7 @@ def compare(
         if tune_trials:  # the bar names the metric tuned (K capped at the catalogue)
             key = parse_objective(tune_metric or f"ndcg@{min(req.eval.ks[0], ds.n_items)}").key
         try:
-            with run_display(st, tune_trials, key) as shown:
+            with run_display(err, st.quiet, tune_trials, key) as shown:
                 display[0] = shown
                 res = run_experiment(request, Hooks(shown.on_event, executor, shown.on_tune, start))
         except BaseException as exc:  # the run's recorded cells stay; it is marked failed
@@ -311,7 +309,7 @@ def evaluate(
         spec = DatasetSpec(dataset or DEFAULT_DATASET, columns, sep)
         ds, _ = get_dataset(st, spec, prep)
         request = ExperimentRequest(ds, split_spec, specs, req.eval, st.seed, command="evaluate")
-        with cell_progress(st, split_spec.n_folds) as on_event:
+        with cell_progress(err, st.quiet, split_spec.n_folds) as on_event:
             res = run_experiment(request, Hooks(on_event))
         for line in res.notes:
             info(st, f"note: {line}")

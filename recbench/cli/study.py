@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from recbench.cli.common import State, cell_progress, err, info, out, state, write_results
+from recbench.cli.common import State, err, info, out, state, write_results
 from recbench.errors import RecbenchError, UsageError
+from recbench.render.progress import cell_progress
 from recbench.study import Plan, StudyRun, load_study, make_plan
 
 
@@ -143,7 +144,7 @@ def run(
             typer.echo(line)
         return
     store = None if no_store else Store.in_data_dir(st.cache_dir)
-    with cell_progress(st, len(plan.cells())) as on_event:
+    with cell_progress(err, st.quiet, len(plan.cells())) as on_event:
         result = execute(plan, st.cache_dir, store, on_event, fresh=fresh)
     for note in result.notes:
         info(st, note)

@@ -12,7 +12,7 @@ import typer
 
 from recbench import executors
 from recbench.algorithms import plugins
-from recbench.cli.common import get_dataset, out, recorded, state, trial_bar
+from recbench.cli.common import err, get_dataset, out, recorded, state
 from recbench.cli.options import (
     ColumnsOpt,
     DatasetOpt,
@@ -29,6 +29,7 @@ from recbench.data import DatasetSpec
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.data.preprocess import Preprocessing
 from recbench.errors import UsageError
+from recbench.render.progress import trial_bar
 from recbench.split import parse_split, split_help
 from recbench.tuning import (
     TuneSpec,
@@ -186,7 +187,7 @@ def tune_command(
     prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
     dask = executors.make_executor(workers, scheduler, local_cells=False) if on_dask else None
-    with dask or nullcontext(), trial_bar(st, n_trials, objective.key) as on_progress:
+    with dask or nullcontext(), trial_bar(err, st.quiet, n_trials, objective.key) as on_progress:
         spec, runner = trials_on(dask, spec)
         result = tune(ds, split_spec, spec, files, val_split, on_progress, reference, runner)
     if not no_store:
