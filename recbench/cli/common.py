@@ -246,6 +246,24 @@ def recorded(st: State, record: Callable[[], str | None]) -> str | None:
     return run_id
 
 
+def write_report(
+    st: State, runs: list[str], output: Path, metrics: tuple[str, ...] | None = None
+) -> None:
+    """Build the HTML report of stored runs and write it atomically."""
+    from recbench.report import build, read_runs, render_html, vega_bundle
+    from recbench.store import Store
+
+    store = Store.in_data_dir(st.cache_dir)
+    data = build(read_runs(store, runs), metrics)
+    for note in data.notes:
+        warn(note)
+    with status(st, "building the report"):
+        bundle = vega_bundle(st.cache_dir / "cache")
+    title = "recbench report · " + ", ".join(rd.label for rd in data.runs)
+    write_results(output, render_html(data, bundle, title))
+    info(st, f"wrote report {output} ({output.stat().st_size / 1e6:.2f} MB)")
+
+
 def write_results(path: Path, text: str) -> None:
     """Write a results file atomically (never half-written; mode from the umask)."""
     try:

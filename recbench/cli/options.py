@@ -3,7 +3,6 @@ result formats and the results file; every check runs before any work is done.""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +11,7 @@ import typer
 from recbench.errors import UsageError
 from recbench.metrics import metric_help
 from recbench.render import FORMAT_BY_SUFFIX, format_help, output_format
+from recbench.render.outputs import check_output as check_output
 from recbench.split import split_help
 
 #: the largest K accepted (item indices are int32)
@@ -135,32 +135,3 @@ def result_format(fmt: str | None, output: Path | None) -> str:
     if fmt is None:
         return FORMAT_BY_SUFFIX.get(output.suffix.lower(), "table") if output else "table"
     return output_format(fmt).name
-
-
-def check_output(path: Path | None) -> Path | None:
-    """Check before any work that the results file can be written; the path to write to.
-
-    The directory must exist and accept a new file (a probe file is created and removed); an
-    existing target must be a regular file (never a device or a directory). A symlink is
-    followed, so the file it points to is replaced.
-    """
-    if path is None:
-        return None
-    path = Path(path)
-    try:
-        if path.is_symlink():
-            path = path.resolve(strict=False)
-        if path.is_dir():
-            raise UsageError(f"--output {path} is a directory")
-        if path.exists() and not path.is_file():
-            raise UsageError(f"--output {path} exists and is not a regular file")
-        parent = path.parent
-        if not parent.is_dir():
-            raise UsageError(f"--output: directory {parent} does not exist")
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError as exc:
-        raise UsageError(f"--output {path} cannot be written ({exc.strerror})") from None
-    except RuntimeError as exc:  # a symlink loop (Python < 3.13)
-        raise UsageError(f"--output {path} cannot be written ({exc})") from None
-    return path

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from recbench.atomic import atomic_write_bytes
-from recbench.cli.common import State, info, state, status, warn, write_results
+from recbench.cli.common import info, state, warn, write_report
 from recbench.errors import UsageError
 
 
@@ -19,24 +19,6 @@ def _metrics(spec: str | None) -> tuple[str, ...] | None:
     from recbench.render import check_metrics
 
     return check_metrics(spec)
-
-
-def write_report(
-    st: State, runs: list[str], output: Path, metrics: tuple[str, ...] | None = None
-) -> None:
-    """Build the HTML report of stored runs and write it atomically."""
-    from recbench.report import build, read_runs, render_html, vega_bundle
-    from recbench.store import Store
-
-    store = Store.in_data_dir(st.cache_dir)
-    data = build(read_runs(store, runs), metrics)
-    for note in data.notes:
-        warn(note)
-    with status(st, "building the report"):
-        bundle = vega_bundle(st.cache_dir / "cache")
-    title = "recbench report · " + ", ".join(rd.label for rd in data.runs)
-    write_results(output, render_html(data, bundle, title))
-    info(st, f"wrote report {output} ({output.stat().st_size / 1e6:.2f} MB)")
 
 
 def report(
