@@ -33,13 +33,8 @@ from recbench.online.clicks import ClickModel
 from recbench.online.logs import load_log
 from recbench.online.planning import PlanSource, parse_floats, plan_report, stored_per_user
 from recbench.online.render import print_sections, report_format, report_text
-from recbench.online.report import (
-    Section,
-    analysis_report,
-    simulation_header,
-    simulation_sections,
-)
-from recbench.online.simulate import SimConfig, build_population, fit_arms, repeat, simulate
+from recbench.online.report import Section, analysis_report, simulation_report
+from recbench.online.simulate import SimConfig, fit_arms
 from recbench.pipeline import ExperimentRequest, check_split, offline_per_user
 from recbench.rows import parse_algos
 from recbench.split import make_split, parse_split
@@ -164,16 +159,10 @@ def simulate_cmd(
     sp = make_split(ds, split_spec, st.seed)
     fitted = fit_arms(sp, specs, st.seed, lambda label: status(st, f"fitting {label}"))
     with status(st, "simulating"):
-        pop = build_population(sp, fitted, k, relevance_threshold)
-        sim = simulate(pop, cfg, st.seed, interleave)
-        rep = (
-            repeat(pop, cfg, list(range(st.seed, st.seed + repeats)), interleave)
-            if repeats
-            else None
-        )
-    sections = simulation_sections(sim, pop, cfg, rep)
-    labels = [s.label for s in specs]
-    header, meta = simulation_header(sim, pop, cfg, ds.name, str(split_spec), labels, st.seed)
+        sim, sections, header, meta = simulation_report(
+            sp, fitted, k, relevance_threshold, cfg, st.seed, interleave, repeats, ds.name,
+            str(split_spec),
+        )  # fmt: skip
     if save_log is not None:
         cols = ["user", "arm", "day", "impressions", "clicks", "rated_clicks", "rating_sum"]
         write_results(save_log, sim.log[cols].to_csv(index=False))

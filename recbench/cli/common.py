@@ -28,6 +28,7 @@ from recbench.data import (
 )
 from recbench.data.oserrors import disk_error_message
 from recbench.data.preprocess import apply as apply_preprocessing
+from recbench.data.preprocess import summary_line
 from recbench.data.text import strip_control
 from recbench.errors import ModelDirError, UsageError
 from recbench.split import Split, SplitSpec, make_split, parse_split
@@ -127,23 +128,8 @@ def get_dataset(
         warn(f"{ds.name}: {message}")
     if prep is not None and not prep.is_identity:
         ds, summary = apply_preprocessing(ds, prep)
-        info(
-            st,
-            f"preprocessing ({summary['description']}): removed "
-            f"{summary['ratings_removed']:,} ratings, {summary['users_removed']:,} users, "
-            f"{summary['items_removed']:,} items" + _given_test_note(summary),
-        )
+        info(st, summary_line(summary))
     return ds, source.spec
-
-
-def _given_test_note(summary: dict[str, object]) -> str:
-    """What preprocessing did to a given test part (nothing, bar the implicit threshold)."""
-    if "test_rows" not in summary:
-        return ""
-    below = summary.get("test_rows_below_threshold") or 0
-    return f"; the given test part's {summary['test_rows']:,} rows are kept" + (
-        f" (less {below:,} below the implicit threshold)" if below else ""
-    )
 
 
 @contextmanager

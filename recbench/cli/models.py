@@ -11,7 +11,7 @@ import typer
 
 from recbench import serving
 from recbench.algorithms import plugins
-from recbench.cli.common import get_dataset, info, out, state, status
+from recbench.cli.common import get_dataset, info, model_split, out, state, status
 from recbench.cli.options import (
     ColumnsOpt,
     DatasetOpt,
@@ -21,7 +21,6 @@ from recbench.cli.options import (
     ParamOpt,
     SepOpt,
 )
-from recbench.cli.run import model_split
 from recbench.data import DatasetSpec, Preprocessing
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.errors import UsageError

@@ -10,12 +10,13 @@ import pandas as pd
 import typer
 from rich.markup import escape
 
-from recbench.cli.common import State, info, out, state, warn, write_results
+from recbench.cli.common import State, info, out, state, warn
 from recbench.errors import UsageError
 from recbench.render.runs import delta_table, run_brief, runs_table, show_lines, summary_table
 from recbench.store import RunInfo, Store
 from recbench.store.coverage import Coverage, coverage, restrict
 from recbench.store.diff import setting_changes, summary
+from recbench.store.export import write_export
 
 app = typer.Typer(
     help="Runs recorded in the results store (DATA_DIR/runs).",
@@ -151,26 +152,10 @@ def export(
     if output is None:
         typer.echo(frame.to_csv(index=False), nl=False)
         return
-    suffix = output.suffix.lower()
-    if suffix == ".csv":
-        write_results(output, frame.to_csv(index=False))
-    elif suffix == ".json":
-        doc = {
-            "manifest": {**r.manifest, "status": r.status},
-            "coverage": cov.to_dict(),
-            table: json.loads(frame.to_json(orient="records")),
-        }
-        write_results(output, json.dumps(doc, indent=2, default=str) + "\n")
-    elif suffix == ".parquet":
-        from recbench.atomic import atomic_file
-
-        try:
-            with atomic_file(output, "wb") as fh:
-                frame.to_parquet(fh, index=False)
-        except OSError as exc:
-            raise UsageError(f"could not write --output {output} ({exc.strerror})") from None
-    else:
-        raise UsageError(f"--output {output}: use a .csv, .json or .parquet file")
+    try:
+        write_export(output, frame, table, {**r.manifest, "status": r.status}, cov.to_dict())
+    except OSError as exc:
+        raise UsageError(f"could not write --output {output} ({exc.strerror})") from None
     info(st, f"wrote {len(frame):,} {table} rows of run {r.run_id} to {output}")
 
 

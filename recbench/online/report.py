@@ -14,9 +14,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recbench.algorithms.base import Recommender
 from recbench.online.analysis import Analysis
 from recbench.online.power import Plan
-from recbench.online.simulate import Population, RepeatSummary, SimConfig, Simulation
+from recbench.online.simulate import (
+    Population,
+    RepeatSummary,
+    SimConfig,
+    Simulation,
+    build_population,
+    repeat,
+    simulate,
+)
+from recbench.split import Split
 
 
 @dataclass
@@ -405,3 +415,26 @@ def analysis_report(
             "do not trust these results"
         )
     return analysis_sections(analysis), meta, header, warnings
+
+
+def simulation_report(
+    split: Split,
+    fitted: list[tuple[str, Recommender]],
+    k: int,
+    relevance_threshold: float | None,
+    cfg: SimConfig,
+    seed: int,
+    interleaving: bool,
+    repeats: int,
+    dataset: str,
+    split_name: str,
+) -> tuple[Simulation, list[Section], list[str], dict[str, Any]]:
+    """``abtest simulate``: the simulation of the fitted arms on the split's held-out users
+    (re-drawn under ``repeats`` more seeds when asked), its sections, header and JSON meta."""
+    pop = build_population(split, fitted, k, relevance_threshold)
+    sim = simulate(pop, cfg, seed, interleaving)
+    rep = repeat(pop, cfg, list(range(seed, seed + repeats)), interleaving) if repeats else None
+    sections = simulation_sections(sim, pop, cfg, rep)
+    labels = [label for label, _ in fitted]
+    header, meta = simulation_header(sim, pop, cfg, dataset, split_name, labels, seed)
+    return sim, sections, header, meta
