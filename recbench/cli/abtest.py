@@ -152,7 +152,7 @@ def simulate_cmd(
     split_spec = parse_split(split)
     if not split_spec.holds_out:
         raise UsageError(f"abtest simulate needs a split with held-out data (not '{split_spec}')")
-    specs = parse_algos(algos, param, st.cache_dir)
+    specs = parse_algos(algos, param, st.data_dir)
     if len(specs) > 2:
         raise UsageError(f"--algos takes one or two algorithms, got {len(specs)}")
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep))
@@ -191,7 +191,7 @@ def _offline_per_user(
         ks = (int(k_text),) if k_text else (10,)
     except ValueError:
         raise UsageError(f"--column '{column}' is not METRIC@K, e.g. ndcg@10") from None
-    (spec,) = parse_algos(algo, param, st.cache_dir)
+    (spec,) = parse_algos(algo, param, st.data_dir)
     split_spec = parse_split(split)
     check_split(split_spec, "abtest plan --algo")
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep))
@@ -299,7 +299,7 @@ def plan_cmd(
     src.check()
     values = None
     if run is not None:
-        store = Store.in_data_dir(st.cache_dir)
+        store = Store.in_data_dir(st.data_dir)
         info_run = store.get(run)
         frame = store.table(info_run, "per_user")
         values = stored_per_user(info_run.run_id, frame, algo, column)

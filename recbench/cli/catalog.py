@@ -85,7 +85,7 @@ def datasets(ctx: typer.Context) -> None:
 def list_datasets(ctx: typer.Context, fmt: FormatOpt = "table") -> None:
     """List built-in and your own datasets: size, license, and whether each is here now."""
     _check_format(fmt)
-    rows = available(state(ctx).cache_dir)
+    rows = available(state(ctx).data_dir)
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -103,7 +103,7 @@ def info_cmd(
     _check_format(fmt)
     st = state(ctx)
     with status(st, f"loading {name}"):
-        doc = dataset_info(name, st.cache_dir)
+        doc = dataset_info(name, st.data_dir)
     if fmt == "json":
         typer.echo(json.dumps(doc, indent=2, default=str))
     else:
@@ -136,7 +136,7 @@ def download_cmd(
     with bar or nullcontext():
         report = data.download_dataset(
             name,
-            st.cache_dir,
+            st.data_dir,
             mirror=mirror,
             progress=bar,
             on_stage=bar.stage if bar else None,
@@ -157,7 +157,7 @@ def import_cmd(
     """Install a registry dataset from a copy you have; report what could not be verified."""
     st = state(ctx)
     with status(st, f"importing {name}"):
-        report = data.import_dataset(name, path, st.cache_dir, force=force)
+        report = data.import_dataset(name, path, st.data_dir, force=force)
     _print_report(report, st.quiet)
 
 
@@ -192,7 +192,7 @@ def add_cmd(
         record, ds = data.add_dataset(
             name,
             path,
-            st.cache_dir,
+            st.data_dir,
             format=fmt,
             columns=columns,
             sep=sep,
@@ -214,7 +214,7 @@ def remove_cmd(
 ) -> None:
     """Remove a downloaded or imported copy (and its cache), or forget one of your datasets."""
     st = state(ctx)
-    removed = data.remove_dataset(name, st.cache_dir)
+    removed = data.remove_dataset(name, st.data_dir)
     for what in removed:
         info(st, f"removed {what}")
     if name not in registry():
@@ -256,7 +256,7 @@ def synth_cmd(
         item_features=item_features,
     )
     with status(st, f"generating {name}"):
-        record, ds = synth_dataset(name, cfg, st.cache_dir, force=force)
+        record, ds = synth_dataset(name, cfg, st.data_dir, force=force)
     info(
         st,
         f"generated {record.name}: {len(ds.interactions):,} ratings, {ds.n_users:,} users, "

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,13 +85,11 @@ class State:
     """Global options, shared by every command through the Typer context."""
 
     seed: int = 0
-    data_dir: Path | None = None
+    #: the data directory (--data-dir, $RECBENCH_DATA or the user cache directory): datasets,
+    #: the parsed-data cache, studies and the results store
+    data_dir: Path = field(default_factory=default_data_dir)
     debug: bool = False
     quiet: bool = False
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.data_dir or default_data_dir()
 
 
 def state(ctx: typer.Context) -> State:
@@ -112,7 +110,7 @@ def warn(message: str) -> None:
 
 def clean_leftovers(st: State) -> None:
     """At start-up: remove what killed recbench processes left in the data directory."""
-    clean_stale_data_dir(st.cache_dir)
+    clean_stale_data_dir(st.data_dir)
 
 
 def get_dataset(
@@ -121,9 +119,9 @@ def get_dataset(
     """Load (from the cache when possible) and preprocess; notes and warnings go to stderr.
 
     Returns the dataset and the spec to record (a file path made absolute)."""
-    source = resolve_source(spec, st.cache_dir)
+    source = resolve_source(spec, st.data_dir)
     with status(st, f"loading {source.spec.dataset}"):
-        ds = load_dataset(source, st.cache_dir, note=lambda message: info(st, message))
+        ds = load_dataset(source, st.data_dir, note=lambda message: info(st, message))
     for message in ds.source.get("warnings") or []:
         warn(f"{ds.name}: {message}")
     if prep is not None and not prep.is_identity:
@@ -182,7 +180,7 @@ def start_live(
     from recbench.study.command import open_live
 
     rows = {seed: rows_for(seed) for seed in range(st.seed, st.seed + repeats)}
-    store = Store.in_data_dir(st.cache_dir)
+    store = Store.in_data_dir(st.data_dir)
     live, note, warning = open_live(store, ds, split, rows, eval_config, asked, options, st.seed)
     if warning is not None:
         warn(warning)
@@ -213,7 +211,7 @@ def remember(
         info(st, f"wrote study file {save_study} (run it with: recbench run {save_study})")
     if no_store:
         return None
-    return recorded(st, record_run(Store.in_data_dir(st.cache_dir), res, command, text, options,
+    return recorded(st, record_run(Store.in_data_dir(st.data_dir), res, command, text, options,
                                    live))  # fmt: skip
 
 
@@ -239,12 +237,12 @@ def write_report(
     from recbench.report import build, read_runs, render_html, vega_bundle
     from recbench.store import Store
 
-    store = Store.in_data_dir(st.cache_dir)
+    store = Store.in_data_dir(st.data_dir)
     data = build(read_runs(store, runs), metrics)
     for note in data.notes:
         warn(note)
     with status(st, "building the report"):
-        bundle = vega_bundle(st.cache_dir / "cache")
+        bundle = vega_bundle(st.data_dir / "cache")
     title = "recbench report · " + ", ".join(rd.label for rd in data.runs)
     write_results(output, render_html(data, bundle, title))
     info(st, f"wrote report {output} ({output.stat().st_size / 1e6:.2f} MB)")

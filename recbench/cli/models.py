@@ -60,7 +60,7 @@ def fit(
     split_spec = parse_split(split)
     if not 1 <= fold <= split_spec.n_folds:
         raise UsageError(f"--fold must be between 1 and {split_spec.n_folds} for split '{split}'")
-    (spec,) = parse_algos(algo, param, st.cache_dir)
+    (spec,) = parse_algos(algo, param, st.data_dir)
     target = out_dir or Path("models") / algo
     check_model_target(target, overwrite)  # before any work
     prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)

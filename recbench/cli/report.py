@@ -51,7 +51,7 @@ def report(
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--output {folder} is not a directory (png/svg write one file per chart)")
     folder.mkdir(parents=True, exist_ok=True)
-    data = build(read_runs(Store.in_data_dir(st.cache_dir), runs), _metrics(metrics))
+    data = build(read_runs(Store.in_data_dir(st.data_dir), runs), _metrics(metrics))
     for note in data.notes:
         warn(note)
     for i, (cap, blob) in enumerate(chart_images(data, fmt)):

@@ -213,7 +213,7 @@ def compare(
     split_spec = parse_split(split)
     check_split(split_spec, "compare")
     studies: dict[str, StoredBest] = {}
-    specs = parse_algos(algos, param, st.cache_dir, studies)
+    specs = parse_algos(algos, param, st.data_dir, studies)
     sig = [(c.algorithm, c.text) for c in req.fail_if if c.significance]
     stats = stats_options(ci=ci, baseline=baseline, test=test, correction=correction, alpha=alpha,
                           repeats=repeats, seed=st.seed, algorithms=[s.label for s in specs],
@@ -304,7 +304,7 @@ def evaluate(
     if algo is not None:
         split_spec = parse_split(split or "holdout:0.2")
         check_split(split_spec, "evaluate")
-        specs = parse_algos(algo, param, st.cache_dir)
+        specs = parse_algos(algo, param, st.data_dir)
         prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
         spec = DatasetSpec(dataset or DEFAULT_DATASET, columns, sep)
         ds, _ = get_dataset(st, spec, prep)

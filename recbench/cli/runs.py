@@ -25,7 +25,7 @@ app = typer.Typer(
 
 
 def _store(st: State) -> Store:
-    return Store.in_data_dir(st.cache_dir)
+    return Store.in_data_dir(st.data_dir)
 
 
 def _coverage(store: Store, run: RunInfo) -> Coverage:

@@ -79,7 +79,7 @@ def run(
 
     st = state(ctx)
     sf = load_study(study)
-    plan = make_plan(sf, st.cache_dir)
+    plan = make_plan(sf, st.data_dir)
     fail_if_conditions(plan)
     check_outputs(plan)
     if sf.study.output.report and no_store:
@@ -88,9 +88,9 @@ def run(
         for line in dry_run_lines(plan):
             typer.echo(line)
         return
-    store = None if no_store else Store.in_data_dir(st.cache_dir)
+    store = None if no_store else Store.in_data_dir(st.data_dir)
     with cell_progress(err, st.quiet, len(plan.cells())) as on_event:
-        result = execute(plan, st.cache_dir, store, on_event, fresh=fresh)
+        result = execute(plan, st.data_dir, store, on_event, fresh=fresh)
     for note in result.notes:
         info(st, note)
     if result.run_id is not None:

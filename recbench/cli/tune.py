@@ -183,7 +183,7 @@ def tune_command(
         memory_mb=memory_mb,
         prune=prune_spec(algo, cls.reports_epochs, prune, prune_startup, prune_warmup),
     )
-    files = study_files(st.cache_dir, study) if study is not None else None
+    files = study_files(st.data_dir, study) if study is not None else None
     prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
     dask = executors.make_executor(workers, scheduler, local_cells=False) if on_dask else None
@@ -194,7 +194,7 @@ def tune_command(
         from recbench.store import Store
         from recbench.store.record import record_tune
 
-        store = Store.in_data_dir(st.cache_dir)
+        store = Store.in_data_dir(st.data_dir)
         recorded(st, lambda: record_tune(store, result, ds, str(split_spec)))
     if fmt == "json":
         typer.echo(json.dumps(tune_json(result), indent=2, default=str))

@@ -31,7 +31,7 @@ from recbench.metrics import ranking_metrics
 from recbench.online import interleave
 from recbench.online.analysis import Analysis, analyze_users, cumulative_ratio, ratio_from_sums
 from recbench.online.clicks import ClickModel
-from recbench.online.sequential import SequentialView, sequential_view
+from recbench.online.sequential_test import SequentialView, sequential_view
 from recbench.online.stats import sign_test_p, wilson_interval
 from recbench.split import Split
 from recbench.stats.lazy import sps
