@@ -21,10 +21,10 @@ import pytest
 from recbench import executors, experiment
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
+from recbench.evaluation import EvalConfig
 from recbench.executors import cluster
-from recbench.executors import run_cells as serial_experiment
-from recbench.experiment import AlgoSpec, Event
-from recbench.split import parse_split
+from recbench.experiment import AlgoSpec, Event, assemble, cell_here
+from recbench.split import make_splits, parse_split
 
 from .helpers import run_cli
 
@@ -63,8 +63,14 @@ def serial_kfold(ml_small: Dataset) -> Any:
     return executors.run_cells(ml_small, parse_split("kfold:2"), FIVE, seed=0)
 
 
-def test_in_process_equals_experiment_run(ml_small: Dataset, serial_kfold: Any) -> None:
-    reference = serial_experiment(ml_small, parse_split("kfold:2"), FIVE, seed=0)
+def test_in_process_equals_the_cells_run_one_by_one(ml_small: Dataset, serial_kfold: Any) -> None:
+    spec, config = parse_split("kfold:2"), EvalConfig()
+    outcomes = [
+        cell_here(ml_small.name, i, algo, split, 0, config, spec.n_folds, None, False)
+        for split in make_splits(ml_small, spec, 0)
+        for i, algo in enumerate(FIVE)
+    ]
+    reference = assemble(ml_small, spec, FIVE, 0, config, outcomes)
     _same(serial_kfold, reference)
     assert serial_kfold.protocol == reference.protocol
 

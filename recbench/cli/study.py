@@ -48,12 +48,10 @@ def emit_study(st: State, run: StudyRun) -> None:
             info(st, f"wrote {path}")
     if output.report and run.run_id is not None:
         write_report(st, [run.run_id], sf.resolve_path(output.report))
-    failures = []
-    from recbench.failif import check_fail_if
+    from recbench.failif import cap, check_fail_if
 
     conds = fail_if_conditions(plan)
-    for g in run.groups:
-        failures += check_fail_if(g, conds)
+    failures = [f for g in run.groups for f in check_fail_if(g, cap(conds, g.dataset.n_items))]
     if failures:
         for line in failures:
             err.print(f"fail-if {line}", markup=False)
