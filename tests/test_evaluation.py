@@ -114,7 +114,7 @@ def test_bad_eval_config() -> None:
 
 
 def test_experiment_keeps_every_per_user_value_for_statistics() -> None:
-    """Per-user values (the input of intervals and paired tests) survive run_experiment: one row
+    """Per-user values (the input of intervals and paired tests) survive run_cells: one row
     per (algorithm, fold, user), one column per metric key, averaging to the reported value."""
     from recbench.executors import run_cells
     from recbench.experiment import AlgoSpec
