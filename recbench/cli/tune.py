@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from recbench import executors
-from recbench.algorithms import plugins
 from recbench.cli.common import err, get_dataset, out, recorded, state
 from recbench.cli.options import (
     ColumnsOpt,
@@ -32,16 +31,12 @@ from recbench.errors import UsageError
 from recbench.render.progress import trial_bar
 from recbench.split import parse_split, split_help
 from recbench.tuning import (
-    TuneSpec,
-    load_space_file,
-    parse_objective,
-    resolve_space,
     study_files,
     tune,
 )
 from recbench.tuning.distributed import check_jobs, trials_on
 from recbench.tuning.output import tune_json, tune_report
-from recbench.tuning.pruning import prune_spec
+from recbench.tuning.request import tune_spec
 
 
 def _check_format(fmt: str) -> str:
@@ -159,35 +154,20 @@ def tune_command(
     check_jobs(jobs, workers, scheduler)
     on_dask = executors.check_options(workers, scheduler)
     split_spec = parse_split(split)
-    objective = parse_objective(metric)
+    spec = tune_spec(
+        algo, param, space, metric, trials, timeout, jobs, st.seed, relevance_threshold,
+        memory_mb, prune, prune_startup, prune_warmup,
+    )  # fmt: skip
     if val_split is not None:
         parse_split(val_split)
-    cls = plugins.load(algo)
-    plugins.ensure_available(algo, cls)
-    raw = plugins.parse_params(param)
-    config = plugins.make_config(algo, cls, raw)
-    fixed = {k: getattr(config, k) for k in raw}
-    override = load_space_file(space) if space is not None else None
-    dims, fixed = resolve_space(algo, cls, override, fixed)
-    n_trials = trials if trials is not None or timeout is not None else 20
-    spec = TuneSpec(
-        algo,
-        dims,
-        fixed,
-        objective,
-        n_trials=n_trials,
-        timeout=timeout,
-        jobs=jobs,
-        seed=st.seed,
-        relevance_threshold=relevance_threshold,
-        memory_mb=memory_mb,
-        prune=prune_spec(algo, cls.reports_epochs, prune, prune_startup, prune_warmup),
-    )
     files = study_files(st.data_dir, study) if study is not None else None
     prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
     dask = executors.make_executor(workers, scheduler, local_cells=False) if on_dask else None
-    with dask or nullcontext(), trial_bar(err, st.quiet, n_trials, objective.key) as on_progress:
+    with (
+        dask or nullcontext(),
+        trial_bar(err, st.quiet, spec.n_trials, spec.objective.key) as on_progress,
+    ):
         spec, runner = trials_on(dask, spec)
         result = tune(ds, split_spec, spec, files, val_split, on_progress, reference, runner)
     if not no_store:
