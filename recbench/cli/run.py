@@ -245,7 +245,7 @@ def compare(
         try:
             with run_display(err, st.quiet, tune_trials, key) as shown:
                 display[0] = shown
-                res = run_experiment(request, Hooks(shown.on_event, executor, shown.on_tune, start))
+                res = run_experiment(request, Hooks(shown.events, executor, shown.on_tune, start))
         except BaseException as exc:  # the run's recorded cells stay; it is marked failed
             if live[0] is not None:
                 live[0].abort(exc)

@@ -114,6 +114,12 @@ class RunDisplay:
         if self._event is not None:
             self._event(event)
 
+    @property
+    def events(self) -> Callable[[Event], None] | None:
+        """The cell-event callback, None when no cell bar will be drawn (as
+        :func:`cell_progress` yields None): a fit then gets no progress callback at all."""
+        return None if self.quiet or not self.console.is_terminal else self.on_event
+
     def cells(self, n_cells: int) -> None:
         self._tune.close()
         self._event = self._cells.enter_context(cell_progress(self.console, self.quiet, n_cells))
