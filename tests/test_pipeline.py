@@ -89,3 +89,10 @@ def test_a_split_without_test_data_is_refused_by_name(command: str, small_csv: P
     )
     with pytest.raises(UsageError, match=f"^{command} needs a split with test data"):
         pipeline.run_experiment(request)
+
+
+def test_tune_refuses_before_any_trial(small_csv: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    res = run_cli(["tune", "ease", "-d", str(small_csv), "-p", "max_memory_gb=1e-9", "-n", "2",
+                   "--no-store"], capsys, tmp_path)  # fmt: skip
+    assert res.code == 2 and res.err.strip().splitlines() == [res.err.strip()]
+    assert "ease: EASE on" in res.err and "no trial" not in res.err
