@@ -2,7 +2,6 @@
 
 ``compare``, ``evaluate --algo``, :func:`recbench.api.compare`, the offline half of ``abtest
 plan`` and ``compare --tune`` call :func:`run_experiment` with an :class:`ExperimentRequest`;
-``tune`` checks its split and refusals here before any trial (:func:`tune_and_test`);
 a study's ``run`` (:mod:`recbench.study.runner`), which records cell by cell across datasets,
 applies the same checks through :func:`check_split` and tunes through :func:`tune_request`.
 The rules:
@@ -43,11 +42,8 @@ from recbench.experiment import (
 )
 from recbench.split import Split, SplitSpec
 from recbench.tuning.problem import Objective, parse_objective
-from recbench.tuning.records import TuneProgress
 from recbench.tuning.repeats import OnProgress, RowTuning, tune_rows
 from recbench.tuning.reuse import StoredBest, check_reuse
-from recbench.tuning.search import TrialRunner, TuneResult, TuneSpec
-from recbench.tuning.study import StudyFiles
 
 #: the rows to run in the repeat with a seed (tuned rows differ by repeat)
 RowsFor = Callable[[int], list[AlgoSpec]]
@@ -196,29 +192,6 @@ def run_experiment(request: ExperimentRequest, hooks: Hooks | None = None) -> Ex
     res.notes = notes
     res.warnings = warnings
     return res
-
-
-def tune_and_test(
-    dataset: Dataset,
-    split: SplitSpec,
-    spec: TuneSpec,
-    files: StudyFiles | None = None,
-    val_split: str | None = None,
-    on_progress: Callable[[TuneProgress], None] | None = None,
-    reference: bool = True,
-    trial_runner: TrialRunner | None = None,
-) -> TuneResult:
-    """``recbench tune``: the split check and the refusal check of a run, before any trial
-    (an algorithm that refuses the data would fail every trial), then
-    :func:`recbench.tuning.tune` (search, refit the best, test it once)."""
-    from recbench.tuning import tune
-
-    check_split(split, "tune")
-    row = AlgoSpec(spec.algorithm, dict(spec.fixed))
-    refused = executors.preflight(dataset, [row], spec.seed)
-    if refused:
-        raise UsageError(f"{spec.algorithm}: {refused[row.label]}")
-    return tune(dataset, split, spec, files, val_split, on_progress, reference, trial_runner)
 
 
 def evaluate_saved(

@@ -28,12 +28,9 @@ from recbench.data import DatasetSpec
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.data.preprocess import Preprocessing
 from recbench.errors import UsageError
-from recbench.pipeline import tune_and_test
 from recbench.render.progress import trial_bar
 from recbench.split import parse_split, split_help
-from recbench.tuning import (
-    study_files,
-)
+from recbench.tuning import study_files, tune
 from recbench.tuning.distributed import check_jobs, trials_on
 from recbench.tuning.output import tune_json, tune_report
 from recbench.tuning.request import tune_spec
@@ -169,8 +166,7 @@ def tune_command(
         trial_bar(err, st.quiet, spec.n_trials, spec.objective.key) as on_progress,
     ):
         spec, runner = trials_on(dask, spec)
-        result = tune_and_test(ds, split_spec, spec, files, val_split, on_progress, reference,
-                               runner)  # fmt: skip
+        result = tune(ds, split_spec, spec, files, val_split, on_progress, reference, runner)
     if not no_store:
         from recbench.store import Store
         from recbench.store.record import record_tune
