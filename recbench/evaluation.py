@@ -22,7 +22,7 @@ ones (novelty, ARP, APLT, ILD) join the per-user frame as ``novelty@10`` etc.; a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,7 +39,7 @@ from recbench.candidates import (
 )
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
-from recbench.metrics import BEYOND_NAMES, METRIC_SPECS, RATING_SPECS, ranking_metrics
+from recbench.metrics import BEYOND_NAMES, RATING_SPECS, ranking_metrics
 from recbench.metrics.beyond import BEYOND_METRICS, beyond_metrics
 from recbench.ranking import Ranker
 from recbench.split import Split, SplitSpec, make_splits
@@ -407,10 +407,3 @@ def beyond_values(
     return beyond_metrics(
         lists, list(config.ks), popularity, max(n_train_users, 1), item_vectors=vectors, names=names
     )
-
-
-def metric_names(ks: Sequence[int], ratings: bool = True) -> list[str]:
-    """Metric keys in display order: rating metrics, then every ranking metric per K."""
-    names = [m.name for m in METRIC_SPECS if m.kind == "rating"] if ratings else []
-    ranking = [m for m in METRIC_SPECS if m.kind == "ranking"]
-    return names + [m.key(k) for k in ks for m in ranking]

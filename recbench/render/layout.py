@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from recbench.data.model import Dataset
+from recbench.errors import UsageError
 from recbench.experiment import ExperimentResult, fold_summary
-from recbench.metrics import DEFAULT_METRICS, METRIC_SPECS, METRICS, RATING_SPECS
+from recbench.metrics import DEFAULT_METRICS, METRIC_ALIASES, METRIC_SPECS, METRICS, RATING_SPECS
 from recbench.stats import Interval
 from recbench.stats.table import TableStats
 
@@ -63,6 +64,15 @@ def parse_metrics(spec: str | None) -> tuple[str, ...]:
     if spec.strip().lower() == "all":
         return tuple(m.name for m in METRIC_SPECS)
     return tuple(m.strip().lower() for m in spec.split(","))
+
+
+def check_metrics(spec: str | None) -> tuple[str, ...]:
+    """:func:`parse_metrics`, every name checked: an unknown one is a one-line error."""
+    metrics = tuple(METRIC_ALIASES.get(m, m) for m in parse_metrics(spec))  # hr -> hitrate
+    for m in metrics:
+        if m not in METRICS:
+            raise UsageError(f"unknown metric '{m}' in --metrics (use {', '.join(METRICS)})")
+    return metrics
 
 
 def _ranking_caption(res: ExperimentResult, rel: str) -> str:
