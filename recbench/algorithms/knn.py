@@ -269,9 +269,7 @@ class _KNNRecommender(Recommender[KNNConfig]):
     family = "neighbourhood"
     source = "recbench"
     predicts_ratings = True
-    #: implicit data (no ratings) is ranked by binary cosine neighbourhoods; ratings are needed
-    #: only to predict them
-    needs_ratings = False
+    needs_ratings = False  # implicit data is ranked (binary cosine); ratings only to predict
     thread_safe_score = True  # scipy's sparse product releases the GIL; the cache is locked
     Config = KNNConfig
     search_space: ClassVar[Space] = {
@@ -376,10 +374,7 @@ class _KNNRecommender(Recommender[KNNConfig]):
         u = inter.user.astype(np.int64)
         i = inter.item.astype(np.int64)
         implicit = inter.rating is None
-        if implicit:
-            # no ratings: every interaction is a 1, there are no baselines, and the ranking
-            # neighbourhoods are the binary cosine ones (a rating similarity of all-ones data
-            # says nothing); the model ranks but does not predict ratings
+        if implicit:  # all ones, no baselines, binary cosine neighbourhoods: it ranks only
             r = np.ones(len(u), np.float64)
             self.global_mean_ = np.float64(1.0)
             self.bu_ = np.zeros(self.n_users_, np.float64)
