@@ -4,14 +4,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-scale bench-knn venv clean browser bytecode readme-tables
+.PHONY: demo test lint bench bench-scale bench-knn venv clean browser bytecode readme-tables docs
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,deep,scale,mlflow]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,deep,scale,docs,mlflow]'
 	touch $(STAMP)
 
 # recbench's own bytecode, as pip writes it when it installs a package (an editable install
@@ -34,6 +34,15 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 	  && (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1; } || \
 	  echo "note: chromium not installed; the report browser test will be skipped"
+
+# The documentation site (mkdocs-material; docs/, mkdocs.yml) into site/, warnings as errors; the
+# CLI reference and the algorithm table are generated from the code while it builds.
+# NO_MKDOCS_2_WARNING / DISABLE_MKDOCS_2_WARNING: silence the plugins' banner about MkDocs 2.
+docs: $(STAMP)
+	@t0=$$(date +%s.%N) && \
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict --quiet && \
+	t1=$$(date +%s.%N) && \
+	awk -v a=$$t0 -v b=$$t1 'BEGIN { printf "docs: site/ built with mkdocs build --strict in %.1f s\n", b - a }'
 
 lint: $(STAMP)
 	$(BIN)/ruff check recbench tests benchmarks
@@ -58,7 +67,7 @@ bench-knn: bytecode
 	$(BIN)/python benchmarks/knn_bench.py
 
 clean:
-	rm -rf $(VENV) dist build .pytest_cache .ruff_cache
+	rm -rf $(VENV) dist build site .pytest_cache .ruff_cache
 	find recbench -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # The README's tables (Quick start demo, Surprise parity, the statistics section) rerun and

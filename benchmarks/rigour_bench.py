@@ -16,7 +16,8 @@ from rich.table import Table
 
 from recbench.data.model import Dataset
 from recbench.evaluation import EvalConfig
-from recbench.experiment import AlgoSpec, run_experiment
+from recbench.executors import run_cells
+from recbench.experiment import AlgoSpec
 from recbench.render import DEFAULT_METRICS
 from recbench.significance import StatsOptions, analyse
 from recbench.split import parse_split
@@ -29,7 +30,7 @@ TARGET = 0.10
 def run(console: Console, dataset: Dataset, seed: int = 0) -> None:
     algos = [AlgoSpec(a) for a in ALGOS]
     t0 = time.perf_counter()
-    res = run_experiment(dataset, parse_split(SPLIT), algos, seed, EvalConfig(ks=(10,)))
+    res = run_cells(dataset, parse_split(SPLIT), algos, seed, EvalConfig(ks=(10,)))
     compare_s = time.perf_counter() - t0
     table = Table(
         title=f"compare {SPLIT} --algos {','.join(ALGOS)} --baseline ease ({dataset.name})",

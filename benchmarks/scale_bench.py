@@ -211,13 +211,13 @@ def part_workers(rounds: int = 3, algos: list[AlgoSpec] | None = None, label: st
                 got[kind] = rows
             same = same and got["serial"] == got["workers"]
             t0 = time.perf_counter()
-            ref = executors.run_experiment(ds, spec, algos, 0)
+            ref = executors.run_cells(ds, spec, algos, 0)
             cells["serial"].append(time.perf_counter() - t0)
             with executors.make_executor(workers=2) as ex:
                 assert isinstance(ex, executors.DaskExecutor)
                 ex.client  # noqa: B018 - the cluster is up before the clock starts
                 t0 = time.perf_counter()
-                par = executors.run_experiment(ds, spec, algos, 0, executor=ex)
+                par = executors.run_cells(ds, spec, algos, 0, executor=ex)
                 cells["workers"].append(time.perf_counter() - t0)
                 up_s = ex.startup_seconds or 0.0
             same = same and ref.results[KEY].reset_index(drop=True).equals(
@@ -412,7 +412,7 @@ def part_ml25m(workers: int, n_ratings: int, names: list[str] | None) -> None:
 
     ex = executors.make_executor(workers=workers if workers > 1 else None)
     with Step() as s, ex:
-        res = executors.run_experiment(
+        res = executors.run_cells(
             ds, parse_split("user-holdout:0.2"), algos, 0, EvalConfig(ks=(10,)), on_event, ex
         )
         where = ex.description

@@ -158,7 +158,36 @@ def compare(
         study["params"] = dict(params)
     study["datasets"] = [ds]
     study["algorithms"] = [_algorithm_entry(a) for a in algos]
-    return run(study, data_dir=data_dir, store=store, fresh=True, kind="compare")
+    return _compare(study, data_dir, store)
+
+
+def _compare(study: dict[str, Any], data_dir: str | Path | None, store: bool) -> Result:
+    """A one-dataset, one-split study (its rows, grids and parameters read as a study's) run
+    through the one experiment path (:func:`recbench.pipeline.run_experiment`), as the
+    ``compare`` command runs it, and recorded in the store as a compare."""
+    from recbench.data import default_data_dir
+    from recbench.pipeline import ExperimentRequest, run_experiment
+    from recbench.study import make_plan, parse_study
+    from recbench.study.runner import annotate, load_datasets
+    from recbench.study.save import study_toml
+
+    text = study_toml(study)
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    plan = make_plan(parse_study(text, Path("<study>")), root)
+    (ds,), _ = load_datasets(plan, root)
+    (split,) = plan.splits
+    request = ExperimentRequest(ds, split, list(plan.algorithms), plan.eval, plan.seeds[0],
+                                len(plan.seeds))  # fmt: skip
+    res = run_experiment(request)
+    annotate([res], plan)
+    run_id = None
+    if store:
+        from recbench.store import Store
+        from recbench.store.record import record_experiment
+
+        extra = {"study": text, "metrics": list(plan.metrics)}
+        run_id = record_experiment(Store.in_data_dir(root), res, "compare", extra)
+    return Result([res], run_id)
 
 
 def run(

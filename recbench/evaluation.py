@@ -10,6 +10,10 @@ the global mean) and counted. The per-user frame also keeps each user's mean squ
 (``mse``) and test-rating count (``n_ratings``), which intervals and paired tests of RMSE/MAE
 weight by.
 
+With ``EvalConfig.candidates`` each ranked user's test items are also ranked against sampled
+negatives (:mod:`recbench.candidates`), as ``ndcg_s100@10`` etc. beside the full-catalogue
+values; ``EvalConfig.exclude_history=False`` leaves the history unmasked (repeat targets).
+
 Beyond-accuracy metrics (``EvalConfig.beyond``) are computed from the same top-K lists: per-user
 ones (novelty, ARP, APLT, ILD) join the per-user frame as ``novelty@10`` etc.; aggregate ones
 (coverage, Gini, personalisation) are one number per evaluated split.
@@ -18,19 +22,27 @@ ones (novelty, ARP, APLT, ILD) join the per-user frame as ``novelty@10`` etc.; a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recbench.algorithms.base import Recommender
+from recbench.algorithms.base import Recommender, mask_seen
+from recbench.candidates import (
+    CandidateSpec,
+    candidate_hits,
+    check_feasible,
+    draw_negatives,
+    fewest_unseen,
+)
+from recbench.data.model import Dataset
 from recbench.errors import UsageError
-from recbench.metrics import BEYOND_NAMES, METRIC_SPECS, RATING_SPECS, ranking_metrics
+from recbench.metrics import BEYOND_NAMES, RATING_SPECS, ranking_metrics
 from recbench.metrics.beyond import BEYOND_METRICS, beyond_metrics
 from recbench.ranking import Ranker
-from recbench.split import Split
+from recbench.split import Split, SplitSpec, make_splits
 
 #: evaluation progress callback: (users scored so far, users to score)
 EvalProgress = Callable[[int, int], None]
@@ -53,6 +65,11 @@ class EvalConfig:
     batch_size: int | None = None
     #: beyond-accuracy metrics to compute (names of ``recbench.metrics.BEYOND_SPECS``)
     beyond: tuple[str, ...] = ()
+    #: also rank each user's test items against sampled negatives (``recbench.candidates``)
+    candidates: CandidateSpec | None = None
+    #: mask the user's history in the ranking; False lets a repeat of a history item be a hit
+    #: (repeat-consumption data such as music: ``--repeat-targets``)
+    exclude_history: bool = True
 
     def __post_init__(self) -> None:
         if not self.ks:
@@ -150,6 +167,8 @@ def evaluate(
         result.n_ranked_users = len(users)
         result.n_cold_users = cold
         if len(users):
+            if config.candidates is not None:
+                values.update(_sampled(model, split, users, seen, config, config.candidates))
             frame = pd.DataFrame({metric_key(n, k): v for (n, k), v in values.items()})
             for (name, k), v in values.items():
                 metrics[metric_key(name, k)] = float(v.mean())
@@ -194,6 +213,72 @@ def evaluate(
         _user_segments(result, seen)
     result.score_seconds = time.perf_counter() - t0
     return result
+
+
+def _masked(seen: sp.csr_array, config: EvalConfig, split: Split) -> sp.csr_array:
+    """What the ranking masks: the history, or nothing under ``exclude_history=False``."""
+    if config.exclude_history:
+        return seen
+    if split.fold_in is not None:
+        raise UsageError("--repeat-targets does not apply to a user cold-start split")
+    return sp.csr_array(seen.shape, dtype=seen.dtype)
+
+
+def check_candidates(dataset: Dataset, spec: SplitSpec, seed: int, config: EvalConfig) -> None:
+    """One-line UsageError, before any fit, when ``config``'s sampled candidates cannot be drawn
+    for every test user of every split (N at least the catalogue, or above some user's count of
+    items neither in the history nor a test item)."""
+    cand = config.candidates
+    if cand is None:
+        return
+    check_feasible(cand, dataset.n_items, dataset.n_items)
+    if spec.cold is not None:
+        raise UsageError("--candidates sampled:N does not apply to a cold-start split")
+    for split in make_splits(dataset, spec, seed):
+        seen = _masked(history_matrix(split), config, split)
+        rel_user, rel_item = relevant_pairs(split, config.relevance_threshold)
+        check_feasible(cand, dataset.n_items, fewest_unseen(seen, rel_user, rel_item))
+
+
+def _sampled(
+    model: Recommender,
+    split: Split,
+    users: np.ndarray,
+    seen: sp.csr_array,
+    config: EvalConfig,
+    spec: CandidateSpec,
+) -> dict[tuple[str, int], np.ndarray]:
+    """Per-user ranking metrics of ``users`` over their test items plus sampled negatives
+    (module :mod:`recbench.candidates`), keyed by the sampled metric names."""
+    if split.fold_in is not None or split.candidates is not None:
+        raise UsageError("--candidates sampled:N does not apply to a cold-start split")
+    n_items = model.n_items_
+    rel_user, rel_item = relevant_pairs(split, config.relevance_threshold)
+    mask = _masked(seen, config, split)
+    targets = sp.csr_array(
+        (np.ones(len(rel_user), np.float32), (rel_user, rel_item)), shape=seen.shape
+    )
+    excluded = sp.csr_array(targets + sp.csr_array(mask, dtype=np.float32))
+    excluded.sum_duplicates()
+    popularity = np.asarray(split.train.interactions.csr("binary").sum(axis=0)).ravel()
+    negatives = draw_negatives(spec, users, excluded, popularity, split.fold)
+    k_max = max(config.ks)
+    hits = np.zeros((len(users), k_max), dtype=bool)
+    n_rel = np.zeros(len(users), dtype=np.int64)
+    batch = config.users_per_batch(n_items)
+    for start in range(0, len(users), batch):
+        ub = users[start : start + batch]
+        scores = np.array(model.score(ub), dtype=np.float32, copy=True)
+        mask_seen(scores, mask, ub)
+        rel = [targets.indices[targets.indptr[u] : targets.indptr[u + 1]] for u in ub]
+        h, n = candidate_hits(scores, rel, negatives[start : start + len(ub)])
+        width = min(k_max, h.shape[1])
+        hits[start : start + len(ub), :width] = h[:, :width]
+        n_rel[start : start + len(ub)] = n
+    return {
+        (name + spec.suffix, k): v
+        for (name, k), v in ranking_metrics(hits, n_rel, config.ks).items()
+    }
 
 
 def _user_segments(result: EvalResult, seen: sp.csr_array) -> None:
@@ -271,7 +356,7 @@ def _rank(
     lists = np.full(hits.shape, -1, dtype=np.int32) if config.beyond else None
     done = 0
     # score, mask seen/blocked items, top-K under the tie rule (fast routes: recbench.ranking)
-    ranker = Ranker(model, seen, blocked, k_max, from_history)
+    ranker = Ranker(model, _masked(seen, config, split), blocked, k_max, from_history)
     for start in range(0, len(users), batch):
         ub = users[start : start + batch]
         idx, vals = ranker(ub)
@@ -322,10 +407,3 @@ def beyond_values(
     return beyond_metrics(
         lists, list(config.ks), popularity, max(n_train_users, 1), item_vectors=vectors, names=names
     )
-
-
-def metric_names(ks: Sequence[int], ratings: bool = True) -> list[str]:
-    """Metric keys in display order: rating metrics, then every ranking metric per K."""
-    names = [m.name for m in METRIC_SPECS if m.kind == "rating"] if ratings else []
-    ranking = [m for m in METRIC_SPECS if m.kind == "ranking"]
-    return names + [m.key(k) for k in ks for m in ranking]

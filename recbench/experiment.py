@@ -25,7 +25,7 @@ from recbench.algorithms.base import Recommender
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
 from recbench.evaluation import EvalConfig, EvalResult, evaluate
-from recbench.split import Split, SplitSpec, make_splits
+from recbench.split import Split, SplitSpec
 from recbench.stats.table import TableStats
 
 RESULT_COLUMNS = [
@@ -101,6 +101,10 @@ class ExperimentResult:
     #: ``--tune`` / a study's ``tune``: parameters chosen per repeat and their spread
     #: (recbench.tuning.repeats.RowTuning.to_json), None when nothing was tuned
     tuning: dict[str, Any] | None = None
+    #: lines for the user about how the request was adjusted (a K capped, rows skipped)
+    notes: list[str] = field(default_factory=list)
+    #: lines for the user about a risk in the protocol (a stored study's parameters that leak)
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> pd.DataFrame:
         """Mean and standard deviation over folds per (algorithm, metric, k)."""
@@ -299,26 +303,6 @@ def assemble(
         pd.DataFrame(segments, columns=SEGMENT_COLUMNS),
         {a.label: a.params for a in algos},
     )
-
-
-def run_experiment(
-    dataset: Dataset,
-    split_spec: SplitSpec,
-    algos: list[AlgoSpec],
-    seed: int = 0,
-    eval_config: EvalConfig | None = None,
-    on_event: Callable[[Event], None] | None = None,
-) -> ExperimentResult:
-    """Run every algorithm on every split of ``dataset``; no printing, no files."""
-    eval_config = eval_config or EvalConfig()
-    validate_algos(algos)
-    n_folds = split_spec.n_folds
-    outcomes = [
-        cell_here(dataset.name, index, algo, split, seed, eval_config, n_folds, on_event, False)
-        for split in make_splits(dataset, split_spec, seed)
-        for index, algo in enumerate(algos)
-    ]
-    return assemble(dataset, split_spec, algos, seed, eval_config, outcomes)
 
 
 def result_rows(

@@ -26,6 +26,7 @@ from recbench.data.text import strip_control
 from recbench.errors import ModelDirError, UsageError
 from recbench.metrics.topk import mask_seen, top_k
 from recbench.persistence import ANN_FILE
+from recbench.split import Split
 
 if TYPE_CHECKING:
     from recbench.algorithms.ann import AnnIndex
@@ -148,6 +149,8 @@ class Recommendations:
     seen: sp.csr_array
     #: True when the ANN index chose the items (approximate retrieval)
     approximate: bool
+    #: the training user the list is for (None for a user known only by a given history)
+    user: int | None = None
 
 
 def recommend(
@@ -177,7 +180,7 @@ def recommend(
         items, scores = top_k(block, n)
     items, scores = items[0], scores[0]
     keep = np.isfinite(scores)
-    return Recommendations(items[keep], scores[keep], seen, query is not None)
+    return Recommendations(items[keep], scores[keep], seen, query is not None, user)
 
 
 def _ann_top(
@@ -270,7 +273,11 @@ def explain(
     model: Recommender, recs: Recommendations, dataset: Dataset, algorithm: str
 ) -> list[str]:
     """The model's reason for each recommended item, with items named by title (or id)."""
-    found = model.explain(recs.seen, recs.items)
+    found = None
+    if recs.user is not None:  # sequence models read the training user's ordered history
+        found = model.explain_user(recs.user, recs.items)
+    if found is None:
+        found = model.explain(recs.seen, recs.items)
     if found is None:
         raise UsageError(f"{algorithm} gives no explanations")
     feats = dataset.item_features
@@ -304,3 +311,33 @@ __all__ = [
     "require_cold_users",
     "require_rating_model",
 ]
+
+
+def seen_items(
+    model: Recommender,
+    algorithm: str,
+    dataset: Dataset,
+    split: Split,
+    user: str | None,
+    history: str | None,
+    model_dir: Path,
+) -> tuple[sp.csr_array, int | None, str]:
+    """Who ``recommend`` serves: a new user's ``--history`` (the model must fold users in) or a
+    known ``--user``'s training ratings; their seen items, user index and a description."""
+    idx: int | None = None
+    if history is not None:
+        require_cold_users(model, algorithm)
+        seen = parse_history(history, dataset)
+        who = "a new user"
+    else:
+        idx = int(dataset.interactions.users.index([user])[0])
+        if idx < 0:
+            raise UsageError(f"user '{user}' is not in dataset {dataset.name}")
+        seen = split.train.interactions.csr("rating")[[idx]]
+        if not seen.nnz:
+            raise UsageError(
+                f"user '{user}' has no training ratings in model {model_dir}'s split; "
+                "give their items with --history instead"
+            )
+        who = f"user {user}"
+    return seen, idx, who

@@ -12,7 +12,7 @@ shape.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -23,6 +23,8 @@ from recbench.errors import UsageError, suggest
 #: share of each held-out user's ratings given as fold-in history under user-cold
 FOLD_IN = 0.8
 TRAIN, FOLD_IN_CODE = -1, -2
+#: fold number of a validation row (leave-one-out): in the test history, never a training target
+VALID_CODE = -3
 
 #: (dataset, value, seeded generator) -> fold number of every interaction
 Assign = Callable[[Dataset, float, np.random.Generator], np.ndarray]
@@ -35,7 +37,8 @@ class SplitKind:
     ``arg`` is "fraction" (a float in (0, 1)), "count" (a whole number >= ``minimum``) or
     "none" (no value). ``describe(value, seed)`` is the caption line printed under tables;
     ``assign`` gives every interaction a fold number (``TRAIN`` = always training,
-    ``FOLD_IN_CODE`` = fold-in history of a held-out user, ``f >= 0`` = tested in split ``f``).
+    ``FOLD_IN_CODE`` = fold-in history of a held-out user, ``VALID_CODE`` = validation row,
+    ``f >= 0`` = tested in split ``f``).
     """
 
     name: str
@@ -172,6 +175,17 @@ def _assign_last(dataset: Dataset, value: float, rng: np.random.Generator) -> np
     return folds
 
 
+def _assign_leave_one_out(dataset: Dataset, value: float, rng: np.random.Generator) -> np.ndarray:
+    """Each user's last event (timestamp, then file order) tested, the one before it validation;
+    users with fewer than 3 events only train (SASRec's and S3-Rec's code do the same)."""
+    folds = _train_only(dataset)
+    seqs = dataset.interactions.sequences()
+    ends = seqs.indptr[1:][np.diff(seqs.indptr) >= 3]
+    folds[seqs.rows[ends - 1]] = 0
+    folds[seqs.rows[ends - 2]] = VALID_CODE
+    return folds
+
+
 def _assign_user_cold(dataset: Dataset, value: float, rng: np.random.Generator) -> np.ndarray:
     inter = dataset.interactions
     folds = _train_only(dataset)
@@ -249,6 +263,18 @@ SPLIT_KINDS: tuple[SplitKind, ...] = (
         minimum=1,
         minimum_text="N >= 1 (latest ratings per user)",
         needs_timestamps=True,
+    ),
+    SplitKind(
+        "leave-one-out",
+        "none",
+        "each user's last event tested, the one before it the validation item",
+        lambda v, seed: (
+            "leave-one-out: each user's last event (timestamp, then file order) is the test "
+            "item, the one before it the validation item (early stopping, tune); the test "
+            "history is every earlier event, validation item included; models that stop early "
+            "train on the events before the validation item, the others on the whole history"
+        ),
+        _assign_leave_one_out,
     ),
     SplitKind(
         "user-cold",
@@ -384,7 +410,9 @@ class Split:
     cold: str | None = None
     #: the full split spec this split came from, e.g. ``kfold:5`` (``name`` is ``fold-3``)
     spec: str = ""
-    #: validation rows (choosing epochs or parameters), neither trained on nor tested
+    #: validation rows (choosing epochs or parameters), never tested; under leave-one-out they
+    #: are also rows of ``train`` marked ``PART_VALID`` (the test history), which models that
+    #: stop early on them leave out of their training
     valid: Interactions | None = None
     #: what a test user's ranking is given as history when that differs from ``train`` (e.g.
     #: leave-one-out: train plus the validation item, which is never a training target);
@@ -462,14 +490,28 @@ def _split_from(
     if spec.record.holds_out and not test_mask.any():
         raise UsageError(f"split '{spec}' leaves no ratings to test on in {dataset.name}")
     given = folds == FOLD_IN_CODE
-    train = dataset.with_interactions(inter.subset(~test_mask & ~given))
+    in_train = ~test_mask & ~given
+    valid_mask = folds == VALID_CODE
+    train_rows = inter.subset(in_train)
+    valid = None
+    if valid_mask.any():  # train is the test history; part marks the validation rows in it
+        part = np.where(valid_mask[in_train], PART_VALID, PART_TRAIN).astype(np.int8)
+        train_rows = replace(train_rows, part=part)
+        valid = inter.subset(valid_mask)
+    train = dataset.with_interactions(train_rows)
     test = inter.subset(test_mask)
     kind = spec.record
     name = f"fold-{fold + 1}" if kind.multi_fold else kind.name
     fold_in = inter.subset(given) if kind.cold == "users" else None
     candidates = np.unique(test.item) if kind.cold == "items" else None
     protocol = spec.describe(seed)
-    return Split(train, test, name, fold, protocol, fold_in, candidates, kind.cold, str(spec))
+    if valid is not None:
+        short = int(np.count_nonzero((inter.user_counts() > 0) & (inter.user_counts() < 3)))
+        if short:
+            protocol += f"; {short:,} users with fewer than 3 events only train"
+    return Split(
+        train, test, name, fold, protocol, fold_in, candidates, kind.cold, str(spec), valid
+    )
 
 
 def given_split(dataset: Dataset) -> Split:

@@ -254,7 +254,9 @@ def test_cli_and_persistence_names_say_what_they_are() -> None:
     for module in (common, options, persistence):
         for name in ("read_manifest", "FORMATS", "FORMAT", "Progress", "progress_bar"):
             assert not hasattr(module, name), (module.__name__, name)
-    assert persistence.read_model_meta and common.cell_progress and common.RichProgress
+    from recbench.render import progress
+
+    assert persistence.read_model_meta and progress.cell_progress and progress.counting_bar
 
 
 def test_every_test_user_cold_says_no_test_user_it_can_score(

@@ -7,7 +7,8 @@ import pytest
 
 from recbench.algorithms import make
 from recbench.evaluation import EvalConfig, evaluate
-from recbench.experiment import AlgoSpec, run_experiment
+from recbench.executors import run_cells
+from recbench.experiment import AlgoSpec
 from recbench.split import FOLD_IN, Split, make_split, parse_split
 
 
@@ -58,7 +59,7 @@ def test_item_cold_invariants(ds, item_cold: Split) -> None:  # type: ignore[no-
 
 
 def test_pure_cf_is_unable_not_zero(ds) -> None:  # type: ignore[no-untyped-def]
-    res = run_experiment(
+    res = run_cells(
         ds,
         parse_split("item-cold:0.2"),
         [AlgoSpec("random"), AlgoSpec("svd", {"n_factors": 5, "n_epochs": 2})],

@@ -12,6 +12,7 @@ from recbench.algorithms.base import AlgoConfig, Recommender
 from recbench.data import load_dataset
 from recbench.data.model import Dataset
 from recbench.evaluation import EvalConfig, evaluate
+from recbench.metrics import METRIC_SPECS
 from recbench.split import Split, make_split, parse_split
 
 from .helpers import make_dataset
@@ -113,13 +114,13 @@ def test_bad_eval_config() -> None:
 
 
 def test_experiment_keeps_every_per_user_value_for_statistics() -> None:
-    """Per-user values (the input of intervals and paired tests) survive run_experiment: one row
+    """Per-user values (the input of intervals and paired tests) survive run_cells: one row
     per (algorithm, fold, user), one column per metric key, averaging to the reported value."""
-    from recbench.evaluation import metric_names
-    from recbench.experiment import AlgoSpec, run_experiment
+    from recbench.executors import run_cells
+    from recbench.experiment import AlgoSpec
 
     ds = load_dataset("ml-latest-small")
-    res = run_experiment(
+    res = run_cells(
         ds,
         parse_split("kfold:2"),
         [AlgoSpec("popularity"), AlgoSpec("baseline")],
@@ -128,7 +129,8 @@ def test_experiment_keeps_every_per_user_value_for_statistics() -> None:
     )
     pu = res.per_user
     assert list(pu.columns[:3]) == ["algorithm", "fold", "user"]
-    assert set(metric_names((5, 10))) <= set(pu.columns)
+    keys = [m.key(k) for m in METRIC_SPECS if m.kind == "ranking" for k in (5, 10)]
+    assert {"rmse", "mae", *keys} <= set(pu.columns)
     assert not pu.duplicated(["algorithm", "fold", "user"]).any()
     # ranking metrics are means over users; RMSE and MAE are over all pairs (per-user columns
     # hold each user's own error)

@@ -21,10 +21,10 @@ import pytest
 from recbench import executors, experiment
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
+from recbench.evaluation import EvalConfig
 from recbench.executors import cluster
-from recbench.experiment import AlgoSpec, Event
-from recbench.experiment import run_experiment as serial_experiment
-from recbench.split import parse_split
+from recbench.experiment import AlgoSpec, Event, assemble, cell_here
+from recbench.split import make_splits, parse_split
 
 from .helpers import run_cli
 
@@ -60,11 +60,17 @@ def _same(a: Any, b: Any) -> None:
 
 @pytest.fixture(scope="module")
 def serial_kfold(ml_small: Dataset) -> Any:
-    return executors.run_experiment(ml_small, parse_split("kfold:2"), FIVE, seed=0)
+    return executors.run_cells(ml_small, parse_split("kfold:2"), FIVE, seed=0)
 
 
-def test_in_process_equals_experiment_run(ml_small: Dataset, serial_kfold: Any) -> None:
-    reference = serial_experiment(ml_small, parse_split("kfold:2"), FIVE, seed=0)
+def test_in_process_equals_the_cells_run_one_by_one(ml_small: Dataset, serial_kfold: Any) -> None:
+    spec, config = parse_split("kfold:2"), EvalConfig()
+    outcomes = [
+        cell_here(ml_small.name, i, algo, split, 0, config, spec.n_folds, None, False)
+        for split in make_splits(ml_small, spec, 0)
+        for i, algo in enumerate(FIVE)
+    ]
+    reference = assemble(ml_small, spec, FIVE, 0, config, outcomes)
     _same(serial_kfold, reference)
     assert serial_kfold.protocol == reference.protocol
 
@@ -75,7 +81,7 @@ def test_in_process_equals_experiment_run(ml_small: Dataset, serial_kfold: Any) 
 def test_refusal_is_unable_before_any_work_and_others_run(board: Dataset) -> None:
     events: list[Event] = []
     algos = [REFUSING, AlgoSpec("popularity")]
-    res = executors.run_experiment(board, parse_split("holdout:0.2"), algos, 0, None, events.append)
+    res = executors.run_cells(board, parse_split("holdout:0.2"), algos, 0, None, events.append)
     assert "needs about" in res.unable[REFUSING.label]
     assert "--min-item-ratings" in res.unable[REFUSING.label]
     assert set(res.results["algorithm"]) == {"popularity"}
@@ -92,7 +98,7 @@ def test_preflight_names_every_refusal(board: Dataset) -> None:
 
 def test_everything_refusing_is_a_one_line_usage_error(board: Dataset) -> None:
     with pytest.raises(UsageError) as info:
-        executors.run_experiment(board, parse_split("holdout:0.2"), [REFUSING], 0)
+        executors.run_cells(board, parse_split("holdout:0.2"), [REFUSING], 0)
     assert "needs about" in str(info.value) and "\n" not in str(info.value)
 
 
@@ -108,11 +114,11 @@ def test_refusal_while_running_does_not_sink_the_others(
 
     monkeypatch.setattr(experiment, "run_cell", flaky)
     algos = [AlgoSpec("baseline"), AlgoSpec("popularity")]
-    res = executors.run_experiment(board, parse_split("kfold:2"), algos, 0)
+    res = executors.run_cells(board, parse_split("kfold:2"), algos, 0)
     assert res.unable == {"baseline": "ran out of memory"}
     assert set(res.results["algorithm"]) == {"popularity"}
     with pytest.raises(MemoryError):  # one algorithm: nothing else to show, the error stands
-        executors.run_experiment(board, parse_split("kfold:2"), algos[:1], 0)
+        executors.run_cells(board, parse_split("kfold:2"), algos[:1], 0)
 
 
 def test_cli_compare_skips_refusing_algorithm(capsys: pytest.CaptureFixture[str]) -> None:
@@ -187,7 +193,7 @@ def test_local_cluster_gives_the_serial_results(ml_small: Dataset, serial_kfold:
     events: list[Event] = []
     with executors.make_executor(workers=2) as ex:
         assert isinstance(ex, executors.DaskExecutor) and ex.cores == 2  # waits for the cluster
-        res = executors.run_experiment(
+        res = executors.run_cells(
             ml_small, parse_split("kfold:2"), FIVE, 0, None, events.append, ex
         )
         assert ex.ran_locally == 0  # the cluster was up: every cell ran there
@@ -217,9 +223,7 @@ def test_cells_run_here_while_the_cluster_starts(ml_small: Dataset, serial_kfold
 
     ex = executors.DaskExecutor(description="test", startup=cluster._Startup(start))
     with ex:
-        res = executors.run_experiment(
-            ml_small, parse_split("kfold:2"), FIVE, 0, None, on_event, ex
-        )
+        res = executors.run_cells(ml_small, parse_split("kfold:2"), FIVE, 0, None, on_event, ex)
         assert ex.ran_locally == 2
         assert ex.startup_seconds is not None
     _same(res, serial_kfold)
@@ -242,9 +246,7 @@ def test_killed_worker_mid_run_still_completes(
 
     def compare(ex: executors.Executor) -> None:
         try:
-            out["res"] = executors.run_experiment(
-                ml_small, parse_split("kfold:2"), FIVE, 0, executor=ex
-            )
+            out["res"] = executors.run_cells(ml_small, parse_split("kfold:2"), FIVE, 0, executor=ex)
         except BaseException as exc:  # re-raised in the test thread
             out["error"] = exc
 

@@ -23,7 +23,8 @@ from recbench.data.formats import FORMATS, Format, ReadOptions
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
 from recbench.evaluation import EvalConfig
-from recbench.experiment import AlgoSpec, run_experiment
+from recbench.executors import run_cells
+from recbench.experiment import AlgoSpec
 from recbench.metrics.beyond import BeyondInfo, BeyondInput
 from recbench.metrics.spec import BeyondMetric, RankingMetric, RatingMetric
 from tests.helpers import run_cli
@@ -202,7 +203,7 @@ def test_compare_with_every_toy_extension(extensions: None, tmp_path: Path) -> N
     with pytest.raises(UsageError, match="did you mean 'every-third'"):
         split.parse_split("every-thrd")
     config = EvalConfig(ks=(5,), beyond=("distinct", "coverage"))
-    res = run_experiment(ds, spec, [AlgoSpec("toy-mean"), AlgoSpec("popularity")], 0, config)
+    res = run_cells(ds, spec, [AlgoSpec("toy-mean"), AlgoSpec("popularity")], 0, config)
     r = res.results
 
     # the toy split held out every third interaction, and the toy algorithm's mean is the

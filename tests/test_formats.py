@@ -15,7 +15,6 @@ from recbench.data.movielens import (
     read_ml100k,
     read_movielens_csv_release,
     read_movielens_dat,
-    read_movielens_genome,
 )
 from recbench.data.netflix import (
     looks_like_netflix,
@@ -115,7 +114,7 @@ def test_ml10m_dat_half_stars_and_tags(tmp_path: Path) -> None:
     assert items.loc[40, "tags"] == ""
 
 
-def test_csv_release_with_tags_and_optional_genome(tmp_path: Path) -> None:
+def test_csv_release_with_tags(tmp_path: Path) -> None:
     root = write_ml20m(tmp_path / "ml-20m")
     parsed = read_movielens_csv_release(root)
     assert_frames(parsed.ratings, expected_frame(half_stars=True))
@@ -123,11 +122,6 @@ def test_csv_release_with_tags_and_optional_genome(tmp_path: Path) -> None:
     assert items is not None
     assert items.loc[40, "title"] == "American President, The (1995)"
     assert items.loc[30, "tags"] == "space opera"
-    genome = read_movielens_genome(root)
-    assert genome.shape == (2, 2)
-    assert genome.loc[10, "funny"] == pytest.approx(0.9)
-    with pytest.raises(DataError):
-        read_movielens_genome(write_ml1m(tmp_path / "x"))
 
 
 def test_dat_errors_are_one_line(tmp_path: Path) -> None:

@@ -112,7 +112,7 @@ def test_compare_given_end_to_end(capsys, tmp_path: Path) -> None:  # type: igno
 
     d = write_split(tmp_path / "h", HAND_TRAIN, HAND_TEST)
     args = ["compare", "--dataset", str(d), "--split", "given", "--no-store"]
-    res = run_cli([*args, "--algos", "popularity,item-knn", "--k", "5"], capsys, tmp_path)
+    res = run_cli([*args, "--algos", "popularity,svd", "--k", "5"], capsys, tmp_path)
     assert res.code == 0, res.err
     # by hand: user 0 ranks [2, 3, 4] (hits 2, 3), user 1 [1, 3, 4] (hit 1), user 2 [2, 4]
     # (hit 4 at rank 2), user 3 [1, 2, 3, 4] (hit 1; its test item 0 is seen, so missed)
@@ -120,7 +120,7 @@ def test_compare_given_end_to_end(capsys, tmp_path: Path) -> None:  # type: igno
     # NDCG@5 = (1 + 1 + 1/log2(3) + 1/(1 + 1/log2(3))) / 4
     ndcg = (2 + 1 / np.log2(3) + 1 / (1 + 1 / np.log2(3))) / 4
     assert f"popularity — — 0.2500 ±0.075 0.8750 ±0.188 {ndcg:.4f}" in res.flat
-    assert "item-knn unable" in res.flat  # it needs ratings, and a LightGCN split has none
+    assert "svd unable" in res.flat  # it needs ratings, and a LightGCN split has none
     assert "1 test users with no training rows are not ranked" in res.flat
     # a dataset without parts: one line, exit 2
     res = run_cli(

@@ -149,3 +149,24 @@ def test_config_rejects_unknown_and_invalid_parameters() -> None:
         cfg(bogus_param=1)
     with pytest.raises(ValidationError):
         cfg(similarity="jaccard")
+
+
+@pytest.mark.parametrize("cls", [ItemKNNRecommender, UserKNNRecommender])
+@pytest.mark.parametrize("blockwise", ["never", "always"])
+def test_knn_ranks_implicit_data_with_the_binary_cosine_neighbourhoods(
+    cls: type, blockwise: str
+) -> None:
+    """Without ratings kNN ranks (Gowalla-style check-ins): its scores are those of the rated
+    data's binary cosine ranking (which never reads the ratings), and it predicts no ratings."""
+    inter = load_dataset("ml-latest-small").interactions
+    keep = (inter.item < 400) & (inter.user < 300)
+    u, i, r = inter.user[keep], inter.item[keep], inter.rating[keep]
+    rated = make_dataset(u, i, r, n_users=300, n_items=400)
+    implicit = make_dataset(u, i, None, n_users=300, n_items=400)
+    params = {"k": 20, "rank_similarity": "cosine", "blockwise": blockwise}
+    a = cls(cfg(**params)).fit(rated)
+    b = cls(cfg(**{**params, "rank_similarity": "rating"})).fit(implicit)
+    users = np.arange(0, 300, 7)
+    np.testing.assert_allclose(b.score(users), a.score(users), rtol=1e-12, atol=0)
+    assert a.rates() and not b.rates()
+    assert cls(cfg()).refusal(implicit) is None

@@ -34,13 +34,16 @@ RANKS: dict[str, int] = {
     "online": 8,
     "render": 8,
     "store": 8,
-    "serving": 9,
-    "study": 9,
-    "report": 9,
-    "api": 10,
-    "mlflow_export": 10,
-    "cli": 11,
-    "__main__": 12,
+    "rows": 9,
+    "pipeline": 9,
+    "failif": 9,
+    "serving": 10,
+    "study": 10,
+    "report": 10,
+    "api": 11,
+    "mlflow_export": 11,
+    "cli": 12,
+    "__main__": 13,
 }
 
 

@@ -12,7 +12,7 @@ from statsmodels.stats.proportion import proportion_effectsize
 
 from recbench.errors import UsageError
 from recbench.online import power
-from recbench.online.sequential import (
+from recbench.online.sequential_test import (
     always_valid_p,
     confidence_sequence,
     gs_boundaries,

@@ -6,7 +6,8 @@ import pytest
 
 from recbench.data import DatasetSpec, load_dataset
 from recbench.evaluation import EvalConfig
-from recbench.experiment import AlgoSpec, run_experiment
+from recbench.executors import run_cells
+from recbench.experiment import AlgoSpec
 from recbench.split import parse_split
 
 from .helpers import ML100K
@@ -26,7 +27,7 @@ def test_ml100k_loads_as_published() -> None:
 def test_surprise_published_5fold_figures() -> None:
     """Surprise README, 5-fold CV: SVD 0.934 / 0.737, BaselineOnly 0.944 (+- 0.004)."""
     ds = load_dataset(DatasetSpec(str(ML100K), "user,item,rating,timestamp", "\\t"))
-    res = run_experiment(
+    res = run_cells(
         ds, parse_split("kfold:5"), [AlgoSpec("svd"), AlgoSpec("baseline")], 0, EvalConfig()
     )
     s = res.summary().set_index(["algorithm", "metric"])["mean"]
@@ -41,7 +42,7 @@ def test_ranking_quality_order_on_user_holdout() -> None:
     above popularity (ml-100k, user-holdout:0.25, K=10)."""
     ds = load_dataset(DatasetSpec(str(ML100K), "user,item,rating,timestamp", "\\t"))
     algos = [AlgoSpec(n) for n in ("popularity", "item-knn", "ease", "als", "bpr")]
-    res = run_experiment(ds, parse_split("user-holdout:0.25"), algos, 0, EvalConfig(ks=(10,)))
+    res = run_cells(ds, parse_split("user-holdout:0.25"), algos, 0, EvalConfig(ks=(10,)))
     s = res.summary()
     ndcg = s[s["metric"] == "ndcg"].set_index("algorithm")["mean"]
     assert ndcg["ease"] > ndcg["item-knn"] > ndcg["popularity"]
@@ -59,7 +60,7 @@ def test_neighbourhood_and_surprise_mf_published_figures() -> None:
         AlgoSpec("user-knn", {}, None),
         AlgoSpec("nmf"),
     ]
-    res = run_experiment(ds, parse_split("kfold:5"), algos, 0, EvalConfig(ks=(10,)))
+    res = run_cells(ds, parse_split("kfold:5"), algos, 0, EvalConfig(ks=(10,)))
     s = res.summary()
     rmse = s[s["metric"] == "rmse"].set_index("algorithm")["mean"]
     assert rmse["user-knn[predictor=baseline]"] <= 0.931 + 0.005
@@ -72,6 +73,6 @@ def test_neighbourhood_and_surprise_mf_published_figures() -> None:
 def test_svdpp_published_figure() -> None:
     """Surprise README 5-fold: SVD++ 0.919 (+ 0.005 allowed); about 45 s on 2 cores."""
     ds = load_dataset(DatasetSpec(str(ML100K), "user,item,rating,timestamp", "\\t"))
-    res = run_experiment(ds, parse_split("kfold:5"), [AlgoSpec("svdpp")], 0, EvalConfig())
+    res = run_cells(ds, parse_split("kfold:5"), [AlgoSpec("svdpp")], 0, EvalConfig())
     s = res.summary()
     assert s[s["metric"] == "rmse"]["mean"].iloc[0] <= 0.919 + 0.005

@@ -7,7 +7,6 @@ import re
 import numpy as np
 import pytest
 
-from recbench.evaluation import metric_names
 from recbench.metrics import (
     DEFAULT_METRICS,
     METRIC_ALIASES,
@@ -63,11 +62,6 @@ def test_derived_lists_follow_the_table() -> None:
     assert [m.name for m in METRIC_SPECS if isinstance(m, RatingMetric)] == RATING_METRICS
     assert [m.name for m in METRIC_SPECS if isinstance(m, RankingMetric)] == RANKING_METRICS
     assert DEFAULT_METRICS == ("rmse", "mae", "precision", "recall", "ndcg")
-    assert metric_names((5, 10)) == [
-        *RATING_METRICS,
-        *(f"{n}@5" for n in RANKING_METRICS),
-        *(f"{n}@10" for n in RANKING_METRICS),
-    ]
     help_text = metric_help()
     for m in METRIC_SPECS:
         assert m.name in help_text and f"{m.direction} is better" in help_text

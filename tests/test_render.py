@@ -14,7 +14,8 @@ from rich.console import Console
 
 from recbench.errors import UsageError
 from recbench.evaluation import EvalConfig
-from recbench.experiment import AlgoSpec, ExperimentResult, run_experiment
+from recbench.executors import run_cells
+from recbench.experiment import AlgoSpec, ExperimentResult
 from recbench.metrics import metric_key_pattern
 from recbench.render import (
     FORMAT_BY_SUFFIX,
@@ -49,7 +50,7 @@ def synthetic():  # type: ignore[no-untyped-def]
 
 def run(split: str) -> ExperimentResult:
     algos = [AlgoSpec("popularity"), AlgoSpec("baseline", {"reg_i": 5.0}, variant="reg_i=5")]
-    return run_experiment(synthetic(), parse_split(split), algos, 0, EvalConfig(ks=(5,)))
+    return run_cells(synthetic(), parse_split(split), algos, 0, EvalConfig(ks=(5,)))
 
 
 @pytest.fixture(scope="module")

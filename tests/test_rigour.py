@@ -15,7 +15,8 @@ import pytest
 from scipy import stats as sps
 
 from recbench.evaluation import EvalConfig, evaluate
-from recbench.experiment import RESULT_COLUMNS, AlgoSpec, run_experiment, run_repeats
+from recbench.executors import run_cells
+from recbench.experiment import RESULT_COLUMNS, AlgoSpec, run_repeats
 from recbench.metrics import BEYOND_NAMES, METRICS, resolve_metric
 from recbench.render import JSON_SCHEMA, columns_for, latex, markdown, parse_metrics, to_json
 from recbench.render.outputs import STATS_CSV_COLUMNS, render_text
@@ -94,7 +95,7 @@ def holdout():  # type: ignore[no-untyped-def]
     ds = checkerboard(60, 30)
     algos = [AlgoSpec("baseline"), AlgoSpec("popularity"), AlgoSpec("random")]
     algos.append(AlgoSpec("baseline", {"reg_u": 15.0}, "reg_u=15"))  # the default: identical
-    return run_experiment(
+    return run_cells(
         ds, parse_split("holdout:0.3"), algos, 0, EvalConfig(ks=(5,), beyond=("coverage",))
     )
 
@@ -154,7 +155,7 @@ def test_repeats_keep_per_user_values_per_repeat_and_interval_over_repeats() -> 
     cfg = EvalConfig(ks=(5,))
 
     def once(seed: int):  # type: ignore[no-untyped-def]
-        return run_experiment(ds, parse_split("holdout:0.3"), algos, seed, cfg)
+        return run_cells(ds, parse_split("holdout:0.3"), algos, seed, cfg)
 
     res = run_repeats(once, seed=7, repeats=3)
     assert res.repeats == 3 and sorted(res.results["seed"].unique()) == [7, 8, 9]
@@ -190,7 +191,7 @@ def test_repeats_keep_per_user_values_per_repeat_and_interval_over_repeats() -> 
 
 def test_kfold_intervals_are_over_folds() -> None:
     ds = checkerboard(40, 30)
-    res = run_experiment(ds, parse_split("kfold:3"), [AlgoSpec("popularity")], 0, EvalConfig((5,)))
+    res = run_cells(ds, parse_split("kfold:3"), [AlgoSpec("popularity")], 0, EvalConfig((5,)))
     st = analyse(res, StatsOptions())
     iv = st.intervals[("popularity", "ndcg@5")]
     assert iv.method == "t" and iv.over == "folds" and iv.n == 3
@@ -204,7 +205,7 @@ def test_kfold_with_repeats_uses_every_fold_of_every_repeat() -> None:
     algos = [AlgoSpec("popularity"), AlgoSpec("random")]
 
     def once(seed: int):  # type: ignore[no-untyped-def]
-        return run_experiment(ds, parse_split("kfold:3"), algos, seed, EvalConfig((5,)))
+        return run_cells(ds, parse_split("kfold:3"), algos, seed, EvalConfig((5,)))
 
     res = run_repeats(once, seed=0, repeats=2)
     st = analyse(res, StatsOptions(baseline="popularity"))
@@ -284,7 +285,7 @@ def test_bad_statistics_options_fail_before_any_fitting(
     def no_fitting(*a, **k):  # type: ignore[no-untyped-def]
         raise AssertionError("fitted despite bad options")
 
-    monkeypatch.setattr(recbench.executors, "run_experiment", no_fitting)
+    monkeypatch.setattr(recbench.executors, "run_cells", no_fitting)
     one_line_error(run_cli(["-q", "compare", *FAST, *args], capsys, data_dir), needle)
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from recbench.evaluation import EvalConfig
-from recbench.experiment import AlgoSpec, ExperimentResult, run_experiment, run_repeats
+from recbench.executors import run_cells
+from recbench.experiment import AlgoSpec, ExperimentResult, run_repeats
 from recbench.render import to_json
 from recbench.render.tables import table_text
 from recbench.significance import StatsOptions, analyse
@@ -66,7 +67,7 @@ def test_blocks_render_a_tiny_case(script: ModuleType) -> None:
     algos = [AlgoSpec("popularity"), AlgoSpec("random")]
 
     def once(seed: int) -> ExperimentResult:
-        return run_experiment(ds, parse_split("holdout:0.3"), algos, seed, cfg)
+        return run_cells(ds, parse_split("holdout:0.3"), algos, seed, cfg)
 
     single = once(0)
     doc = _doc(single, StatsOptions(baseline="popularity"))
@@ -84,9 +85,7 @@ def test_blocks_render_a_tiny_case(script: ModuleType) -> None:
     prose = [ln for ln in block.splitlines() if not ln.startswith((" ", "`"))]
     assert max(len(ln) for ln in prose) <= 100
 
-    kfold = run_experiment(
-        ds, parse_split("kfold:3"), [AlgoSpec("baseline"), AlgoSpec("svd")], 0, cfg
-    )
+    kfold = run_cells(ds, parse_split("kfold:3"), [AlgoSpec("baseline"), AlgoSpec("svd")], 0, cfg)
     table = script.parity_block(_doc(kfold, StatsOptions()))
     lines = table.splitlines()
     assert lines[0] == "| algorithm | RMSE (recbench) | MAE (recbench) | Surprise README |"

@@ -119,7 +119,7 @@ def test_registered_with_manifest_and_features(tmp_path: Path) -> None:
     record, ds = synth_dataset("syn", cfg, tmp_path)
     assert record.format == "parquet" and len(ds.interactions) == 5_000
     assert ds.item_features is not None and {"title", "genres"} <= set(ds.item_features)
-    manifest = synth.read_manifest(tmp_path, "syn")
+    manifest = json.loads((synth.synth_dir(tmp_path, "syn") / synth.MANIFEST).read_text("utf-8"))
     assert manifest is not None and manifest["parameters"] == cfg.to_dict()
     with pytest.raises(UsageError, match="already registered"):
         synth_dataset("syn", cfg, tmp_path)

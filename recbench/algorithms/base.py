@@ -268,6 +268,12 @@ class Recommender(ABC, Generic[ConfigT]):
             for r, b in enumerate(best)
         ]
 
+    def explain_user(self, user: int, items: np.ndarray) -> list[str] | None:
+        """One reason per recommended item for training user ``user``, from what the model
+        knows of that user beyond an unordered row (sequence models: the ordered history);
+        None defers to :meth:`explain`."""
+        return None
+
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """float32 rating estimates for (user, item) pairs, clipped to the rating scale."""
         raise NotImplementedError(f"{type(self).__name__} does not predict ratings")

@@ -41,11 +41,6 @@ def _block_tokens(features: pd.DataFrame, column: str) -> list[list[str]]:
 _BLOCK_LABEL = {"genres": "genre", "tags": "tag", "title_words": "title word", "year": "decade"}
 
 
-def item_feature_matrix(features: pd.DataFrame, weights: dict[str, float]) -> sp.csr_array:
-    """Items x tokens TF-IDF matrix, feature blocks scaled by ``weights``, rows L2-normalised."""
-    return item_features_with_vocab(features, weights)[0]
-
-
 def item_features_with_vocab(
     features: pd.DataFrame, weights: dict[str, float]
 ) -> tuple[sp.csr_array, np.ndarray]:

@@ -269,7 +269,7 @@ class _KNNRecommender(Recommender[KNNConfig]):
     family = "neighbourhood"
     source = "recbench"
     predicts_ratings = True
-    needs_ratings = True
+    needs_ratings = False  # implicit data is ranked (binary cosine); ratings only to predict
     thread_safe_score = True  # scipy's sparse product releases the GIL; the cache is locked
     Config = KNNConfig
     search_space: ClassVar[Space] = {
@@ -297,6 +297,10 @@ class _KNNRecommender(Recommender[KNNConfig]):
 
     def refusal(self, train: Dataset) -> str | None:
         return self._memory_refusal(train) or super().refusal(train)
+
+    def rates(self) -> bool:
+        """Fitted on implicit data (no rating scale), it ranks but predicts no ratings."""
+        return bool(self.rating_scale_[1] > 0) if hasattr(self, "rating_scale_") else True
 
     def _memory_refusal(self, train: Dataset) -> str | None:
         return self._plan(train)[2]
@@ -367,16 +371,24 @@ class _KNNRecommender(Recommender[KNNConfig]):
         blockwise, block_rows, reason = self._plan(train)
         if reason:
             raise UsageError(reason)
-        r = inter.rating.astype(np.float64)  # type: ignore[union-attr]
         u = inter.user.astype(np.int64)
         i = inter.item.astype(np.int64)
-        base = BaselineRecommender(
-            BaselineConfig(reg_u=cfg.reg_u, reg_i=cfg.reg_i, n_epochs=cfg.n_epochs)
-        )
-        base.fit(train)
-        self.global_mean_ = np.float64(base.mu_)
-        self.bu_ = np.asarray(base.bu_, np.float64)
-        self.bi_ = np.asarray(base.bi_, np.float64)
+        implicit = inter.rating is None
+        if implicit:  # all ones, no baselines, binary cosine neighbourhoods: it ranks only
+            r = np.ones(len(u), np.float64)
+            self.global_mean_ = np.float64(1.0)
+            self.bu_ = np.zeros(self.n_users_, np.float64)
+            self.bi_ = np.zeros(self.n_items_, np.float64)
+        else:
+            r = inter.rating.astype(np.float64)  # type: ignore[union-attr]
+            base = BaselineRecommender(
+                BaselineConfig(reg_u=cfg.reg_u, reg_i=cfg.reg_i, n_epochs=cfg.n_epochs)
+            )
+            base.fit(train)
+            self.global_mean_ = np.float64(base.mu_)
+            self.bu_ = np.asarray(base.bu_, np.float64)
+            self.bi_ = np.asarray(base.bi_, np.float64)
+        rank_cosine = implicit or cfg.rank_similarity == "cosine"
         n_u = np.bincount(u, minlength=self.n_users_)
         n_i = np.bincount(i, minlength=self.n_items_)
         self.user_known_ = n_u > 0
@@ -395,16 +407,19 @@ class _KNNRecommender(Recommender[KNNConfig]):
             self.sim_ = np.zeros((0, 0))  # rows are computed on demand: see _similarity_rows
             self.block_rows_ = block_rows
             rows = self._similarity_rows()
-            rows.prepare(cfg.rank_similarity == "cosine")
-            rows_of = rows.binary_rows if cfg.rank_similarity == "cosine" else rows.rating_rows
+            rows.prepare(rank_cosine)
+            rows_of = rows.binary_rows if rank_cosine else rows.rating_rows
             nb = top_neighbours_blockwise(rows_of, n_x, cfg.k, block_rows, self._workers())
+        elif implicit:
+            self.sim_ = binary_cosine(x, y, n_x, n_y)
+            nb = top_neighbours(self.sim_, cfg.k)
         else:
             self.sim_ = similarity_matrix(
                 x, y, r, n_x, n_y, cfg.similarity, cfg.min_support, cfg.shrinkage,
                 float(self.global_mean_), bx, by,
             )  # fmt: skip
             rank_sim = self.sim_
-            if cfg.rank_similarity == "cosine":
+            if rank_cosine:
                 rank_sim = binary_cosine(x, y, n_x, n_y)
             nb = top_neighbours(rank_sim, cfg.k)
         self.nb_indptr_, self.nb_indices_, self.nb_data_ = nb.indptr, nb.indices, nb.data

@@ -6,17 +6,12 @@ renders its sections (rich tables, Markdown, CSV or one JSON object).
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from recbench.algorithms import plugins
 from recbench.cli.common import (
     State,
     get_dataset,
@@ -27,27 +22,21 @@ from recbench.cli.common import (
     warn,
     write_results,
 )
-from recbench.cli.options import check_output, parse_algos
+from recbench.cli.options import check_output
 from recbench.data import DatasetSpec
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.errors import UsageError
-from recbench.evaluation import EvalConfig, evaluate
+from recbench.evaluation import EvalConfig
 from recbench.online import power
 from recbench.online.analysis import analyze_users
 from recbench.online.clicks import ClickModel
 from recbench.online.logs import load_log
-from recbench.online.planning import ctr_model, per_user_values, pilot_model, stored_per_user
-from recbench.online.render import cell, markdown
-from recbench.online.report import (
-    Section,
-    analysis_sections,
-    plan_sections,
-    simulation_header,
-    simulation_sections,
-    to_csv_frame,
-    to_json,
-)
-from recbench.online.simulate import SimConfig, build_population, repeat, simulate
+from recbench.online.planning import PlanSource, parse_floats, plan_report, stored_per_user
+from recbench.online.render import print_sections, report_format, report_text
+from recbench.online.report import Section, analysis_report, simulation_report
+from recbench.online.simulate import SimConfig, fit_arms
+from recbench.pipeline import ExperimentRequest, check_split, offline_per_user
+from recbench.rows import parse_algos
 from recbench.split import make_split, parse_split
 from recbench.store import Store
 
@@ -57,36 +46,12 @@ abtest_app = typer.Typer(
     no_args_is_help=True,
 )
 
-ABTEST_FORMATS = ("table", "json", "csv", "markdown")
-SUFFIX = {".json": "json", ".csv": "csv", ".md": "markdown"}
-
 FormatOpt = Annotated[
     str | None,
     typer.Option("--format", "-f", help="table, json, csv or markdown (default: from --output)."),
 ]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write results here.")]
 AlphaOpt = Annotated[float, typer.Option(help="Significance level (two-sided).")]
-
-
-def _format(fmt: str | None, output: Path | None) -> str:
-    if fmt is None:
-        return SUFFIX.get(output.suffix.lower(), "table") if output is not None else "table"
-    name = fmt.strip().lower()
-    if name not in ABTEST_FORMATS:
-        raise UsageError(f"unknown --format '{fmt}' (use {', '.join(ABTEST_FORMATS)})")
-    return name
-
-
-def _rich(section: Section) -> Table:
-    t = Table(title=section.title, title_justify="left")
-    for col in section.frame.columns:
-        numeric = all(
-            isinstance(v, (int, float, np.number)) for v in section.frame[col] if v is not None
-        )
-        t.add_column(col, justify="right" if numeric else "left")
-    for row in section.frame.itertuples(index=False):
-        t.add_row(*(cell(v, c) for v, c in zip(row, section.frame.columns, strict=True)))
-    return t
 
 
 def _emit(
@@ -99,35 +64,14 @@ def _emit(
     quiet: bool,
 ) -> None:
     """Print or write a report in the chosen format."""
-    if fmt == "json":
-        text = json.dumps(to_json(schema, sections, meta), indent=2) + "\n"
-    elif fmt == "csv":
-        text = to_csv_frame(sections).to_csv(index=False)
-    elif fmt == "markdown":
-        text = markdown(sections, header)
-    else:
-        buf = Console(file=io.StringIO(), width=200, highlight=False, no_color=True)
-        _print_tables(buf, sections, header)
-        text = buf.file.getvalue()  # type: ignore[attr-defined]
     if output is not None:
-        write_results(output, text)
+        write_results(output, report_text(fmt, schema, sections, meta, header))
         if not quiet and fmt == "table":
-            _print_tables(out, sections, header)
-        return
-    if fmt == "table":
-        _print_tables(out, sections, header)
+            print_sections(out, sections, header)
+    elif fmt == "table":
+        print_sections(out, sections, header)
     else:
-        typer.echo(text, nl=False)
-
-
-def _print_tables(console: Console, sections: list[Section], header: list[str]) -> None:
-    for line in header:
-        console.print(line, markup=False)
-    for s in sections:
-        console.print()
-        console.print(_rich(s))
-        for note in s.notes:
-            console.print(note, markup=False, style="dim")
+        typer.echo(report_text(fmt, schema, sections, meta, header), nl=False)
 
 
 # --- simulate -----------------------------------------------------------------------------------
@@ -196,7 +140,7 @@ def simulate_cmd(
 ) -> None:
     """Simulate an A/B test (and interleaving) of two algorithms on held-out users."""
     st = state(ctx)
-    fmt = _format(fmt, output)
+    fmt = report_format(fmt, output)
     output = check_output(output)
     save_log = check_output(save_log)
     click = ClickModel(click_model.strip().lower(), examination, attract_relevant, attract_other)
@@ -208,28 +152,17 @@ def simulate_cmd(
     split_spec = parse_split(split)
     if not split_spec.holds_out:
         raise UsageError(f"abtest simulate needs a split with held-out data (not '{split_spec}')")
-    specs = parse_algos(algos, param, st.cache_dir)
+    specs = parse_algos(algos, param, st.data_dir)
     if len(specs) > 2:
         raise UsageError(f"--algos takes one or two algorithms, got {len(specs)}")
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep))
     sp = make_split(ds, split_spec, st.seed)
-    fitted = []
-    for spec in specs:
-        model = plugins.make(spec.name, spec.params, seed=st.seed)
-        with status(st, f"fitting {spec.label}"):
-            model.fit(sp.train)
-        fitted.append((spec.label, model))
+    fitted = fit_arms(sp, specs, st.seed, lambda label: status(st, f"fitting {label}"))
     with status(st, "simulating"):
-        pop = build_population(sp, fitted, k, relevance_threshold)
-        sim = simulate(pop, cfg, st.seed, interleave)
-        rep = (
-            repeat(pop, cfg, list(range(st.seed, st.seed + repeats)), interleave)
-            if repeats
-            else None
-        )
-    sections = simulation_sections(sim, pop, cfg, rep)
-    labels = [s.label for s in specs]
-    header, meta = simulation_header(sim, pop, cfg, ds.name, str(split_spec), labels, st.seed)
+        sim, sections, header, meta = simulation_report(
+            sp, fitted, k, relevance_threshold, cfg, st.seed, interleave, repeats, ds.name,
+            str(split_spec),
+        )  # fmt: skip
     if save_log is not None:
         cols = ["user", "arm", "day", "impressions", "clicks", "rated_clicks", "rating_sum"]
         write_results(save_log, sim.log[cols].to_csv(index=False))
@@ -240,15 +173,6 @@ def simulate_cmd(
 
 
 # --- plan ---------------------------------------------------------------------------------------
-
-
-def _floats(text: str | None, name: str) -> list[float]:
-    if text is None:
-        return []
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"{name} expects numbers like 0.02 or 0.01,0.02, got '{text}'") from None
 
 
 def _offline_per_user(
@@ -267,20 +191,14 @@ def _offline_per_user(
         ks = (int(k_text),) if k_text else (10,)
     except ValueError:
         raise UsageError(f"--column '{column}' is not METRIC@K, e.g. ndcg@10") from None
-    (spec,) = parse_algos(algo, param, st.cache_dir)
+    (spec,) = parse_algos(algo, param, st.data_dir)
     split_spec = parse_split(split)
-    if not split_spec.holds_out:
-        raise UsageError(f"--algo needs a split with held-out data (not '{split_spec}')")
+    check_split(split_spec, "abtest plan --algo")
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep))
-    sp = make_split(ds, split_spec, st.seed)
-    model = plugins.make(spec.name, spec.params, seed=st.seed)
+    request = ExperimentRequest(ds, split_spec, [spec], EvalConfig(ks=ks), st.seed,
+                                command="abtest plan --algo")  # fmt: skip
     with status(st, f"fitting and evaluating {spec.label}"):
-        model.fit(sp.train)
-        result = evaluate(model, sp, EvalConfig(ks=ks))
-    if column not in result.per_user.columns:
-        have = ", ".join(c for c in result.per_user.columns if c != "user")
-        raise UsageError(f"{algo} has no per-user '{column}' (it has: {have or 'none'})")
-    return result.per_user[column].to_numpy(np.float64)
+        return offline_per_user(request, column)
 
 
 def plan_cmd(
@@ -372,66 +290,25 @@ def plan_cmd(
     --lift 0.05, or --pilot last_month.csv --lift 0.05.
     """
     st = state(ctx)
-    fmt = _format(fmt, output)
+    fmt = report_format(fmt, output)
     output = check_output(output)
-    lifts, n_users = _floats(lift, "--lift"), _floats(users, "--users")
+    lifts, n_users = parse_floats(lift, "--lift"), parse_floats(users, "--users")
     power.check_targets(lifts, n_users)
-    model = ctr_model(impressions_mean, impressions_sd, icc)
-    ctr = pilot is not None or model is not None
-    if pilot is not None and model is not None:
-        raise UsageError("--pilot measures impressions per user; drop --impressions-mean/sd, --icc")
-    rate_given = baseline is not None or pilot is not None
-    sources = rate_given + sum(x is not None for x in (mean, per_user, run or algo))
-    if sources != 1 or (ctr and baseline is None and pilot is None):
-        raise UsageError(
-            "give exactly one of --baseline RATE [--impressions-mean M ...], --pilot LOG, "
-            "--mean M --sd S, --per-user FILE, --run REF or --algo NAME"
-        )
-    notes: list[str] = []
-    described = "a per-user proportion (one trial per user)"
-    if pilot is not None:
-        rate, model, arm = pilot_model(pilot, control)
-        baseline = rate if baseline is None else baseline
-        notes.append(
-            f"{pilot}{f' (arm {arm})' if arm else ''}: CTR {rate:.4f}, impressions per user "
-            f"mean {model.impressions_mean:.2f} sd {model.impressions_sd:.2f}, icc {model.icc:.4f} "
-            f"over {model.users:,} users",
-        )
-        described = f"CTR clustered by user, from {pilot.name} ({model.users:,} users)"
-    elif model is not None:
-        described = "CTR clustered by user (delta method)"
-    elif baseline is not None:
-        notes.append("planning a per-user proportion; for a CTR add --impressions-mean or --pilot")
-    elif run is not None:
-        store = Store.in_data_dir(st.cache_dir)
+    src = PlanSource(baseline, impressions_mean, impressions_sd, icc, pilot, control, mean, sd,
+                     per_user, run, algo, column)  # fmt: skip
+    src.check()
+    values = None
+    if run is not None:
+        store = Store.in_data_dir(st.data_dir)
         info_run = store.get(run)
         frame = store.table(info_run, "per_user")
-        values, label = stored_per_user(info_run.run_id, frame, algo, column)
+        values = stored_per_user(info_run.run_id, frame, algo, column)
     elif algo is not None:
-        values = _offline_per_user(st, algo, param, column, dataset, columns, sep, split)
-        label = algo
-    elif per_user is not None:
-        values, label = per_user_values(per_user, column), per_user.name
-    if run or algo or per_user:
-        mean, sd, count = power.per_user_moments(values)
-        notes.append(f"{label} {column}: mean {mean:.4f}, sd {sd:.4f} over {count:,} users")
-        described = f"per-user {column} of {label} ({count:,} users)"
-    elif mean is not None:
-        described = "per-user mean"
-    plans = power.plans(
-        lifts, n_users, baseline=baseline, mean=mean, sd=sd, model=model,
-        alpha=alpha, power=power_, ratio=ratio,
-    )  # fmt: skip
+        values = _offline_per_user(st, algo, param, column, dataset, columns, sep, split), algo
+    sections, meta, header, notes = plan_report(src, lifts, n_users, alpha, power_, ratio, values)
     for note in notes:
         info(st, note)
-    header = [
-        f"recbench abtest plan · {described} · alpha {alpha:g} · power {power_:g} · ratio {ratio:g}"
-    ]
-    meta = {
-        "alpha": alpha, "power": power_, "ratio": ratio, "metric": plans[0].metric,
-        "source": described,
-    }  # fmt: skip
-    _emit(fmt, output, "recbench.abtest.plan/1", plan_sections(plans), meta, header, st.quiet)
+    _emit(fmt, output, "recbench.abtest.plan/1", sections, meta, header, st.quiet)
 
 
 # --- analyze ------------------------------------------------------------------------------------
@@ -466,13 +343,13 @@ def analyze_cmd(
 ) -> None:
     """Analyse an experiment log: per-arm rates, lifts, p-values and a sample-ratio check."""
     st = state(ctx)
-    fmt = _format(fmt, output)
+    fmt = report_format(fmt, output)
     output = check_output(output)
     if bootstrap < 0:
         raise UsageError(f"--bootstrap must be >= 0, got {bootstrap}")
     if not 0 < srm_threshold < 1:
         raise UsageError(f"--srm-threshold must be in (0, 1), got {srm_threshold}")
-    share_list = _floats(shares, "--shares") or None
+    share_list = parse_floats(shares, "--shares") or None
     user_log = load_log(log, value)
     with status(st, "analysing"):
         analysis = analyze_users(
@@ -485,39 +362,11 @@ def analyze_cmd(
             bootstrap,
             st.seed,
         )
-    analysis.overlap_users = user_log.overlap_users
-    analysis.overlap_examples = user_log.overlap_examples
-    sections = analysis_sections(analysis)
-    header = [
-        f"recbench abtest analyze · {log.name} · {user_log.n_rows:,} rows, "
-        f"{len(user_log.users):,} users, arms {', '.join(analysis.arms)} "
-        f"(control {analysis.arms[0]})"
-    ]
-    meta = {
-        "log": str(log),
-        "rows": user_log.n_rows,
-        "users": len(user_log.users),
-        "control": analysis.arms[0],
-        "arms": analysis.arms,
-        "alpha": alpha,
-        "overlap_users": user_log.overlap_users,
-        "sample_ratio_mismatch": analysis.srm.mismatch,
-    }
+    sections, meta, header, warnings = analysis_report(analysis, user_log, log, alpha,
+                                                       srm_threshold)  # fmt: skip
     _emit(fmt, output, "recbench.abtest.analyze/1", sections, meta, header, st.quiet)
-    if user_log.overlap_users:
-        warn(
-            f"{user_log.overlap_users} user(s) appear in more than one arm (e.g. "
-            f"{', '.join(user_log.overlap_examples)}); they were left out of the analysis"
-        )
-    if analysis.srm.mismatch:
-        obs = ", ".join(
-            f"{a} {n:,}" for a, n in zip(analysis.arms, analysis.srm.observed, strict=True)
-        )
-        warn(
-            f"SAMPLE-RATIO MISMATCH: users per arm {obs} (chi-square p = "
-            f"{analysis.srm.p_value:.2g} < {srm_threshold:g}); assignment or logging is broken, "
-            "do not trust these results"
-        )
+    for line in warnings:
+        warn(line)
 
 
 def register(app: typer.Typer) -> None:

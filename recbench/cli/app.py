@@ -23,6 +23,7 @@ from recbench.cli.common import (
     os_error_exit,
     silence_stdout,
 )
+from recbench.data import default_data_dir
 from recbench.errors import RecbenchError, UsageError
 
 try:  # typer >= 0.29 vendors click; older releases use the click package
@@ -69,7 +70,8 @@ def root(
     """Global options apply to every command."""
     if not 0 <= seed <= MAX_SEED:
         raise UsageError(f"--seed must be a whole number from 0 to {MAX_SEED}, got {seed}")
-    ctx.obj = State(seed=seed, data_dir=data_dir, debug=debug, quiet=quiet)
+    where = data_dir if data_dir is not None else default_data_dir()
+    ctx.obj = State(seed=seed, data_dir=where, debug=debug, quiet=quiet)
     clean_leftovers(ctx.obj)
 
 

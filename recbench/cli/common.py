@@ -8,14 +8,13 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgress
 
 from recbench.atomic import atomic_write_text
 from recbench.data import (
@@ -29,9 +28,15 @@ from recbench.data import (
 )
 from recbench.data.oserrors import disk_error_message
 from recbench.data.preprocess import apply as apply_preprocessing
+from recbench.data.preprocess import summary_line
 from recbench.data.text import strip_control
-from recbench.errors import UsageError
-from recbench.experiment import Event
+from recbench.errors import ModelDirError, UsageError
+from recbench.split import Split, SplitSpec, make_split, parse_split
+
+if TYPE_CHECKING:
+    from recbench.evaluation import EvalConfig
+    from recbench.experiment import AlgoSpec, ExperimentResult
+    from recbench.store.live import LiveRun
 
 #: the largest --seed (the numeric libraries take 32-bit seeds)
 MAX_SEED = 2**32 - 1
@@ -80,13 +85,11 @@ class State:
     """Global options, shared by every command through the Typer context."""
 
     seed: int = 0
-    data_dir: Path | None = None
+    #: the data directory (--data-dir, $RECBENCH_DATA or the user cache directory): datasets,
+    #: the parsed-data cache, studies and the results store
+    data_dir: Path = field(default_factory=default_data_dir)
     debug: bool = False
     quiet: bool = False
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.data_dir or default_data_dir()
 
 
 def state(ctx: typer.Context) -> State:
@@ -107,7 +110,7 @@ def warn(message: str) -> None:
 
 def clean_leftovers(st: State) -> None:
     """At start-up: remove what killed recbench processes left in the data directory."""
-    clean_stale_data_dir(st.cache_dir)
+    clean_stale_data_dir(st.data_dir)
 
 
 def get_dataset(
@@ -116,30 +119,15 @@ def get_dataset(
     """Load (from the cache when possible) and preprocess; notes and warnings go to stderr.
 
     Returns the dataset and the spec to record (a file path made absolute)."""
-    source = resolve_source(spec, st.cache_dir)
+    source = resolve_source(spec, st.data_dir)
     with status(st, f"loading {source.spec.dataset}"):
-        ds = load_dataset(source, st.cache_dir, note=lambda message: info(st, message))
+        ds = load_dataset(source, st.data_dir, note=lambda message: info(st, message))
     for message in ds.source.get("warnings") or []:
         warn(f"{ds.name}: {message}")
     if prep is not None and not prep.is_identity:
         ds, summary = apply_preprocessing(ds, prep)
-        info(
-            st,
-            f"preprocessing ({summary['description']}): removed "
-            f"{summary['ratings_removed']:,} ratings, {summary['users_removed']:,} users, "
-            f"{summary['items_removed']:,} items" + _given_test_note(summary),
-        )
+        info(st, summary_line(summary))
     return ds, source.spec
-
-
-def _given_test_note(summary: dict[str, object]) -> str:
-    """What preprocessing did to a given test part (nothing, bar the implicit threshold)."""
-    if "test_rows" not in summary:
-        return ""
-    below = summary.get("test_rows_below_threshold") or 0
-    return f"; the given test part's {summary['test_rows']:,} rows are kept" + (
-        f" (less {below:,} below the implicit threshold)" if below else ""
-    )
 
 
 @contextmanager
@@ -152,42 +140,112 @@ def status(st: State, message: str) -> Iterator[None]:
         yield
 
 
-def counting_bar() -> RichProgress:
-    """The CLI's progress bar on stderr: description, bar, done/total, elapsed; gone when done."""
-    return RichProgress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
+def model_split(
+    st: State, model: Path, manifest: dict[str, Any], split: str | None
+) -> tuple[Dataset, Split, SplitSpec, int]:
+    """The dataset and split a model was fitted on, checked against its manifest."""
+    from recbench.persistence import model_origin
+
+    origin = model_origin(model, manifest)
+    if split is not None and str(parse_split(split)) != str(origin.split):
+        raise UsageError(
+            f"model {model} was fitted on split '{origin.split}'; it is evaluated on that split "
+            f"(drop --split, or fit again with --split {split})"
+        )
+    ds, _ = get_dataset(st, origin.dataset, origin.preprocessing)
+    if ds.checksum != origin.checksum:
+        raise ModelDirError(
+            f"dataset {origin.dataset.dataset} has changed since model {model} was fitted "
+            "(checksum differs); fit the model again"
+        )
+    return ds, make_split(ds, origin.split, origin.seed, origin.fold), origin.split, origin.seed
 
 
-@contextmanager
-def cell_progress(st: State, total: int) -> Iterator[Callable[[Event], None] | None]:
-    """A rich progress bar over experiment cells (terminals only); yields an Event callback."""
-    if st.quiet or not err.is_terminal:
-        yield None
-        return
-    bar = counting_bar()
-    task = bar.add_task("starting", total=total)
+def start_live(
+    st: State,
+    ds: Dataset,
+    split: SplitSpec,
+    rows_for: Callable[[int], list[AlgoSpec]],
+    repeats: int,
+    eval_config: EvalConfig,
+    no_store: bool,
+    asked: list[AlgoSpec],
+    options: dict[str, Any],
+) -> LiveRun | None:
+    """Before compare's cells: its store run, recorded cell by cell (None with --no-store). A
+    matching interrupted or failed compare is resumed, saying so."""
+    if no_store:
+        return None
+    from recbench.store import Store
+    from recbench.study.command import open_live
 
-    def on_event(ev: Event) -> None:
-        fold = f" fold {ev.fold + 1}/{ev.n_folds}" if ev.n_folds > 1 else ""
-        name = escape(ev.algorithm)
-        if ev.kind == "cell-start":
-            bar.update(task, description=f"{name}{fold}: fitting")
-        elif ev.kind == "train-progress":
-            loss = f", loss {ev.loss:.4f}" if ev.loss is not None else ""
-            bar.update(task, description=f"{name}{fold}: epoch {ev.done}/{ev.total}{loss}")
-        elif ev.kind == "eval-progress":
-            bar.update(task, description=f"{name}{fold}: ranking {ev.done}/{ev.total} users")
-        elif ev.kind == "cell-done":
-            bar.advance(task)
+    rows = {seed: rows_for(seed) for seed in range(st.seed, st.seed + repeats)}
+    store = Store.in_data_dir(st.data_dir)
+    live, note, warning = open_live(store, ds, split, rows, eval_config, asked, options, st.seed)
+    if warning is not None:
+        warn(warning)
+    if note is not None:
+        info(st, note)
+    return live
 
-    with bar:
-        yield on_event
+
+def remember(
+    st: State,
+    res: ExperimentResult,
+    command: str,
+    no_store: bool = False,
+    save_study: Path | None = None,
+    specs: list[AlgoSpec] | None = None,
+    options: dict[str, Any] | None = None,
+    live: LiveRun | None = None,
+) -> str | None:
+    """After compare/evaluate: write ``--save-study`` and record the run (unless --no-store)."""
+    from recbench.store import Store
+    from recbench.study.command import record_run, study_text
+
+    text = study_text(command, specs, options, st.seed)
+    if save_study is not None:
+        if text is None:
+            raise UsageError(f"--save-study applies to `recbench {command} --algo/--algos`")
+        write_results(save_study, text)
+        info(st, f"wrote study file {save_study} (run it with: recbench run {save_study})")
+    if no_store:
+        return None
+    return recorded(st, record_run(Store.in_data_dir(st.data_dir), res, command, text, options,
+                                   live))  # fmt: skip
+
+
+def recorded(st: State, record: Callable[[], str | None]) -> str | None:
+    """Record a run; a failed write is a warning (the results are printed all the same)."""
+    from recbench.store.runs import StoreWriteError
+    from recbench.study.command import recording_failure
+
+    try:
+        run_id = record()
+    except (StoreWriteError, OSError) as exc:
+        warn(recording_failure(exc))
+        return None
+    if run_id is not None:
+        info(st, f"recorded run {run_id} (see: recbench runs show {run_id})")
+    return run_id
+
+
+def write_report(
+    st: State, runs: list[str], output: Path, metrics: tuple[str, ...] | None = None
+) -> None:
+    """Build the HTML report of stored runs and write it atomically."""
+    from recbench.report import build, read_runs, render_html, vega_bundle
+    from recbench.store import Store
+
+    store = Store.in_data_dir(st.data_dir)
+    data = build(read_runs(store, runs), metrics)
+    for note in data.notes:
+        warn(note)
+    with status(st, "building the report"):
+        bundle = vega_bundle(st.data_dir / "cache")
+    title = "recbench report · " + ", ".join(rd.label for rd in data.runs)
+    write_results(output, render_html(data, bundle, title))
+    info(st, f"wrote report {output} ({output.stat().st_size / 1e6:.2f} MB)")
 
 
 def write_results(path: Path, text: str) -> None:

@@ -7,14 +7,11 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from recbench import serving
 from recbench.algorithms import plugins
-from recbench.cli.common import get_dataset, info, out, state, status
+from recbench.cli.common import get_dataset, info, model_split, out, state, status
 from recbench.cli.options import (
     ColumnsOpt,
     DatasetOpt,
@@ -23,13 +20,13 @@ from recbench.cli.options import (
     MinUserOpt,
     ParamOpt,
     SepOpt,
-    parse_algos,
 )
-from recbench.cli.run import model_split
 from recbench.data import DatasetSpec, Preprocessing
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.errors import UsageError
 from recbench.persistence import check_model_target, load_model, model_manifest, save_model
+from recbench.render.recommendations import plain, recommendation_doc, recommendation_table
+from recbench.rows import parse_algos
 from recbench.split import make_split, parse_split, split_help
 
 
@@ -63,7 +60,7 @@ def fit(
     split_spec = parse_split(split)
     if not 1 <= fold <= split_spec.n_folds:
         raise UsageError(f"--fold must be between 1 and {split_spec.n_folds} for split '{split}'")
-    (spec,) = parse_algos(algo, param, st.cache_dir)
+    (spec,) = parse_algos(algo, param, st.data_dir)
     target = out_dir or Path("models") / algo
     check_model_target(target, overwrite)  # before any work
     prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
@@ -126,75 +123,17 @@ def recommend(
     algorithm = str(config["algorithm"])
     ds, split_obj, _, _ = model_split(st, model, manifest, None)
     index = None if exact else serving.load_index(model)
-    idx: int | None = None
-    if history is not None:
-        serving.require_cold_users(fitted, algorithm)
-        seen = serving.parse_history(history, ds)
-        who = "a new user"
-    else:
-        idx = int(ds.interactions.users.index([user])[0])
-        if idx < 0:
-            raise UsageError(f"user '{user}' is not in dataset {ds.name}")
-        seen = split_obj.train.interactions.csr("rating")[[idx]]
-        if not seen.nnz:
-            raise UsageError(
-                f"user '{user}' has no training ratings in model {model}'s split; "
-                "give their items with --history instead"
-            )
-        who = f"user {user}"
+    seen, idx, who = serving.seen_items(fitted, algorithm, ds, split_obj, user, history, model)
     recs = serving.recommend(fitted, seen, min(n, ds.n_items), user=idx, index=index)
     if recs.approximate:
         who += " (approximate: HNSW index)"
     names = serving.name_items(ds, recs.items)
     reasons = serving.explain(fitted, recs, ds, algorithm) if explain else None
     if fmt == "json":
-        items = [
-            {
-                "rank": r + 1,
-                "item": names.raw[r],
-                "title": None if names.titles is None else names.titles[r],
-                "score": float(recs.scores[r]),
-                **({"reason": reasons[r]} if reasons is not None else {}),
-            }
-            for r in range(len(recs.items))
-        ]
-        doc = {
-            "user": user,
-            "history": history,
-            "algorithm": algorithm,
-            "approximate": recs.approximate,
-            "items": items,
-        }
-        typer.echo(json.dumps(doc, indent=2, default=_plain))
+        doc = recommendation_doc(user, history, algorithm, recs, names, reasons)
+        typer.echo(json.dumps(doc, indent=2, default=plain))
         return
-    t = Table(title=escape(serving.printable(f"{algorithm} · top {len(recs.items)} for {who}")))
-    t.add_column("#", justify="right")
-    t.add_column("item", justify="right")
-    if names.titles is not None:
-        t.add_column("title")
-    if names.genres is not None:
-        t.add_column("genres", style="dim")
-    t.add_column("score", justify="right")
-    if reasons is not None:
-        t.add_column("why")
-    for r in range(len(recs.items)):
-        row = [str(r + 1), serving.printable(str(names.raw[r]))]
-        if names.titles is not None:
-            row.append(names.titles[r])
-        if names.genres is not None:
-            row.append(names.genres[r])
-        row.append(f"{recs.scores[r]:.4f}")
-        if reasons is not None:
-            row.append(reasons[r])
-        t.add_row(*(escape(c) for c in row))
-    out.print(t)
-
-
-def _plain(value: object) -> object:
-    """JSON for numpy scalars that reach the document."""
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
+    out.print(recommendation_table(algorithm, who, recs, names, reasons))
 
 
 def register(app: typer.Typer) -> None:

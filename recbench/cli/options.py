@@ -3,23 +3,16 @@ result formats and the results file; every check runs before any work is done.""
 
 from __future__ import annotations
 
-import re
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
-from recbench.algorithms import plugins
 from recbench.errors import UsageError
-from recbench.experiment import AlgoSpec
-from recbench.metrics import METRIC_ALIASES, METRICS, metric_help
+from recbench.metrics import metric_help
 from recbench.render import FORMAT_BY_SUFFIX, format_help, output_format
+from recbench.render.outputs import check_output as check_output
 from recbench.split import split_help
-
-if TYPE_CHECKING:
-    from recbench.tuning.reuse import StoredBest
 
 #: the largest K accepted (item indices are int32)
 MAX_K = 2**31 - 1
@@ -58,6 +51,13 @@ ResultFormatOpt = Annotated[
     str | None,
     typer.Option("--format", "-f", help=format_help()),
 ]
+NoStoreOpt = Annotated[
+    bool, typer.Option("--no-store", help="Do not record this run in the results store.")
+]
+SaveStudyOpt = Annotated[
+    Path | None,
+    typer.Option("--save-study", help="Write the equivalent study file (for `recbench run`)."),
+]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write results here.")]
 FailIfOpt = Annotated[
     list[str] | None,
@@ -79,6 +79,23 @@ SegmentOpt = Annotated[
     bool,
     typer.Option(
         "--by-segment", help="Also show metrics by user history length and warm/cold items."
+    ),
+]
+CandidatesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--candidates",
+        help="full (default: rank the whole catalogue), or sampled:N[:uniform|popularity] to "
+        "also rank each test item against N sampled negatives per user, in labelled columns "
+        "beside the full ones (as papers do; see Krichene & Rendle 2020).",
+    ),
+]
+RepeatTargetsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--repeat-targets",
+        help="Do not exclude the user's history from the ranking, so a repeat of a history "
+        "item can be a hit (repeat-consumption data such as music).",
     ),
 ]
 MemoryOpt = Annotated[int, typer.Option(help="Memory budget in MB for one batch of user scores.")]
@@ -106,12 +123,7 @@ CorrectionOpt = Annotated[
 ]
 AlphaOpt = Annotated[float, typer.Option(help="Significance level for --baseline marks.")]
 MlflowOpt = Annotated[
-    bool,
-    typer.Option(
-        "--mlflow",
-        help="Then export the recorded run to MLflow (extra: mlflow; MLFLOW_TRACKING_URI), as "
-        "`recbench runs export RUN --to mlflow`.",
-    ),
+    bool, typer.Option("--mlflow", help="Then export the run to MLflow (runs export --to mlflow).")
 ]
 RepeatsOpt = Annotated[
     int,
@@ -147,229 +159,3 @@ def result_format(fmt: str | None, output: Path | None) -> str:
     if fmt is None:
         return FORMAT_BY_SUFFIX.get(output.suffix.lower(), "table") if output else "table"
     return output_format(fmt).name
-
-
-def check_output(path: Path | None) -> Path | None:
-    """Check before any work that the results file can be written; the path to write to.
-
-    The directory must exist and accept a new file (a probe file is created and removed); an
-    existing target must be a regular file (never a device or a directory). A symlink is
-    followed, so the file it points to is replaced.
-    """
-    if path is None:
-        return None
-    path = Path(path)
-    try:
-        if path.is_symlink():
-            path = path.resolve(strict=False)
-        if path.is_dir():
-            raise UsageError(f"--output {path} is a directory")
-        if path.exists() and not path.is_file():
-            raise UsageError(f"--output {path} exists and is not a regular file")
-        parent = path.parent
-        if not parent.is_dir():
-            raise UsageError(f"--output: directory {parent} does not exist")
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError as exc:
-        raise UsageError(f"--output {path} cannot be written ({exc.strerror})") from None
-    except RuntimeError as exc:  # a symlink loop (Python < 3.13)
-        raise UsageError(f"--output {path} cannot be written ({exc})") from None
-    return path
-
-
-_ALGO_RE = re.compile(r"\s*([A-Za-z0-9_.\-]+)\s*(?:\[(.*)\])?\s*", re.S)
-
-
-#: the bracket key naming a stored study whose best parameters an entry reuses
-STUDY_KEY = "@study"
-
-
-def split_algo_list(text: str) -> list[tuple[str, dict[str, str], str | None, str | None]]:
-    """``a,b[k=v,k2=v2],b[@study=S]`` -> [(name, params, variant, study), ...] (commas inside
-    [] kept); ``study`` is the stored study named by ``@study=NAME``, if any."""
-    parts: list[str] = []
-    depth, cur = 0, ""
-    for ch in text:
-        depth += {"[": 1, "]": -1}.get(ch, 0)
-        if depth < 0:
-            raise UsageError(f"--algos '{text}': ']' without '['")
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    if depth:
-        raise UsageError(f"--algos '{text}': '[' without ']'")
-    parts.append(cur)
-    found = []
-    for part in parts:
-        if not part.strip():
-            continue
-        m = _ALGO_RE.fullmatch(part)
-        if not m:
-            raise UsageError(f"--algos: cannot read '{part.strip()}' (use NAME or NAME[k=v,...])")
-        name, inner = m.group(1), m.group(2)
-        params: dict[str, str] = {}
-        variant = None
-        study = None
-        if inner is not None:
-            pairs = [p for p in re.split(r"[,;]", inner) if p.strip()]
-            for p in [p for p in pairs if p.strip().startswith("@")]:
-                key, eq, value = p.strip().partition("=")
-                if key.strip() != STUDY_KEY or not eq or not value.strip():
-                    raise UsageError(
-                        f"--algos: cannot read '{p.strip()}' in '{part.strip()}' "
-                        f"(the one @-key is {STUDY_KEY}=NAME)"
-                    )
-                if study is not None:
-                    raise UsageError(f"--algos: '{part.strip()}' names {STUDY_KEY} twice")
-                study = value.strip()
-                pairs.remove(p)
-            params = plugins.parse_params(pairs)
-            variant = ",".join(
-                ([f"{STUDY_KEY}={study}"] if study else [])
-                + [f"{k}={v}" for k, v in params.items()]
-            )
-        found.append((name, params, variant, study))
-    return found
-
-
-def parse_algos(
-    text: str | None,
-    param_pairs: list[str] | None,
-    data_dir: Path | None = None,
-    studies: dict[str, StoredBest] | None = None,
-) -> list[AlgoSpec]:
-    """``--algos`` plus ``--param [algo.]name=value`` -> validated AlgoSpecs.
-
-    Entries are ``name`` or ``name[k=v,...]`` (a labelled configuration; several of one
-    algorithm may share a table). A bare ``--param name=value`` applies to every selected
-    algorithm that has that parameter (an error when none has it); ``algo.name=value`` targets
-    the entries of one algorithm. ``name[@study=S]`` takes the best parameters of the stored
-    study ``S`` under ``data_dir`` (see :mod:`recbench.tuning.reuse`), recorded in ``studies``
-    by row label when given. Precedence, lowest first: ``--param``, the study's parameters,
-    values written inside the brackets.
-    """
-    entries: list[tuple[str, dict[str, str], str | None, str | None]] = []
-    if text is None:
-        for n in plugins.entries():
-            try:
-                cls = plugins.load(n)
-            except UsageError:
-                continue
-            if not cls.missing_requirements():
-                entries.append((n, {}, None, None))
-    else:
-        entries = split_algo_list(text)
-        if not entries:
-            raise UsageError("--algos is empty")
-    names = list(dict.fromkeys(n for n, _, _, _ in entries))
-    classes = {n: plugins.load(n) for n in names}
-    for n, cls in classes.items():
-        plugins.ensure_available(n, cls)
-    shared: dict[str, dict[str, Any]] = {n: {} for n in names}
-    for key, value in plugins.parse_params(param_pairs).items():
-        algo, dot, pname = key.rpartition(".")
-        if dot:
-            if algo not in shared:
-                raise UsageError(
-                    f"--param {key}: '{algo}' is not among --algos ({', '.join(names)})"
-                )
-            shared[algo][pname] = value
-            continue
-        takers = [n for n, cls in classes.items() if pname in cls.Config.model_fields]
-        if not takers:
-            raise UsageError(
-                f"unknown parameter '{pname}': none of {', '.join(names)} has it "
-                "(see `recbench algorithms`)"
-            )
-        for n in takers:
-            shared[n][pname] = value
-    specs: list[AlgoSpec] = []
-    for n, own, variant, study in entries:
-        best = None
-        if study is not None:
-            if data_dir is None:
-                raise UsageError(f"--algos '{n}[{variant}]': {STUDY_KEY} is not available here")
-            from recbench.tuning.reuse import stored_best
-
-            best = stored_best(data_dir, study, n)
-        params = {**shared[n], **(best.params if best else {}), **own}
-        config = plugins.make_config(n, classes[n], params)  # validates, naming the parameter
-        typed = {k: getattr(config, k) for k in params}  # "10" -> 10 in results and manifests
-        specs.append(AlgoSpec(n, typed, variant))
-        if best is not None and studies is not None:
-            studies[specs[-1].label] = best
-    labels = [s.label for s in specs]
-    dup = sorted({lab for lab in labels if labels.count(lab) > 1})
-    if dup:
-        raise UsageError(f"--algos lists '{dup[0]}' twice")
-    return specs
-
-
-@dataclass(frozen=True)
-class FailIf:
-    """One --fail-if condition: [ALGO:]METRIC[@K] OP VALUE, or [ALGO:]METRIC[@K] worse|better
-    (significantly worse / better than --baseline after correction)."""
-
-    text: str
-    algorithm: str | None
-    metric: str
-    k: int | None
-    op: str
-    value: float
-
-    def key(self) -> str:
-        return self.metric if self.k is None else f"{self.metric}@{self.k}"
-
-    @property
-    def significance(self) -> bool:
-        return self.op in ("worse", "better")
-
-    def triggered(self, actual: float) -> bool:
-        return {
-            "<": actual < self.value,
-            "<=": actual <= self.value,
-            ">": actual > self.value,
-            ">=": actual >= self.value,
-        }[self.op]
-
-
-_FAIL_RE = re.compile(
-    r"^\s*(?:(?P<algo>[^:]+?)\s*:)?\s*(?P<metric>[A-Za-z]+)\s*(?:@\s*(?P<k>\d+))?"
-    r"\s*(?:(?P<op><=|>=|<|>)\s*(?P<val>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
-    r"|\s(?P<sig>worse|better))\s*$",
-    re.IGNORECASE,
-)
-
-
-def parse_fail_if(texts: list[str] | None, ks: tuple[int, ...]) -> list[FailIf]:
-    """Parse every --fail-if against the metrics and the K list computed."""
-    conds = []
-    for text in texts or []:
-        m = _FAIL_RE.match(text)
-        if not m:
-            raise UsageError(
-                f"--fail-if '{text}' is not METRIC[@K] OP VALUE or [ALGO:]METRIC[@K] worse|better, "
-                "e.g. 'ndcg@10<0.30', 'svd:rmse>0.95' or 'als:ndcg@10 worse'"
-            )
-        metric = m["metric"].lower()
-        metric = METRIC_ALIASES.get(metric, metric)
-        if metric not in METRICS:
-            raise UsageError(f"--fail-if '{text}': unknown metric '{m['metric']}'")
-        kind = METRICS[metric].kind
-        k = int(m["k"]) if m["k"] else None
-        if kind != "rating" and k is None:
-            raise UsageError(f"--fail-if '{text}': {metric} needs @K, e.g. {metric}@{ks[0]}")
-        if kind == "rating" and k is not None:
-            raise UsageError(f"--fail-if '{text}': {metric} takes no @K")
-        if k is not None and k not in ks:
-            raise UsageError(
-                f"--fail-if '{text}': K={k} is not computed (--k {','.join(map(str, ks))})"
-            )
-        if m["sig"]:
-            conds.append(FailIf(text.strip(), m["algo"], metric, k, m["sig"].lower(), float("nan")))
-            continue
-        conds.append(FailIf(text.strip(), m["algo"], metric, k, m["op"], float(m["val"])))
-    return conds

@@ -12,8 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from recbench import serving
-from recbench.cli.common import info, out, state
-from recbench.cli.run import model_split
+from recbench.cli.common import info, model_split, out, state
 from recbench.errors import UsageError
 from recbench.persistence import load_model
 

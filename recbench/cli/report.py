@@ -9,34 +9,16 @@ from typing import Annotated
 import typer
 
 from recbench.atomic import atomic_write_bytes
-from recbench.cli.common import State, info, state, status, warn, write_results
+from recbench.cli.common import info, state, warn, write_report
 from recbench.errors import UsageError
 
 
 def _metrics(spec: str | None) -> tuple[str, ...] | None:
     if spec is None:
         return None
-    from recbench.cli.run import _check_metrics
+    from recbench.render import check_metrics
 
-    return _check_metrics(spec)
-
-
-def write_report(
-    st: State, runs: list[str], output: Path, metrics: tuple[str, ...] | None = None
-) -> None:
-    """Build the HTML report of stored runs and write it atomically."""
-    from recbench.report import build, read_runs, render_html, vega_bundle
-    from recbench.store import Store
-
-    store = Store.in_data_dir(st.cache_dir)
-    data = build(read_runs(store, runs), metrics)
-    for note in data.notes:
-        warn(note)
-    with status(st, "building the report"):
-        bundle = vega_bundle(st.cache_dir / "cache")
-    title = "recbench report · " + ", ".join(rd.label for rd in data.runs)
-    write_results(output, render_html(data, bundle, title))
-    info(st, f"wrote report {output} ({output.stat().st_size / 1e6:.2f} MB)")
+    return check_metrics(spec)
 
 
 def report(
@@ -69,7 +51,7 @@ def report(
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--output {folder} is not a directory (png/svg write one file per chart)")
     folder.mkdir(parents=True, exist_ok=True)
-    data = build(read_runs(Store.in_data_dir(st.cache_dir), runs), _metrics(metrics))
+    data = build(read_runs(Store.in_data_dir(st.data_dir), runs), _metrics(metrics))
     for note in data.notes:
         warn(note)
     for i, (cap, blob) in enumerate(chart_images(data, fmt)):

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from recbench import executors
-from recbench.algorithms import plugins
+from recbench import executors, failif
+from recbench.candidates import CandidateSpec, install, parse_candidates
 from recbench.cli.common import (
     State,
-    cell_progress,
     err,
     get_dataset,
     info,
+    model_split,
     out,
+    remember,
+    start_live,
     state,
     status,
     warn,
@@ -26,11 +28,11 @@ from recbench.cli.common import (
 from recbench.cli.options import (
     AlphaOpt,
     BaselineOpt,
+    CandidatesOpt,
     CiOpt,
     ColumnsOpt,
     CorrectionOpt,
     DatasetOpt,
-    FailIf,
     FailIfOpt,
     ImplicitOpt,
     KOpt,
@@ -39,42 +41,50 @@ from recbench.cli.options import (
     MinItemOpt,
     MinUserOpt,
     MlflowOpt,
+    NoStoreOpt,
     OutputOpt,
     ParamOpt,
     RepeatsOpt,
+    RepeatTargetsOpt,
     ResultFormatOpt,
+    SaveStudyOpt,
     SegmentOpt,
     SepOpt,
     SplitOpt,
     TestOpt,
     ThresholdOpt,
     check_output,
-    parse_algos,
-    parse_fail_if,
     parse_ks,
     result_format,
 )
-from recbench.cli.runs import NoStoreOpt, SaveStudyOpt, remember, start_live, study_options
-from recbench.data import Dataset, DatasetSpec, Preprocessing
+from recbench.data import DatasetSpec, Preprocessing
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.data.sources import default_split
-from recbench.errors import ModelDirError, UsageError
-from recbench.evaluation import EvalConfig
-from recbench.experiment import (
-    ExperimentResult,
-    fold_summary,
-    run_experiment,
-    run_repeats,
-    single_result,
-)
-from recbench.metrics import BEYOND_NAMES, METRICS
+from recbench.errors import UsageError
+from recbench.evaluation import EvalConfig, check_candidates
+from recbench.experiment import AlgoSpec, ExperimentResult
+from recbench.failif import check_fail_if, parse_fail_if
+from recbench.metrics import BEYOND_NAMES
 from recbench.mlflow_export import export_recorded, preflight
-from recbench.persistence import load_model, model_origin
-from recbench.render import parse_metrics, print_table, render_text, table_text, tables
-from recbench.significance import StatsOptions, analyse, check_pairable, stats_options
-from recbench.split import make_split, parse_split, split_help
-from recbench.store.live import hooks
-from recbench.tuning.reuse import StoredBest, check_reuse
+from recbench.persistence import load_model
+from recbench.pipeline import (
+    ExperimentRequest,
+    Hooks,
+    Recording,
+    RowsFor,
+    check_split,
+    evaluate_saved,
+    run_experiment,
+)
+from recbench.render import check_metrics, print_table, render_text, table_text, tables
+from recbench.render.progress import RunDisplay, cell_progress, run_display
+from recbench.rows import parse_algos
+from recbench.significance import StatsOptions, analyse, stats_options
+from recbench.split import parse_split, split_help
+from recbench.store.live import LiveRun, hooks
+from recbench.study.command import study_options
+from recbench.tuning.problem import parse_objective
+from recbench.tuning.reuse import StoredBest
 
 
 class Request:
@@ -89,34 +99,26 @@ class Request:
         output: Path | None,
         metrics: str | None,
         fail_if: list[str] | None,
+        candidates: CandidateSpec | None = None,
+        repeat_targets: bool = False,
     ) -> None:
-        self.metrics = _check_metrics(metrics)
+        self.metrics = check_metrics(metrics)
         beyond = tuple(m for m in self.metrics if m in BEYOND_NAMES)
         self.eval = EvalConfig(
-            ks=parse_ks(ks), relevance_threshold=threshold, memory_mb=memory_mb, beyond=beyond
+            ks=parse_ks(ks),
+            relevance_threshold=threshold,
+            memory_mb=memory_mb,
+            beyond=beyond,
+            candidates=candidates,
+            exclude_history=not repeat_targets,
         )
+        #: removes the sampled metrics from the tables again (call when the command ends)
+        self.undo: Callable[[], None] = lambda: None
+        if candidates is not None:  # sampled twins of the ranking metrics, beside them
+            self.metrics, self.undo = install(candidates, self.metrics)
         self.fmt = result_format(fmt, output)
         self.output = check_output(output)
         self.fail_if = parse_fail_if(fail_if, self.eval.ks)
-
-    def fit_catalogue(self, st: State, ds: Dataset) -> None:
-        """Clamp every K (and --fail-if K) to the catalogue size, saying so."""
-        n = ds.n_items
-        if max(self.eval.ks) <= n:
-            return
-        big = ",".join(str(k) for k in self.eval.ks if k > n)
-        info(st, f"note: --k {big} is more than the {n:,} items of {ds.name}; using K={n}")
-        ks = tuple(dict.fromkeys(min(k, n) for k in self.eval.ks))
-        self.eval = replace(self.eval, ks=ks)
-        self.fail_if = [replace(c, k=min(c.k, n)) if c.k is not None else c for c in self.fail_if]
-
-
-def _check_metrics(spec: str | None) -> tuple[str, ...]:
-    metrics = parse_metrics(spec)
-    for m in metrics:
-        if m not in METRICS:
-            raise UsageError(f"unknown metric '{m}' in --metrics (use {', '.join(METRICS)})")
-    return metrics
 
 
 def _emit(
@@ -128,6 +130,8 @@ def _emit(
     stats: StatsOptions | None = None,
 ) -> None:
     """Print/write results, then apply --fail-if (exit 1 naming what failed)."""
+    for line in res.warnings:
+        warn(line)
     if stats is not None:
         res.stats = analyse(res, stats, req.metrics)
     shown = tables(res, req.metrics, by_segment, command)
@@ -148,7 +152,7 @@ def _emit(
         info(st, f"wrote {fmt} results to {output}")
     else:
         _print_results(res, req, shown, by_segment)
-    failures = check_fail_if(res, req.fail_if)
+    failures = check_fail_if(res, failif.cap(req.fail_if, res.dataset.n_items))
     if failures:
         for line in failures:
             err.print(f"fail-if {line}", markup=False)
@@ -163,45 +167,6 @@ def _print_results(
             print_table(out, table)
     else:
         typer.echo(render_text(res, req.fmt, req.metrics, by_segment), nl=False)
-
-
-def check_fail_if(res: ExperimentResult, conds: list[FailIf]) -> list[str]:
-    """Messages for every (condition, algorithm) that holds, on means over folds."""
-    if not conds:
-        return []
-    summ = fold_summary(res.results)
-    msgs = []
-    algos = list(dict.fromkeys(res.results["algorithm"]))
-    for c in conds:
-        if c.algorithm and c.algorithm not in algos:
-            raise UsageError(f"--fail-if '{c.text}': '{c.algorithm}' was not run")
-        if c.significance:
-            msgs += _significance_failures(res, c)
-            continue
-        sel = summ[summ["metric"] == c.metric]
-        sel = sel[sel["k"].isna()] if c.k is None else sel[sel["k"] == c.k]
-        if c.algorithm:
-            sel = sel[sel["algorithm"] == c.algorithm]
-        if not len(sel):
-            raise UsageError(f"--fail-if '{c.text}': no algorithm run produces {c.key()}")
-        for r in sel.itertuples():
-            if c.triggered(float(r.mean)):
-                msgs.append(f"{c.text}: {r.algorithm} {c.key()} = {r.mean:.4f}")
-    return msgs
-
-
-def _significance_failures(res: ExperimentResult, c: FailIf) -> list[str]:
-    """--fail-if 'ALGO:METRIC@K worse|better': the comparisons with that verdict."""
-    comps = res.stats.comparisons if res.stats is not None else {}
-    msgs = []
-    for (algo, key), comp in comps.items():
-        if key == c.key() and (c.algorithm is None or algo == c.algorithm) and comp.verdict == c.op:
-            msgs.append(
-                f"{c.text}: {algo} {key} is significantly {c.op} than {comp.baseline} "
-                f"(mean difference {comp.result.mean_diff:+.4f}, "
-                f"adjusted p = {comp.p_adjusted:.2g})"
-            )
-    return msgs
 
 
 def compare(
@@ -258,103 +223,72 @@ def compare(
     correction: CorrectionOpt = "holm",
     alpha: AlphaOpt = 0.05,
     repeats: RepeatsOpt = 1,
+    candidates: CandidatesOpt = None,
+    repeat_targets: RepeatTargetsOpt = False,
     mlflow: MlflowOpt = False,
 ) -> None:
     """Fit and evaluate several algorithms on one dataset and split; print a comparison table."""
     st = state(ctx)
     if mlflow:  # before any work: installed, and the tracking URI answers
         preflight(recorded=not no_store)
-    on_dask = executors.check_options(workers, scheduler)
-    req = Request(k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if)
+    executors.check_options(workers, scheduler)
+    cands = parse_candidates(candidates, st.seed)
+    req = Request(k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if, cands,
+                  repeat_targets)  # fmt: skip
+    ctx.call_on_close(req.undo)
     split_spec = parse_split(
-        split or default_split(DatasetSpec(dataset, columns, sep), st.cache_dir)
+        split or default_split(DatasetSpec(dataset, columns, sep), st.data_dir)
     )
-    if not split_spec.holds_out:
-        raise UsageError(f"compare needs a split with test data (not '{split_spec}')")
+    check_split(split_spec, "compare")
     studies: dict[str, StoredBest] = {}
-    specs = parse_algos(algos, param, st.cache_dir, studies)
+    specs = parse_algos(algos, param, st.data_dir, studies)
     sig = [(c.algorithm, c.text) for c in req.fail_if if c.significance]
-    stats = stats_options(
-        ci=ci,
-        baseline=baseline,
-        test=test,
-        correction=correction,
-        alpha=alpha,
-        repeats=repeats,
-        seed=st.seed,
-        algorithms=[s.label for s in specs],
-        significance_conditions=sig,
-    )
+    stats = stats_options(ci=ci, baseline=baseline, test=test, correction=correction, alpha=alpha,
+                          repeats=repeats, seed=st.seed, algorithms=[s.label for s in specs],
+                          significance_conditions=sig)  # fmt: skip
     prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
-    # the cluster (--workers) starts in the background while the data loads
-    executor = executors.make_executor(workers, scheduler)
-    with executor:
-        ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
-        req.fit_catalogue(st, ds)
-        if stats.baseline is not None:
-            check_pairable(ds, split_spec, st.seed, relevance_threshold)
-        if algos is None:  # the default set: every available algorithm that suits this dataset
-            kept = []
-            for spec in specs:
-                reason = plugins.load(spec.name).unsuitable(ds)
-                if reason:
-                    info(st, f"skipping {spec.name}: it {reason}, and {ds.name} has none")
-                else:
-                    kept.append(spec)
-            specs = kept
-        seeds = [st.seed + r for r in range(stats.repeats)]
-        # a stored study is checked for every repeat's seed, before any work (reuse.py: rule)
-        reused = [check_reuse(b, label, ds.checksum, str(split_spec), seeds)
-                  for label, b in studies.items()]  # fmt: skip
-        tuning = None
-        asked = specs  # --save-study writes the rows as given (its `tune` tunes them again)
-        if tune_trials:  # each repeat tuned on its own training part; on Dask, trials there too
-            from recbench.cli.tune import tune_for_compare
+    live: list[LiveRun | None] = [None]
+    display: list[RunDisplay | None] = [None]
+    asked: list[AlgoSpec] = []  # --save-study writes the rows as given (its `tune` tunes them)
 
-            metric = tune_metric or f"ndcg@{req.eval.ks[0]}"
-            tuning = tune_for_compare(st, ds, split_spec, specs, tune_trials, metric,
-                                      relevance_threshold, memory_mb, seeds,
-                                      executor if on_dask else None)  # fmt: skip
-        rows_for = tuning.specs_for if tuning is not None else (lambda seed: specs)
-        n_cells = len(specs) * split_spec.n_folds * stats.repeats
+    def start(rows_for: RowsFor, eval_config: EvalConfig, rows: list[AlgoSpec]) -> Recording:
         # each cell is recorded as it finishes; a matching interrupted compare is resumed
-        live = start_live(st, ds, split_spec, rows_for, stats.repeats, req.eval, no_store, asked,
-                          study_options(locals()))  # fmt: skip
+        asked[:] = rows
+        if display[0] is not None:
+            display[0].cells(len(rows) * split_spec.n_folds * stats.repeats)
+        live[0] = start_live(st, ds, split_spec, rows_for, stats.repeats, eval_config, no_store,
+                             rows, study_options(scope))  # fmt: skip
+        return lambda seed: hooks(live[0], seed)
+
+    scope = locals()
+    # the cluster (--workers) starts in the background while the data loads
+    with executors.make_executor(workers, scheduler) as executor:
+        ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
+        check_candidates(ds, split_spec, st.seed, req.eval)  # before anything is recorded
+        request = ExperimentRequest(ds, split_spec, specs, req.eval, st.seed, stats.repeats,
+                                    "compare", algos is None, stats.baseline is not None,
+                                    tune_trials, tune_metric, studies)  # fmt: skip
+        key = ""
+        if tune_trials:  # the bar names the metric tuned (K capped at the catalogue)
+            key = parse_objective(tune_metric or f"ndcg@{min(req.eval.ks[0], ds.n_items)}").key
         try:
-            with cell_progress(st, n_cells) as on_event:
-                res = run_repeats(
-                    lambda seed: executors.run_experiment(
-                        ds,
-                        split_spec,
-                        rows_for(seed),
-                        seed,
-                        req.eval,
-                        on_event,
-                        executor,
-                        *hooks(live, seed),
-                    ),
-                    st.seed,
-                    stats.repeats,
-                )
+            with run_display(err, st.quiet, tune_trials, key) as shown:
+                display[0] = shown
+                res = run_experiment(request, Hooks(shown.events, executor, shown.on_tune, start))
         except BaseException as exc:  # the run's recorded cells stay; it is marked failed
-            if live is not None:
-                live.abort(exc)
+            if live[0] is not None:
+                live[0].abort(exc)
             raise
-    if tuning is not None:
-        res.protocol = f"{res.protocol}; {tuning.note()}"
-        res.tuning = tuning.to_json()
-    for note, leak_free in reused:
-        res.protocol = f"{res.protocol}; {note}"
-        if not leak_free:
-            warn(note)
+    for line in res.notes:
+        info(st, f"note: {line}")
     run_id = remember(
-        st, res, "compare", no_store, save_study, asked, study_options(locals()), live
+        st, res, "compare", no_store, save_study, asked, study_options(scope), live[0]
     )
     try:
         _emit(st, res, req, by_segment, "compare", stats)
     finally:  # from the recorded run, as `recbench runs export RUN --to mlflow`
         if mlflow:
-            info(st, export_recorded(st.cache_dir, run_id))
+            info(st, export_recorded(st.data_dir, run_id))
 
 
 def evaluate(
@@ -404,15 +338,16 @@ def evaluate(
     req = Request(k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if)
     if algo is not None:
         split_spec = parse_split(split or "holdout:0.2")
-        if not split_spec.holds_out:
-            raise UsageError(f"evaluate needs a split with test data (not '{split_spec}')")
-        specs = parse_algos(algo, param, st.cache_dir)
+        check_split(split_spec, "evaluate")
+        specs = parse_algos(algo, param, st.data_dir)
         prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
         spec = DatasetSpec(dataset or DEFAULT_DATASET, columns, sep)
         ds, _ = get_dataset(st, spec, prep)
-        req.fit_catalogue(st, ds)
-        with cell_progress(st, split_spec.n_folds) as on_event:
-            res = run_experiment(ds, split_spec, specs, st.seed, req.eval, on_event)
+        request = ExperimentRequest(ds, split_spec, specs, req.eval, st.seed, command="evaluate")
+        with cell_progress(err, st.quiet, split_spec.n_folds) as on_event:
+            res = run_experiment(request, Hooks(on_event))
+        for line in res.notes:
+            info(st, f"note: {line}")
         remember(st, res, "evaluate", no_store, save_study, specs, study_options(locals()))
         _emit(st, res, req, by_segment, "evaluate", StatsOptions(ci=ci, seed=st.seed))
         return
@@ -433,45 +368,13 @@ def evaluate(
         raise UsageError("a saved model keeps the preprocessing recorded in its manifest")
     fitted, config, manifest = load_model(model)
     ds, split_obj, split_spec, seed = model_split(st, model, manifest, split)
-    if not split_spec.holds_out:
-        raise UsageError(
-            f"model {model} was fitted on all ratings (split '{split_spec}'): no test data"
-        )
-    req.fit_catalogue(st, ds)
-    from recbench.evaluation import evaluate as run_eval
-
     with status(st, "evaluating"):
-        result = run_eval(fitted, split_obj, req.eval)
-    res = single_result(
-        ds,
-        split_obj,
-        split_spec,
-        config["algorithm"],
-        config.get("params") or {},
-        result,
-        float(manifest.get("fit_seconds", 0.0)),
-        seed,
-        req.eval,
-    )
+        res = evaluate_saved(model, fitted, config, manifest, ds, split_obj, split_spec, seed,
+                             req.eval)  # fmt: skip
+    for line in res.notes:
+        info(st, f"note: {line}")
     remember(st, res, "evaluate", no_store, save_study)
     _emit(st, res, req, by_segment, "evaluate", StatsOptions(ci=ci, seed=st.seed))
-
-
-def model_split(st: State, model: Path, manifest: dict, split: str | None):  # type: ignore[no-untyped-def,type-arg]
-    """The dataset and split a model was fitted on, checked against its manifest."""
-    origin = model_origin(model, manifest)
-    if split is not None and str(parse_split(split)) != str(origin.split):
-        raise UsageError(
-            f"model {model} was fitted on split '{origin.split}'; it is evaluated on that split "
-            f"(drop --split, or fit again with --split {split})"
-        )
-    ds, _ = get_dataset(st, origin.dataset, origin.preprocessing)
-    if ds.checksum != origin.checksum:
-        raise ModelDirError(
-            f"dataset {origin.dataset.dataset} has changed since model {model} was fitted "
-            "(checksum differs); fit the model again"
-        )
-    return ds, make_split(ds, origin.split, origin.seed, origin.fold), origin.split, origin.seed
 
 
 def register(app: typer.Typer) -> None:

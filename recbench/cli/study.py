@@ -7,69 +7,17 @@ from typing import Annotated
 
 import typer
 
-from recbench.cli.common import State, cell_progress, err, info, out, state, write_results
+from recbench.cli.common import State, err, info, out, state, write_report, write_results
 from recbench.errors import RecbenchError, UsageError
-from recbench.study import Plan, StudyRun, load_study, make_plan
-
-
-def _fail_if(plan: Plan):  # type: ignore[no-untyped-def]
-    from recbench.cli.options import parse_fail_if
-
-    sf = plan.source
-    conds = []
-    for j, text in enumerate(sf.study.output.fail_if):
-        try:
-            conds += parse_fail_if([text], plan.eval.ks)
-        except RecbenchError as exc:
-            raise sf.error(("output", "fail_if", j), str(exc)) from None
-    return conds
-
-
-def _check_outputs(plan: Plan) -> None:
-    """Before any work: every output file's directory exists and accepts files."""
-    from recbench.cli.options import check_output
-
-    sf = plan.source
-    out = sf.study.output
-    named: list[tuple[tuple[str | int, ...], str]] = [
-        (("output", "files", j), name) for j, name in enumerate(out.files)
-    ]
-    if out.report:
-        named.append((("output", "report"), out.report))
-    for loc, name in named:
-        try:
-            check_output(sf.resolve_path(name))
-        except RecbenchError as exc:
-            raise sf.error(loc, str(exc)) from None
-
-
-def dry_run_lines(plan: Plan) -> list[str]:
-    """What a run would do: every cell, and their count."""
-    cells = plan.cells()
-    lines = []
-    for c in cells:
-        ds = plan.datasets[c.dataset].spec.dataset
-        fold = f" fold {c.fold + 1}/{c.n_folds}" if c.n_folds > 1 else ""
-        lines.append(f"{ds}  {c.split}{fold}  seed {c.seed}  {c.algorithm.label}")
-    n_d, n_s, n_a = len(plan.datasets), len(plan.splits), len(plan.algorithms)
-    lines.append(
-        f"{len(cells)} cells = {n_d} dataset(s) x {n_s} split(s) x folds x "
-        f"{len(plan.seeds)} repeat(s) x {n_a} algorithm row(s)"
-    )
-    return lines
-
-
-def _group_path(path: Path, run: StudyRun, index: int) -> Path:
-    if len(run.groups) == 1:
-        return path
-    g = run.groups[index]
-    tag = f"{g.dataset.name}-{g.split}".replace(":", "-").replace("/", "-")
-    return path.with_name(f"{path.stem}-{index + 1}-{tag}{path.suffix}")
+from recbench.render.outputs import check_output
+from recbench.render.progress import cell_progress
+from recbench.study import StudyRun, load_study, make_plan
+from recbench.study.outputs import check_outputs, dry_run_lines, fail_if_conditions, group_path
 
 
 def emit_study(st: State, run: StudyRun) -> None:
     """Print each (dataset, split) table, write the output files, then check fail_if."""
-    from recbench.cli.options import check_output, result_format
+    from recbench.cli.options import result_format
     from recbench.render import render_text, rich_table, segment_table
 
     plan = run.plan
@@ -89,7 +37,7 @@ def emit_study(st: State, run: StudyRun) -> None:
     for j, name in enumerate(output.files):
         target = sf.resolve_path(name)
         for i, g in enumerate(run.groups):
-            path = _group_path(target, run, i)
+            path = group_path(target, run, i)
             try:
                 check_output(path)
                 ffmt = result_format(None, path)
@@ -99,15 +47,11 @@ def emit_study(st: State, run: StudyRun) -> None:
                 raise sf.error(("output", "files", j), str(exc)) from None
             info(st, f"wrote {path}")
     if output.report and run.run_id is not None:
-        from recbench.cli.report import write_report
-
         write_report(st, [run.run_id], sf.resolve_path(output.report))
-    failures = []
-    from recbench.cli.run import check_fail_if
+    from recbench.failif import cap, check_fail_if
 
-    conds = _fail_if(plan)
-    for g in run.groups:
-        failures += check_fail_if(g, conds)
+    conds = fail_if_conditions(plan)
+    failures = [f for g in run.groups for f in check_fail_if(g, cap(conds, g.dataset.n_items))]
     if failures:
         for line in failures:
             err.print(f"fail-if {line}", markup=False)
@@ -133,18 +77,18 @@ def run(
 
     st = state(ctx)
     sf = load_study(study)
-    plan = make_plan(sf, st.cache_dir)
-    _fail_if(plan)
-    _check_outputs(plan)
+    plan = make_plan(sf, st.data_dir)
+    fail_if_conditions(plan)
+    check_outputs(plan)
     if sf.study.output.report and no_store:
         raise sf.error(("output", "report"), "a report is made from the store: drop --no-store")
     if dry_run:
         for line in dry_run_lines(plan):
             typer.echo(line)
         return
-    store = None if no_store else Store.in_data_dir(st.cache_dir)
-    with cell_progress(st, len(plan.cells())) as on_event:
-        result = execute(plan, st.cache_dir, store, on_event, fresh=fresh)
+    store = None if no_store else Store.in_data_dir(st.data_dir)
+    with cell_progress(err, st.quiet, len(plan.cells())) as on_event:
+        result = execute(plan, st.data_dir, store, on_event, fresh=fresh)
     for note in result.notes:
         info(st, note)
     if result.run_id is not None:
@@ -157,4 +101,4 @@ def register(app: typer.Typer) -> None:
     app.command(name="run")(run)
 
 
-__all__ = ["UsageError", "dry_run_lines", "emit_study", "register", "run"]
+__all__ = ["UsageError", "emit_study", "register", "run"]

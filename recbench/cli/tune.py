@@ -4,18 +4,14 @@ training data, then test the best configuration once. A thin wrapper over recben
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from recbench import executors
-from recbench.algorithms import plugins
-from recbench.cli.common import State, counting_bar, get_dataset, out, state
+from recbench.cli.common import err, get_dataset, out, recorded, state
 from recbench.cli.options import (
     SPLIT_DEFAULT_HELP,
     ColumnsOpt,
@@ -24,72 +20,22 @@ from recbench.cli.options import (
     MemoryOpt,
     MinItemOpt,
     MinUserOpt,
+    NoStoreOpt,
     ParamOpt,
     SepOpt,
     ThresholdOpt,
 )
-from recbench.cli.runs import NoStoreOpt, remember_tune
 from recbench.data import DatasetSpec
 from recbench.data.loading import DEFAULT_DATASET
-from recbench.data.model import Dataset
 from recbench.data.preprocess import Preprocessing
 from recbench.data.sources import default_split
 from recbench.errors import UsageError
-from recbench.experiment import AlgoSpec
-from recbench.metrics import METRICS
-from recbench.split import SplitSpec, parse_split, split_help
-from recbench.tuning import (
-    TuneProgress,
-    TuneResult,
-    TuneSpec,
-    load_space_file,
-    parse_objective,
-    resolve_space,
-    study_files,
-    tune,
-)
+from recbench.render.progress import trial_bar
+from recbench.split import parse_split, split_help
+from recbench.tuning import study_files, tune
 from recbench.tuning.distributed import check_jobs, trials_on
-from recbench.tuning.pruning import PruneSpec
-from recbench.tuning.repeats import RowTuning, tune_rows
-
-
-def _fmt_value(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
-def _fmt_params(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in params.items())
-
-
-@contextmanager
-def _live(st: State, target: int | None, key: str) -> Iterator[Callable[..., None]]:
-    """A rich progress bar of trials: count, best value so far, best parameters, elapsed."""
-    if st.quiet:
-        yield lambda *args: None
-        return
-    bar = counting_bar()
-    task = bar.add_task("trials", total=target)
-
-    def update(p: TuneProgress, label: str = "trials") -> None:
-        best = (
-            f"best {key} {p.best_value:.4f} ({_fmt_params(p.best_params)})"
-            if p.best_value is not None
-            else "no trial finished yet"
-        )
-        extra = f", {p.running} running" if p.running else ""
-        extra += f", {p.pruned} pruned" if p.pruned else ""
-        extra += f", {p.failed} failed" if p.failed else ""
-        bar.update(
-            task,
-            completed=p.finished,
-            total=p.target,
-            description=escape(f"{label}{extra}: {best}"),
-        )
-
-    with bar:
-        yield update
+from recbench.tuning.output import tune_json, tune_report
+from recbench.tuning.request import tune_spec
 
 
 def _check_format(fmt: str) -> str:
@@ -208,194 +154,35 @@ def tune_command(
     check_jobs(jobs, workers, scheduler)
     on_dask = executors.check_options(workers, scheduler)
     split_spec = parse_split(
-        split or default_split(DatasetSpec(dataset, columns, sep), st.cache_dir)
+        split or default_split(DatasetSpec(dataset, columns, sep), st.data_dir)
     )
-    objective = parse_objective(metric)
+    spec = tune_spec(
+        algo, param, space, metric, trials, timeout, jobs, st.seed, relevance_threshold,
+        memory_mb, prune, prune_startup, prune_warmup,
+    )  # fmt: skip
     if val_split is not None:
         parse_split(val_split)
-    cls = plugins.load(algo)
-    plugins.ensure_available(algo, cls)
-    raw = plugins.parse_params(param)
-    config = plugins.make_config(algo, cls, raw)
-    fixed = {k: getattr(config, k) for k in raw}
-    override = load_space_file(space) if space is not None else None
-    dims, fixed = resolve_space(algo, cls, override, fixed)
-    n_trials = trials if trials is not None or timeout is not None else 20
-    spec = TuneSpec(
-        algo,
-        dims,
-        fixed,
-        objective,
-        n_trials=n_trials,
-        timeout=timeout,
-        jobs=jobs,
-        seed=st.seed,
-        relevance_threshold=relevance_threshold,
-        memory_mb=memory_mb,
-        prune=_prune_spec(algo, cls.reports_epochs, prune, prune_startup, prune_warmup),
-    )
-    files = study_files(st.cache_dir, study) if study is not None else None
+    files = study_files(st.data_dir, study) if study is not None else None
     prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
     dask = executors.make_executor(workers, scheduler, local_cells=False) if on_dask else None
-    with dask or nullcontext(), _live(st, n_trials, objective.key) as on_progress:
+    with (
+        dask or nullcontext(),
+        trial_bar(err, st.quiet, spec.n_trials, spec.objective.key) as on_progress,
+    ):
         spec, runner = trials_on(dask, spec)
         result = tune(ds, split_spec, spec, files, val_split, on_progress, reference, runner)
-    remember_tune(st, result, ds, str(split_spec), no_store)
+    if not no_store:
+        from recbench.store import Store
+        from recbench.store.record import record_tune
+
+        store = Store.in_data_dir(st.data_dir)
+        recorded(st, lambda: record_tune(store, result, ds, str(split_spec)))
     if fmt == "json":
-        typer.echo(json.dumps(result_json(result), indent=2, default=str))
+        typer.echo(json.dumps(tune_json(result), indent=2, default=str))
         return
-    _print(result, top)
-
-
-def _prune_spec(
-    algo: str, reports: bool, prune: bool | None, startup: int | None, warmup: int | None
-) -> PruneSpec | None:
-    """The pruning asked for: on by default where the algorithm reports during fit."""
-    tuned = [f"--prune-{n}" for n, v in (("startup", startup), ("warmup", warmup)) if v is not None]
-    if prune is False:
-        if tuned:
-            raise UsageError(f"{tuned[0]} configures pruning, which --no-prune turns off")
-        return None
-    if not reports:
-        if prune or tuned:
-            raise UsageError(
-                f"{algo} reports no validation value while it trains, so its trials cannot be "
-                f"pruned (drop {'--prune' if prune else tuned[0]})"
-            )
-        return None
-    default = PruneSpec()
-    return PruneSpec(
-        startup if startup is not None else default.startup_trials,
-        warmup if warmup is not None else default.warmup_steps,
-    )
-
-
-def result_json(r: TuneResult) -> dict[str, Any]:
-    """The tune as a JSON document for scripts."""
-    key = r.spec.objective.key
-    return {
-        "algorithm": r.spec.algorithm,
-        "dataset": r.dataset,
-        "protocol": r.protocol,
-        "validation": r.val_protocol,
-        "metric": key,
-        "direction": r.spec.objective.direction,
-        "seed": r.spec.seed,
-        "study": r.study,
-        "trials": len([t for t in r.trials if t.state != "interrupted"]),
-        "resumed_from": r.resumed,
-        "interrupted": r.interrupted,
-        "pruned": sum(t.state == "pruned" for t in r.trials),
-        "pruning": r.pruning,
-        "space": {k: d.describe() for k, d in r.spec.space.items()},
-        "fixed": r.spec.fixed,
-        "best_trial": r.best.number,
-        "best_params": r.best.params,
-        "params": r.params,
-        "validation_value": r.best.value,
-        "test": r.test,
-        "default_test": r.default_test,
-        "importances": r.importances,
-        "seconds": round(r.seconds, 3),
-        "trial_log": [t.__dict__ for t in r.trials],
-    }
-
-
-def _print(r: TuneResult, top: int) -> None:
-    key = r.spec.objective.key
-    done = [t for t in r.trials if t.state == "complete" and t.value is not None]
-    done.sort(key=lambda t: (-(t.value or 0.0) if r.spec.objective.higher_is_better else
-                             (t.value or 0.0), t.number))  # fmt: skip
-    names = list(r.spec.space)
-    t = Table(title=f"recbench tune · {r.spec.algorithm} · {r.dataset} · top trials by "
-                    f"validation {key}")  # fmt: skip
-    t.add_column("trial", justify="right")
-    t.add_column(f"val {key}", justify="right")
-    for n in names:
-        t.add_column(n, justify="right")
-    t.add_column("s", justify="right")
-    # then the pruned trials that got furthest (their value is partial: not ranked with these)
-    pruned = [x for x in r.trials if x.state == "pruned"]
-    pruned.sort(key=lambda x: (-(x.pruned_at or 0), x.number))
-    for tr in [*done[:top], *pruned[:top]]:
-        value = f"{tr.value:.4f}" if tr.state == "complete" else f"pruned, step {tr.pruned_at}"
-        row = [str(tr.number), value]
-        row += [escape(_fmt_value(tr.params.get(n, ""))) for n in names]
-        row.append(f"{tr.seconds:.1f}" if tr.seconds is not None else "")
-        t.add_row(*row, style="bold" if tr.number == r.best.number else None)
-    failed = [x for x in r.trials if x.state == "failed"]
-    notes = [
-        f"Search: {sum(x.state != 'interrupted' for x in r.trials)} trials "
-        f"(seeded TPE, seed {r.spec.seed})"
-        + (f", {r.resumed} of them from earlier runs of study '{r.study}'" if r.resumed else "")
-        + (f", {r.interrupted} left running by a killed run and rerun" if r.interrupted else "")
-        + (f", {len(pruned)} pruned by {r.pruning}" if pruned else "")
-        + (f", {len(failed)} failed ({failed[0].error})" if failed else "")
-        + f"; {r.seconds:.0f} s in all.",
-        f"Validation: {r.val_protocol}, cut from the training part only "
-        f"({r.n_train:,} ratings fitted, {r.n_validation:,} scored); the test part is not seen.",
-        f"Test: {r.protocol}; used once, for the best configuration refitted on the whole "
-        "training part.",
-    ]
-    out.print(t)
-    for line in notes:
-        out.print(escape(line))
-    kind = METRICS[r.spec.objective.name].kind
-    shown = [m for m in r.test if METRICS[m.partition("@")[0]].kind == kind]
-    s = Table(title=f"{r.spec.algorithm}: best configuration, tested once")
-    s.add_column("configuration")
-    s.add_column(f"val {_label(key)}", justify="right")
-    for m in shown:
-        s.add_column(f"test {_label(m)}", justify="right")
-    s.add_row(
-        f"tuned (trial {r.best.number})",
-        f"{r.best.value:.4f}",
-        *(f"{r.test[m]:.4f}" for m in shown),
-        style="bold",
-    )
-    if r.default_test is not None:
-        nan = float("nan")
-        s.add_row("defaults", "", *(f"{r.default_test.get(m, nan):.4f}" for m in shown))
-    out.print(s)
-    out.print(f"Chosen parameters: {escape(_fmt_params(r.params))}")
-    if r.spec.fixed:
-        out.print(f"Fixed (not searched): {escape(_fmt_params(r.spec.fixed))}")
-    if r.importances:
-        imp = ", ".join(f"{k} {v:.2f}" for k, v in r.importances.items())
-        out.print(f"Parameter importances (Optuna PED-ANOVA): {escape(imp)}")
-
-
-def _label(key: str) -> str:
-    name, at, k = key.partition("@")
-    info = METRICS.get(name)
-    return f"{info.label if info else name}{at}{k}"
-
-
-def tune_for_compare(
-    st: State,
-    ds: Dataset,
-    split_spec: SplitSpec,
-    specs: list[AlgoSpec],
-    n_trials: int,
-    metric: str,
-    relevance_threshold: float | None,
-    memory_mb: int,
-    seeds: list[int],
-    dask: Any = None,
-) -> RowTuning:
-    """``compare --tune N``: :func:`recbench.tuning.repeats.tune_rows` (each repeat's seed
-    tuned on its own training part) behind a progress bar; with ``dask`` (a Dask executor) the
-    trial loops run on its workers."""
-    objective = parse_objective(metric)
-    with _live(st, n_trials, objective.key) as show:
-
-        def on_progress(label: str, p: TuneProgress) -> None:
-            show(p, label)
-
-        runner_for = None if dask is None else (lambda spec: trials_on(dask, spec))
-        return tune_rows(ds, split_spec, specs, n_trials, objective, seeds,
-                         relevance_threshold, memory_mb, on_progress, runner_for)  # fmt: skip
+    for part in tune_report(result, top):
+        out.print(part)
 
 
 def register(app: typer.Typer) -> None:

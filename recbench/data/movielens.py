@@ -212,19 +212,3 @@ def read_movielens_csv_release(root: Path) -> Parsed:
     # the release's catalogue. Drop and count.
     ratings, orphans = drop_orphans(ratings, feats.index)
     return Parsed(ratings, feats, None, {"orphan_ratings_dropped": orphans})
-
-
-def read_movielens_genome(root: Path) -> pd.DataFrame:
-    """Tag-genome relevance (movies x tags) of a CSV release, if it ships one.
-
-    Not part of the loaded Dataset (ml-25m's is 15M scores); call it when you need it.
-    """
-    scores, tags = root / "genome-scores.csv", root / "genome-tags.csv"
-    if not scores.exists() or not tags.exists():
-        raise DataError(f"{root} has no tag genome (genome-scores.csv, genome-tags.csv)")
-    s = pd.read_csv(scores, dtype={"movieId": np.int64, "tagId": np.int64, "relevance": "f4"})
-    names = pd.read_csv(tags, dtype={"tagId": np.int64, "tag": str}).set_index("tagId")["tag"]
-    wide = s.pivot(index="movieId", columns="tagId", values="relevance")
-    wide.columns = names.reindex(wide.columns).fillna("").to_numpy()
-    wide.index.name = "item"
-    return wide

@@ -234,3 +234,18 @@ def _compact(
         checksum=cache_mod.combined_key([dataset.checksum, "preprocessing", repr(prep)]),
         source={**dataset.source, "preprocessing": prep.to_dict()},
     )
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """The note for the user on what :func:`apply` removed (a given test part is kept whole,
+    bar the rows under the implicit threshold)."""
+    line = (
+        f"preprocessing ({summary['description']}): removed {summary['ratings_removed']:,} "
+        f"ratings, {summary['users_removed']:,} users, {summary['items_removed']:,} items"
+    )
+    if "test_rows" in summary:
+        below = summary.get("test_rows_below_threshold") or 0
+        line += f"; the given test part's {summary['test_rows']:,} rows are kept" + (
+            f" (less {below:,} below the implicit threshold)" if below else ""
+        )
+    return line

@@ -410,11 +410,3 @@ def synth_dataset(
     record, ds = load_counted(record, data_dir)
     save_user_dataset(data_dir, record)
     return record, ds
-
-
-def read_manifest(data_dir: Path, name: str) -> dict | None:  # type: ignore[type-arg]
-    """The generation manifest of a synthetic dataset (None when ``name`` is not one)."""
-    path = synth_dir(data_dir, name) / MANIFEST
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]

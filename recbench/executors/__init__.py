@@ -1,7 +1,7 @@
 """Where experiment cells run: in this process, on a Dask ``LocalCluster``, or on a Dask cluster.
 
 A comparison is a grid of cells (algorithm x fold), each fitted and evaluated independently by
-:func:`recbench.experiment.run_cell`. :func:`run_experiment` first asks every algorithm whether it
+:func:`recbench.experiment.run_cell`. :func:`run_cells` first asks every algorithm whether it
 would refuse the dataset (data it lacks, memory over its budget: :meth:`Recommender.refusal`)
 *before any work starts*: a refusing algorithm is reported ``unable`` with its reason while the
 others run, and only when nothing can run is it an error. The cells then go to an
@@ -143,7 +143,7 @@ def preflight(dataset: Dataset, algos: list[AlgoSpec], seed: int = 0) -> dict[st
     return refused
 
 
-def run_experiment(
+def run_cells(
     dataset: Dataset,
     split_spec: SplitSpec,
     algos: list[AlgoSpec],
@@ -154,8 +154,9 @@ def run_experiment(
     recorded: dict[tuple[int, str], CellOutcome] | None = None,
     on_outcome: OnOutcome | None = None,
 ) -> ExperimentResult:
-    """:func:`recbench.experiment.run_experiment` with refusals checked up front and the cells
-    run by ``executor`` (in process by default). Same results, rows in the same order.
+    """Every algorithm on every fold of ``split_spec`` (one seed), refusals checked up front and
+    the cells run by ``executor`` (in process by default); rows in the serial order. The
+    commands reach it through :func:`recbench.pipeline.run_experiment`, which adds the rules.
 
     An algorithm that refuses (before or, when others remain, while it runs) is reported in
     ``unable`` with its reason; when every algorithm refuses, the reasons are a UsageError.
@@ -217,6 +218,6 @@ __all__ = [
     "evaluate_cell",
     "make_executor",
     "preflight",
-    "run_experiment",
+    "run_cells",
     "schedule",
 ]

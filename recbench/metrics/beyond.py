@@ -219,17 +219,6 @@ def long_tail_mask(popularity: ArrayLike, head_share: float = HEAD_SHARE) -> NDA
     return tail
 
 
-def aplt_at_k(
-    topk: ArrayLike, k: int, popularity: ArrayLike, head_share: float = HEAD_SHARE
-) -> Vector:
-    """Average percentage of long-tail items: per user, the share of the list's items in the
-    long tail of :func:`long_tail_mask` (Abdollahpouri et al. 2019).
-    """
-    tail = long_tail_mask(popularity, head_share)
-    items, valid = _lists(topk, k, len(tail))
-    return _per_user_mean(tail[np.where(valid, items, 0)].astype(np.float64), valid)
-
-
 def ild_at_k(
     topk: ArrayLike, k: int, item_vectors: NDArray[np.floating] | sp.sparray | sp.spmatrix
 ) -> Vector:

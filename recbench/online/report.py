@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from recbench.algorithms.base import Recommender
 from recbench.online.analysis import Analysis
 from recbench.online.power import Plan
-from recbench.online.simulate import Population, RepeatSummary, SimConfig, Simulation
+from recbench.online.simulate import (
+    Population,
+    RepeatSummary,
+    SimConfig,
+    Simulation,
+    build_population,
+    repeat,
+    simulate,
+)
+from recbench.split import Split
 
 
 @dataclass
@@ -364,3 +375,66 @@ def plan_sections(plans: list[Plan]) -> list[Section]:
             "control arm's per-user sd of the linearised CTR."
         )
     return [Section("plan", "sample size", pd.DataFrame(rows), notes)]
+
+
+def analysis_report(
+    analysis: Analysis, user_log: Any, log: Path, alpha: float, srm_threshold: float
+) -> tuple[list[Section], dict[str, Any], list[str], list[str]]:
+    """``abtest analyze``: sections, JSON meta, header and warnings (users in several arms, a
+    sample-ratio mismatch) for an analysed log (:class:`recbench.online.logs.UserLog`)."""
+    analysis.overlap_users = user_log.overlap_users
+    analysis.overlap_examples = user_log.overlap_examples
+    header = [
+        f"recbench abtest analyze · {log.name} · {user_log.n_rows:,} rows, "
+        f"{len(user_log.users):,} users, arms {', '.join(analysis.arms)} "
+        f"(control {analysis.arms[0]})"
+    ]
+    meta = {
+        "log": str(log),
+        "rows": user_log.n_rows,
+        "users": len(user_log.users),
+        "control": analysis.arms[0],
+        "arms": analysis.arms,
+        "alpha": alpha,
+        "overlap_users": user_log.overlap_users,
+        "sample_ratio_mismatch": analysis.srm.mismatch,
+    }
+    warnings = []
+    if user_log.overlap_users:
+        warnings.append(
+            f"{user_log.overlap_users} user(s) appear in more than one arm (e.g. "
+            f"{', '.join(user_log.overlap_examples)}); they were left out of the analysis"
+        )
+    if analysis.srm.mismatch:
+        obs = ", ".join(
+            f"{a} {n:,}" for a, n in zip(analysis.arms, analysis.srm.observed, strict=True)
+        )
+        warnings.append(
+            f"SAMPLE-RATIO MISMATCH: users per arm {obs} (chi-square p = "
+            f"{analysis.srm.p_value:.2g} < {srm_threshold:g}); assignment or logging is broken, "
+            "do not trust these results"
+        )
+    return analysis_sections(analysis), meta, header, warnings
+
+
+def simulation_report(
+    split: Split,
+    fitted: list[tuple[str, Recommender]],
+    k: int,
+    relevance_threshold: float | None,
+    cfg: SimConfig,
+    seed: int,
+    interleaving: bool,
+    repeats: int,
+    dataset: str,
+    split_name: str,
+) -> tuple[Simulation, list[Section], list[str], dict[str, Any]]:
+    """``abtest simulate``: the simulation of the fitted arms on the split's held-out users
+    (re-drawn under ``repeats`` more seeds when asked), its sections, header and JSON meta."""
+    pop = build_population(split, fitted, k, relevance_threshold)
+    sim = simulate(pop, cfg, seed, interleaving)
+    rep = repeat(pop, cfg, list(range(seed, seed + repeats)), interleaving) if repeats else None
+    sections = simulation_sections(sim, pop, cfg, rep)
+    labels = [label for label, _ in fitted]
+    header, meta = simulation_header(sim, pop, cfg, dataset, split_name, labels, seed)
+    return sim, sections, header, meta

@@ -16,7 +16,10 @@ clicks, so many seeds (power, or the false-positive rate of an A/A test) are che
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +31,7 @@ from recbench.metrics import ranking_metrics
 from recbench.online import interleave
 from recbench.online.analysis import Analysis, analyze_users, cumulative_ratio, ratio_from_sums
 from recbench.online.clicks import ClickModel
-from recbench.online.sequential import SequentialView, sequential_view
+from recbench.online.sequential_test import SequentialView, sequential_view
 from recbench.online.stats import sign_test_p, wilson_interval
 from recbench.split import Split
 from recbench.stats.lazy import sps
@@ -374,3 +377,24 @@ def repeat(
         _n_for_power(np.array(ab_paths), cfg.alpha, power),
         _n_for_power(np.array(il_paths), cfg.alpha, power) if interleaving else None,
     )
+
+
+def fit_arms(
+    split: Split,
+    specs: list[Any],
+    seed: int,
+    fitting: Callable[[str], AbstractContextManager[object]] | None = None,
+) -> list[tuple[str, Recommender]]:
+    """Each arm's algorithm (an :class:`recbench.experiment.AlgoSpec`) fitted on the split's
+    training part; ``fitting(label)`` wraps each fit (a status line)."""
+    from contextlib import nullcontext
+
+    from recbench.algorithms import plugins
+
+    fitted = []
+    for spec in specs:
+        model = plugins.make(spec.name, spec.params, seed=seed)
+        with fitting(spec.label) if fitting is not None else nullcontext():
+            model.fit(split.train)
+        fitted.append((spec.label, model))
+    return fitted

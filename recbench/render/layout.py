@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from recbench.data.model import Dataset
+from recbench.errors import UsageError
 from recbench.experiment import ExperimentResult, fold_summary
-from recbench.metrics import DEFAULT_METRICS, METRIC_SPECS, METRICS, RATING_SPECS
+from recbench.metrics import DEFAULT_METRICS, METRIC_ALIASES, METRIC_SPECS, METRICS, RATING_SPECS
 from recbench.stats import Interval
 from recbench.stats.table import TableStats
 
@@ -65,15 +66,78 @@ def parse_metrics(spec: str | None) -> tuple[str, ...]:
     return tuple(m.strip().lower() for m in spec.split(","))
 
 
+def check_metrics(spec: str | None) -> tuple[str, ...]:
+    """:func:`parse_metrics`, every name checked: an unknown one is a one-line error."""
+    metrics = tuple(METRIC_ALIASES.get(m, m) for m in parse_metrics(spec))  # hr -> hitrate
+    for m in metrics:
+        if m not in METRICS:
+            raise UsageError(f"unknown metric '{m}' in --metrics (use {', '.join(METRICS)})")
+    return metrics
+
+
 def _ranking_caption(res: ExperimentResult, rel: str) -> str:
     n_items = res.dataset.interactions.n_items
     if res.split.cold == "items":
         pool = "candidates are only the held-out (cold) items"
     elif res.split.cold == "users":
         pool = f"full catalogue ({n_items:,} items), each held-out user's fold-in items excluded"
+    elif not res.eval_config.exclude_history:
+        pool = (
+            f"full catalogue ({n_items:,} items), history items not excluded "
+            "(--repeat-targets: a repeat of a history item can be a hit)"
+        )
     else:
         pool = f"full catalogue ({n_items:,} items), each user's training items excluded"
-    return f"Ranking: {pool}, no sampled negatives; {rel}; mean over users with >= 1 relevant item."
+    cand = res.eval_config.candidates
+    sampled = (
+        "no sampled negatives"
+        if cand is None
+        else f"the ({cand.text}) columns rank the test items against {cand.text} negatives"
+    )
+    return f"Ranking: {pool}, {sampled}; {rel}; mean over users with >= 1 relevant item."
+
+
+def sampled_lines(res: ExperimentResult) -> list[str]:
+    """The sampled-candidate caveat, and for each sampled column whose order of algorithms
+    differs from its full-catalogue column's, a line with the Kendall tau of the two orders."""
+    from recbench.candidates import CITATION, SampledMetric
+    from recbench.stats.agreement import discordant_pairs, kendall_tau, order
+
+    cand = res.eval_config.candidates
+    if cand is None:
+        return []
+    lines = [
+        f"Sampled columns ({cand.text}, {cand.sampler}, one frozen set per user, seed "
+        f"{cand.seed}): metrics over sampled negatives can order algorithms differently from "
+        f"full ranking ({CITATION}); the full-catalogue columns are the measure."
+    ]
+    if not len(res.results):
+        return lines
+    summ = fold_summary(res.results)
+    means = {(str(r.algorithm), str(r.metric), r.k): float(r.mean) for r in summ.itertuples()}
+    algos = list(dict.fromkeys(str(a) for a in summ["algorithm"]))
+    for spec in METRIC_SPECS:
+        if not isinstance(spec, SampledMetric):
+            continue
+        for k in res.eval_config.ks:
+            have = [a for a in algos if (a, spec.name, k) in means and (a, spec.base, k) in means]
+            if len(have) < 2:
+                continue
+            full = [means[(a, spec.base, k)] for a in have]
+            samp = [means[(a, spec.name, k)] for a in have]
+            up = spec.higher_is_better
+            swapped = discordant_pairs(full, samp)
+            if not swapped:
+                continue
+            tau = kendall_tau(full, samp)
+            pairs = f"{swapped} pair{'s' if swapped > 1 else ''} of algorithms swapped"
+            lines.append(
+                f"{spec.column(k)} orders the algorithms differently from "
+                f"{METRICS[spec.base].column(k)} ({pairs}): Kendall tau {tau:.2f} "
+                f"(full: {' > '.join(order(have, full, up))}; "
+                f"sampled: {' > '.join(order(have, samp, up))})."
+            )
+    return lines
 
 
 def duplicates_dropped(ds: Dataset) -> int:
@@ -146,6 +210,7 @@ def caption(res: ExperimentResult) -> list[str]:
         f"{MISSING}: the algorithm does not produce this metric (seconds: none recorded for an "
         "unable row). Seconds: mean per fold."
     )
+    lines += sampled_lines(res)
     if res.stats is not None:
         lines += list(res.stats.notes)
     return lines

@@ -9,8 +9,10 @@ the metrics by user segment.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -212,3 +214,32 @@ def render_text(
 ) -> str:
     """The whole output in format ``fmt`` (any of OUTPUT_FORMATS, the table included)."""
     return output_format(fmt).write(res, metrics, by_segment)
+
+
+def check_output(path: Path | None) -> Path | None:
+    """Check before any work that the results file can be written; the path to write to.
+
+    The directory must exist and accept a new file (a probe file is created and removed); an
+    existing target must be a regular file (never a device or a directory). A symlink is
+    followed, so the file it points to is replaced.
+    """
+    if path is None:
+        return None
+    path = Path(path)
+    try:
+        if path.is_symlink():
+            path = path.resolve(strict=False)
+        if path.is_dir():
+            raise UsageError(f"--output {path} is a directory")
+        if path.exists() and not path.is_file():
+            raise UsageError(f"--output {path} exists and is not a regular file")
+        parent = path.parent
+        if not parent.is_dir():
+            raise UsageError(f"--output: directory {parent} does not exist")
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--output {path} cannot be written ({exc.strerror})") from None
+    except RuntimeError as exc:  # a symlink loop (Python < 3.13)
+        raise UsageError(f"--output {path} cannot be written ({exc})") from None
+    return path

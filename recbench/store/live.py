@@ -248,7 +248,7 @@ class LiveRun:
 def hooks(
     live: LiveRun | None, seed: int
 ) -> tuple[dict[tuple[int, str], CellOutcome] | None, Callable[[CellOutcome], None] | None]:
-    """``recorded`` and ``on_outcome`` for :func:`recbench.executors.run_experiment`, for one
+    """``recorded`` and ``on_outcome`` for :func:`recbench.executors.run_cells`, for one
     repeat's seed (both None without a store run)."""
     if live is None:
         return None, None

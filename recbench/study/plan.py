@@ -20,6 +20,7 @@ from recbench.errors import RecbenchError
 from recbench.evaluation import EvalConfig
 from recbench.experiment import AlgoSpec
 from recbench.metrics import BEYOND_NAMES, DEFAULT_METRICS, METRIC_ALIASES, METRIC_SPECS, METRICS
+from recbench.pipeline import check_split
 from recbench.render import output_format
 from recbench.split import SplitSpec, parse_split
 from recbench.study.model import AlgorithmEntry, DatasetEntry, StudyFile
@@ -339,10 +340,9 @@ def make_plan(sf: StudyFile, data_dir: Path | None = None) -> Plan:
     for j, text in enumerate(study.splits):
         try:
             spec = parse_split(text)
+            check_split(spec, "a study")
         except RecbenchError as exc:
             raise sf.error(("splits", j), str(exc)) from None
-        if not spec.holds_out:
-            raise sf.error(("splits", j), f"a study needs splits with test data (not '{spec}')")
         if str(spec) in {str(s) for s in splits}:
             raise sf.error(("splits", j), f"split '{spec}' is listed twice")
         splits.append(spec)

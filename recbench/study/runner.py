@@ -24,7 +24,15 @@ from recbench.data import Dataset, load_dataset
 from recbench.data.loading import resolve
 from recbench.data.preprocess import apply as apply_preprocessing
 from recbench.errors import RecbenchError
-from recbench.executors import CellOutcome, DaskExecutor, Executor, cell_here, make_executor
+from recbench.evaluation import EvalConfig
+from recbench.executors import (
+    CellOutcome,
+    DaskExecutor,
+    Executor,
+    cell_here,
+    make_executor,
+    preflight,
+)
 from recbench.experiment import (
     SEGMENT_COLUMNS,
     AlgoSpec,
@@ -32,6 +40,7 @@ from recbench.experiment import (
     ExperimentResult,
     results_frame,
 )
+from recbench.pipeline import cap_ks
 from recbench.split import make_split
 from recbench.store.record import dataset_identity
 from recbench.store.runs import RunInfo, RunWriter, Store
@@ -123,11 +132,45 @@ def _cell_frames(
 ) -> Frames:
     """Run ``cell`` in this process: the frames :func:`_outcome_frames` makes of its outcome."""
     spec = next(s for s in plan.splits if str(s) == cell.split)
+    reason = _refused(plan, cell).get(cell.algorithm.label)
+    if reason is not None:  # refused before any work, as compare reports it: unable
+        if on_event:
+            on_event(Event("cell-done", cell.algorithm.label, cell.fold, cell.n_folds))
+        outcome = CellOutcome(0, cell.algorithm.label, cell.fold, spec.describe(cell.seed),
+                              unable=reason)  # fmt: skip
+        return _outcome_frames(outcome, cell, order, ds)
     split = make_split(ds, spec, cell.seed, cell.fold)
-    outcome = cell_here(
-        ds.name, 0, cell.algorithm, split, cell.seed, plan.eval, cell.n_folds, on_event, False
-    )
+    outcome = cell_here(ds.name, 0, cell.algorithm, split, cell.seed, _eval(plan, cell.dataset),
+                        cell.n_folds, on_event, False)  # fmt: skip
     return _outcome_frames(outcome, cell, order, ds)
+
+
+def _eval(plan: Plan, dataset: int) -> EvalConfig:
+    """The evaluation of one dataset: the study's, K capped at its catalogue."""
+    evals: dict[int, EvalConfig] = plan.extras.get("evals", {})
+    return evals.get(dataset, plan.eval)
+
+
+def _refused(plan: Plan, cell: Cell) -> dict[str, str]:
+    """The rows of the cell's (dataset, split, seed) that refused its data: label -> why."""
+    refused: dict[tuple[int, str, int], dict[str, str]] = plan.extras.get("refused", {})
+    return refused.get((cell.dataset, cell.split, cell.seed), {})
+
+
+def _apply_rules(plan: Plan, datasets: list[Dataset]) -> tuple[Plan, list[str]]:
+    """The rules of :mod:`recbench.pipeline` for each dataset, before any cell: every K capped
+    at its catalogue (a note) and every row asked whether it refuses the data."""
+    evals, notes = {}, []
+    refused: dict[tuple[int, str, int], dict[str, str]] = {}
+    for d, ds in enumerate(datasets):
+        evals[d], note = cap_ks(plan.eval, ds)
+        if note:
+            notes.append(f"note: {ds.name}: {note}")
+        for spec in plan.splits:
+            for seed in plan.seeds:
+                rows = plan.algorithms_for(d, str(spec), seed)
+                refused[(d, str(spec), seed)] = preflight(ds, rows, seed)
+    return replace(plan, extras={**plan.extras, "evals": evals, "refused": refused}), notes
 
 
 def _strip(frame: pd.DataFrame) -> pd.DataFrame:
@@ -180,6 +223,8 @@ def execute(
     plan = replace(plan, extras={**plan.extras, "reuse_notes": reuse_notes})
     if plan.tune:
         plan = _tune(plan, datasets)
+    plan, rule_notes = _apply_rules(plan, datasets)
+    notes += rule_notes
     cells = plan.cells()
     study = plan.source.study
     executor = make_executor(study.workers, study.scheduler)
@@ -213,7 +258,7 @@ def execute(
         if writer is not None:
             writer.close()
     groups = _assemble(plan, datasets, cells, collected)
-    _annotate(groups, plan)
+    annotate(groups, plan)
     run_id = writer.run_id if writer is not None else None
     return StudyRun(plan, groups, run_id, reused, ran, notes)
 
@@ -221,7 +266,7 @@ def execute(
 def _tune(plan: Plan, datasets: list[Dataset]) -> Plan:
     """``tune = N``: each (dataset, split) tuned as ``compare --tune N`` tunes it, once per
     seed, each seed on validation carved from its own training part."""
-    from recbench.tuning.repeats import tune_rows
+    from recbench.pipeline import tune_request
 
     assert plan.tune_objective is not None
     tuned: dict[tuple[int, str, int], list[AlgoSpec]] = {}
@@ -230,10 +275,8 @@ def _tune(plan: Plan, datasets: list[Dataset]) -> Plan:
     for d, ds in enumerate(datasets):
         for spec in plan.splits:
             try:
-                tuning = tune_rows(
-                    ds, spec, plan.algorithms, plan.tune, plan.tune_objective, plan.seeds,
-                    plan.eval.relevance_threshold, plan.eval.memory_mb,
-                )  # fmt: skip
+                tuning = tune_request(ds, spec, plan.algorithms, plan.tune, plan.tune_objective,
+                                      plan.seeds, plan.eval)  # fmt: skip
             except RecbenchError as exc:
                 raise plan.source.error(("tune",), str(exc)) from None
             for seed in plan.seeds:
@@ -298,8 +341,13 @@ def _run_batch(
     rows = plan.algorithms_for(first.dataset, first.split, first.seed)
     wanted = {(c.fold, c.algorithm.label): (o, c) for o, c in batch}
     labels = {label for _, label in wanted}
-    algos = [(i, a) for i, a in enumerate(rows) if a.label in labels]
-    outcomes = executor.run(ds, spec, algos, first.seed, plan.eval, on_event, False)
+    refused = _refused(plan, first)
+    algos = [(i, a) for i, a in enumerate(rows) if a.label in labels and a.label not in refused]
+    outcomes = executor.run(ds, spec, algos, first.seed, _eval(plan, first.dataset), on_event,
+                            False)  # fmt: skip
+    outcomes += [CellOutcome(0, c.algorithm.label, c.fold, spec.describe(c.seed),
+                             unable=refused[c.algorithm.label])
+                 for _, c in batch if c.algorithm.label in refused]  # fmt: skip
     out = []
     for o in sorted(outcomes, key=lambda o: (o.fold, o.index)):
         hit = wanted.get((o.fold, o.label))
@@ -328,7 +376,7 @@ def _outcome_frames(o: CellOutcome, cell: Cell, order: int, ds: Dataset) -> Fram
     return meta, rows, per_user, segs
 
 
-def _annotate(groups: list[ExperimentResult], plan: Plan) -> None:
+def annotate(groups: list[ExperimentResult], plan: Plan) -> None:
     """Intervals (and, with a baseline, paired tests) for each table, as compare computes them."""
     study = plan.source.study
     for g in groups:
@@ -407,7 +455,7 @@ def _assemble(
                     spec,
                     protocol,
                     plan.seeds[0],
-                    plan.eval,
+                    _eval(plan, d),
                     cold,
                     [a.label for a in algorithms],
                     unable,

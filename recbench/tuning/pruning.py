@@ -123,3 +123,27 @@ def fit_and_score(
     model = plugins.make(algo.name, algo.params, seed=seed)
     model.fit(split.train, on_epoch=hook)
     return evaluate(model, split, config)
+
+
+def prune_spec(
+    algo: str, reports: bool, prune: bool | None, startup: int | None, warmup: int | None
+) -> PruneSpec | None:
+    """The pruning ``--prune/--no-prune``, ``--prune-startup``, ``--prune-warmup`` ask for: on
+    by default where the algorithm reports during fit."""
+    tuned = [f"--prune-{n}" for n, v in (("startup", startup), ("warmup", warmup)) if v is not None]
+    if prune is False:
+        if tuned:
+            raise UsageError(f"{tuned[0]} configures pruning, which --no-prune turns off")
+        return None
+    if not reports:
+        if prune or tuned:
+            raise UsageError(
+                f"{algo} reports no validation value while it trains, so its trials cannot be "
+                f"pruned (drop {'--prune' if prune else tuned[0]})"
+            )
+        return None
+    default = PruneSpec()
+    return PruneSpec(
+        startup if startup is not None else default.startup_trials,
+        warmup if warmup is not None else default.warmup_steps,
+    )

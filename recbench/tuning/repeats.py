@@ -9,7 +9,7 @@ draw other splits, so their test pairs were those trials' training or validation
 22). Since the choice is remade per repeat, the parameters chosen and how much they vary are
 reported with the table: that spread is part of what a repeated, tuned comparison measures.
 
-One function serves both the CLI (:func:`recbench.cli.tune.tune_for_compare`) and the study
+One function serves both comparisons (:func:`recbench.pipeline.tune_request`) and the study
 runner; nothing here prints.
 """
 

@@ -295,7 +295,8 @@ def _run_parallel(work: _Work, on_poll: Callable[[], None]) -> None:
 def prepare(
     dataset: Dataset, split_spec: SplitSpec, spec: TuneSpec, val_split: str | None = None
 ) -> tuple[Split, Split, SplitSpec]:
-    """Validate the algorithm, metric and splits; (outer split, validation split, its spec)."""
+    """Validate the algorithm (and ask it whether it refuses the data), metric and splits;
+    (outer split, validation split, its spec)."""
     cls = plugins.load(spec.algorithm)
     plugins.ensure_available(spec.algorithm, cls)
     reason = cls.unsuitable(dataset)
@@ -305,9 +306,13 @@ def prepare(
     if not split_spec.holds_out:
         raise UsageError(f"tune needs a split with test data (not '{split_spec}')")
     outer = make_split(dataset, split_spec, spec.seed)
-    gap = capability_gap(plugins.make(spec.algorithm, spec.fixed), outer)
+    model = plugins.make(spec.algorithm, spec.fixed, seed=spec.seed)
+    gap = capability_gap(model, outer)
     if gap:
         raise UsageError(f"{spec.algorithm} {gap}, which split '{split_spec}' needs")
+    refusal = model.refusal(dataset)  # as a compare asks before any work: else every trial fails
+    if refusal:
+        raise UsageError(f"{spec.algorithm}: {refusal}")
     vspec = validation_spec(split_spec, val_split)
     val = carve_validation(outer, vspec, spec.seed)
     if not len(val.test):

@@ -1,4 +1,4 @@
-"""Sequential (peeking-safe) inference for a difference of means observed over time.
+"""Sequential A/B testing: peeking-safe inference for a difference of means observed over time.
 
 Two views, both computed at every look (each simulated day):
 
