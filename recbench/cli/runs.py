@@ -135,14 +135,14 @@ def export(
     run: Annotated[str, typer.Argument(help="Run id, unique prefix, or latest.")],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="File (format by suffix unless --to; default: out)."),
+        typer.Option("--output", "-o", help="File (format by suffix unless --to; else stdout)."),
     ] = None,
     table: Annotated[
         str, typer.Option("--table", help="results, per_user or segments.")
     ] = "results",
     to: Annotated[str | None, typer.Option(help="csv, jsonl, json, parquet or mlflow.")] = None,
     tracking_uri: Annotated[
-        str | None, typer.Option(help="MLflow's (MLFLOW_TRACKING_URI).")
+        str | None, typer.Option(help="MLflow tracking URI (MLFLOW_TRACKING_URI).")
     ] = None,
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment (recbench).")] = None,
 ) -> None:
