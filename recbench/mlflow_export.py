@@ -104,8 +104,10 @@ def _mlflow_session() -> Iterator[Any]:
         warnings.simplefilter("ignore")
         try:
             import mlflow
-        except ImportError:
-            raise MissingExtraError(NO_MLFLOW) from None
+        except ImportError as exc:  # not installed, or one of its own imports failed
+            broken = exc.name is not None and exc.name.split(".")[0] != "mlflow"
+            raise MissingExtraError(NO_MLFLOW + (f"; importing it failed: {exc}" if broken
+                                                 else "")) from None  # fmt: skip
         loggers = [logging.getLogger(n) for n in ("mlflow", "alembic")]
         levels = [lg.level for lg in loggers]
         for lg in loggers:
@@ -276,15 +278,12 @@ def export_run(
 
         client, uri = _client(mlflow, tracking_uri)
         try:
-            return _export(mlflow, client, uri, name, store, run, cache_dir)
-        except (UsageError, MissingExtraError):
-            raise
+            return _export(client, uri, name, store, run, cache_dir)
         except (MlflowException, OSError) as exc:
             raise UsageError(f"MLflow export of run {run.run_id} failed: {_reason(exc)}") from None
 
 
 def _export(
-    mlflow: Any,
     client: Any,
     uri: str,
     name: str,
