@@ -25,6 +25,7 @@ RANKS: dict[str, int] = {
     "stats": 3,
     "algorithms": 4,
     "ranking": 5,
+    "candidates": 5,
     "evaluation": 6,
     "experiment": 7,
     "executors": 8,
