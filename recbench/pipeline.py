@@ -96,6 +96,51 @@ def check_split(split: SplitSpec, command: str) -> None:
         raise UsageError(f"{command} needs a split with test data (not '{split}')")
 
 
+def check_saved_options(
+    dataset: str | None,
+    columns: str | None,
+    sep: str | None,
+    param: list[str] | None,
+    prep: tuple[int, int, float | None],
+) -> None:
+    """A saved model is evaluated as its manifest says: refuse options that would not apply."""
+    given = (("--dataset", dataset), ("--columns", columns), ("--sep", sep))
+    ignored = [n for n, v in given if v is not None]
+    if ignored:
+        raise UsageError(
+            f"{', '.join(ignored)} applies to --algo; a saved model is evaluated on the dataset "
+            "recorded in its manifest"
+        )
+    if param:
+        raise UsageError("--param applies to --algo; a saved model keeps its parameters")
+    if prep[0] or prep[1] or prep[2] is not None:
+        raise UsageError("a saved model keeps the preprocessing recorded in its manifest")
+
+
+def model_data(
+    model: Path, manifest: dict[str, Any], split: str | None, load: Callable[..., Dataset]
+) -> tuple[Dataset, Split, SplitSpec, int]:
+    """The dataset (read with ``load(spec, preprocessing)``) and split a model was fitted on,
+    checked against its manifest: another --split, or data changed since, is refused."""
+    from recbench.errors import ModelDirError
+    from recbench.persistence import model_origin
+    from recbench.split import make_split, parse_split
+
+    origin = model_origin(model, manifest)
+    if split is not None and str(parse_split(split)) != str(origin.split):
+        raise UsageError(
+            f"model {model} was fitted on split '{origin.split}'; it is evaluated on that split "
+            f"(drop --split, or fit again with --split {split})"
+        )
+    ds = load(origin.dataset, origin.preprocessing)
+    if ds.checksum != origin.checksum:
+        raise ModelDirError(
+            f"dataset {origin.dataset.dataset} has changed since model {model} was fitted "
+            "(checksum differs); fit the model again"
+        )
+    return ds, make_split(ds, origin.split, origin.seed, origin.fold), origin.split, origin.seed
+
+
 def cap_ks(config: EvalConfig, dataset: Dataset) -> tuple[EvalConfig, str | None]:
     """Every K capped at the catalogue size (a longer list cannot exist), and the note saying
     so (None when no K was over)."""

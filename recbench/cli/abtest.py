@@ -25,16 +25,21 @@ from recbench.cli.common import (
 from recbench.cli.options import check_output
 from recbench.data import DatasetSpec
 from recbench.data.loading import DEFAULT_DATASET
-from recbench.errors import UsageError
 from recbench.evaluation import EvalConfig
 from recbench.online import power
-from recbench.online.analysis import analyze_users
+from recbench.online.analysis import analyze_users, check_analysis
 from recbench.online.clicks import ClickModel
 from recbench.online.logs import load_log
-from recbench.online.planning import PlanSource, parse_floats, plan_report, stored_per_user
+from recbench.online.planning import (
+    PlanSource,
+    column_ks,
+    parse_floats,
+    plan_report,
+    stored_per_user,
+)
 from recbench.online.render import print_sections, report_format, report_text
 from recbench.online.report import Section, analysis_report, simulation_report
-from recbench.online.simulate import SimConfig, fit_arms
+from recbench.online.simulate import SimConfig, check_simulation, fit_arms
 from recbench.pipeline import ExperimentRequest, check_split, offline_per_user
 from recbench.rows import parse_algos
 from recbench.split import make_split, parse_split
@@ -145,16 +150,9 @@ def simulate_cmd(
     save_log = check_output(save_log)
     click = ClickModel(click_model.strip().lower(), examination, attract_relevant, attract_other)
     cfg = SimConfig(click, share, sessions, days, users, alpha)
-    if repeats < 0:
-        raise UsageError(f"--repeat must be >= 0, got {repeats}")
-    if k <= 0:
-        raise UsageError(f"--k must be positive, got {k}")
     split_spec = parse_split(split)
-    if not split_spec.holds_out:
-        raise UsageError(f"abtest simulate needs a split with held-out data (not '{split_spec}')")
     specs = parse_algos(algos, param, st.data_dir)
-    if len(specs) > 2:
-        raise UsageError(f"--algos takes one or two algorithms, got {len(specs)}")
+    check_simulation(repeats, k, split_spec, len(specs))
     ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep))
     sp = make_split(ds, split_spec, st.seed)
     fitted = fit_arms(sp, specs, st.seed, lambda label: status(st, f"fitting {label}"))
@@ -186,11 +184,7 @@ def _offline_per_user(
     split: str,
 ) -> np.ndarray:
     """Per-user values of an offline metric (e.g. ndcg@10) of one algorithm on one split."""
-    k_text = column.partition("@")[2]
-    try:
-        ks = (int(k_text),) if k_text else (10,)
-    except ValueError:
-        raise UsageError(f"--column '{column}' is not METRIC@K, e.g. ndcg@10") from None
+    ks = column_ks(column)
     (spec,) = parse_algos(algo, param, st.data_dir)
     split_spec = parse_split(split)
     check_split(split_spec, "abtest plan --algo")
@@ -345,23 +339,12 @@ def analyze_cmd(
     st = state(ctx)
     fmt = report_format(fmt, output)
     output = check_output(output)
-    if bootstrap < 0:
-        raise UsageError(f"--bootstrap must be >= 0, got {bootstrap}")
-    if not 0 < srm_threshold < 1:
-        raise UsageError(f"--srm-threshold must be in (0, 1), got {srm_threshold}")
+    check_analysis(bootstrap, srm_threshold)
     share_list = parse_floats(shares, "--shares") or None
     user_log = load_log(log, value)
     with status(st, "analysing"):
-        analysis = analyze_users(
-            user_log.users,
-            control,
-            alpha,
-            user_log.values,
-            share_list,
-            srm_threshold,
-            bootstrap,
-            st.seed,
-        )
+        analysis = analyze_users(user_log.users, control, alpha, user_log.values, share_list,
+                                 srm_threshold, bootstrap, st.seed)  # fmt: skip
     sections, meta, header, warnings = analysis_report(analysis, user_log, log, alpha,
                                                        srm_threshold)  # fmt: skip
     _emit(fmt, output, "recbench.abtest.analyze/1", sections, meta, header, st.quiet)

@@ -17,6 +17,7 @@ import typer
 from recbench import data
 from recbench.algorithms.plugins import describe_all
 from recbench.cli.common import err, info, out, state, status
+from recbench.cli.options import ColumnsOpt, SepOpt, table_or_json
 from recbench.data.catalog import dataset_info
 from recbench.data.loading import DEFAULT_DATASET, available
 from recbench.data.registry import registry
@@ -38,16 +39,11 @@ datasets_app = typer.Typer(
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table or json.")]
 
 
-def _check_format(fmt: str) -> None:
-    if fmt not in ("table", "json"):
-        raise UsageError(f"unknown --format '{fmt}' (use table or json)")
-
-
 def algorithms(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
 ) -> None:
     """List registered algorithms: family, tasks, parameters with defaults, availability."""
-    _check_format(fmt)
+    fmt = table_or_json(fmt, "algorithms")
     rows = describe_all()
     spaces = {r.name: search_space(r.name) for r in rows}
     if fmt == "json":
@@ -84,7 +80,7 @@ def datasets(ctx: typer.Context) -> None:
 @datasets_app.command("list")
 def list_datasets(ctx: typer.Context, fmt: FormatOpt = "table") -> None:
     """List built-in and your own datasets: size, license, and whether each is here now."""
-    _check_format(fmt)
+    fmt = table_or_json(fmt, "datasets list")
     rows = available(state(ctx).data_dir)
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2))
@@ -100,7 +96,7 @@ def info_cmd(
     fmt: FormatOpt = "table",
 ) -> None:
     """Describe a dataset: counts, density, rating histogram, time span, features, license."""
-    _check_format(fmt)
+    fmt = table_or_json(fmt, "datasets info")
     st = state(ctx)
     with status(st, f"loading {name}"):
         doc = dataset_info(name, st.data_dir)
@@ -177,17 +173,8 @@ def add_cmd(
             "(a LightGCN/RecBole/NCF directory, .inter, Amazon JSON, S3-Rec lines), else csv.",
         ),
     ] = None,
-    columns: Annotated[
-        str | None,
-        typer.Option(help="Column roles in file order, e.g. user,item,rating,timestamp."),
-    ] = None,
-    sep: Annotated[
-        str | None,
-        typer.Option(
-            help="Field separator: ',', ';', '|', '::', tab ('\\t' or tab) or space (' ' or "
-            "space); default: sniffed from line 1."
-        ),
-    ] = None,
+    columns: ColumnsOpt = None,
+    sep: SepOpt = None,
     item_features: Annotated[
         Path | None,
         typer.Option(help="CSV/TSV/Parquet of item features with an item id column."),

@@ -30,8 +30,8 @@ from recbench.data.oserrors import disk_error_message
 from recbench.data.preprocess import apply as apply_preprocessing
 from recbench.data.preprocess import summary_line
 from recbench.data.text import strip_control
-from recbench.errors import ModelDirError, UsageError
-from recbench.split import Split, SplitSpec, make_split, parse_split
+from recbench.errors import UsageError
+from recbench.split import Split, SplitSpec
 
 if TYPE_CHECKING:
     from recbench.evaluation import EvalConfig
@@ -143,22 +143,10 @@ def status(st: State, message: str) -> Iterator[None]:
 def model_split(
     st: State, model: Path, manifest: dict[str, Any], split: str | None
 ) -> tuple[Dataset, Split, SplitSpec, int]:
-    """The dataset and split a model was fitted on, checked against its manifest."""
-    from recbench.persistence import model_origin
+    """The dataset and split a model was fitted on (pipeline.model_data), with progress."""
+    from recbench.pipeline import model_data
 
-    origin = model_origin(model, manifest)
-    if split is not None and str(parse_split(split)) != str(origin.split):
-        raise UsageError(
-            f"model {model} was fitted on split '{origin.split}'; it is evaluated on that split "
-            f"(drop --split, or fit again with --split {split})"
-        )
-    ds, _ = get_dataset(st, origin.dataset, origin.preprocessing)
-    if ds.checksum != origin.checksum:
-        raise ModelDirError(
-            f"dataset {origin.dataset.dataset} has changed since model {model} was fitted "
-            "(checksum differs); fit the model again"
-        )
-    return ds, make_split(ds, origin.split, origin.seed, origin.fold), origin.split, origin.seed
+    return model_data(model, manifest, split, lambda d, p: get_dataset(st, d, p)[0])
 
 
 def start_live(
@@ -234,17 +222,16 @@ def write_report(
     st: State, runs: list[str], output: Path, metrics: tuple[str, ...] | None = None
 ) -> None:
     """Build the HTML report of stored runs and write it atomically."""
-    from recbench.report import build, read_runs, render_html, vega_bundle
+    from recbench.report import report_page
     from recbench.store import Store
 
-    store = Store.in_data_dir(st.data_dir)
-    data = build(read_runs(store, runs), metrics)
-    for note in data.notes:
-        warn(note)
     with status(st, "building the report"):
-        bundle = vega_bundle(st.data_dir / "cache")
-    title = "recbench report · " + ", ".join(rd.label for rd in data.runs)
-    write_results(output, render_html(data, bundle, title))
+        page, notes = report_page(
+            Store.in_data_dir(st.data_dir), runs, metrics, st.data_dir / "cache"
+        )
+    for note in notes:
+        warn(note)
+    write_results(output, page)
     info(st, f"wrote report {output} ({output.stat().st_size / 1e6:.2f} MB)")
 
 

@@ -20,6 +20,7 @@ from recbench.cli.options import (
     MinUserOpt,
     ParamOpt,
     SepOpt,
+    table_or_json,
 )
 from recbench.data import DatasetSpec, Preprocessing
 from recbench.data.loading import DEFAULT_DATASET
@@ -114,9 +115,7 @@ def recommend(
     st = state(ctx)
     if n <= 0:
         raise UsageError(f"-n must be positive, got {n}")
-    fmt = fmt.lower()
-    if fmt not in ("table", "json"):
-        raise UsageError(f"unknown --format '{fmt}' (recommend supports table or json)")
+    fmt = table_or_json(fmt, "recommend")
     if (user is None) == (history is None):
         raise UsageError("give exactly one of --user ID or --history ID,ID,...")
     fitted, config, manifest = load_model(model)

@@ -159,3 +159,10 @@ def result_format(fmt: str | None, output: Path | None) -> str:
     if fmt is None:
         return FORMAT_BY_SUFFIX.get(output.suffix.lower(), "table") if output else "table"
     return output_format(fmt).name
+
+
+def table_or_json(fmt: str, command: str) -> str:
+    """A --format of table or json (any case); anything else is a one-line error."""
+    if fmt.lower() not in ("table", "json"):
+        raise UsageError(f"unknown --format '{fmt.lower()}' ({command} supports table or json)")
+    return fmt.lower()

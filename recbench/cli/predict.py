@@ -13,7 +13,7 @@ from rich.table import Table
 
 from recbench import serving
 from recbench.cli.common import info, model_split, out, state
-from recbench.errors import UsageError
+from recbench.cli.options import table_or_json
 from recbench.persistence import load_model
 
 
@@ -26,9 +26,7 @@ def predict(
 ) -> None:
     """The rating a saved rating model (svd, baseline...) predicts USER gives ITEM."""
     st = state(ctx)
-    fmt = fmt.lower()
-    if fmt not in ("table", "json"):
-        raise UsageError(f"unknown --format '{fmt}' (predict supports table or json)")
+    fmt = table_or_json(fmt, "predict")
     fitted, config, manifest = load_model(model)
     algorithm = str(config["algorithm"])
     serving.require_rating_model(fitted, algorithm)  # before loading the dataset

@@ -72,6 +72,7 @@ from recbench.pipeline import (
     Hooks,
     Recording,
     RowsFor,
+    check_saved_options,
     check_split,
     evaluate_saved,
     run_experiment,
@@ -352,20 +353,8 @@ def evaluate(
         _emit(st, res, req, by_segment, "evaluate", StatsOptions(ci=ci, seed=st.seed))
         return
     assert model is not None
-    ignored = [
-        name
-        for name, given in (("--dataset", dataset), ("--columns", columns), ("--sep", sep))
-        if given is not None
-    ]
-    if ignored:
-        raise UsageError(
-            f"{', '.join(ignored)} applies to --algo; a saved model is evaluated on the dataset "
-            "recorded in its manifest"
-        )
-    if param:
-        raise UsageError("--param applies to --algo; a saved model keeps its parameters")
-    if min_user_ratings or min_item_ratings or implicit_threshold is not None:
-        raise UsageError("a saved model keeps the preprocessing recorded in its manifest")
+    check_saved_options(dataset, columns, sep, param, (min_user_ratings, min_item_ratings,
+                        implicit_threshold))  # fmt: skip
     fitted, config, manifest = load_model(model)
     ds, split_obj, split_spec, seed = model_split(st, model, manifest, split)
     with status(st, "evaluating"):

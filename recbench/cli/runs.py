@@ -12,7 +12,16 @@ from rich.markup import escape
 
 from recbench.cli.common import State, info, out, state, warn
 from recbench.errors import UsageError
-from recbench.render.runs import delta_table, run_brief, runs_table, show_lines, summary_table
+from recbench.render.runs import (
+    delta_table,
+    diff_doc,
+    diff_lines,
+    run_brief,
+    runs_table,
+    show_doc,
+    show_lines,
+    summary_table,
+)
 from recbench.store import RunInfo, Store
 from recbench.store.coverage import Coverage, coverage, restrict
 from recbench.store.diff import setting_changes, summary
@@ -71,11 +80,9 @@ def show(
     summ = summary(results)
     m = info_.manifest
     if as_json:
-        doc = {k: v for k, v in m.items() if k != "study"}
-        doc["status"] = info_.status
-        doc["coverage"] = cov.to_dict()
-        doc["summary"] = json.loads(summ.to_json(orient="records"))
-        typer.echo(json.dumps(doc, indent=2, default=str))
+        typer.echo(
+            json.dumps(show_doc(m, info_.status, cov.to_dict(), summ), indent=2, default=str)
+        )
         return
     for line in show_lines(info_.run_id, info_.status, m):
         out.print(line, markup=False)
@@ -99,22 +106,11 @@ def diff(
     changes = setting_changes(a.manifest, b.manifest)
     deltas = diff_runs(_results(store, a)[0], _results(store, b)[0])
     if as_json:
-        doc = {
-            "a": a.run_id,
-            "b": b.run_id,
-            "changes": [{"key": k, "a": va, "b": vb} for k, va, vb in changes],
-            "deltas": json.loads(deltas.to_json(orient="records")),
-        }
-        typer.echo(json.dumps(doc, indent=2, default=str))
+        typer.echo(json.dumps(diff_doc(a.run_id, b.run_id, changes, deltas), indent=2, default=str))
         return
-    out.print(f"runs diff a={a.run_id}  b={b.run_id}", markup=False)
-    if changes:
-        for key, va, vb in changes:
-            out.print(f"  changed {key}: {va!r} -> {vb!r}", markup=False)
-    else:
-        out.print("  no setting changed")
-    table = delta_table(deltas)
-    out.print(table)
+    for line in diff_lines(a.run_id, b.run_id, changes):
+        out.print(line, markup=False)
+    out.print(delta_table(deltas))
 
 
 def rm(

@@ -24,25 +24,18 @@ from recbench.cli.options import (
     ParamOpt,
     SepOpt,
     ThresholdOpt,
+    table_or_json,
 )
 from recbench.data import DatasetSpec
 from recbench.data.loading import DEFAULT_DATASET
 from recbench.data.preprocess import Preprocessing
 from recbench.data.sources import default_split
-from recbench.errors import UsageError
 from recbench.render.progress import trial_bar
 from recbench.split import parse_split, split_help
 from recbench.tuning import study_files, tune
 from recbench.tuning.distributed import check_jobs, trials_on
 from recbench.tuning.output import tune_json, tune_report
 from recbench.tuning.request import tune_spec
-
-
-def _check_format(fmt: str) -> str:
-    fmt = fmt.lower()
-    if fmt not in ("table", "json"):
-        raise UsageError(f"unknown --format '{fmt}' (tune supports table or json)")
-    return fmt
 
 
 def tune_command(
@@ -150,7 +143,7 @@ def tune_command(
     """Tune ALGO's parameters on a validation split cut from the training part (Optuna TPE);
     refit the best configuration on the whole training part and report its test metrics."""
     st = state(ctx)
-    fmt = _check_format(fmt)
+    fmt = table_or_json(fmt, "tune")
     check_jobs(jobs, workers, scheduler)
     on_dask = executors.check_options(workers, scheduler)
     split_spec = parse_split(

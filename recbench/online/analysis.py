@@ -43,6 +43,14 @@ ENGAGEMENT = MetricDef(
 )
 
 
+def check_analysis(bootstrap: int, srm_threshold: float) -> None:
+    """analyze's options, checked before the log is read."""
+    if bootstrap < 0:
+        raise UsageError(f"--bootstrap must be >= 0, got {bootstrap}")
+    if not 0 < srm_threshold < 1:
+        raise UsageError(f"--srm-threshold must be in (0, 1), got {srm_threshold}")
+
+
 def metric_defs(frame: pd.DataFrame, values: list[str] | None = None) -> list[MetricDef]:
     """The metrics a per-user frame supports, primary (CTR) first."""
     defs = [CTR, CLICKS, CONVERSION]

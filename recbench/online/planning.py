@@ -22,6 +22,15 @@ from recbench.online.power import RatioModel, ratio_model_from_log
 from recbench.online.report import Section, plan_sections
 
 
+def column_ks(column: str) -> tuple[int, ...]:
+    """The cut-off of an offline metric column such as ``ndcg@10`` (10 when it names none)."""
+    k_text = column.partition("@")[2]
+    try:
+        return (int(k_text),) if k_text else (10,)
+    except ValueError:
+        raise UsageError(f"--column '{column}' is not METRIC@K, e.g. ndcg@10") from None
+
+
 def pilot_model(path: Path, control: str | None = None) -> tuple[float, RatioModel, str | None]:
     """Baseline CTR and impression model of a pilot log; with several arms, of its ``control``
     arm (by default as analyze picks it: 'control', 'A' or the first). Returns (rate, model,

@@ -33,7 +33,7 @@ from recbench.online.analysis import Analysis, analyze_users, cumulative_ratio, 
 from recbench.online.clicks import ClickModel
 from recbench.online.sequential_test import SequentialView, sequential_view
 from recbench.online.stats import sign_test_p, wilson_interval
-from recbench.split import Split
+from recbench.split import Split, SplitSpec
 from recbench.stats.lazy import sps
 
 
@@ -83,6 +83,18 @@ class SimConfig:
             raise UsageError(f"--users must be at least 4, got {self.n_users}")
         if not 0 < self.alpha < 1:
             raise UsageError(f"--alpha must be in (0, 1), got {self.alpha}")
+
+
+def check_simulation(repeats: int, k: int, split: SplitSpec, n_algos: int) -> None:
+    """The simulate options a SimConfig does not hold, checked before any work."""
+    if repeats < 0:
+        raise UsageError(f"--repeat must be >= 0, got {repeats}")
+    if k <= 0:
+        raise UsageError(f"--k must be positive, got {k}")
+    if not split.holds_out:
+        raise UsageError(f"abtest simulate needs a split with held-out data (not '{split}')")
+    if n_algos > 2:
+        raise UsageError(f"--algos takes one or two algorithms, got {n_algos}")
 
 
 def build_population(

@@ -5,6 +5,7 @@ Takes what :mod:`recbench.store` reads (manifests, summaries, deltas); reads not
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pandas as pd
@@ -123,3 +124,31 @@ def delta_table(deltas: pd.DataFrame) -> Table:
         cells = (r.dataset, r.split, algo, metric, _fmt(r.a), _fmt(r.b), delta, rel)
         table.add_row(*(escape(str(x)) for x in cells))
     return table
+
+
+def show_doc(
+    manifest: dict[str, Any], status: str, coverage: dict[str, Any], summ: pd.DataFrame
+) -> dict[str, Any]:
+    """``runs show --json``: the manifest (without the study text), status, coverage, summary."""
+    doc = {k: v for k, v in manifest.items() if k != "study"}
+    doc["status"] = status
+    doc["coverage"] = coverage
+    doc["summary"] = json.loads(summ.to_json(orient="records"))
+    return doc
+
+
+def diff_doc(a: str, b: str, changes: list[Any], deltas: pd.DataFrame) -> dict[str, Any]:
+    """``runs diff --json``: the two run ids, the settings that changed and the deltas."""
+    return {
+        "a": a,
+        "b": b,
+        "changes": [{"key": k, "a": va, "b": vb} for k, va, vb in changes],
+        "deltas": json.loads(deltas.to_json(orient="records")),
+    }
+
+
+def diff_lines(a: str, b: str, changes: list[Any]) -> list[str]:
+    """``runs diff``'s header: the runs, then each changed setting (or that none changed)."""
+    lines = [f"runs diff a={a}  b={b}"]
+    lines += [f"  changed {key}: {va!r} -> {vb!r}" for key, va, vb in changes]
+    return lines if changes else [*lines, "  no setting changed"]
