@@ -105,6 +105,8 @@ class ExperimentResult:
     notes: list[str] = field(default_factory=list)
     #: lines for the user about a risk in the protocol (a stored study's parameters that leak)
     warnings: list[str] = field(default_factory=list)
+    #: (label, seed, fold) -> the fit's learning curve, for models that record one
+    curves: dict[tuple[str, int, int], list[list[float]]] = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
         """Mean and standard deviation over folds per (algorithm, metric, k)."""
@@ -144,6 +146,7 @@ def run_repeats(
         unable=unable,
         segments=pd.concat([p.segments for p in parts], ignore_index=True),
         repeats=repeats,
+        curves={k: v for part in parts for k, v in part.curves.items()},
     )
 
 
@@ -198,6 +201,8 @@ class CellOutcome:
     unable: str | None = None
     #: the cell raised a refusal while running (``unable`` holds it)
     refused: bool = False
+    #: the fit's learning curve, (epoch, validation value) pairs (Recommender.learning_curve)
+    curve: list[list[float]] | None = None
 
 
 def evaluate_cell(
@@ -216,7 +221,7 @@ def evaluate_cell(
     the whole comparison."""
     out = CellOutcome(index, algo.label, split.fold, split.protocol)
     try:
-        _, res, fit_s = run_cell(algo, split, seed, eval_config, on_event, n_folds)
+        model, res, fit_s = run_cell(algo, split, seed, eval_config, on_event, n_folds)
     except (UsageError, MemoryError) as exc:
         if not tolerate:
             raise
@@ -225,6 +230,7 @@ def evaluate_cell(
         return out
     out.n_cold = res.n_cold_users
     out.unable = res.unable
+    out.curve = model.learning_curve()
     out.rows = result_rows(dataset_name, split, algo.label, algo.params, res, fit_s, seed)
     out.segments = segment_rows(split, algo.label, res)
     if len(res.per_user):
@@ -273,8 +279,11 @@ def assemble(
     segments: list[dict[str, Any]] = []
     per_user: list[pd.DataFrame] = []
     cold: dict[str, int] = {}
+    curves: dict[tuple[str, int, int], list[list[float]]] = {}
     for o in outcomes:
         cold[o.label] = cold.get(o.label, 0) + o.n_cold
+        if o.curve:
+            curves[(o.label, seed, o.fold)] = o.curve
         if o.unable:
             unable[o.label] = o.unable
         rows += o.rows
@@ -302,6 +311,7 @@ def assemble(
         {label: unable[label] for label in order if label in unable},
         pd.DataFrame(segments, columns=SEGMENT_COLUMNS),
         {a.label: a.params for a in algos},
+        curves=curves,
     )
 
 

@@ -7,6 +7,7 @@ conformance test in test_algo_conformance.py, parametrised over every registered
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -273,3 +274,34 @@ def test_lightgcn_max_seconds_stops_at_the_first_validation_past_the_budget() ->
     free: Any = make("lightgcn", {**params, "patience": 100}, seed=0)
     free.fit(ds)
     assert len(free.curve_) == 20  # without a budget it runs every epoch
+
+
+def test_lightgcn_learning_curve_is_recorded_per_cell_and_drawn_in_the_report(
+    capsys: Any, tmp_path: Path
+) -> None:
+    """compare records each lightgcn fit's validation curve in its store cell; the report
+    draws it (a learning-curves chart with the recorded epochs and values)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("altair")
+    from recbench.report import build, read_runs
+    from recbench.report.charts import chart_specs
+    from recbench.store import Store
+
+    from .helpers import run_cli
+
+    data = tmp_path / "data"
+    args = ["-q", "compare", "--algos", "popularity,lightgcn",
+            "-p", "lightgcn.epochs=4", "-p", "lightgcn.eval_every=2", "-p", "lightgcn.dim=8",
+            "--split", "user-holdout:0.2", "--k", "10"]  # fmt: skip
+    res = run_cli(args, capsys, data)
+    assert res.code == 0, res.err
+    store = Store.in_data_dir(data)
+    (run,) = store.runs()
+    cells = {c["label"]: c for c in store.cells(run)}
+    assert cells["popularity"].get("curve") is None
+    curve = cells["lightgcn"]["curve"]
+    assert [e for e, _ in curve] == [2.0, 4.0] and all(0 <= v <= 1 for _, v in curve)
+    rd = read_runs(store, [run.run_id])
+    assert rd[0].curves[["epoch", "value"]].values.tolist() == curve
+    captions = [c for c, _ in chart_specs(build(rd))]
+    assert any(c.startswith("learning curves") and "lightgcn" in c for c in captions)

@@ -142,6 +142,11 @@ class Recommender(ABC, Generic[ConfigT]):
         found narrows it (a hybrid whose parts do not both predict ratings)."""
         return self.predicts_ratings
 
+    def learning_curve(self) -> list[list[float]] | None:
+        """(epoch, validation value) pairs the fit measured, for models that stop early on a
+        validation measure (recorded per cell and drawn in the report); None for the others."""
+        return None
+
     # -- fitting -------------------------------------------------------------------------------
     def fit(
         self: R,

@@ -80,6 +80,26 @@ def k_curve(frame: pd.DataFrame, title: str, domain: list[str]) -> dict[str, Any
     return _facet(chart, frame).properties(title=f"{title} over K").to_dict(validate=False)
 
 
+def learning_curves(frame: pd.DataFrame, domain: list[str]) -> dict[str, Any]:
+    """Validation value by epoch, one line per algorithm (and seed / fold where several)."""
+    alt = _alt()
+    frame = frame.assign(fit=frame["algorithm"] + " s" + frame["seed"].astype(str)
+                         + " f" + frame["fold"].astype(str))  # fmt: skip
+    chart = (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("epoch:Q", title="epoch"),
+            y=alt.Y("value:Q", title="validation value", scale=alt.Scale(zero=False)),
+            color=_color(domain),
+            detail="fit:N",
+            tooltip=["algorithm", "seed", "fold", "epoch", alt.Tooltip("value:Q", format=".4f")],
+        )
+        .properties(width=360, height=200)
+    )
+    return chart.properties(title="learning curves (validation, by epoch)").to_dict(validate=False)
+
+
 def segment_chart(frame: pd.DataFrame, metric: str, domain: list[str]) -> dict[str, Any]:
     alt = _alt()
     chart = (
@@ -162,6 +182,13 @@ def chart_specs(data: ReportData) -> list[tuple[str, dict[str, Any]]]:
             sel = ranked[ranked["metric"] == metric]
             label = str(sel["column"].iloc[0]).split("@")[0]
             specs.append((f"{label}@K", k_curve(sel, label, domain)))
+    # learning curves of the fits that stop early on validation (e.g. lightgcn's Recall@20)
+    curves = [rd.curves for rd in data.runs if len(rd.curves)]
+    if curves:
+        frame = pd.concat(curves, ignore_index=True)
+        caption = "learning curves: validation value by epoch (" + ", ".join(
+            dict.fromkeys(frame["algorithm"].astype(str))) + ")"  # fmt: skip
+        specs.append((caption, learning_curves(frame, domain)))
     # per-segment charts
     if len(data.segments):
         seg = data.segments[data.segments["metric"] != "n_test"]

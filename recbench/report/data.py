@@ -27,6 +27,8 @@ class RunData:
     protocols: list[str] = field(default_factory=list)
     #: the cells the run holds against those it should (tables keep only complete folds)
     coverage: Coverage | None = None
+    #: learning curves the cells recorded: algorithm, seed, fold, epoch, value
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def label(self) -> str:
@@ -43,6 +45,20 @@ def read_runs(store: Store, refs: list[str]) -> list[RunData]:
         cells = store.cells(r)
         cov = coverage(r, cells)
         protocols = [str(c.get("protocol")) for c in cells if c.get("protocol")]
+        curves = pd.DataFrame(
+            [
+                {
+                    "algorithm": c.get("label"),
+                    "seed": c.get("seed"),
+                    "fold": c.get("fold"),
+                    "epoch": e,
+                    "value": v,
+                }
+                for c in cells
+                for e, v in c.get("curve") or []
+            ],
+            columns=["algorithm", "seed", "fold", "epoch", "value"],
+        )
         out.append(
             RunData(
                 r,
@@ -51,6 +67,7 @@ def read_runs(store: Store, refs: list[str]) -> list[RunData]:
                 restrict(store.table(r, "segments"), cov),
                 list(dict.fromkeys(protocols)),
                 cov,
+                curves,
             )
         )
     return out

@@ -158,6 +158,7 @@ class LiveRun:
                 int(meta.get("n_cold_users") or 0),
                 meta.get("unable"),
                 bool(meta.get("refused")),
+                meta.get("curve"),
             )
             out.setdefault(int(meta["seed"]), {})[(outcome.fold, label)] = outcome
         return out
@@ -199,6 +200,7 @@ class LiveRun:
             "n_cold_users": o.n_cold,
             "unable": o.unable,
             "refused": o.refused,
+            "curve": o.curve,
         }
         rows = results_frame(o.rows)
         segments = pd.DataFrame(o.segments, columns=SEGMENT_COLUMNS)

@@ -65,6 +65,7 @@ def record_experiment(
                     "protocol": res.protocol,
                     "n_cold_users": res.cold_users.get(label, 0) if (seed, fold) == first else 0,
                     "unable": res.unable.get(label),
+                    "curve": res.curves.get((label, seed, fold)),
                 }
                 writer.record_cell(_cell_id(key), meta, rows, per_user, segments)
                 order += 1

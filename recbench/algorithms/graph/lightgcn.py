@@ -265,6 +265,10 @@ class LightGCNRecommender(Recommender[LightGCNConfig]):
         self.user_emb_, self.item_emb_ = best_state
         return curve, best_epoch
 
+    def learning_curve(self) -> list[list[float]] | None:
+        """Validation Recall@20 (on the held-out share of training) by epoch."""
+        return [[float(e), float(r)] for e, r in self.curve_] if len(self.curve_) else None
+
     def score(self, users: np.ndarray) -> np.ndarray:
         self.check_is_fitted()
         u = np.asarray(users, np.int64)
