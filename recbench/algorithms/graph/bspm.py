@@ -113,9 +113,12 @@ class BSPMRecommender(Recommender[BSPMConfig]):
             cached = self.__dict__.setdefault("_cache", (x, rn, sp.csr_array(rn.T.tocsr())))
         return cached
 
-    def _propagate(self, z: np.ndarray) -> np.ndarray:
-        """``(z^T L)^T = R~^T (R~ z)`` for an items x batch block ``z`` (two sparse products)."""
+    def _propagate(self, z: np.ndarray | sp.csr_array) -> np.ndarray:
+        """``(z^T L)^T = R~^T (R~ z)`` for an items x batch block ``z`` (two sparse products;
+        sparse x sparse while ``z`` is still the binary history, far cheaper there)."""
         _, rn, rt = self._matrices()
+        if sp.issparse(z):
+            return np.asarray((rt @ (rn @ z)).toarray(), np.float32)
         return np.asarray(rt @ np.asarray(rn @ z, np.float32), np.float32)
 
     def _sharpen_step(self, z: np.ndarray, h: float) -> np.ndarray:
@@ -130,11 +133,13 @@ class BSPMRecommender(Recommender[BSPMConfig]):
     def _history_scores(self, rows: sp.csr_array) -> np.ndarray:
         """Scores of binary history rows (batch x items), worked as items x batch blocks."""
         cfg = self.config
-        z: np.ndarray = np.ascontiguousarray(rows.T.toarray(), np.float32)
+        history = sp.csr_array(rows.T, dtype=np.float32)
+        z: np.ndarray = np.zeros(0, np.float32)
         states: list[np.ndarray] = []
         h = cfg.t_b / cfg.k_b
-        for _ in range(cfg.k_b):
-            z = np.float32(1 - h) * z + np.float32(h) * self._propagate(z)
+        for step in range(cfg.k_b):
+            lz = self._propagate(history if step == 0 else z)
+            z = np.float32(1 - h) * (history.toarray() if step == 0 else z) + np.float32(h) * lz
             states.append(z)
         low = None
         if cfg.idl_beta > 0 and self.V_.shape[0]:
