@@ -44,6 +44,9 @@ MODELS: dict[str, dict[str, Any]] = {
     "popularity": {},
     # Shen et al. 2021: 256 singular vectors, ideal low-pass weight 0.3
     "gf-cf": {"alpha": 0.3, "vectors": 256},
+    # Choi et al. 2023's Gowalla command: 448 vectors, idl_beta 0.2, T_b 1 K_b 1, T_s 2.5 in one
+    # rk4 step, early merge (bspm's defaults)
+    "bspm": {},
     # recbench's defaults (Dacrema et al. 2019's ranges; see rp3beta's module notes)
     "rp3beta": {},
     # EASE's large-catalogue path: float32 in-place Cholesky inverse

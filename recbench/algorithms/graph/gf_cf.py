@@ -22,6 +22,12 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig
+from recbench.algorithms.graph.spectral import (
+    ideal_low_pass,
+    normalised,
+    reciprocal,
+    top_right_vectors,
+)
 from recbench.algorithms.linear.item_weights import SparseItemWeights, binary_rows
 from recbench.algorithms.space import Float, Int, Space
 from recbench.data.model import Dataset
@@ -32,39 +38,6 @@ class GFCFConfig(AlgoConfig):
     vectors: int = Field(
         256, ge=1, le=100_000, description="right singular vectors of the ideal low-pass filter"
     )
-
-
-def inverse_sqrt(degrees: np.ndarray) -> np.ndarray:
-    """``degrees ** -0.5`` with 0 where the degree is 0."""
-    d = np.asarray(degrees, np.float64)
-    out = np.zeros_like(d)
-    np.divide(1.0, np.sqrt(d), out=out, where=d > 0)
-    return out
-
-
-def normalised(x: sp.csr_array) -> tuple[sp.csr_array, np.ndarray]:
-    """``D_u^-1/2 X D_i^-1/2`` (float64) and the item factors ``D_i^-1/2``."""
-    du = inverse_sqrt(np.asarray(x.sum(axis=1)).ravel())
-    di = inverse_sqrt(np.asarray(x.sum(axis=0)).ravel())
-    xn = sp.csr_array(sp.diags_array(du) @ sp.csr_array(x, dtype=np.float64) @ sp.diags_array(di))
-    return xn, di
-
-
-def top_right_vectors(x: sp.csr_array, k: int, seed: int) -> np.ndarray:
-    """(min(k, rank bound), n_cols) top right singular vectors of ``x``.
-
-    ARPACK (``svds``) from a seeded start vector; a dense SVD where ARPACK cannot take ``k``
-    (it needs ``k < min(shape)``), i.e. on small matrices.
-    """
-    small = min(x.shape)
-    if k >= small - 1:
-        _, _, vt = np.linalg.svd(x.toarray(), full_matrices=False)
-        return np.ascontiguousarray(vt[:k])
-    from scipy.sparse.linalg import svds
-
-    v0 = np.random.default_rng(seed).uniform(-1.0, 1.0, small)
-    _, _, vt = svds(x, k=k, v0=v0, return_singular_vectors="vh")
-    return np.ascontiguousarray(vt)
 
 
 class GFCFRecommender(SparseItemWeights[GFCFConfig]):
@@ -99,17 +72,14 @@ class GFCFRecommender(SparseItemWeights[GFCFConfig]):
     def _history_scores(self, rows: sp.csr_array) -> np.ndarray:
         linear = super()._history_scores(rows)
         if self.V_.shape[0] and self.config.alpha > 0:
-            d_sqrt = _reciprocal(self.di_)
-            low = np.asarray(rows @ (self.V_.T * self.di_[:, None]), np.float32)
-            low = low @ (self.V_ * d_sqrt[None, :])
-            linear += np.float32(self.config.alpha) * low
+            linear += np.float32(self.config.alpha) * ideal_low_pass(rows, self.V_, self.di_)
         return linear
 
     def _terms(self, rated: np.ndarray, items: np.ndarray) -> np.ndarray:
         terms = super()._terms(rated, items)
         if self.V_.shape[0] and self.config.alpha > 0:
             v = self.V_.astype(np.float64)
-            d_sqrt = _reciprocal(self.di_.astype(np.float64))
+            d_sqrt = reciprocal(self.di_.astype(np.float64))
             low = (v[:, rated].T * self.di_[rated, None]) @ (v[:, items] * d_sqrt[items])
             terms += self.config.alpha * low
         return terms
@@ -119,10 +89,3 @@ class GFCFRecommender(SparseItemWeights[GFCFConfig]):
         self.V_ = np.asarray(self.V_, np.float32)
         self.di_ = np.asarray(self.di_, np.float32)
         return self
-
-
-def _reciprocal(d: np.ndarray) -> np.ndarray:
-    """``1 / d`` with 0 where ``d`` is 0 (the item degree's square root, from D_i^-1/2)."""
-    out = np.zeros_like(d)
-    np.divide(1, d, out=out, where=d > 0)
-    return out
