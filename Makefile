@@ -70,7 +70,8 @@ clean:
 	rm -rf $(VENV) dist build site .pytest_cache .ruff_cache
 	find recbench -name __pycache__ -type d -prune -exec rm -rf {} +
 
-# The README's tables (Quick start demo, Surprise parity, the statistics section) rerun and
+# The tables of the README and the docs (Quick start demo, Surprise parity, the statistics
+# example; which file holds which: TARGETS in benchmarks/readme_tables.py) rerun and
 # rewritten between their <!-- readme-tables:NAME --> markers; ml-100k from ../shared (skipped
 # with a message when absent). A few minutes.  READMETABLES_ARGS="--only stats" runs one block.
 readme-tables: bytecode

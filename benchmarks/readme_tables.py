@@ -1,13 +1,16 @@
-"""Regenerate the README's tables from the commands behind them (``make readme-tables``).
+"""Regenerate the README's and the docs' tables from the commands behind them
+(``make readme-tables``).
 
-Each block of README.md between ``<!-- readme-tables:NAME begin -->`` and
-``<!-- readme-tables:NAME end -->`` is rewritten from a fresh run of the commands it shows, so
-the figures cannot drift from what recbench computes:
+Each block between ``<!-- readme-tables:NAME begin -->`` and ``<!-- readme-tables:NAME end -->``
+in the files of ``TARGETS`` is rewritten from a fresh run of the commands it shows, so the
+figures cannot drift from what recbench computes:
 
-- ``demo``: the Quick start table (``make demo``: every family on ml-latest-small);
-- ``parity``: the Surprise parity table (5-fold SVD and biases on ml-100k);
-- ``stats``: the statistics section's table, Holm-adjusted p-values and the ``--repeats 5``
-  interval and test (ml-100k).
+- ``demo``: the Quick start table (``make demo``: every family on ml-latest-small), in README.md
+  and docs/getting-started.md;
+- ``parity``: the Surprise parity table (5-fold SVD and biases on ml-100k), in
+  docs/results/surprise.md;
+- ``stats``: the statistics example's table, Holm-adjusted p-values and the ``--repeats 5``
+  interval and test (ml-100k), in docs/guides/trustworthy.md.
 
 ml-100k is read from ``../shared/datasets/ml-100k/u.data`` relative to the repository (it is
 never committed); without it the ml-100k blocks are skipped with a message. ``--only NAME``
@@ -28,7 +31,12 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-README = REPO / "README.md"
+#: the files holding each block (each exactly once)
+TARGETS: dict[str, tuple[str, ...]] = {
+    "demo": ("README.md", "docs/getting-started.md"),
+    "parity": ("docs/results/surprise.md",),
+    "stats": ("docs/guides/trustworthy.md",),
+}
 ML100K = REPO.parent / "shared" / "datasets" / "ml-100k" / "u.data"
 #: how the README writes the ml-100k data options (the file is ml-100k's u.data)
 ML100K_ARGS = ["--columns", "user,item,rating,timestamp", "--sep", "\\t"]
@@ -48,12 +56,13 @@ WIDTH = 100  # caption lines are wrapped to the README's line length
 # --------------------------------------------------------------------------- renderers (pure)
 
 
-def replace_block(text: str, name: str, body: str) -> str:
-    """``text`` with the block ``name`` between its marker comments replaced by ``body``."""
+def replace_block(text: str, name: str, body: str, where: str = "README.md") -> str:
+    """``text`` (the file ``where``) with the block ``name`` between its marker comments
+    replaced by ``body``."""
     begin, end = f"<!-- readme-tables:{name} begin -->", f"<!-- readme-tables:{name} end -->"
     pattern = re.compile(re.escape(begin) + r"\n.*?" + re.escape(end), re.DOTALL)
     if len(pattern.findall(text)) != 1:
-        raise SystemExit(f"error: README.md needs exactly one {begin} ... {end} block")
+        raise SystemExit(f"error: {where} needs exactly one {begin} ... {end} block")
     return pattern.sub(lambda _: f"{begin}\n{body.rstrip()}\n{end}", text)
 
 
@@ -276,13 +285,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="readme-tables-") as tmp:
         blocks = build(args.only, Path(tmp))
-    text = README.read_text(encoding="utf-8")
-    for name, body in blocks.items():
-        text = replace_block(text, name, body)
-    tmp_path = README.with_suffix(".md.tmp")
-    tmp_path.write_text(text, encoding="utf-8")
-    tmp_path.replace(README)
-    print(f"readme-tables: rewrote {', '.join(blocks) or 'nothing'} in README.md", file=sys.stderr)
+    texts: dict[str, str] = {}
+    for name, body in blocks.items():  # every file checked before any is written
+        for rel in TARGETS[name]:
+            text = texts.get(rel) or (REPO / rel).read_text(encoding="utf-8")
+            texts[rel] = replace_block(text, name, body, rel)
+    for rel, text in texts.items():
+        tmp_path = (REPO / rel).with_suffix(".md.tmp")
+        tmp_path.write_text(text, encoding="utf-8")
+        tmp_path.replace(REPO / rel)
+    done = ", ".join(f"{n} ({', '.join(TARGETS[n])})" for n in blocks) or "nothing"
+    print(f"readme-tables: rewrote {done}", file=sys.stderr)
     return 0
 
 

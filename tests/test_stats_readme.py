@@ -1,5 +1,6 @@
-"""``make readme-tables`` (benchmarks/readme_tables.py): the README's marker blocks exist, and
-the block renderers turn real (tiny) compare documents into the README's text. The ml-100k run
+"""``make readme-tables`` (benchmarks/readme_tables.py): the marker blocks exist in the README
+and the docs pages it rewrites, and the block renderers turn real (tiny) compare documents into
+their text. The ml-100k run
 itself is not repeated here; it takes minutes."""
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ from .helpers import checkerboard
 
 REPO = Path(__file__).resolve().parent.parent
 BLOCKS = ("demo", "parity", "stats")
+#: where each block lives (the script's own TARGETS must say the same)
+WHERE = [
+    ("demo", "README.md"),
+    ("demo", "docs/getting-started.md"),
+    ("parity", "docs/results/surprise.md"),
+    ("stats", "docs/guides/trustworthy.md"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +50,17 @@ def _doc(res: ExperimentResult, opts: StatsOptions) -> dict[str, Any]:
     return to_json(res)
 
 
-@pytest.mark.parametrize("name", BLOCKS)
-def test_readme_has_each_marker_pair_once(name: str) -> None:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize(("name", "where"), WHERE)
+def test_each_target_has_its_marker_pair_once(name: str, where: str) -> None:
+    text = (REPO / where).read_text(encoding="utf-8")
     begin, end = f"<!-- readme-tables:{name} begin -->", f"<!-- readme-tables:{name} end -->"
     assert text.count(begin) == 1 and text.count(end) == 1
     assert text.index(begin) < text.index(end)
+
+
+def test_targets_cover_every_block(script: ModuleType) -> None:
+    assert sorted((n, w) for n, ws in script.TARGETS.items() for w in ws) == sorted(WHERE)
+    assert set(script.TARGETS) == set(BLOCKS)
 
 
 def test_replace_block(script: ModuleType) -> None:
@@ -95,3 +108,25 @@ def test_blocks_render_a_tiny_case(script: ModuleType) -> None:
     assert lines[-1] == "±: half-width of the interval, 95% t over 3 folds."
     demo = script.demo_block("\n  title\n\n" + text + "\nwrote x\n")
     assert demo.startswith("```\n  title") and demo.endswith("```") and "wrote" not in demo
+
+
+def test_main_rewrites_every_target(
+    script: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One block into each of its files, the others untouched; a file without the markers
+    stops the run before anything is written."""
+    for _, where in WHERE:
+        (tmp_path / where).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / where).write_text((REPO / where).read_text(encoding="utf-8"))
+    monkeypatch.setattr(script, "REPO", tmp_path)
+    monkeypatch.setattr(script, "build", lambda only, tmp: {"demo": "```\nNEW DEMO\n```"})
+    assert script.main(["--only", "demo"]) == 0
+    for name, where in WHERE:
+        text = (tmp_path / where).read_text(encoding="utf-8")
+        assert ("NEW DEMO" in text) == (name == "demo")
+    (tmp_path / "docs/getting-started.md").write_text("no markers\n")
+    readme = (tmp_path / "README.md").read_text(encoding="utf-8")
+    monkeypatch.setattr(script, "build", lambda only, tmp: {"demo": "```\nNEWER\n```"})
+    with pytest.raises(SystemExit, match=r"docs/getting-started\.md needs exactly one"):
+        script.main(["--only", "demo"])
+    assert (tmp_path / "README.md").read_text(encoding="utf-8") == readme
