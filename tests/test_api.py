@@ -1,4 +1,4 @@
-"""The Python API: the README's notebook example runs, and results match the CLI's store."""
+"""The Python API: the docs' notebook example runs, and results match the CLI's store."""
 
 from __future__ import annotations
 
@@ -29,13 +29,16 @@ def test_notebook_example_runs(
     assert list(runs["status"]) == ["complete", "complete"]
 
 
-def test_readme_example_is_the_tested_one() -> None:
-    """When the README shows the API example, it is examples/notebook.py verbatim."""
-    readme = (REPO / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+@pytest.mark.parametrize("page", ["docs/guides/studies.md", "README.md"])
+def test_shown_example_is_the_tested_one(page: str) -> None:
+    """The API example the studies guide shows (and the README, if it shows one) is
+    examples/notebook.py verbatim."""
+    text = (REPO / page).read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
     api_blocks = [b for b in blocks if "recbench.compare(" in b]
     if not api_blocks:
-        pytest.skip("README has no Python API example yet")
+        assert page == "README.md", f"{page} lost its Python API example"
+        pytest.skip("the README shows no Python API example (the studies guide does)")
     body = "\n".join(
         line for line in EXAMPLE.read_text().splitlines() if not line.startswith("# A notebook")
     ).strip()
