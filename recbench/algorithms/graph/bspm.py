@@ -43,7 +43,7 @@ from recbench.algorithms.graph.spectral import (
     normalised,
     top_right_vectors,
 )
-from recbench.algorithms.linear.item_weights import binary_rows
+from recbench.algorithms.linear.item_weights import binary_history, binary_rows
 from recbench.algorithms.space import Categorical, Float, Int, Space
 from recbench.data.model import Dataset
 
@@ -162,17 +162,9 @@ class BSPMRecommender(Recommender[BSPMConfig]):
         self.check_is_fitted()
         return self._history_scores(self._matrices()[0][np.asarray(users, np.int64)])
 
-    @staticmethod
-    def _binary(history: sp.csr_array) -> sp.csr_array:
-        h = sp.csr_array(history, dtype=np.float32)
-        h.sum_duplicates()
-        h.eliminate_zeros()
-        h.data[:] = 1.0
-        return h
-
     def score_history(self, history: sp.csr_array) -> np.ndarray:
         self.check_is_fitted()
-        return self._history_scores(self._binary(history))
+        return self._history_scores(binary_history(history))
 
     def contributions(
         self, history: sp.csr_array, items: np.ndarray
@@ -180,7 +172,7 @@ class BSPMRecommender(Recommender[BSPMConfig]):
         """The score is linear in the history row, so history item l's term in item j's score is
         the score of the one-item history ``{l}`` at j."""
         self.check_is_fitted()
-        rated = np.asarray(self._binary(history).indices, np.int64)
+        rated = np.asarray(binary_history(history).indices, np.int64)
         ones = np.ones(len(rated), np.float32)
         unit = sp.csr_array(
             (ones, (np.arange(len(rated)), rated)), shape=(len(rated), self.n_items_)

@@ -22,6 +22,15 @@ C = TypeVar("C", bound=AlgoConfig)
 R = TypeVar("R", bound="SparseItemWeights[Any]")
 
 
+def binary_history(history: sp.csr_array) -> sp.csr_array:
+    """A history matrix as float32 ones (duplicates summed, explicit zeros dropped)."""
+    h = sp.csr_array(history, dtype=np.float32)
+    h.sum_duplicates()
+    h.eliminate_zeros()
+    h.data[:] = 1.0
+    return h
+
+
 def binary_rows(train: Dataset) -> sp.csr_array:
     """The users x items training matrix with value 1 per interacted cell (float32, sorted)."""
     x = sp.csr_array(train.interactions.csr("binary"), dtype=np.float32)
@@ -129,17 +138,9 @@ class SparseItemWeights(Recommender[C]):
         x, _ = self._matrices()
         return self._history_scores(x[np.asarray(users, np.int64)])
 
-    @staticmethod
-    def _binary(history: sp.csr_array) -> sp.csr_array:
-        h = sp.csr_array(history, dtype=np.float32)
-        h.sum_duplicates()
-        h.eliminate_zeros()
-        h.data[:] = 1.0
-        return h
-
     def score_history(self, history: sp.csr_array) -> np.ndarray:
         self.check_is_fitted()
-        return self._history_scores(self._binary(history))
+        return self._history_scores(binary_history(history))
 
     def _terms(self, rated: np.ndarray, items: np.ndarray) -> np.ndarray:
         """(len(rated), len(items)): history item l's term in item j's score."""
@@ -150,7 +151,7 @@ class SparseItemWeights(Recommender[C]):
     ) -> list[list[Contribution]] | None:
         """Item j's score is the sum over the history items l of ``W[l, j]``."""
         self.check_is_fitted()
-        rated = np.asarray(self._binary(history).indices, np.int64)
+        rated = np.asarray(binary_history(history).indices, np.int64)
         terms = self._terms(rated, np.asarray(items, np.int64))
         return rank_contributions(rated, terms.T)
 
