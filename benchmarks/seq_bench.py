@@ -65,7 +65,7 @@ COMMON = {
     # on a shared 2-core box every LastFM torch fit gets the same wall-clock cap (equal budget)
     "max_seconds": float(os.environ.get("SEQ_LASTFM_SECONDS", "0")),
 }
-#: settings chosen on the validation item only (see the README's sequence section)
+#: settings chosen on the validation item only (see docs/results/sequential.md)
 MODELS: dict[str, dict[str, Any]] = {
     "lastfm": {
         "pop": seq.PopRecentConfig(),
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         rel, reader = files[dataset]
         path = args.data / rel
         if not path.exists():
-            print(f"skip {dataset}: {path} is absent (never committed; see the README)")
+            print(f"skip {dataset}: {path} is absent (never committed; docs/results/sequential.md)")
             continue
         full = reader(path)
         n_items = int(full.items.max()) + 1

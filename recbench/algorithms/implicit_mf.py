@@ -21,7 +21,7 @@ from recbench.data.model import Dataset
 class ALSConfig(AlgoConfig):
     # recbench's defaults, not implicit's (100 factors, alpha 1): on ml-100k and ml-latest-small
     # 100 factors overfit (NDCG@10 0.32 / 0.30 on user-holdout:0.25), 16 factors with alpha 4
-    # score 0.46 / 0.37, near the tuned optimum (README "Fair comparisons"); tune for more data.
+    # score 0.46 / 0.37, near the tuned optimum (docs/guides/tuning.md); tune for more data.
     factors: int = Field(16, ge=1, le=10_000, description="latent factors")
     regularization: float = Field(0.01, ge=0, description="L2 regularisation")
     alpha: float = Field(4.0, gt=0, description="confidence scale of observed interactions")

@@ -122,7 +122,7 @@ class Study(BaseModel):
         return [DatasetEntry(name=d) if isinstance(d, str) else d for d in self.datasets]
 
 
-#: compare option -> study key (the README's table is generated from the same pairs)
+#: compare option -> study key (the docs' table, docs/guides/studies.md, lists the same pairs)
 COMPARE_KEYS = {
     "--algos": "[[algorithms]] name / variant / params",
     "--dataset": "datasets (name or [[datasets]] name)",
