@@ -305,3 +305,20 @@ def test_lightgcn_learning_curve_is_recorded_per_cell_and_drawn_in_the_report(
     assert rd[0].curves[["epoch", "value"]].values.tolist() == curve
     captions = [c for c, _ in chart_specs(build(rd))]
     assert any(c.startswith("learning curves") and "lightgcn" in c for c in captions)
+
+
+@pytest.mark.parametrize("algo", ["lightgcn", "sasrec"])
+def test_device_cuda_without_cuda_is_one_line_exit_2(
+    algo: str, capsys: Any, tmp_path: Path
+) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    from .helpers import run_cli
+
+    args = ["compare", "--algos", algo, "-p", f"{algo}.device=cuda", "-p", f"{algo}.epochs=1",
+            "--no-store"]  # fmt: skip
+    res = run_cli(args, capsys, tmp_path)
+    assert res.code == 2, res.err
+    assert "device=cuda asked for, but torch sees no CUDA device" in res.err
+    assert "Traceback" not in res.err

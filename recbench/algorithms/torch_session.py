@@ -7,8 +7,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from recbench.errors import UsageError
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
+
+
+def pick_device(name: str) -> torch.device:
+    """The torch device for ``auto`` / ``cpu`` / ``cuda``; ``cuda`` without a CUDA device is a
+    usage error (one line), not a failure deep inside the first tensor move."""
+    import torch
+
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("device=cuda asked for, but torch sees no CUDA device (use auto or cpu)")
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
 
 
 class TorchSession:

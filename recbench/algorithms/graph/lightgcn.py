@@ -31,9 +31,10 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from recbench.algorithms.base import AlgoConfig, Recommender, mask_seen, top_k
+from recbench.algorithms.linear.item_weights import binary_history
 from recbench.algorithms.neural.common import validation_cut
 from recbench.algorithms.space import Float, Int, Space
-from recbench.algorithms.torch_session import TorchSession
+from recbench.algorithms.torch_session import TorchSession, pick_device
 from recbench.data.model import Dataset
 from recbench.metrics.ranking import recall_at_k
 
@@ -164,21 +165,12 @@ class LightGCNRecommender(Recommender[LightGCNConfig]):
     state_attrs: ClassVar[tuple[str, ...]] = ("user_emb_", "item_emb_", "curve_", "epochs_run_")
 
     def _fit(self, train: Dataset) -> None:
-        import torch
-
         cfg = self.config
-        if cfg.device == "auto":
-            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        else:
-            device = torch.device(cfg.device)
-        full = sp.csr_array(train.interactions.csr("binary"), dtype=np.float32)
-        full.sum_duplicates()
-        full.data[:] = 1.0
+        device = pick_device(cfg.device)
+        full = binary_history(train.interactions.csr("binary"))
         full.sort_indices()
         fit_part, held = validation_cut(train, cfg.val_fraction, self.seed)
-        x = sp.csr_array(fit_part.interactions.csr("binary"), dtype=np.float32)
-        x.sum_duplicates()
-        x.data[:] = 1.0
+        x = binary_history(fit_part.interactions.csr("binary"))
         x.sort_indices()
         with TorchSession(self.seed, cfg.num_threads, device):
             curve, best_epoch = self._train(x, held if held.nnz else None, cfg.epochs, device)

@@ -26,10 +26,10 @@ from pydantic import Field
 from recbench.algorithms.base import AlgoConfig
 from recbench.algorithms.sequential.data import IntArray, Sequences, check_sequences, windows
 from recbench.algorithms.sequential.protocol import full_ranks, hit_ndcg
-from recbench.algorithms.torch_session import TorchSession
+from recbench.algorithms.torch_session import TorchSession, pick_device
 
 if TYPE_CHECKING:  # pragma: no cover
-    import torch
+    pass
 
 
 class TrainConfig(AlgoConfig):
@@ -101,17 +101,6 @@ class TorchSeqModel:
         finally:
             self.net.train(was_training)
         return np.asarray(out.float().cpu().numpy(), dtype=np.float32)
-
-
-def pick_device(name: str) -> torch.device:
-    """The torch device for ``auto`` / ``cpu`` / ``cuda`` (ValueError when CUDA is absent)."""
-    import torch
-
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for, but torch sees no CUDA device")
-    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 #: builds the network on a device: (n_items, config) -> nn.Module with ``score(ids, lens)``
