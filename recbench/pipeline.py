@@ -40,7 +40,7 @@ from recbench.experiment import (
     run_repeats,
     single_result,
 )
-from recbench.split import Split, SplitSpec
+from recbench.split import Split, SplitSpec, check_split_data
 from recbench.tuning.problem import Objective, parse_objective
 from recbench.tuning.repeats import OnProgress, RowTuning, tune_rows
 from recbench.tuning.reuse import StoredBest, check_reuse
@@ -197,6 +197,7 @@ def run_experiment(request: ExperimentRequest, hooks: Hooks | None = None) -> Ex
     hooks = hooks or Hooks()
     ds, split = request.dataset, request.split
     check_split(split, request.command)
+    check_split_data(ds, split)
     eval_config, note = cap_ks(request.eval, ds)
     notes = [note] if note else []
     warnings: list[str] = []

@@ -61,6 +61,9 @@ class SplitKind:
     holds_out: bool = True
     #: the split the data comes with (its ``part`` rows), not one drawn here: ``given``
     uses_parts: bool = False
+    #: refuses data this kind cannot split (a UsageError naming the problem), run before any
+    #: work is recorded (:func:`check_split_data`)
+    check: Callable[[Dataset], None] | None = None
 
     @property
     def example(self) -> str:
@@ -186,6 +189,19 @@ def _assign_leave_one_out(dataset: Dataset, value: float, rng: np.random.Generat
     return folds
 
 
+def _check_leave_one_out(dataset: Dataset) -> None:
+    """A one-item user has no history to predict from and nothing to hold out: bad input for a
+    next-item protocol (users with 2 items only train, as SASRec's code does)."""
+    counts = dataset.interactions.user_counts()
+    single = np.flatnonzero(counts == 1)
+    if len(single):
+        first = dataset.interactions.users.raw(int(single[0]))
+        raise UsageError(
+            f"leave-one-out: {len(single):,} user(s) have a single item (user {first} first); "
+            "a next-item user needs a history and a target: drop them with --min-user-ratings 2"
+        )
+
+
 def _assign_user_cold(dataset: Dataset, value: float, rng: np.random.Generator) -> np.ndarray:
     inter = dataset.interactions
     folds = _train_only(dataset)
@@ -275,6 +291,7 @@ SPLIT_KINDS: tuple[SplitKind, ...] = (
             "train on the events before the validation item, the others on the whole history"
         ),
         _assign_leave_one_out,
+        check=_check_leave_one_out,
     ),
     SplitKind(
         "user-cold",
@@ -425,9 +442,17 @@ class Split:
         return self.history if self.history is not None else self.train.interactions
 
 
+def check_split_data(dataset: Dataset, spec: SplitSpec) -> None:
+    """Refuse ``dataset`` if ``spec``'s kind cannot split it (one-line UsageError); callers run
+    this before recording anything."""
+    if spec.record.check is not None:
+        spec.record.check(dataset)
+
+
 def fold_assignment(dataset: Dataset, spec: SplitSpec, seed: int) -> np.ndarray:
     """Fold number of every interaction (-1: always in training)."""
     kind = spec.record
+    check_split_data(dataset, spec)
     if kind.needs_timestamps:
         _require_timestamps(dataset, spec)
     return kind.assign(dataset, spec.value, np.random.default_rng(seed))

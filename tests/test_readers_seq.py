@@ -110,10 +110,39 @@ def test_bad_sequence_files_are_one_line_errors(
 
 
 def test_user_with_one_item_is_kept_and_counted(tmp_path: Path) -> None:
-    # the rule: kept (never refused or dropped at load), counted in the notes
+    # loading keeps and counts short users; leave-one-out (the split) refuses one-item users
     path = write(tmp_path / "s.txt", "1 2 3 4\n2 5\n3 6 7\n")
     ds = load_dataset(resolve_source(str(path)), tmp_path / "d")
     assert ds.n_users == 3 and ds.source["short_users"] == 2
+
+
+@pytest.mark.parametrize("fmt", ["s3rec", "sasrec"])
+def test_one_item_user_under_leave_one_out_is_exit_2_and_nothing_recorded(
+    capsys, tmp_path: Path, fmt: str
+) -> None:  # type: ignore[no-untyped-def]
+    rows = {u: [(u * 5 + k) % 11 + 1 for k in range(4)] for u in range(1, 9)}
+    rows[9] = [3]  # the one-item user
+    if fmt == "s3rec":
+        text = "".join(f"{u} " + " ".join(map(str, it)) + "\n" for u, it in rows.items())
+    else:
+        text = "".join(f"{u} {i}\n" for u, it in rows.items() for i in it)
+    path = write(tmp_path / "seq.txt", text)
+    data = tmp_path / "data"
+    res = run_cli(["datasets", "add", "seq", str(path), "--format", fmt], capsys, data)
+    assert res.code == 0, res.err  # loading keeps the user; the split refuses it
+    base = ["compare", "-d", "seq", "--algos", "popularity", "--k", "5"]
+    res = run_cli(base, capsys, data)  # a sequence file's default split is leave-one-out
+    assert res.code == 2, res.err
+    line = res.err.strip()
+    assert "leave-one-out: 1 user(s) have a single item (user 9 first)" in line
+    assert "--min-user-ratings 2" in line and len(line.splitlines()) == 1
+    assert "Traceback" not in res.err
+    runs = data / "runs"
+    assert not runs.exists() or not any(runs.iterdir())  # nothing recorded
+    for split in (["--split", "leave-one-out"], []):
+        res = run_cli(base + split + ["--min-user-ratings", "2"], capsys, data)
+        assert res.code == 0, res.err
+        assert "leave-one-out" in res.out + res.err
 
 
 def recbole_dir(root: Path) -> Path:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from recbench.data.sources import SPLIT_DEFAULT_HELP
 from recbench.errors import UsageError
 from recbench.metrics import metric_help
 from recbench.render import FORMAT_BY_SUFFIX, format_help, output_format
@@ -33,8 +34,6 @@ SepOpt = Annotated[
         "default: sniffed from line 1."
     ),
 ]
-#: what --split is when not given (recbench.data.sources.default_split)
-SPLIT_DEFAULT_HELP = " Default: given for data that comes with its own split, else holdout:0.2."
 SplitOpt = Annotated[
     str | None, typer.Option("--split", help=split_help(holding_out=True) + SPLIT_DEFAULT_HELP)
 ]

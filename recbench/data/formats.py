@@ -56,7 +56,8 @@ class Format:
     [Path]``) lists the files a source of a multi-file format reads, which its cache key
     covers (else the path itself); ``detect`` (``f(path) -> bool``) recognises a path given to
     ``--dataset`` as this format where the shape is unambiguous; ``split`` says the format
-    comes with its own train/test parts (``--split given``).
+    comes with its own train/test parts (``--split given``); ``sequence`` that it holds
+    next-item sequences, so ``--split`` defaults to ``leave-one-out`` for it.
     """
 
     name: str
@@ -71,6 +72,7 @@ class Format:
     files: _Ref | None = None
     detect: _Ref | None = None
     split: bool = False
+    sequence: bool = False
 
     def is_root(self, names: set[str]) -> bool:
         """Whether a directory holding files called ``names`` is this release's root."""
@@ -221,6 +223,7 @@ FORMATS: dict[str, Format] = {
             "SASRec sequences: 'user item' lines, each user's in time order (file order; no "
             "timestamps)",
             dedup="none",
+            sequence=True,
         ),
         Format(
             "s3rec",
@@ -231,6 +234,7 @@ FORMATS: dict[str, Format] = {
             dedup="none",
             files=f"{_SEQ}:s3rec_files",
             detect=f"{_SEQ}:looks_like_s3rec",
+            sequence=True,
         ),
         Format(
             "amazon",

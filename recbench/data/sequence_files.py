@@ -10,9 +10,10 @@ Neither format has timestamps: file order is the event order (``position``), and
 notes say so. Every row is kept, repeats included (the format's ``dedup`` is ``none``). Ids
 must be whole numbers; an empty line, a non-integer id or a user line without items is a
 one-line DataError naming the file and line. Users with fewer than 3 items are kept and counted
-(``short_users``, and a line in the notes), never refused or dropped here: leave-one-out needs 3
-(train, validation, test) and states what it does with the others, and the published files
-hold such users (SASRec's Games file has 30 one-item users; its code trains on them).
+(``short_users``, and a line in the notes), never refused or dropped here: the split decides.
+Leave-one-out (the default split of these formats) trains on users with 2 items and refuses a
+user with one item (no history to predict from), naming ``--min-user-ratings 2``; the published
+files hold such users (SASRec's Games file has 30 one-item users, whom its sampler skips).
 """
 
 from __future__ import annotations

@@ -194,19 +194,30 @@ def _file_source(path: Path, spec: DatasetSpec) -> Source:
 
 #: the split a command uses when none is given: a held-out share of rows, or the dataset's own
 DEFAULT_SPLIT = "holdout:0.2"
+#: the split of a source in a sequence format (SASRec pairs, S3-Rec lines) when none is given
+SEQUENCE_SPLIT = "leave-one-out"
+#: how ``--split`` help states the defaults of :func:`default_split`
+SPLIT_DEFAULT_HELP = (
+    f" Default: given for data that comes with its own split, {SEQUENCE_SPLIT} for sequence "
+    f"files (SASRec, S3-Rec), else {DEFAULT_SPLIT}."
+)
 
 
 def default_split(spec: DatasetSpec | str, data_dir: Path | None = None) -> str:
     """``given`` for a dataset that comes with its own train/test split (a registry entry
     marked ``split = "given"``, or a source in a split format: LightGCN, RecBole benchmark,
-    NCF, tables named with ``--train/--test``), else :data:`DEFAULT_SPLIT`. A spec that does
+    NCF, tables named with ``--train/--test``), :data:`SEQUENCE_SPLIT` for a sequence format
+    (SASRec, S3-Rec), else :data:`DEFAULT_SPLIT`. A spec that does
     not resolve gets the usual default (loading then says what is wrong)."""
     try:
         source = resolve_source(spec, data_dir)
     except RecbenchError:
         return DEFAULT_SPLIT
     given = source.builtin is not None and source.builtin.split == "given"
-    return "given" if given or get_format(source.format).split else DEFAULT_SPLIT
+    fmt = get_format(source.format)
+    if given or fmt.split:
+        return "given"
+    return SEQUENCE_SPLIT if fmt.sequence else DEFAULT_SPLIT
 
 
 # --- 2. ensure local ---------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from recbench.experiment import (
     results_frame,
 )
 from recbench.pipeline import cap_ks
-from recbench.split import make_split
+from recbench.split import check_split_data, make_split
 from recbench.store.record import dataset_identity
 from recbench.store.runs import RunInfo, RunWriter, Store
 from recbench.study.plan import Cell, Plan
@@ -167,6 +167,7 @@ def _apply_rules(plan: Plan, datasets: list[Dataset]) -> tuple[Plan, list[str]]:
         if note:
             notes.append(f"note: {ds.name}: {note}")
         for spec in plan.splits:
+            check_split_data(ds, spec)
             for seed in plan.seeds:
                 rows = plan.algorithms_for(d, str(spec), seed)
                 refused[(d, str(spec), seed)] = preflight(ds, rows, seed)
