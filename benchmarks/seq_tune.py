@@ -43,10 +43,12 @@ BASE: dict[str, Any] = {
     "num_threads": 1,
     "bucket": False,
 }
+#: the documented LastFM grids ran with torch's pre-norm block, then the default
+_PRE_NORM = {"block": "pre-norm", "adam_beta2": 0.999}
 KINDS: dict[str, tuple[type, dict[str, Any]]] = {
-    "sasrec-ce": (seq.SASRecConfig, {"loss": "ce", "layers": 2}),
-    "sasrec-bce": (seq.SASRecConfig, {"loss": "bce", "layers": 2}),
-    "gsasrec": (seq.SASRecConfig, {"loss": "gbce", "layers": 2}),
+    "sasrec-ce": (seq.SASRecConfig, {"loss": "ce", "layers": 2, **_PRE_NORM}),
+    "sasrec-bce": (seq.SASRecConfig, {"loss": "bce", "layers": 2, **_PRE_NORM}),
+    "gsasrec": (seq.SASRecConfig, {"loss": "gbce", "layers": 2, **_PRE_NORM}),
     "bert4rec": (seq.BERT4RecConfig, {}),
     "gru4rec": (seq.GRU4RecConfig, {}),
 }

@@ -42,6 +42,7 @@ class TrainConfig(AlgoConfig):
     batch_size: int = Field(128, ge=1, le=1_000_000, description="users per batch")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate")
     weight_decay: float = Field(0.0, ge=0, description="Adam L2 penalty")
+    adam_beta2: float = Field(0.999, gt=0, lt=1, description="Adam's beta2")
     patience: int = Field(10, ge=1, description="evaluations without validation gain before stop")
     eval_every: int = Field(1, ge=1, description="epochs between validation evaluations")
     valid_users: int = Field(
@@ -142,7 +143,9 @@ def fit_torch(
         n_rows = len(row_lens)
         if n_rows == 0:
             raise ValueError("no training sequence has two items: nothing to learn from")
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.Adam(
+            net.parameters(), lr=cfg.lr, betas=(0.9, cfg.adam_beta2), weight_decay=cfg.weight_decay
+        )
         gen = torch.Generator(device=device).manual_seed(seed)
         order_rng = np.random.default_rng(seed)
         log = TrainLog()

@@ -1,17 +1,25 @@
 """SASRec (Kang & McAuley, ICDM 2018): a causal self-attention encoder of a user's last items.
 
-Item and learned position embeddings, ``layers`` pre-norm transformer blocks under a causal
-mask, a final layer norm; an item's score is the dot product of the last position's state with
-its (shared) input embedding. Trained on whole sequences, every position predicting the next
-item at once, with ``loss`` ``bce`` (the paper's), ``ce`` (full softmax; Klenitskiy & Vasilev
-2023 show it closes most of SASRec's published gap to BERT4Rec), ``sampled-ce`` or ``gbce``
-(gSASRec, Petrov & Macdonald 2023).
+Item and learned position embeddings, ``layers`` transformer blocks under a causal mask, a final
+layer norm; an item's score is the dot product of the last position's state with its (shared)
+input embedding. ``block = "paper"`` (the default) is the authors' block: the queries are layer
+normed, attention reads the un-normed states as keys and values, the residual is added to the
+normed queries, then a layer-normed point-wise feed-forward with its own residual; weights start
+Xavier-normal and Adam runs with beta2 0.98, as in their code. On SASRec's Games file this
+trains far faster than torch's pre-norm ``TransformerEncoderLayer`` (``block = "pre-norm"``,
+which adds a dropout on the attention output): sampled validation HR@10 0.73 against 0.60 after
+40 epochs (docs/results/sequential.md).
+
+Trained on whole sequences, every position predicting the next item at once, with ``loss``
+``bce`` (the paper's), ``ce`` (full softmax; Klenitskiy & Vasilev 2023 show it closes most of
+SASRec's published gap to BERT4Rec), ``sampled-ce`` or ``gbce`` (gSASRec, Petrov & Macdonald
+2023).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -34,12 +42,45 @@ class SASRecConfig(TrainConfig):
     loss: Loss = Field("ce", description="ce, bce (one negative), sampled-ce or gbce")
     n_negatives: int = Field(256, ge=1, description="negatives per position (sampled-ce, gbce)")
     gbce_t: float = Field(0.75, ge=0, le=1, description="gSASRec's calibration t (gbce)")
+    block: Literal["paper", "pre-norm"] = Field(
+        "paper", description="paper: the authors' block and init; pre-norm: torch's encoder layer"
+    )
+    adam_beta2: float = Field(0.98, gt=0, lt=1, description="Adam's beta2 (the paper's 0.98)")
 
     @model_validator(mode="after")
     def _heads_divide(self) -> SASRecConfig:
         if self.hidden % self.heads:
             raise ValueError(f"heads ({self.heads}) must divide hidden ({self.hidden})")
         return self
+
+
+def _paper_block(d: int, heads: int, dropout: float) -> Any:
+    """One block of the authors' code: ``q = LN(x)``; ``x = q + Attn(q, x, x)``;
+    ``y = LN(x)``; ``y + FFN(y)`` with dropout inside and after the feed-forward."""
+    import torch
+    from torch import nn
+
+    class PaperBlock(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn_norm = nn.LayerNorm(d, eps=1e-8)
+            self.attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
+            self.ff_norm = nn.LayerNorm(d, eps=1e-8)
+            self.ff = nn.Sequential(
+                nn.Linear(d, d),
+                nn.Dropout(dropout),
+                nn.ReLU(),
+                nn.Linear(d, d),
+                nn.Dropout(dropout),
+            )
+
+        def forward(self, x: torch.Tensor, causal: torch.Tensor) -> torch.Tensor:
+            q = self.attn_norm(x)
+            x = q + self.attn(q, x, x, attn_mask=causal, need_weights=False)[0]
+            y = self.ff_norm(x)
+            return y + self.ff(y)
+
+    return PaperBlock()
 
 
 def _causal_net(n_items: int, cfg: SASRecConfig) -> Any:
@@ -53,18 +94,28 @@ def _causal_net(n_items: int, cfg: SASRecConfig) -> Any:
             self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)
             self.pos_emb = nn.Embedding(cfg.max_len, d)
             self.drop = nn.Dropout(cfg.dropout)
-            layer = nn.TransformerEncoderLayer(
-                d,
-                cfg.heads,
-                dim_feedforward=d,
-                dropout=cfg.dropout,
-                batch_first=True,
-                norm_first=True,
-            )
-            self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
-            self.norm = nn.LayerNorm(d)
+            self.paper = cfg.block == "paper"
+            if self.paper:
+                self.blocks = nn.ModuleList(
+                    _paper_block(d, cfg.heads, cfg.dropout) for _ in range(cfg.layers)
+                )
+                self.norm = nn.LayerNorm(d, eps=1e-8)
+                for p in self.parameters():  # the authors' Xavier init (norms stay at 1, 0)
+                    if p.dim() > 1:
+                        nn.init.xavier_normal_(p)
+            else:
+                layer = nn.TransformerEncoderLayer(
+                    d,
+                    cfg.heads,
+                    dim_feedforward=d,
+                    dropout=cfg.dropout,
+                    batch_first=True,
+                    norm_first=True,
+                )
+                self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
+                self.norm = nn.LayerNorm(d)
+                nn.init.normal_(self.item_emb.weight, std=d**-0.5)
             self.scale = math.sqrt(d)
-            nn.init.normal_(self.item_emb.weight, std=d**-0.5)
             with torch.no_grad():
                 self.item_emb.weight[0].zero_()
 
@@ -72,7 +123,13 @@ def _causal_net(n_items: int, cfg: SASRecConfig) -> Any:
             length = ids.shape[1]
             pos = torch.arange(length, device=ids.device)
             x = self.item_emb(ids) * self.scale + self.pos_emb(pos)[None]
-            x = self.drop(x * (ids > 0).unsqueeze(-1))
+            keep = (ids > 0).unsqueeze(-1)
+            x = self.drop(x * keep)
+            if self.paper:  # True above the diagonal: a position never reads a later one
+                causal = torch.ones(length, length, dtype=torch.bool, device=ids.device).triu(1)
+                for block in self.blocks:
+                    x = block(x, causal) * keep
+                return self.norm(x)
             causal = nn.Transformer.generate_square_subsequent_mask(length, device=ids.device)
             return self.norm(self.encoder(x, mask=causal, is_causal=True))
 
