@@ -16,6 +16,7 @@ full ranking are applied to the sorted candidate list.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -103,6 +104,20 @@ def sampled_metrics(spec: CandidateSpec, names: tuple[str, ...]) -> list[Sampled
             )
         )
     return out
+
+
+_STORED = re.compile(r"^(?P<base>.+)_s(?P<n>[0-9]+)(?P<pop>pop)?$")
+
+
+def stored_metric(name: str) -> SampledMetric | None:
+    """The sampled twin a stored metric name stands for (``ndcg_s100`` -> NDCG over 100
+    sampled), so a stored run's sampled columns read as they did when it ran; else None."""
+    match = _STORED.match(name)
+    if match is None:
+        return None
+    sampler: Sampler = "popularity" if match["pop"] else "uniform"
+    twins = sampled_metrics(CandidateSpec(int(match["n"]), sampler), (match["base"],))
+    return twins[0] if twins else None
 
 
 def install(

@@ -383,3 +383,29 @@ def test_sampled_metrics_leave_the_tables_when_compare_ends(
     )  # fmt: skip
     assert res.code == 0, res.err
     assert "(5 sampled)" in res.out and set(METRICS) == before
+
+
+def test_runs_show_labels_stored_sampled_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recbench.candidates import stored_metric
+    from recbench.render.runs import _column
+
+    assert _column("hitrate_s5pop", 10) == "HR@10 (5 popularity-sampled)"
+    assert _column("ndcg_s100", 10) == "NDCG@10 (100 sampled)"
+    assert _column("ndcg", 10) == "NDCG@10" and _column("gone_metric", 10) == "gone_metric"
+    assert stored_metric("nonsense_s5") is None and stored_metric("ndcg_sx") is None
+    path = tmp_path / "seq.csv"
+    events(n_users=20).to_csv(path, index=False)
+    data = tmp_path / "data"
+    res = run_cli(
+        ["compare", "-d", str(path), "--split", "leave-one-out", "--no-ci",
+         "--algos", "popularity", "--metrics", "hr", "--candidates", "sampled:5:popularity"],
+        capsys, data,
+    )  # fmt: skip
+    assert res.code == 0, res.err
+    run_id = next((data / "runs").iterdir()).name
+    res = run_cli(["runs", "show", run_id], capsys, data)
+    assert res.code == 0, res.err
+    table = res.out[res.out.index("results of") :]
+    assert "popularity-" in table and "hitrate_s" not in table

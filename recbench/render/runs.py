@@ -42,16 +42,23 @@ def run_brief(r: Any, cells: int) -> dict[str, Any]:
     }
 
 
+def _column(metric: str, k: int | None) -> str:
+    """A stored metric's column header; a sampled one (``ndcg_s100``) as ``NDCG@10 (100
+    sampled)``, a name recbench no longer knows as itself."""
+    from recbench.candidates import stored_metric
+
+    spec = METRICS.get(metric) or stored_metric(metric)
+    return spec.column(k) if spec is not None else metric
+
+
 def summary_table(summ: pd.DataFrame, title: str) -> Table:
     """Algorithms as rows, metric@K as columns (mean over folds and repeats)."""
     table = Table(title=title, title_style="bold")
     if not len(summ):
         return table
     summ = summ.copy()
-    summ["col"] = [
-        METRICS[m].column(None if pd.isna(k) else int(k)) if m in METRICS else str(m)
-        for m, k in zip(summ["metric"], summ["k"], strict=True)
-    ]
+    summ["col"] = [_column(str(m), None if pd.isna(k) else int(k))
+                   for m, k in zip(summ["metric"], summ["k"], strict=True)]  # fmt: skip
     cols = list(dict.fromkeys(summ["col"]))
     groups = summ[["dataset", "split"]].drop_duplicates()
     single = len(groups) == 1
