@@ -41,6 +41,7 @@ RANKS: dict[str, int] = {
     "serving": 10,
     "study": 10,
     "report": 10,
+    "result_options": 10,
     "api": 11,
     "mlflow_export": 11,
     "cli": 12,

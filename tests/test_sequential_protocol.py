@@ -409,3 +409,23 @@ def test_runs_show_labels_stored_sampled_columns(
     assert res.code == 0, res.err
     table = res.out[res.out.index("results of") :]
     assert "popularity-" in table and "hitrate_s" not in table
+
+
+def test_evaluate_takes_candidates_and_repeat_targets_like_compare(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "seq.csv"
+    events(n_users=30).to_csv(path, index=False)
+    data = tmp_path / "data"
+    base = ["evaluate", "--algo", "markov", "-d", str(path), "--split", "leave-one-out",
+            "--no-ci", "--metrics", "hr", "-f", "markdown"]  # fmt: skip
+    res = run_cli([*base, "--candidates", "sampled:10"], capsys, data)
+    assert res.code == 0, res.err
+    header = next(line for line in res.out.splitlines() if "HR@10" in line)
+    assert "HR@10 (10 sampled)" in header and "Krichene & Rendle 2020" in res.out
+    res = run_cli([*base, "--repeat-targets", "--no-store"], capsys, data)
+    assert res.code == 0, res.err
+    runs_before = sorted((data / "runs").iterdir())
+    res = run_cli([*base, "--candidates", "sampled:100000"], capsys, data)
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1, res.err
+    assert sorted((data / "runs").iterdir()) == runs_before  # nothing recorded

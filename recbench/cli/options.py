@@ -11,13 +11,11 @@ import typer
 from recbench.data.sources import SPLIT_DEFAULT_HELP
 from recbench.errors import UsageError
 from recbench.metrics import metric_help
-from recbench.render import FORMAT_BY_SUFFIX, format_help, output_format
+from recbench.render import format_help
 from recbench.render.outputs import check_output as check_output
+from recbench.result_options import parse_ks as parse_ks
+from recbench.result_options import result_format as result_format
 from recbench.split import split_help
-
-#: the largest K accepted (item indices are int32)
-MAX_K = 2**31 - 1
-
 
 DatasetOpt = Annotated[
     str,
@@ -131,33 +129,6 @@ RepeatsOpt = Annotated[
         "intervals over the repeat means."
     ),
 ]
-
-
-def parse_ks(text: str) -> tuple[int, ...]:
-    """``5,10,20`` -> (5, 10, 20): whole numbers from 1 to :data:`MAX_K`, duplicates dropped."""
-    ks: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            k = int(part)
-        except ValueError:
-            raise UsageError(
-                f"--k expects whole numbers like 10 or 5,10,20, got '{part}'"
-            ) from None
-        if k <= 0:
-            raise UsageError(f"--k must be positive, got {k}")
-        if k > MAX_K:
-            raise UsageError(f"--k {k} is too large (at most {MAX_K:,})")
-        if k not in ks:
-            ks.append(k)
-    return tuple(ks)
-
-
-def result_format(fmt: str | None, output: Path | None) -> str:
-    """The results format: --format, else the --output suffix, else table."""
-    if fmt is None:
-        return FORMAT_BY_SUFFIX.get(output.suffix.lower(), "table") if output else "table"
-    return output_format(fmt).name
 
 
 def table_or_json(fmt: str, command: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +9,7 @@ import typer
 from rich.table import Table
 
 from recbench import executors, failif
-from recbench.candidates import CandidateSpec, install, parse_candidates
+from recbench.candidates import parse_candidates
 from recbench.cli.common import (
     State,
     err,
@@ -53,18 +52,14 @@ from recbench.cli.options import (
     SplitOpt,
     TestOpt,
     ThresholdOpt,
-    check_output,
-    parse_ks,
-    result_format,
 )
 from recbench.data import DatasetSpec, Preprocessing
 from recbench.data.loading import DEFAULT_DATASET
-from recbench.data.sources import default_split
+from recbench.data.sources import SPLIT_DEFAULT_HELP, default_split
 from recbench.errors import UsageError
 from recbench.evaluation import EvalConfig, check_candidates
 from recbench.experiment import AlgoSpec, ExperimentResult
-from recbench.failif import check_fail_if, parse_fail_if
-from recbench.metrics import BEYOND_NAMES
+from recbench.failif import check_fail_if
 from recbench.mlflow_export import export_recorded, preflight
 from recbench.persistence import load_model
 from recbench.pipeline import (
@@ -77,8 +72,9 @@ from recbench.pipeline import (
     evaluate_saved,
     run_experiment,
 )
-from recbench.render import check_metrics, print_table, render_text, table_text, tables
+from recbench.render import print_table, render_text, table_text, tables
 from recbench.render.progress import RunDisplay, cell_progress, run_display
+from recbench.result_options import ResultOptions
 from recbench.rows import parse_algos
 from recbench.significance import StatsOptions, analyse, stats_options
 from recbench.split import parse_split, split_help
@@ -88,44 +84,10 @@ from recbench.tuning.problem import parse_objective
 from recbench.tuning.reuse import StoredBest
 
 
-class Request:
-    """The options compare and evaluate share, validated before any work is done."""
-
-    def __init__(
-        self,
-        ks: str,
-        threshold: float | None,
-        memory_mb: int,
-        fmt: str | None,
-        output: Path | None,
-        metrics: str | None,
-        fail_if: list[str] | None,
-        candidates: CandidateSpec | None = None,
-        repeat_targets: bool = False,
-    ) -> None:
-        self.metrics = check_metrics(metrics)
-        beyond = tuple(m for m in self.metrics if m in BEYOND_NAMES)
-        self.eval = EvalConfig(
-            ks=parse_ks(ks),
-            relevance_threshold=threshold,
-            memory_mb=memory_mb,
-            beyond=beyond,
-            candidates=candidates,
-            exclude_history=not repeat_targets,
-        )
-        #: removes the sampled metrics from the tables again (call when the command ends)
-        self.undo: Callable[[], None] = lambda: None
-        if candidates is not None:  # sampled twins of the ranking metrics, beside them
-            self.metrics, self.undo = install(candidates, self.metrics)
-        self.fmt = result_format(fmt, output)
-        self.output = check_output(output)
-        self.fail_if = parse_fail_if(fail_if, self.eval.ks)
-
-
 def _emit(
     st: State,
     res: ExperimentResult,
-    req: Request,
+    req: ResultOptions,
     by_segment: bool,
     command: str,
     stats: StatsOptions | None = None,
@@ -161,7 +123,7 @@ def _emit(
 
 
 def _print_results(
-    res: ExperimentResult, req: Request, shown: list[Table], by_segment: bool
+    res: ExperimentResult, req: ResultOptions, shown: list[Table], by_segment: bool
 ) -> None:
     if req.fmt == "table":
         for table in shown:
@@ -233,9 +195,8 @@ def compare(
     if mlflow:  # before any work: installed, and the tracking URI answers
         preflight(recorded=not no_store)
     executors.check_options(workers, scheduler)
-    cands = parse_candidates(candidates, st.seed)
-    req = Request(k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if, cands,
-                  repeat_targets)  # fmt: skip
+    req = ResultOptions(k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if,
+                        parse_candidates(candidates, st.seed), repeat_targets)  # fmt: skip
     ctx.call_on_close(req.undo)
     split_spec = parse_split(
         split or default_split(DatasetSpec(dataset, columns, sep), st.data_dir)
@@ -311,8 +272,9 @@ def evaluate(
         str | None,
         typer.Option(
             "--split",
-            help="With --algo (default holdout:0.2): "
+            help="With --algo: "
             + split_help(holding_out=True)
+            + SPLIT_DEFAULT_HELP
             + " A saved model is evaluated on the split in its manifest.",
         ),
     ] = None,
@@ -331,19 +293,24 @@ def evaluate(
     no_store: NoStoreOpt = False,
     save_study: SaveStudyOpt = None,
     ci: CiOpt = True,
+    candidates: CandidatesOpt = None,
+    repeat_targets: RepeatTargetsOpt = False,
 ) -> None:
     """Evaluate a saved model on the split it was fitted on, or fit and evaluate one algorithm."""
     st = state(ctx)
     if (model is None) == (algo is None):
         raise UsageError("give exactly one of --model DIR or --algo NAME")
-    req = Request(k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if)
+    req = ResultOptions(k, relevance_threshold, memory_mb, fmt, output, metrics, fail_if,
+                        parse_candidates(candidates, st.seed), repeat_targets)  # fmt: skip
+    ctx.call_on_close(req.undo)
     if algo is not None:
-        split_spec = parse_split(split or "holdout:0.2")
+        spec = DatasetSpec(dataset or DEFAULT_DATASET, columns, sep)
+        split_spec = parse_split(split or default_split(spec, st.data_dir))
         check_split(split_spec, "evaluate")
         specs = parse_algos(algo, param, st.data_dir)
         prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
-        spec = DatasetSpec(dataset or DEFAULT_DATASET, columns, sep)
         ds, _ = get_dataset(st, spec, prep)
+        check_candidates(ds, split_spec, st.seed, req.eval)  # before anything is recorded
         request = ExperimentRequest(ds, split_spec, specs, req.eval, st.seed, command="evaluate")
         with cell_progress(err, st.quiet, split_spec.n_folds) as on_event:
             res = run_experiment(request, Hooks(on_event))
@@ -357,6 +324,7 @@ def evaluate(
                         implicit_threshold))  # fmt: skip
     fitted, config, manifest = load_model(model)
     ds, split_obj, split_spec, seed = model_split(st, model, manifest, split)
+    check_candidates(ds, split_spec, seed, req.eval)
     with status(st, "evaluating"):
         res = evaluate_saved(model, fitted, config, manifest, ds, split_obj, split_spec, seed,
                              req.eval)  # fmt: skip
