@@ -209,8 +209,8 @@ def summarise(dataset: str, runs: list[dict[str, Any]]) -> list[str]:
         line = f"{dataset:7s} {name:12s} seeds {len(rs)}  HR@10 {cell(hr)}  NDCG@10 {cell(nd)}"
         if "s_hr" in rs[0]:
             line += (
-                f"  sampled(100) HR@10 {np.mean([r['s_hr'] for r in rs]):.4f} "
-                f"NDCG@10 {np.mean([r['s_ndcg'] for r in rs]):.4f}"
+                f"  sampled(100) HR@10 {cell([r['s_hr'] for r in rs])} "
+                f"NDCG@10 {cell([r['s_ndcg'] for r in rs])}"
             )
         if "epoch_s" in rs[0]:
             ep = float(np.mean([r["epoch_s"] for r in rs]))
