@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 
 from recbench.data.model import PART_NAMES, PART_TEST, PART_TRAIN, PART_VALID, Dataset, Interactions
+from recbench.data.parts import given_notes
 from recbench.errors import UsageError, suggest
 
 #: share of each held-out user's ratings given as fold-in history under user-cold
@@ -562,7 +563,7 @@ def given_split(dataset: Dataset) -> Split:
     )
     train = inter.subset(part == PART_TRAIN)
     protocol = f"given split ({counts} rows, as the data marks them)"
-    notes = _given_notes(train, test)
+    notes = given_notes(train, test)
     if notes:
         protocol += "; " + "; ".join(notes)
     return Split(
@@ -575,37 +576,3 @@ def given_split(dataset: Dataset) -> Split:
         valid=inter.subset(valid) if valid.any() else None,
         history=inter.subset(part != PART_TEST) if valid.any() else None,
     )
-
-
-def given_counts(train: Interactions, test: Interactions) -> dict[str, int]:
-    """What a given test file holds that training does not: test users and items with no
-    training rows, and test pairs that are also training pairs."""
-    n_items = max(train.n_items, 1)
-    trained_users = np.zeros(max(train.n_users, test.n_users), dtype=bool)
-    trained_users[train.user] = True
-    trained_items = np.zeros(max(train.n_items, test.n_items), dtype=bool)
-    trained_items[train.item] = True
-    test_users = np.unique(test.user)
-    test_items = np.unique(test.item)
-    train_keys = np.unique(train.user.astype(np.int64) * n_items + train.item)
-    test_keys = np.unique(test.user.astype(np.int64) * n_items + test.item)
-    return {
-        "cold_users": int(np.count_nonzero(~trained_users[test_users])),
-        "cold_items": int(np.count_nonzero(~trained_items[test_items])),
-        "overlap_pairs": int(np.isin(test_keys, train_keys, assume_unique=True).sum()),
-    }
-
-
-def _given_notes(train: Interactions, test: Interactions) -> list[str]:
-    c = given_counts(train, test)
-    notes = []
-    if c["cold_users"]:
-        notes.append(f"{c['cold_users']:,} test users with no training rows are not ranked")
-    if c["cold_items"]:
-        notes.append(f"{c['cold_items']:,} test items never trained on stay in the catalogue")
-    if c["overlap_pairs"]:
-        notes.append(
-            f"warning: {c['overlap_pairs']:,} test pairs are also training pairs "
-            "(masked as seen, so never hits)"
-        )
-    return notes

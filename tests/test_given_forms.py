@@ -14,9 +14,10 @@ import pytest
 from recbench.data import add_dataset, load_dataset
 from recbench.data.formats import FORMATS, detect_format
 from recbench.data.model import PART_TEST, PART_TRAIN, PART_VALID
+from recbench.data.parts import given_counts
 from recbench.data.sources import resolve_source
 from recbench.errors import DataError, UsageError
-from recbench.split import given_counts, make_split, parse_split
+from recbench.split import make_split, parse_split
 from tests.helpers import run_cli
 from tests.test_given_splits import HAND_TEST, HAND_TRAIN, write_split
 

@@ -80,7 +80,8 @@ HAND_TEST = "0 2 3\n1 1\n2 4\n3 1 0\n4 2\n"
 
 
 def test_given_split_counts_cold_users_items_and_overlaps(tmp_path: Path) -> None:
-    from recbench.split import given_counts, make_split, parse_split
+    from recbench.data.parts import given_counts
+    from recbench.split import make_split, parse_split
 
     ds = load(write_split(tmp_path / "h", HAND_TRAIN, HAND_TEST), tmp_path)
     split = make_split(ds, parse_split("given"), seed=0)
