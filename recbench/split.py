@@ -535,6 +535,8 @@ def _split_from(
         short = int(np.count_nonzero((inter.user_counts() > 0) & (inter.user_counts() < 3)))
         if short:
             protocol += f"; {short:,} users with fewer than 3 events only train"
+        if inter.timestamp is None:
+            protocol += "; the data has no timestamps, so event order is file order"
     return Split(
         train, test, name, fold, protocol, fold_in, candidates, kind.cold, str(spec), valid
     )

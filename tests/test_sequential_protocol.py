@@ -96,6 +96,8 @@ def test_leave_one_out_uses_file_order_without_timestamps() -> None:
     items = sp.train.interactions.items
     assert items.raw(sp.test.item).tolist() == ["w"]
     assert sp.valid is not None and items.raw(sp.valid.item).tolist() == ["z"]
+    assert "the data has no timestamps, so event order is file order" in sp.protocol
+    assert "no timestamps" not in loo(dataset()).protocol  # timestamped data says nothing
 
 
 # -- the plugins in the normal path -------------------------------------------------------------
