@@ -82,6 +82,8 @@ MODELS: dict[str, dict[str, Any]] = {
         "gsasrec": seq.SASRecConfig(
             **COMMON, **PRE_NORM, loss="gbce", dropout=0.2, lr=2e-3, patience=20
         ),
+        # the same setting as sasrec-ce with sasrec's default block (the authors')
+        "sasrec-ce-paper": seq.SASRecConfig(**COMMON, loss="ce", dropout=0.5, lr=2e-3, patience=20),
         "bert4rec": seq.BERT4RecConfig(**COMMON, dropout=0.2, lr=2e-3, patience=20),
         "gru4rec": seq.GRU4RecConfig(**COMMON, dropout=0.2, lr=2e-3, patience=20),
     },
