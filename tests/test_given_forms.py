@@ -208,3 +208,16 @@ def test_cli_given_bad_input_exit_2_nothing_recorded(capsys, tmp_path: Path) -> 
     res = run_cli(["datasets", "add", "x", str(tmp_path)], capsys, data)
     assert res.code == 2 and "in no format recbench recognises" in res.err
     assert not (data / "user-datasets.json").exists()
+
+
+@pytest.mark.parametrize(("fmt", "what"), [("ncf", "NCF files"), ("recbole", "benchmark files")])
+def test_a_directory_of_two_split_datasets_names_both(tmp_path: Path, fmt: str, what: str) -> None:
+    d = write_ncf(tmp_path / "d") if fmt == "ncf" else write_recbole_split(tmp_path / "d")
+    for f in list(d.iterdir()):
+        (d / f.name.replace("toy", "other")).write_text(f.read_text())
+    assert detect_format(d) == ("ncf" if fmt == "ncf" else "recbole-split")
+    with pytest.raises(DataError) as exc:
+        load_dataset(resolve_source(str(d)))
+    msg = str(exc.value)
+    assert f"holds {what} of 2 datasets (other, toy); give a directory with one" in msg
+    assert "\n" not in msg

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from recbench.data.formats import ReadOptions
+from recbench.data.parts import holds_parts, part_files
 from recbench.data.tabular import Parsed
 from recbench.errors import DataError
 
@@ -27,26 +28,12 @@ _PAIR = re.compile(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)")
 
 def ncf_parts(path: Path) -> dict[str, Path]:
     """part -> file of an NCF directory (``NAME.train.rating``, ``NAME.test.rating``)."""
-    path = Path(path)
-    if not path.is_dir():
-        return {}
-    stems: dict[str, dict[str, Path]] = {}
-    for p in sorted(path.iterdir()):
-        for part, suffix in PARTS:
-            if p.name.endswith(suffix) and p.is_file():
-                stems.setdefault(p.name[: -len(suffix)], {})[part] = p
-    complete = [f for f in stems.values() if len(f) == len(PARTS)]
-    if len(complete) > 1:
-        raise DataError(f"{path}: holds NCF files of {len(complete)} datasets; give one")
-    return complete[0] if complete else {}
+    return part_files(path, PARTS, "NCF files")
 
 
 def is_ncf_dir(path: Path) -> bool:
     """Whether ``path`` is a directory of ``NAME.train.rating`` and ``NAME.test.rating``."""
-    try:
-        return bool(ncf_parts(path))
-    except DataError:
-        return True  # the reader says what is wrong
+    return holds_parts(path, PARTS, "NCF files")
 
 
 def ncf_files(path: Path, options: ReadOptions | None = None) -> list[Path]:

@@ -1,11 +1,48 @@
-"""What a given split's test part holds that its training part does not (cold users, cold
+"""A given split's parts: their files in a published directory (``NAME.train.rating``,
+``NAME.test.inter`` ...), and what the test part holds that training does not (cold users, cold
 items, overlapping pairs), counted for the protocol line of ``--split given``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from recbench.data.model import Interactions
+from recbench.errors import DataError
+
+#: (part, file-name suffix) pairs of a split format, e.g. ("train", ".train.inter")
+Suffixes = tuple[tuple[str, str], ...]
+
+
+def part_files(path: Path, suffixes: Suffixes, what: str) -> dict[str, Path]:
+    """part -> file of the one dataset whose ``NAME<suffix>`` files a directory holds (train
+    and test required, other parts optional); {} when ``path`` is no such directory, a
+    DataError naming the datasets when it holds several."""
+    path = Path(path)
+    if not path.is_dir():
+        return {}
+    found: dict[str, dict[str, Path]] = {}
+    for p in sorted(path.iterdir()):
+        for part, suffix in suffixes:
+            if p.name.endswith(suffix) and p.is_file():
+                found.setdefault(p.name[: -len(suffix)], {})[part] = p
+    complete = {s: f for s, f in found.items() if "train" in f and "test" in f}
+    if len(complete) > 1:
+        raise DataError(
+            f"{path}: holds {what} of {len(complete)} datasets "
+            f"({', '.join(sorted(complete))}); give a directory with one"
+        )
+    return next(iter(complete.values()), {})
+
+
+def holds_parts(path: Path, suffixes: Suffixes, what: str) -> bool:
+    """Whether ``path`` is a directory of such files (a directory of several datasets counts:
+    its reader then says what is wrong)."""
+    try:
+        return bool(part_files(path, suffixes, what))
+    except DataError:
+        return True
 
 
 def given_counts(train: Interactions, test: Interactions) -> dict[str, int]:

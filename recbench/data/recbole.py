@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from recbench.data.formats import ReadOptions
+from recbench.data.parts import holds_parts, part_files
 from recbench.data.tabular import Parsed, arrow_message
 from recbench.errors import DataError
 
@@ -165,30 +166,12 @@ def _split_part(name: str) -> str | None:
 
 def split_files(path: Path) -> dict[str, Path]:
     """part -> file of a benchmark directory (``NAME.train.inter`` ...), one NAME only."""
-    path = Path(path)
-    if not path.is_dir():
-        return {}
-    found: dict[str, dict[str, Path]] = {}
-    for p in sorted(path.iterdir()):
-        part = _split_part(p.name)
-        if part is not None and p.is_file():
-            stem = p.name[: -len(dict(SPLIT_PARTS)[part])]
-            found.setdefault(stem, {})[part] = p
-    complete = {s: f for s, f in found.items() if "train" in f and "test" in f}
-    if len(complete) > 1:
-        raise DataError(
-            f"{path}: holds benchmark files of {len(complete)} datasets "
-            f"({', '.join(sorted(complete))}); give a directory with one"
-        )
-    return next(iter(complete.values()), {})
+    return part_files(path, SPLIT_PARTS, "benchmark files")
 
 
 def is_recbole_split(path: Path) -> bool:
     """Whether ``path`` is a directory of ``NAME.train.inter`` and ``NAME.test.inter``."""
-    try:
-        return bool(split_files(path))
-    except DataError:
-        return True  # let the reader say what is wrong
+    return holds_parts(path, SPLIT_PARTS, "benchmark files")
 
 
 def recbole_split_files(path: Path, options: ReadOptions | None = None) -> list[Path]:
