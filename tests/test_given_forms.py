@@ -221,3 +221,27 @@ def test_a_directory_of_two_split_datasets_names_both(tmp_path: Path, fmt: str, 
     msg = str(exc.value)
     assert f"holds {what} of 2 datasets (other, toy); give a directory with one" in msg
     assert "\n" not in msg
+
+
+@pytest.mark.parametrize("form", ["lightgcn", "ncf", "sasrec", "s3rec-attributes"])
+def test_a_file_that_is_not_utf8_is_one_line_naming_it(tmp_path: Path, form: str) -> None:
+    if form == "lightgcn":
+        d = write_split(tmp_path / "g", HAND_TRAIN, HAND_TEST)
+        bad, source = d / "train.txt", d
+    elif form == "ncf":
+        d = write_ncf(tmp_path / "n")
+        bad, source = d / "toy.test.negative", d
+    elif form == "sasrec":
+        bad = source = tmp_path / "Video.txt"
+    else:
+        source = tmp_path / "LastFM.txt"
+        source.write_text("1 2 3 4\n2 3 4 5\n")
+        bad = tmp_path / "LastFM_item2attributes.json"
+    bad.write_bytes(b"1 2\n\xff\xfe 3\n")
+    with pytest.raises(DataError) as exc:
+        if form == "sasrec":  # two columns could be a table: the format is named
+            add_dataset("v", source, tmp_path / "d", format="sasrec")
+        else:
+            load_dataset(resolve_source(str(source)))
+    msg = str(exc.value)
+    assert f"cannot read {bad}" in msg and "utf-8" in msg and "\n" not in msg

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from recbench.data.formats import ReadOptions
-from recbench.data.tabular import Parsed
+from recbench.data.tabular import Parsed, read_utf8
 from recbench.errors import DataError
 
 #: the files of a LightGCN split, by part; train and test are required
@@ -36,11 +36,7 @@ def _read_part(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
     """(users, items, repeated pairs) of one ``user item item ...`` file."""
     users: list[np.ndarray] = []
     items: list[np.ndarray] = []
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(read_utf8(path).splitlines(), 1):
         fields = line.split()
         if not fields:
             continue

@@ -18,7 +18,7 @@ import pandas as pd
 
 from recbench.data.formats import ReadOptions
 from recbench.data.parts import holds_parts, part_files
-from recbench.data.tabular import Parsed
+from recbench.data.tabular import Parsed, read_utf8
 from recbench.errors import DataError
 
 PARTS = (("train", ".train.rating"), ("test", ".test.rating"))
@@ -49,10 +49,7 @@ def ncf_files(path: Path, options: ReadOptions | None = None) -> list[Path]:
 
 def _read_rating(path: Path) -> pd.DataFrame:
     """user, item, rating?, timestamp? of one ``.rating`` file."""
-    try:
-        lines = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
+    lines = [line.split("\t") for line in read_utf8(path).splitlines()]
     if not lines:
         raise DataError(f"{path} is empty (expected 'user<TAB>item<TAB>rating<TAB>timestamp')")
     width = len(lines[0])
@@ -82,10 +79,7 @@ def _read_rating(path: Path) -> pd.DataFrame:
 
 def _check_negatives(path: Path, test: pd.DataFrame) -> int:
     """Lines of ``NAME.test.negative``, each ``(user,item)`` naming a test pair."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
+    lines = read_utf8(path).splitlines()
     pairs = set(zip(test["user"].tolist(), test["item"].tolist(), strict=True))
     count = 0
     for n, line in enumerate(lines, 1):

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from recbench.data.formats import ReadOptions
-from recbench.data.tabular import Parsed
+from recbench.data.tabular import Parsed, read_utf8
 from recbench.errors import DataError
 
 #: what the notes of a dataset without timestamps say about its order
@@ -37,11 +37,7 @@ ATTRIBUTES_SUFFIX = "_item2attributes.json"
 
 def _lines(path: Path) -> list[str]:
     """The file's lines; an unreadable or empty file is a DataError."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
-    lines = text.splitlines()
+    lines = read_utf8(path).splitlines()
     if not lines:
         raise DataError(f"{path} is empty")
     return lines
@@ -146,10 +142,9 @@ def read_s3rec(path: Path, options: ReadOptions | None = None) -> Parsed:
 def read_item2attributes(path: Path) -> pd.DataFrame:
     """S3-Rec's ``{"item": [attribute, ...]}`` JSON -> an ``attributes`` feature (ids joined by
     ``|``, like genres), indexed by integer item id."""
+    text = read_utf8(path)
     try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
+        raw = json.loads(text)
     except ValueError as exc:
         raise DataError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(raw, dict):

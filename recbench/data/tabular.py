@@ -34,6 +34,15 @@ class Parsed:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+def read_utf8(path: Path) -> str:
+    """A UTF-8 text file's text; a file that cannot be read or decoded is a one-line DataError
+    naming it (the published readers' shared first step)."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+
+
 def decode_text(path: Path) -> str:
     """Text of a small metadata file: UTF-8 when valid, else latin-1 (MovieLens' old files)."""
     data = path.read_bytes()
