@@ -6,7 +6,10 @@ a study's ``run`` (:mod:`recbench.study.runner`), which records cell by cell acr
 applies the same checks through :func:`check_split` and tunes through :func:`tune_request`.
 The rules:
 
-- the split must hold test data out (:func:`check_split`);
+- the split must hold test data out (:func:`check_split`), and accept the data
+  (:func:`recbench.split.check_split_data`: leave-one-out refuses one-item users);
+- sampled candidates (``--candidates``) must be drawable for every split of every repeat
+  (:func:`recbench.evaluation.check_candidates`);
 - every K is capped at the catalogue size, with a note (:func:`cap_ks`);
 - every algorithm is validated and asked whether it refuses the data before any fit
   (:func:`recbench.executors.run_cells`);
@@ -31,7 +34,7 @@ from recbench.algorithms import plugins
 from recbench.algorithms.base import Recommender
 from recbench.data.model import Dataset
 from recbench.errors import UsageError
-from recbench.evaluation import EvalConfig, evaluate
+from recbench.evaluation import EvalConfig, check_candidates, evaluate
 from recbench.experiment import (
     AlgoSpec,
     CellOutcome,
@@ -199,6 +202,9 @@ def run_experiment(request: ExperimentRequest, hooks: Hooks | None = None) -> Ex
     check_split(split, request.command)
     check_split_data(ds, split)
     eval_config, note = cap_ks(request.eval, ds)
+    seeds = [request.seed + r for r in range(request.repeats)]
+    for seed in seeds:  # sampled candidates must be drawable for every split of every repeat
+        check_candidates(ds, split, seed, eval_config)
     notes = [note] if note else []
     warnings: list[str] = []
     if request.paired:
@@ -209,7 +215,6 @@ def run_experiment(request: ExperimentRequest, hooks: Hooks | None = None) -> Ex
     if request.default_set:
         algos, dropped = suitable(ds, algos)
         notes += dropped
-    seeds = [request.seed + r for r in range(request.repeats)]
     # a stored study is checked for every repeat's seed, before any work (reuse.py: the rule)
     reused = [check_reuse(b, label, ds.checksum, str(split), seeds)
               for label, b in request.stored.items()]  # fmt: skip

@@ -226,7 +226,6 @@ def compare(
     # the cluster (--workers) starts in the background while the data loads
     with executors.make_executor(workers, scheduler) as executor:
         ds, _ = get_dataset(st, DatasetSpec(dataset, columns, sep), prep)
-        check_candidates(ds, split_spec, st.seed, req.eval)  # before anything is recorded
         request = ExperimentRequest(ds, split_spec, specs, req.eval, st.seed, stats.repeats,
                                     "compare", algos is None, stats.baseline is not None,
                                     tune_trials, tune_metric, studies)  # fmt: skip
@@ -310,7 +309,6 @@ def evaluate(
         specs = parse_algos(algo, param, st.data_dir)
         prep = Preprocessing(min_user_ratings, min_item_ratings, implicit_threshold)
         ds, _ = get_dataset(st, spec, prep)
-        check_candidates(ds, split_spec, st.seed, req.eval)  # before anything is recorded
         request = ExperimentRequest(ds, split_spec, specs, req.eval, st.seed, command="evaluate")
         with cell_progress(err, st.quiet, split_spec.n_folds) as on_event:
             res = run_experiment(request, Hooks(on_event))
