@@ -44,7 +44,7 @@ BASE: dict[str, Any] = {
     "bucket": False,
 }
 #: the documented LastFM grids ran with torch's pre-norm block, then the default
-_PRE_NORM = {"block": "pre-norm", "adam_beta2": 0.999}
+_PRE_NORM = seq_bench.PRE_NORM
 KINDS: dict[str, tuple[type, dict[str, Any]]] = {
     "sasrec-ce": (seq.SASRecConfig, {"loss": "ce", "layers": 2, **_PRE_NORM}),
     "sasrec-bce": (seq.SASRecConfig, {"loss": "bce", "layers": 2, **_PRE_NORM}),
