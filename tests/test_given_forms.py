@@ -94,22 +94,19 @@ def test_ncf_directory_with_negatives(tmp_path: Path) -> None:
     )
 
 
-def test_ncf_bad_input(tmp_path: Path) -> None:
-    d = write_ncf(tmp_path / "e", negatives=False)
-    (d / "toy.test.rating").write_text("")
-    with pytest.raises(DataError, match=r"toy.test.rating is empty"):
-        load_dataset(resolve_source(str(d)))
-    d = write_ncf(tmp_path / "m", negatives=False)
-    (d / "toy.test.rating").write_text("0\t2\n")
-    with pytest.raises(DataError, match="2 columns, the training file has 4"):
-        load_dataset(resolve_source(str(d)))
-    d = write_ncf(tmp_path / "n")
-    (d / "toy.test.negative").write_text("(9,9)\t1\n")
-    with pytest.raises(DataError, match=r"line 1: \(9,9\) is not a test pair"):
-        load_dataset(resolve_source(str(d)))
-    d = write_ncf(tmp_path / "x", negatives=False)
-    (d / "toy.train.rating").write_text("0\tx\t5\t1\n")
-    with pytest.raises(DataError, match="line 1: item 'x' is not a number"):
+@pytest.mark.parametrize(
+    ("negatives", "name", "text", "match"),
+    [
+        (False, "toy.test.rating", "", r"toy.test.rating is empty"),
+        (False, "toy.test.rating", "0\t2\n", "2 columns, the training file has 4"),
+        (True, "toy.test.negative", "(9,9)\t1\n", r"line 1: \(9,9\) is not a test pair"),
+        (False, "toy.train.rating", "0\tx\t5\t1\n", "line 1: item 'x' is not a number"),
+    ],
+)
+def test_ncf_bad_input(tmp_path: Path, negatives: bool, name: str, text: str, match: str) -> None:
+    d = write_ncf(tmp_path / "d", negatives=negatives)
+    (d / name).write_text(text)
+    with pytest.raises(DataError, match=match):
         load_dataset(resolve_source(str(d)))
 
 
